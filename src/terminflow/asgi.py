@@ -1,0 +1,68 @@
+"""The ASGI front: Starlette owns the hot routes and mounts Django for everything else.
+
+The lifespan starts the web push writer (group commit) and, in the embedded mode, the worker
+threads, so ``terminflow serve`` is the whole product in one process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+from starlette.applications import Starlette  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import JSONResponse  # noqa: E402
+from starlette.routing import Mount, Route  # noqa: E402
+from starlette.staticfiles import StaticFiles  # noqa: E402
+
+from terminflow.etermin.ingest import IngestWriter, ingest_routes  # noqa: E402
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(*, run_worker: bool | None = None) -> Starlette:
+    """Build the front app; ``run_worker`` defaults to ``TERMINFLOW_EMBEDDED_WORKER`` (on)."""
+    if run_worker is None:
+        run_worker = os.environ.get("TERMINFLOW_EMBEDDED_WORKER", "1") not in {"0", "false"}
+    writer = IngestWriter()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from terminflow.worker import Worker
+
+        await writer.start()
+        worker = Worker() if run_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            await writer.stop()
+
+    static_dir = settings.STATIC_ROOT
+    static_dir.mkdir(parents=True, exist_ok=True)
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *ingest_routes(writer),
+        Mount("/static", app=StaticFiles(directory=static_dir, check_dir=False), name="static"),
+        Mount("/", app=get_asgi_application()),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.writer = writer
+    return app
+
+
+app = create_app()

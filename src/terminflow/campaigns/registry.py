@@ -1,0 +1,102 @@
+"""The element registry: every element type's kind, config schema, handler and branches.
+
+The engine, the API validation and the builder all read this one registry. Domain apps
+contribute their own types from their ``AppConfig.ready`` (the etermin app registers
+``etermin.appointment``, the mail app ``email.send`` and ``email.doi``), so this package never
+imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from terminflow.workspaces.models import Workspace
+
+    from .models import Campaign, Element, Enrollment, Run
+
+Kind = Literal["trigger", "action", "wait", "condition"]
+
+BRANCHES_BY_KIND: dict[str, tuple[str, ...]] = {
+    "trigger": ("next",),
+    "action": ("next",),
+    "wait": ("next",),
+    "condition": ("yes", "no"),
+}
+
+
+@dataclass
+class RunContext:
+    """What a handler sees: the run, its element's parsed config and the enrollment."""
+
+    run: Run
+    element: Element
+    enrollment: Enrollment
+    config: BaseModel
+    now: datetime
+
+
+@dataclass
+class Outcome:
+    """What a handler decided.
+
+    ``status`` is ``completed``, ``skipped`` (the flow still continues on ``next``), ``failed``
+    (the flow stops for this contact) or ``retry`` (a temporary failure: run again at
+    ``retry_at``). ``branch`` picks the outgoing edge of a condition.
+    """
+
+    status: Literal["completed", "skipped", "failed", "retry"] = "completed"
+    branch: str = "next"
+    reason: str = ""
+    retry_at: datetime | None = None
+
+
+# A wait computes its due time; None means "stop here" with the reason returned beside it.
+WaitDue = Callable[[RunContext], tuple[datetime | None, str]]
+Handler = Callable[[RunContext], Outcome]
+# Checks references (accounts, fields, emails) when a campaign is saved; returns problems.
+ConfigCheck = Callable[["Workspace", BaseModel, "Campaign | None"], list[str]]
+
+
+@dataclass(frozen=True)
+class ElementType:
+    key: str
+    kind: Kind
+    label: str
+    config_schema: type[BaseModel]
+    handler: Handler | None = None
+    wait_due: WaitDue | None = None
+    check: ConfigCheck | None = None
+    description: str = ""
+    # Marketing email elements must be preceded by a double opt-in step (a warning, not an error).
+    marketing: bool = False
+    doi: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        return BRANCHES_BY_KIND[self.kind]
+
+
+_REGISTRY: dict[str, ElementType] = {}
+
+
+def register(element_type: ElementType) -> ElementType:
+    existing = _REGISTRY.get(element_type.key)
+    if existing is not None and existing != element_type:
+        raise ValueError(f"element type {element_type.key!r} is registered twice")
+    _REGISTRY[element_type.key] = element_type
+    return element_type
+
+
+def get(key: str) -> ElementType | None:
+    return _REGISTRY.get(key)
+
+
+def all_types() -> list[ElementType]:
+    return sorted(_REGISTRY.values(), key=lambda t: (t.kind, t.key))

@@ -1,0 +1,159 @@
+"""Contacts, typed fields, tags, notes, email status and the consent ledger."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from terminflow.workspaces.models import Workspace
+
+
+class EmailStatus(models.TextChoices):
+    UNKNOWN = "unknown"
+    CONFIRMED_DOI = "confirmed_doi"
+    CONFIRMED_SOI = "confirmed_soi"
+    CONFIRMED_MANUAL = "confirmed_manual"
+    CONFIRMED_IMPORT = "confirmed_import"
+    UNSUBSCRIBED = "unsubscribed"
+    SPAM = "spam"
+    BLOCKED = "blocked"
+    BLOCKED_TEMPORARILY = "blocked_temporarily"
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text"
+    NUMBER = "number"
+    DATE = "date"
+    DATETIME = "datetime"
+    CHECKBOX = "checkbox"
+    SELECT = "select"
+
+
+class Field(models.Model):
+    """A typed contact field defined per workspace."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="fields")
+    key = models.SlugField(max_length=64)
+    label = models.CharField(max_length=200)
+    type = models.CharField(max_length=16, choices=FieldType.choices)
+    options = models.JSONField(default=list, blank=True)  # choices of a select field
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="field_workspace_key")
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Contact(models.Model):
+    """A person we email; unique per workspace by email, case-insensitively.
+
+    Field values live in ``fields`` as JSON: {key: value}, dates and datetimes as ISO 8601
+    strings (datetimes in UTC with offset), validated by type in the services.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contacts")
+    email = models.CharField(max_length=254)
+    first_name = models.CharField(max_length=200, blank=True, default="")
+    last_name = models.CharField(max_length=200, blank=True, default="")
+    phone = models.CharField(max_length=32, blank=True, default="")
+    email_status = models.CharField(
+        max_length=24, choices=EmailStatus.choices, default=EmailStatus.UNKNOWN
+    )
+    fields = models.JSONField(default=dict, blank=True)
+    # Temporary blocks grow with each bounce (Quentn's rule); the count decides when it is final.
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    block_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "workspace", Lower("email"), name="contact_workspace_email_ci"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "email_status", "id"], name="contact_ws_status"),
+            models.Index(fields=["workspace", "-id"], name="contact_ws_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Tag(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="tag_workspace_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactTag(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="contact_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_tags")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")
+        ]
+        indexes = [models.Index(fields=["tag", "contact"], name="contact_tag_by_tag")]
+
+
+class Note(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="notes")
+    text = models.TextField()
+    source = models.CharField(max_length=200, blank=True, default="")
+    # Lets a source add a note at most once (e.g. "etermin:<account>:<appointment uid>").
+    source_key = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "source_key"], name="note_source_key")
+        ]
+
+
+class ConsentKind(models.TextChoices):
+    SOI = "soi", "Single opt-in"
+    DOI_REQUESTED = "doi_requested", "Double opt-in requested"
+    DOI_SENT = "doi_sent", "Double opt-in email sent"
+    DOI_CONFIRMED = "doi_confirmed", "Double opt-in confirmed"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    BOUNCED = "bounced", "Bounced"
+    BLOCKED = "blocked", "Blocked"
+    STATUS_CHANGED = "status_changed", "Email status changed"
+
+
+class ConsentEvent(models.Model):
+    """An immutable entry in the consent ledger; rows are only ever inserted."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
+    kind = models.CharField(max_length=32, choices=ConsentKind.choices)
+    occurred_at = models.DateTimeField()
+    source = models.CharField(max_length=255, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["contact", "occurred_at"], name="consent_contact_time")]
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.pk is not None:
+            raise ValueError("consent events are append-only")
+        super().save(*args, **kwargs)

@@ -1,0 +1,5 @@
+"""Worker sweeps and huey tasks: thin wrappers around service functions."""
+
+from terminflow.kit.sweep import Sweep
+
+SWEEPS: list[Sweep] = []

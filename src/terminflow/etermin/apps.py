@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class EterminConfig(AppConfig):
+    name = "terminflow.etermin"
+    label = "etermin"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,127 @@
+"""eTermin accounts, the web push inbox and the appointment registry."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from terminflow.kit import crypto
+from terminflow.workspaces.models import Workspace
+
+
+class EterminAccount(models.Model):
+    """A connected eTermin account.
+
+    The private key and the web push token are stored encrypted; the token is looked up by its
+    SHA-256 (``web_push_token_hash``) so the clear token never sits in a column.
+    """
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="etermin_accounts"
+    )
+    name = models.CharField(max_length=200)
+    public_key = models.CharField(max_length=200)
+    private_key_encrypted = models.TextField()
+    web_push_token_encrypted = models.TextField()
+    web_push_token_hash = models.CharField(max_length=64, unique=True)
+    # eTermin sends local times in the account's zone; used when a push lacks the UTC fields.
+    timezone = models.CharField(max_length=64, default="Europe/Zurich")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def private_key(self) -> crypto.Secret:
+        return crypto.Secret(crypto.decrypt(self.private_key_encrypted))
+
+    @property
+    def web_push_token(self) -> str:
+        return crypto.decrypt(self.web_push_token_encrypted)
+
+
+class WebPushStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class WebPush(models.Model):
+    """One HTTP request eTermin sent us, stored raw before anything else (the inbox)."""
+
+    account = models.ForeignKey(EterminAccount, on_delete=models.CASCADE, related_name="pushes")
+    workspace_id: int
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    received_at = models.DateTimeField()
+    content_type = models.CharField(max_length=200, blank=True, default="")
+    body = models.BinaryField()
+    body_sha256 = models.CharField(max_length=64)
+    # Read at ingest so the inbox can be listed and filtered; null when the body is unreadable.
+    command = models.CharField(max_length=16, null=True, blank=True)
+    appointment_uid = models.CharField(max_length=200, null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=WebPushStatus.choices, default=WebPushStatus.PENDING
+    )
+    reason = models.TextField(blank=True, default="")
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # A worker that claimed the row owns it until then; a crashed worker's claim lapses.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "etermin_inbox"
+        indexes = [
+            models.Index(fields=["status", "id"], name="inbox_status_id"),
+            models.Index(fields=["account", "appointment_uid", "id"], name="inbox_account_uid"),
+            models.Index(fields=["workspace", "id"], name="inbox_workspace_id"),
+        ]
+
+
+class AppointmentStatus(models.TextChoices):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+class Appointment(models.Model):
+    """Our record of an eTermin appointment: the registry behind the deleted rule and reminders.
+
+    ``taken_in`` is set once a created or modified element of any campaign in the workspace
+    took the appointment in; only then can a DELETED push trigger anything.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(
+        EterminAccount, on_delete=models.CASCADE, related_name="appointments"
+    )
+    uid = models.CharField(max_length=200)
+    contact = models.ForeignKey(
+        "contacts.Contact",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="appointments",
+    )
+    calendar_id = models.CharField(max_length=64, blank=True, default="")
+    calendar_name = models.CharField(max_length=200, blank=True, default="")
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    services = models.TextField(blank=True, default="")
+    notes = models.TextField(blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=AppointmentStatus.choices, default=AppointmentStatus.ACTIVE
+    )
+    taken_in = models.BooleanField(default=False)
+    # The inbox id of the newest push applied; an older push arriving late is not applied again.
+    last_push_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "uid"], name="appointment_account_uid")
+        ]

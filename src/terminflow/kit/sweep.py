@@ -1,0 +1,13 @@
+"""The shape of a worker sweep, so domain apps can offer sweeps without importing the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    run: Callable[[], int]  # returns how many rows it moved forward; 0 means idle
+    idle_seconds: float = 0.2

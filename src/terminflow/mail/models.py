@@ -1,0 +1,1 @@
+"""Email templates and the outbox (filled in by the email issue)."""

@@ -1,0 +1,50 @@
+"""The public JSON API v1 (django-ninja): routers of each domain app under ``/api/v1``."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from terminflow.etermin.api import router as etermin_router
+from terminflow.kit.errors import TerminflowError
+from terminflow.workspaces.api import ApiTokenAuth
+
+api = NinjaAPI(
+    title="terminflow API",
+    version="1",
+    urls_namespace="api-v1",
+    auth=ApiTokenAuth(),
+    docs_url="/docs",
+)
+
+api.add_router("/etermin", etermin_router)
+
+
+@api.exception_handler(TerminflowError)
+def _terminflow_error(request: HttpRequest, exc: TerminflowError) -> HttpResponse:
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    body = {"detail": "Send Authorization: Bearer <workspace API token>.", "code": "not_authenticated"}
+    return api.create_response(request, body, status=401)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = []
+    for error in exc.errors:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg"))
+    body = {"detail": "; ".join(str(p) for p in problems) or "Invalid input.", "code": "invalid",
+            "errors": exc.errors}
+    return api.create_response(request, body, status=422)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return api.create_response(
+        request, {"detail": str(exc), "code": "http_error"}, status=exc.status_code
+    )

@@ -1,0 +1,64 @@
+"""Shared fixtures: small factories for the objects every area needs.
+
+Area-specific fixtures live in that area's own conftest (tests/etermin/conftest.py, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from terminflow.workspaces.models import Workspace
+from terminflow.workspaces.services import get_or_create_workspace, issue_api_token
+
+
+def make_workspace(name: str = "Praxis Seefeld", **kwargs: Any) -> Workspace:
+    return get_or_create_workspace(name, **kwargs)
+
+
+class ApiClient:
+    """A Django test client that speaks JSON and sends a workspace API token."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.token = issue_api_token(workspace).token
+        self._client = Client(HTTP_AUTHORIZATION=f"Bearer {self.token}")
+
+    def _call(self, method: str, path: str, body: Any = None, **extra: Any) -> Any:
+        fn = getattr(self._client, method)
+        if body is None:
+            return fn(path, **extra)
+        return fn(path, data=body, content_type="application/json", **extra)
+
+    def get(self, path: str, **extra: Any) -> Any:
+        return self._call("get", path, **extra)
+
+    def post(self, path: str, body: Any = None, **extra: Any) -> Any:
+        return self._call("post", path, body if body is not None else {}, **extra)
+
+    def put(self, path: str, body: Any = None, **extra: Any) -> Any:
+        return self._call("put", path, body if body is not None else {}, **extra)
+
+    def patch(self, path: str, body: Any = None, **extra: Any) -> Any:
+        return self._call("patch", path, body if body is not None else {}, **extra)
+
+    def delete(self, path: str, **extra: Any) -> Any:
+        return self._call("delete", path, **extra)
+
+
+@pytest.fixture
+def workspace(db: None) -> Workspace:
+    return make_workspace()
+
+
+@pytest.fixture
+def api(workspace: Workspace) -> ApiClient:
+    return ApiClient(workspace)
+
+
+@pytest.fixture
+def api_for(db: None) -> Callable[[Workspace], ApiClient]:
+    return ApiClient
