@@ -14,6 +14,8 @@ from django.test import Client
 from terminflow.workspaces.models import Workspace
 from terminflow.workspaces.services import get_or_create_workspace, issue_api_token
 
+pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.server", "tests.fixtures.smtp"]
+
 
 def make_workspace(name: str = "Praxis Seefeld", **kwargs: Any) -> Workspace:
     return get_or_create_workspace(name, **kwargs)

@@ -100,3 +100,18 @@ def get(key: str) -> ElementType | None:
 
 def all_types() -> list[ElementType]:
     return sorted(_REGISTRY.values(), key=lambda t: (t.kind, t.key))
+
+
+# Template context contributed by domain apps (the etermin app provides ``appointment``), so the
+# mail app can render what an enrollment was about without importing the app that knows it.
+ContextProvider = Callable[["Enrollment"], Any]
+_CONTEXT_PROVIDERS: dict[str, ContextProvider] = {}
+
+
+def register_context(name: str, provider: ContextProvider) -> None:
+    _CONTEXT_PROVIDERS[name] = provider
+
+
+def enrollment_context(enrollment: Enrollment) -> dict[str, Any]:
+    """Every provider's contribution for one enrollment, e.g. ``{"appointment": {...}}``."""
+    return {name: provider(enrollment) for name, provider in _CONTEXT_PROVIDERS.items()}
