@@ -9,4 +9,4 @@ os.environ.setdefault("TERMINFLOW_FAST_PASSWORD_HASHER", "1")
 os.environ.setdefault("TERMINFLOW_SQLITE_SYNCHRONOUS", "NORMAL")
 os.environ.setdefault("TERMINFLOW_BASE_URL", "http://testserver")
 
-from terminflow.settings import *  # noqa: E402, F403
+from terminflow.settings import *  # noqa: F403

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

@@ -43,7 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not User.objects.exists():
         print(
             "No user yet. Create one with:\n"
-            "  terminflow createadmin --email you@example.com --password '...' --workspace 'My shop'\n"
+            "  terminflow createadmin --email you@example.com --password '...' "
+            "--workspace 'My shop'\n"
             "then log in at /login/ (or /admin/), and make an API token with\n"
             "  terminflow apitoken --workspace 'My shop'"
         )

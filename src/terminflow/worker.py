@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+
 from django.db import close_old_connections, connection
 
 from terminflow.kit.sweep import Sweep

@@ -73,9 +73,7 @@ class Contact(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                "workspace", Lower("email"), name="contact_workspace_email_ci"
-            )
+            models.UniqueConstraint("workspace", Lower("email"), name="contact_workspace_email_ci")
         ]
         indexes = [
             models.Index(fields=["workspace", "email_status", "id"], name="contact_ws_status"),

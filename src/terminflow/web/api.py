@@ -28,7 +28,10 @@ def _terminflow_error(request: HttpRequest, exc: TerminflowError) -> HttpRespons
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    body = {"detail": "Send Authorization: Bearer <workspace API token>.", "code": "not_authenticated"}
+    body = {
+        "detail": "Send Authorization: Bearer <workspace API token>.",
+        "code": "not_authenticated",
+    }
     return api.create_response(request, body, status=401)
 
 
@@ -37,9 +40,14 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
     problems = []
     for error in exc.errors:
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        problems.append(f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg"))
-    body = {"detail": "; ".join(str(p) for p in problems) or "Invalid input.", "code": "invalid",
-            "errors": exc.errors}
+        problems.append(
+            f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg")
+        )
+    body = {
+        "detail": "; ".join(str(p) for p in problems) or "Invalid input.",
+        "code": "invalid",
+        "errors": exc.errors,
+    }
     return api.create_response(request, body, status=422)
 
 
