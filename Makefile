@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/terminflow
 
-.PHONY: install install-dev run test test-sqlite test-postgres lint format typecheck bench
+.PHONY: install install-dev run test test-sqlite test-postgres lint format typecheck bench builder builder-check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,3 +41,11 @@ typecheck:
 
 bench:
 	$(BIN)/python bench/ingest.py
+
+# The campaign builder island: rebuild the committed bundle from frontend/builder (needs Node).
+builder:
+	cd frontend/builder && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# Fails when the committed bundle differs from a fresh build.
+builder-check:
+	frontend/builder/check-bundle.sh

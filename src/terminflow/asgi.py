@@ -44,6 +44,8 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         await writer.start()
         worker = Worker() if run_worker else None
         if worker is not None:
+            # New inbox rows are processed at once instead of at the sweep's next idle tick.
+            writer.on_commit = worker.wake
             worker.start()
         try:
             yield

@@ -51,6 +51,12 @@ ETERMIN_TIMEOUT_SECONDS = float(_env("ETERMIN_TIMEOUT_SECONDS", "10"))
 SMTP_URL = _env("SMTP_URL")
 QUEUE_URL = _env("QUEUE_URL")
 DEFAULT_FROM_EMAIL = _env("FROM_EMAIL", "terminflow@localhost")
+# Email links and signing: confirmation links expire after days; DKIM key as PEM or a file path.
+DOI_LINK_MAX_AGE_DAYS = float(_env("DOI_LINK_MAX_AGE_DAYS", "7"))
+UNSUBSCRIBE_LINK_MAX_AGE_DAYS = float(_env("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", "365"))
+DKIM_DOMAIN = _env("DKIM_DOMAIN")
+DKIM_SELECTOR = _env("DKIM_SELECTOR")
+DKIM_PRIVATE_KEY = _env("DKIM_PRIVATE_KEY")
 # Cap on one web push body; eTermin's pushes are a few KiB at most.
 WEB_PUSH_MAX_BYTES = int(_env("WEB_PUSH_MAX_BYTES", str(64 * 1024)))
 

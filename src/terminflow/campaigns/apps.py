@@ -5,3 +5,8 @@ class CampaignsConfig(AppConfig):
     name = "terminflow.campaigns"
     label = "campaigns"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import elements
+
+        elements.register()

@@ -66,9 +66,11 @@ class Edge(models.Model):
 
 
 class EnrollmentStatus(models.TextChoices):
-    ACTIVE = "active"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
+    ACTIVE = "active"  # runs are pending or the flow is under way
+    COMPLETED = "completed"  # no run is pending any more
+    STOPPED = "stopped"  # ended by campaign.stop or the API; no trigger lets it in again
+    RESET = "reset"  # ended early by a reset; the next rotation took over
+    READY = "ready"  # a new rotation after a reset, waiting for a trigger to let it in
 
 
 class Enrollment(models.Model):
@@ -116,7 +118,10 @@ class Run(models.Model):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="runs")
     rotation = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    # When the sweep should look at the run; null while its campaign is paused (parked).
     due_at = models.DateTimeField(null=True, blank=True)
+    # A wait's own due time, computed when the contact reaches it; null until then.
+    wait_until = models.DateTimeField(null=True, blank=True)
     branch = models.CharField(max_length=16, blank=True, default="")
     reason = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)

@@ -135,6 +135,20 @@ class ConsentKind(models.TextChoices):
     STATUS_CHANGED = "status_changed", "Email status changed"
 
 
+class ConsentEventQuerySet(models.QuerySet):
+    """Refuses bulk changes: the ledger only grows.
+
+    Deleting a contact or workspace still removes its events (cascades bypass the queryset),
+    which is what erasure on request needs.
+    """
+
+    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("consent events are append-only")
+
+    def delete(self):  # type: ignore[no-untyped-def]
+        raise ValueError("consent events are append-only")
+
+
 class ConsentEvent(models.Model):
     """An immutable entry in the consent ledger; rows are only ever inserted."""
 
@@ -147,6 +161,8 @@ class ConsentEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.TextField(blank=True, default="")
 
+    objects = ConsentEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["occurred_at", "id"]
         indexes = [models.Index(fields=["contact", "occurred_at"], name="consent_contact_time")]
@@ -155,3 +171,6 @@ class ConsentEvent(models.Model):
         if self.pk is not None:
             raise ValueError("consent events are append-only")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("consent events are append-only")

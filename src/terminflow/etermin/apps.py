@@ -5,3 +5,8 @@ class EterminConfig(AppConfig):
     name = "terminflow.etermin"
     label = "etermin"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import elements
+
+        elements.register()

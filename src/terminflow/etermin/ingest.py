@@ -1,20 +1,384 @@
-"""Web push ingest on the hot path (Starlette, not Django): token → store raw → 200.
+"""Web push ingest on the hot path (Starlette, not Django): token → store raw → answer → process.
 
-Placeholder interface; issue 2 implements the group-commit writer behind it.
+``POST /hooks/etermin/{token}`` reads the body (at most ``WEB_PUSH_MAX_BYTES``), reads just its
+command and appointment UID (``check_push``), and hands it to the one writer thread, which
+commits queued pushes in batches (group commit: one transaction and one fsync for many pushes).
+The answer is sent only after the push's batch is committed, so a ``200 ok`` is a promise that
+the push survives a crash. Processing happens later, in the worker's inbox sweep.
+
+Answers: ``200 ok`` stored (or a repeat of a stored push); ``400`` with the reason when the body
+cannot be read (the row is stored anyway, as ``failed``); ``404`` unknown token; ``413`` body too
+large; ``503`` when the database refused the write (eTermin may send it again).
 """
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import enum
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from terminflow.kit import clock
+from terminflow.kit.crypto import token_hash
+from terminflow.kit.groupcommit import GroupCommit
+
+from .models import EterminAccount, WebPush, WebPushStatus
+from .pushes import UnreadablePush, check_push
+
+log = logging.getLogger("terminflow.etermin.ingest")
+
+# Enough to share one fsync among a burst; small enough that one batch holds the write lock
+# only for a few milliseconds.
+MAX_BATCH = 256
+_CONTENT_TYPE_MAX = 200  # WebPush.content_type max_length
+
+
+class Outcome(enum.Enum):
+    STORED = "stored"
+    REPEAT = "repeat"  # byte-identical to the newest stored push of the appointment
+    UNKNOWN_TOKEN = "unknown_token"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingPush:
+    """One request as the writer needs it; ``reason`` is set when the body is unreadable."""
+
+    token_hash: str
+    body: bytes
+    content_type: str
+    body_sha256: str
+    command: str | None
+    uid: str | None
+    reason: str = ""
+
+
+def incoming_push(token: str, body: bytes, content_type: str) -> IncomingPush:
+    """Read what the inbox row needs from a request; never raises for a bad body."""
+    content_type = content_type[:_CONTENT_TYPE_MAX].replace("\x00", "")
+    try:
+        header = check_push(body, content_type)
+    except UnreadablePush as exc:
+        command = uid = None
+        reason = str(exc).replace("\x00", "") or "The push cannot be read."
+    else:
+        command, uid, reason = header.command, header.uid, ""
+    return IncomingPush(
+        token_hash=token_hash(token),
+        body=body,
+        content_type=content_type,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        command=command,
+        uid=uid,
+        reason=reason,
+    )
+
+
+class _InsertPlan:
+    """The INSERT for inbox rows, built once from the model so a new column with a default
+    needs no change here."""
+
+    given = (
+        "account",
+        "workspace",
+        "received_at",
+        "content_type",
+        "body",
+        "body_sha256",
+        "command",
+        "appointment_uid",
+        "status",
+        "reason",
+    )
+
+    def __init__(self) -> None:
+        meta = WebPush._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        by_name = {f.name: f for f in fields}
+        defaults = [f for f in fields if f.name not in self.given]
+        columns = [by_name[name].column for name in self.given] + [f.column for f in defaults]
+        quote = connection.ops.quote_name
+        self.sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            quote(meta.db_table),
+            ", ".join(quote(c) for c in columns),
+            ", ".join(["%s"] * len(columns)),
+        )
+        self.default_values = tuple(
+            f.get_db_prep_save(f.get_default(), connection) for f in defaults
+        )
+        self.received_at = by_name["received_at"]
 
 
 class IngestWriter:
+    """The single group-commit writer of the inbox.
+
+    Token lookup happens here, inside each batch's transaction (one query per batch), rather
+    than in a cache on the request path: a cache can be stale (a token rotated or an account
+    deleted in another process would still be accepted), while a lookup in the same transaction
+    as the insert can never store a push for a token that is no longer valid. It costs one
+    indexed query per batch, not per push. A hash lookup keeps the time independent of how
+    much of a guessed token is right.
+    """
+
+    def __init__(self, *, max_batch: int = MAX_BATCH) -> None:
+        self._group: GroupCommit[IncomingPush, Outcome] = GroupCommit(
+            self._commit,
+            max_batch=max_batch,
+            name="ingest-writer",
+            on_thread_exit=self._close_connection,
+        )
+        self._plan: _InsertPlan | None = None
+
+    @property
+    def on_commit(self) -> Callable[[], None] | None:
+        """Called on the writer thread after each batch that committed (e.g. wake the worker)."""
+        return self._group.on_commit
+
+    @on_commit.setter
+    def on_commit(self, callback: Callable[[], None] | None) -> None:
+        self._group.on_commit = callback
+
     async def start(self) -> None:
-        return None
+        self._group.start()
 
     async def stop(self) -> None:
-        return None
+        # Joining the thread blocks; off the loop, so the last batch's callers still get answers.
+        await asyncio.to_thread(self._group.stop)
+
+    async def submit(self, push: IncomingPush) -> Outcome:
+        """Store ``push``; returns once its batch is committed."""
+        return await self._group.submit(push)
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    @staticmethod
+    def _close_connection() -> None:
+        connection.close()
+
+    def _commit(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
+        try:
+            with transaction.atomic():
+                return self._write(pushes)
+        except Exception:
+            # A broken connection (database restarted) would fail every later batch too.
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+            raise
+
+    def _write(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
+        if self._plan is None:
+            self._plan = _InsertPlan()
+        plan = self._plan
+        with connection.cursor() as cursor:
+            accounts = _accounts_by_hash(cursor, {p.token_hash for p in pushes})
+            keys = {
+                (accounts[p.token_hash][0], p.uid)
+                for p in pushes
+                if p.uid is not None and p.token_hash in accounts
+            }
+            newest = _newest_sha_by_appointment(cursor, keys)
+            received_at = plan.received_at.get_db_prep_value(clock.now(), connection)
+            # Dedupe: a push byte-identical to the newest stored push of the same appointment,
+            # or to one already in this batch, is eTermin sending it again, not a new event.
+            # Only the newest counts across batches: A → B → A (rescheduled there and back)
+            # are three real changes and must all be kept. Within a batch the order is that of
+            # concurrent requests, i.e. arbitrary, and a real change-and-revert takes a person
+            # far longer than a batch lasts, so any identical body there is a repeat.
+            seen: dict[tuple[int, str], set[str]] = {}
+            rows: list[tuple[Any, ...]] = []
+            outcomes: list[Outcome] = []
+            for push in pushes:
+                account = accounts.get(push.token_hash)
+                if account is None:
+                    outcomes.append(Outcome.UNKNOWN_TOKEN)
+                    continue
+                if push.uid is not None:
+                    key = (account[0], push.uid)
+                    shas = seen.setdefault(key, set())
+                    if push.body_sha256 in shas or newest.get(key) == push.body_sha256:
+                        outcomes.append(Outcome.REPEAT)
+                        continue
+                    shas.add(push.body_sha256)
+                rows.append(
+                    (
+                        account[0],
+                        account[1],
+                        received_at,
+                        push.content_type,
+                        push.body,
+                        push.body_sha256,
+                        push.command,
+                        push.uid,
+                        WebPushStatus.FAILED.value if push.reason else WebPushStatus.PENDING.value,
+                        push.reason,
+                        *plan.default_values,
+                    )
+                )
+                outcomes.append(Outcome.STORED)
+            if rows:
+                cursor.executemany(plan.sql, rows)
+        return outcomes
+
+
+def _accounts_by_hash(cursor: Any, hashes: set[str]) -> dict[str, tuple[int, int]]:
+    """token hash → (account id, workspace id) for the tokens that are valid now."""
+    if not hashes:
+        return {}
+    meta = EterminAccount._meta
+    quote = connection.ops.quote_name
+    sql = "SELECT {}, {}, {} FROM {} WHERE {} IN ({})".format(
+        quote(meta.get_field("web_push_token_hash").column),
+        quote(meta.pk.column),
+        quote(meta.get_field("workspace").column),
+        quote(meta.db_table),
+        quote(meta.get_field("web_push_token_hash").column),
+        ", ".join(["%s"] * len(hashes)),
+    )
+    if connection.vendor == "postgresql":
+        # Holds off a concurrent delete of the account until this batch is committed; on
+        # SQLite the batch's BEGIN IMMEDIATE already excludes every other writer.
+        sql += " FOR KEY SHARE"
+    cursor.execute(sql, list(hashes))
+    return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+
+
+def _newest_sha_by_appointment(
+    cursor: Any, keys: set[tuple[int, str]]
+) -> dict[tuple[int, str], str]:
+    """(account id, appointment uid) → body_sha256 of its newest inbox row."""
+    if not keys:
+        return {}
+    meta = WebPush._meta
+    quote = connection.ops.quote_name
+    account_ids = sorted({account_id for account_id, _ in keys})
+    uids = sorted({uid for _, uid in keys})
+    table = quote(meta.db_table)
+    pk = quote(meta.pk.column)
+    account_col = quote(meta.get_field("account").column)
+    uid_col = quote(meta.get_field("appointment_uid").column)
+    sha_col = quote(meta.get_field("body_sha256").column)
+    # The newest row per appointment through the (account, appointment_uid, id) index; the
+    # IN lists may pair an account with another account's uid, which is filtered out below.
+    sql = (
+        f"SELECT {account_col}, {uid_col}, {sha_col} FROM {table} WHERE {pk} IN ("
+        f"SELECT MAX({pk}) FROM {table} WHERE {account_col} IN ({', '.join(['%s'] * len(account_ids))})"
+        f" AND {uid_col} IN ({', '.join(['%s'] * len(uids))}) GROUP BY {account_col}, {uid_col})"
+    )
+    cursor.execute(sql, [*account_ids, *uids])
+    return {(row[0], row[1]): row[2] for row in cursor.fetchall() if (row[0], row[1]) in keys}
+
+
+# -- the route ---------------------------------------------------------------------------------
+
+
+def _plain(status: int, text: str) -> tuple[int, bytes]:
+    return status, text.encode("utf-8")
+
+
+_OK = _plain(200, "ok")
+_NOT_FOUND = _plain(404, "Not Found")
+_TOO_LARGE = _plain(413, "The body is larger than the web push limit.")
+_UNAVAILABLE = _plain(503, "The push could not be stored right now; please send it again.")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class WebPushEndpoint:
+    """The ASGI endpoint behind ``POST /hooks/etermin/{token}``.
+
+    A plain ASGI callable rather than a Starlette request handler: it streams the body against
+    the cap without buffering more than the cap, and it is the hottest path in the product.
+    """
+
+    def __init__(self, writer: IngestWriter) -> None:
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        max_bytes = settings.WEB_PUSH_MAX_BYTES
+        content_type = ""
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            # Refused on the header alone: the body is never read, let alone stored.
+            await _answer(send, *_TOO_LARGE)
+            return
+        try:
+            body = await _read_body(receive, max_bytes)
+        except _TooLarge:
+            await _answer(send, *_TOO_LARGE)
+            return
+        except _Disconnected:
+            return  # the sender gave up before the body was complete; nothing to store
+        push = incoming_push(scope["path_params"]["token"], body, content_type)
+        try:
+            outcome = await self.writer.submit(push)
+        except Exception:
+            log.exception("a web push could not be stored")
+            await _answer(send, *_UNAVAILABLE)
+            return
+        if outcome is Outcome.UNKNOWN_TOKEN:
+            await _answer(send, *_NOT_FOUND)
+        elif push.reason:
+            await _answer(send, *_plain(400, push.reason))
+        else:
+            await _answer(send, *_OK)
+
+
+async def _read_body(receive: Receive, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode("ascii")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def ingest_routes(writer: IngestWriter) -> list[BaseRoute]:
-    return []
+    return [
+        Route(
+            "/hooks/etermin/{token}",
+            WebPushEndpoint(writer),
+            methods=["POST"],
+            name="etermin-web-push",
+        )
+    ]

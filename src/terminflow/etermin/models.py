@@ -116,8 +116,11 @@ class Appointment(models.Model):
         max_length=16, choices=AppointmentStatus.choices, default=AppointmentStatus.ACTIVE
     )
     taken_in = models.BooleanField(default=False)
-    # The inbox id of the newest push applied; an older push arriving late is not applied again.
+    # The newest push applied: eTermin sends no sequence number, so the order is the command's
+    # rank (CREATED < MODIFIED < DELETED) and then arrival (inbox id); a push that is older by
+    # that order does not overwrite the appointment's data.
     last_push_id = models.BigIntegerField(default=0)
+    last_command = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,5 +1,12 @@
-"""Worker sweeps and huey tasks: thin wrappers around service functions."""
+"""Worker sweeps of the etermin app: thin wrappers around service functions."""
 
 from terminflow.kit.sweep import Sweep
 
-SWEEPS: list[Sweep] = []
+
+def process_inbox() -> int:
+    from .processing import process_pending
+
+    return process_pending()
+
+
+SWEEPS: list[Sweep] = [Sweep("inbox", process_inbox, idle_seconds=0.1)]

@@ -1,1 +1,66 @@
-from django.contrib import admin  # noqa: F401
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from . import services
+from .models import EmailTemplate, Outbox
+
+
+class EmailTemplateForm(forms.ModelForm):
+    class Meta:
+        model = EmailTemplate
+        fields = ["workspace", "name", "kind", "subject", "body_html", "body_text", "attach_ics"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        workspace = cleaned.get("workspace")
+        if workspace is None:
+            return cleaned
+        data = services.TemplateData(
+            name=cleaned.get("name") or "",
+            subject=cleaned.get("subject") or "",
+            body_html=cleaned.get("body_html") or "",
+            body_text=cleaned.get("body_text") or "",
+            kind=cleaned.get("kind") or "",
+            attach_ics=bool(cleaned.get("attach_ics")),
+        )
+        for problem in services.check_template(workspace, data):
+            line = f" (line {problem['line']})" if problem.get("line") else ""
+            field = problem["field"] if problem["field"] in self.fields else None
+            self.add_error(field, f"{problem['message']}{line}")
+        return cleaned
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    form = EmailTemplateForm
+    list_display = ("name", "kind", "workspace", "version", "updated_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "subject")
+    readonly_fields = ("version", "created_at", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: EmailTemplate, form: Any, change: bool) -> None:
+        if change:
+            obj.version += 1
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Outbox)
+class OutboxAdmin(admin.ModelAdmin):
+    """Read-only: what was queued and sent is a record, not something to edit."""
+
+    list_display = ("id", "to_email", "subject", "kind", "status", "reason", "created_at", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("to_email", "subject", "message_id")
+    list_select_related = ("contact",)
+    raw_id_fields = ("contact", "run", "template")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

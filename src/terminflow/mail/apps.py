@@ -5,3 +5,8 @@ class MailConfig(AppConfig):
     name = "terminflow.mail"
     label = "mail"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import elements
+
+        elements.register()

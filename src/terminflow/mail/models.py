@@ -1,1 +1,112 @@
-"""Email templates and the outbox (filled in by the email issue)."""
+"""Email templates and the outbox: one row per email to send, rendered when it was queued."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from terminflow.campaigns.models import Run
+from terminflow.contacts.models import Contact
+from terminflow.workspaces.models import Workspace
+
+
+class EmailKind(models.TextChoices):
+    MARKETING = "marketing", "Marketing email"
+    DOI = "doi", "Double opt-in request"
+
+
+class EmailTemplate(models.Model):
+    """An email a campaign can send; subject and bodies are Jinja2 templates (sandboxed).
+
+    ``body_text`` left empty means "generate the text part from the rendered HTML".
+    ``version`` grows with every save, so the consent ledger can name the exact text a contact
+    was asked to confirm.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="emails")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=EmailKind.choices, default=EmailKind.MARKETING)
+    subject = models.CharField(max_length=500)
+    body_html = models.TextField()
+    body_text = models.TextField(blank=True, default="")
+    # Attach the appointment as an .ics file (confirmations, reschedules, cancellations).
+    attach_ics = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["workspace", "id"], name="email_template_ws")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OutboxStatus(models.TextChoices):
+    # Waiting for ``next_attempt_at``; a sender that claims the row moves that time forward by
+    # its lease, so a sender that dies leaves the row due again without any cleanup.
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    # Not sent on purpose: the contact unsubscribed or was blocked after the email was queued.
+    CANCELLED = "cancelled"
+
+
+class Outbox(models.Model):
+    """One email to one contact, rendered when queued and sent at most once per run.
+
+    ``public_id`` names the row in links and in the Message-ID, so a resent copy carries the
+    same Message-ID as the first one and duplicates stay detectable.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="outbox")
+    # Unique: the guard that lets one run queue one email, however often its handler runs.
+    run = models.OneToOneField(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="outbox"
+    )
+    template = models.ForeignKey(
+        EmailTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="outbox"
+    )
+    template_version = models.PositiveIntegerField(default=0)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    message_id = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=16, choices=EmailKind.choices)
+    to_email = models.CharField(max_length=254)
+    from_email = models.CharField(max_length=320)
+    subject = models.TextField(blank=True, default="")
+    body_html = models.TextField(blank=True, default="")
+    body_text = models.TextField(blank=True, default="")
+    headers = models.JSONField(default=dict, blank=True)
+    ics = models.TextField(blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
+    )
+    reason = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When a sender last took the row; the rate limit counts these over the last minute.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    smtp_reply = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The sender reads only queued rows in due order, so its cost does not grow with
+            # the number of sent emails.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="outbox_queued_due",
+                condition=models.Q(status="queued"),
+            ),
+            models.Index(fields=["contact", "-id"], name="outbox_contact"),
+            models.Index(fields=["workspace", "-id"], name="outbox_workspace"),
+            models.Index(fields=["claimed_at"], name="outbox_claimed_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.to_email}: {self.subject}"

@@ -2,4 +2,11 @@
 
 from terminflow.kit.sweep import Sweep
 
-SWEEPS: list[Sweep] = []
+from . import sending
+
+
+def _send() -> int:
+    return sending.send_due()
+
+
+SWEEPS: list[Sweep] = [Sweep(name="mail.send", run=_send, idle_seconds=0.5)]

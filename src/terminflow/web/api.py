@@ -6,19 +6,31 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from terminflow.campaigns.api import router as campaigns_router
+from terminflow.contacts.api import fields_router
+from terminflow.contacts.api import router as contacts_router
+from terminflow.etermin.api import inbox_router
 from terminflow.etermin.api import router as etermin_router
 from terminflow.kit.errors import TerminflowError
-from terminflow.workspaces.api import ApiTokenAuth
+from terminflow.mail.api import outbox_router
+from terminflow.mail.api import router as emails_router
+from terminflow.workspaces.api import ApiTokenAuth, SessionAuth
 
 api = NinjaAPI(
     title="terminflow API",
     version="1",
     urls_namespace="api-v1",
-    auth=ApiTokenAuth(),
+    auth=[ApiTokenAuth(), SessionAuth()],
     docs_url="/docs",
 )
 
+api.add_router("/contacts", contacts_router)
+api.add_router("/fields", fields_router)
 api.add_router("/etermin", etermin_router)
+api.add_router("/inbox", inbox_router)
+api.add_router("/emails", emails_router)
+api.add_router("/outbox", outbox_router)
+api.add_router("", campaigns_router)  # /campaigns… and /elements
 
 
 @api.exception_handler(TerminflowError)

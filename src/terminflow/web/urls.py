@@ -1,5 +1,10 @@
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from .views import account, campaigns, contacts, emails, fields, inbox, settings
+
+app_name = "web"
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -8,4 +13,77 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("mail/", include("terminflow.mail.urls")),
+    path("login/", account.login_page, name="login"),
+    path("logout/", account.logout_page, name="logout"),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("workspace/", account.switch_workspace, name="switch_workspace"),
+    path("preferences/", account.preferences, name="preferences"),
+    path("", account.dashboard, name="dashboard"),
+    # Settings → API info
+    path("settings/", settings.index, name="settings"),
+    path("settings/api/", settings.api_tokens, name="settings_api"),
+    path("settings/api/etermin/", settings.etermin_tab, name="settings_etermin"),
+    path(
+        "settings/api/etermin/accounts/new/",
+        settings.etermin_add_account,
+        name="etermin_add_account",
+    ),
+    path(
+        "settings/api/etermin/accounts/<int:account_id>/rotate/",
+        settings.etermin_rotate,
+        name="etermin_rotate",
+    ),
+    path(
+        "settings/api/etermin/accounts/<int:account_id>/delete/",
+        settings.etermin_delete,
+        name="etermin_delete",
+    ),
+    # Contacts
+    path("contacts/", contacts.contact_list, name="contacts"),
+    path("contacts/new/", contacts.contact_create, name="contact_create"),
+    path("contacts/export.csv", contacts.contact_export, name="contact_export"),
+    path("contacts/import/", contacts.import_upload, name="contact_import"),
+    path("contacts/import/<int:import_id>/", contacts.import_detail, name="contact_import_detail"),
+    path("contacts/<int:contact_id>/", contacts.contact_detail, name="contact_detail"),
+    path("contacts/<int:contact_id>/edit/", contacts.contact_edit, name="contact_edit"),
+    path("contacts/<int:contact_id>/delete/", contacts.contact_delete, name="contact_delete"),
+    path("contacts/<int:contact_id>/notes/", contacts.contact_add_note, name="contact_add_note"),
+    path("contacts/<int:contact_id>/tags/", contacts.contact_tags, name="contact_tags"),
+    # Fields and tags
+    path("fields/", fields.field_list, name="fields"),
+    # Emails
+    path("emails/", emails.email_list, name="emails"),
+    path("emails/new/", emails.email_edit, name="email_create"),
+    path("emails/<int:email_id>/", emails.email_edit, name="email_edit"),
+    path("emails/preview/", emails.email_preview, name="email_preview"),
+    # Campaigns
+    path("campaigns/", campaigns.campaign_list, name="campaigns"),
+    path("campaigns/new/", campaigns.campaign_create, name="campaign_create"),
+    path("campaigns/<int:campaign_id>/", campaigns.builder, name="campaign_builder"),
+    path(
+        "campaigns/<int:campaign_id>/contacts/",
+        campaigns.campaign_contacts,
+        name="campaign_contacts",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/contacts/<int:contact_id>/",
+        campaigns.campaign_contact_history,
+        name="campaign_contact_history",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/contacts/<int:contact_id>/reset/",
+        campaigns.campaign_contact_reset,
+        name="campaign_contact_reset",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/reset-all/",
+        campaigns.campaign_reset_all,
+        name="campaign_reset_all",
+    ),
+    # Inbox and outbox
+    path("inbox/", inbox.inbox_list, name="inbox"),
+    path("inbox/<int:push_id>/retry/", inbox.inbox_retry, name="inbox_retry"),
+    path("inbox/retry-failed/", inbox.inbox_retry_all, name="inbox_retry_all"),
+    path("outbox/", inbox.outbox_list, name="outbox"),
 ]

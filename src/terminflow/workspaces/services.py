@@ -104,3 +104,32 @@ def require_feature(workspace: Workspace, feature: str) -> None:
             f"The {workspace.plan.name} plan does not include the {Feature(feature).label}; "
             "ask your operator to move the workspace to a plan that does (Basic and up)."
         )
+
+
+def update_preferences(
+    user: User, *, language: str | None = None, timezone: str | None = None
+) -> User:
+    """Store a user's UI language and time zone ("" means: follow the workspace)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.conf import settings
+
+    from terminflow.kit.errors import Unprocessable
+
+    changed: list[str] = []
+    if language is not None:
+        if language and language not in {code for code, _ in settings.LANGUAGES}:
+            raise Unprocessable(f"{language!r} is not a supported language.")
+        user.language = language
+        changed.append("language")
+    if timezone is not None:
+        if timezone:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise Unprocessable(f"{timezone!r} is not a time zone.") from None
+        user.timezone = timezone
+        changed.append("timezone")
+    if changed:
+        user.save(update_fields=changed)
+    return user

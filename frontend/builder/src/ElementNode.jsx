@@ -1,0 +1,109 @@
+import { Handle, Position } from "@xyflow/react";
+import { createContext, memo, useContext } from "react";
+import { t } from "./i18n.js";
+
+// What the nodes need to describe themselves: element types, emails, fields, calendars.
+export const LookupContext = createContext({ types: {}, emails: {}, fields: {}, calendars: {}, campaigns: {} });
+
+const STAT_KEYS = ["entered", "completed", "waiting", "skipped", "failed"];
+
+function duration(minutes) {
+  const m = Number(minutes);
+  if (!Number.isFinite(m)) return "";
+  if (m % 1440 === 0 && m !== 0) return `${m / 1440} d`;
+  if (m % 60 === 0 && m !== 0) return `${m / 60} h`;
+  return `${m} min`;
+}
+
+export function summary(type, config, lookups) {
+  const c = config || {};
+  switch (type) {
+    case "etermin.appointment": {
+      const event = { created: t("Appointment created"), modified: t("Appointment edited"), deleted: t("Appointment deleted") }[c.event || "created"];
+      const calendar = c.calendar === undefined || c.calendar === "all"
+        ? t("All calendars (also ones created later)")
+        : lookups.calendars[String(c.calendar)] || `${t("Calendar")} ${c.calendar}`;
+      return `${event} · ${calendar}`;
+    }
+    case "wait.duration":
+      return c.minutes !== undefined ? duration(c.minutes) : "";
+    case "wait.until_field": {
+      const field = lookups.fields[c.field] || c.field || "?";
+      const offset = Number(c.offset_minutes || 0);
+      return offset ? `${field} ${offset < 0 ? "−" : "+"}${duration(Math.abs(offset))}` : field;
+    }
+    case "email.send":
+    case "email.doi":
+      return c.email_id ? lookups.emails[String(c.email_id)] || `#${c.email_id}` : "";
+    case "contact.tag": {
+      const parts = [];
+      if (c.add && c.add.length) parts.push(`+ ${c.add.join(", ")}`);
+      if (c.remove && c.remove.length) parts.push(`− ${c.remove.join(", ")}`);
+      return parts.join("  ");
+    }
+    case "contact.tag_added":
+    case "condition.tag":
+      return c.tag || "";
+    case "contact.set_field":
+      return c.field ? `${lookups.fields[c.field] || c.field} = ${c.value ?? ""}` : "";
+    case "campaign.reset":
+    case "campaign.stop":
+      return c.campaign_id ? lookups.campaigns[String(c.campaign_id)] || `#${c.campaign_id}` : t("this campaign");
+    default: {
+      const values = Object.entries(c).filter(([, v]) => v !== null && v !== "" && typeof v !== "object");
+      return values.slice(0, 2).map(([k, v]) => `${k}: ${v}`).join(" · ");
+    }
+  }
+}
+
+function ElementNodeView({ data, selected }) {
+  const lookups = useContext(LookupContext);
+  const type = lookups.types[data.type];
+  const kind = data.kind;
+  const label = t(type ? type.label : data.type);
+  const text = summary(data.type, data.config, lookups);
+  const branches = type ? type.branches : kind === "condition" ? ["yes", "no"] : ["next"];
+  const classes = ["tf-node", `tf-kind-${kind}`];
+  if (selected) classes.push("tf-selected");
+  if (data.errors && data.errors.length) classes.push("tf-has-errors");
+  else if (data.warnings && data.warnings.length) classes.push("tf-has-warnings");
+  return (
+    <div className={classes.join(" ")} data-testid={`node-${data.type}`} title={type ? type.description : ""}>
+      {kind !== "trigger" && <Handle type="target" position={Position.Top} />}
+      <div className="tf-node-head">
+        <span className="tf-node-kind">{t({ trigger: "Events", action: "Actions", wait: "Waits", condition: "Conditions" }[kind] || kind)}</span>
+        <span className="tf-node-label">{label}</span>
+      </div>
+      <div className="tf-node-body">
+        {text ? <div className="tf-node-summary">{text}</div> : <div className="tf-node-empty">{t("Not configured yet: double-click to set it up.")}</div>}
+        {data.stats && (
+          <div className="tf-node-stats" data-testid="node-stats">
+            {STAT_KEYS.filter((k) => data.stats[k] !== undefined).map((k) => (
+              <span key={k} className={`tf-stat tf-stat-${k}`} title={t(k)}>
+                {data.stats[k]} <small>{t(k)}</small>
+              </span>
+            ))}
+          </div>
+        )}
+        {(data.errors || []).map((message, i) => (
+          <div key={`e${i}`} className="tf-node-error" role="alert">{message}</div>
+        ))}
+        {(data.warnings || []).map((message, i) => (
+          <div key={`w${i}`} className="tf-node-warning">{message}</div>
+        ))}
+      </div>
+      {branches.includes("yes") ? (
+        <>
+          <Handle type="source" position={Position.Bottom} id="yes" style={{ left: "28%" }} />
+          <span className="tf-branch tf-branch-yes">{t("yes")}</span>
+          <Handle type="source" position={Position.Bottom} id="no" style={{ left: "72%" }} />
+          <span className="tf-branch tf-branch-no">{t("no")}</span>
+        </>
+      ) : (
+        <Handle type="source" position={Position.Bottom} />
+      )}
+    </div>
+  );
+}
+
+export const ElementNode = memo(ElementNodeView);

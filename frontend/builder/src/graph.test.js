@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { branchOf, newElementId, problemsByElement, statsByElement, toFlow, toPayload } from "./graph.js";
+import { cleanConfig, coerce, describeFields, initialConfig } from "./schemaForm.js";
+
+describe("graph", () => {
+  it("round-trips a campaign through React Flow and back", () => {
+    const campaign = {
+      elements: [
+        { id: "etermin-1", type: "etermin.appointment", config: { event: "created" }, position: { x: 10, y: 20 } },
+        { id: "condition-2", type: "condition.tag", config: { tag: "vip" }, position: { x: 10, y: 200 } },
+        { id: "contact-3", type: "contact.tag", config: { add: ["a"] }, position: { x: 10, y: 400 } },
+      ],
+      edges: [
+        { source: "etermin-1", target: "condition-2", branch: "next" },
+        { source: "condition-2", target: "contact-3", branch: "yes" },
+      ],
+    };
+    const types = { "etermin.appointment": { kind: "trigger" }, "condition.tag": { kind: "condition" }, "contact.tag": { kind: "action" } };
+    const { nodes, edges } = toFlow(campaign, types);
+    expect(nodes.map((n) => n.data.kind)).toEqual(["trigger", "condition", "action"]);
+    expect(edges[1].sourceHandle).toBe("yes");
+    expect(toPayload("C", nodes, edges, "active")).toEqual({ name: "C", status: "active", ...campaign });
+  });
+
+  it("names branches after condition handles", () => {
+    expect(branchOf("yes")).toBe("yes");
+    expect(branchOf("no")).toBe("no");
+    expect(branchOf(null)).toBe("next");
+  });
+
+  it("chooses element ids that are not taken", () => {
+    expect(newElementId("wait.duration", new Set(["wait-1", "wait-2"]))).toBe("wait-3");
+    expect(newElementId("etermin.appointment", new Set(["wait-1", "etermin-2"]))).toBe("etermin-3");
+  });
+
+  it("splits server problems by element", () => {
+    const { byElement, general } = problemsByElement([
+      { element: "wait-2", message: "minutes must be positive" },
+      { element: null, message: "no trigger" },
+    ]);
+    expect(byElement).toEqual({ "wait-2": ["minutes must be positive"] });
+    expect(general).toEqual(["no trigger"]);
+  });
+
+  it("reads stats as a list or as a map", () => {
+    expect(statsByElement([{ element: "a", entered: 2 }])).toEqual({ a: { element: "a", entered: 2 } });
+    expect(statsByElement({ elements: { a: { entered: 3 } } })).toEqual({ a: { entered: 3 } });
+  });
+});
+
+describe("schema form", () => {
+  const schema = {
+    properties: {
+      minutes: { type: "integer", title: "Minutes", default: 60 },
+      field: { anyOf: [{ type: "string" }, { type: "null" }], default: null, title: "Field" },
+      if_past: { enum: ["continue", "stop"], type: "string", default: "continue" },
+      add: { type: "array", items: { type: "string" }, default: [] },
+      flag: { type: "boolean", default: false },
+      calendar: { anyOf: [{ const: "all", type: "string" }, { type: "integer" }], default: "all" },
+    },
+    required: ["minutes"],
+  };
+
+  it("picks an input for each property", () => {
+    const fields = describeFields(schema);
+    expect(fields.map((f) => [f.name, f.input])).toEqual([
+      ["minutes", "number"],
+      ["field", "fields"],
+      ["if_past", "select"],
+      ["add", "list"],
+      ["flag", "checkbox"],
+      ["calendar", "select"],
+    ]);
+  });
+
+  it("starts from the defaults and coerces typed input", () => {
+    expect(initialConfig(schema)).toEqual({ minutes: 60, field: null, if_past: "continue", add: [], flag: false, calendar: "all" });
+    const [minutes, field, , add] = describeFields(schema);
+    expect(coerce(minutes, "15")).toBe(15);
+    expect(coerce(field, "")).toBe(null);
+    expect(coerce(add, "a, b,,c")).toEqual(["a", "b", "c"]);
+    expect(cleanConfig({ a: null, b: 1 })).toEqual({ b: 1 });
+  });
+});

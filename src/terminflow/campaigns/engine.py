@@ -1,0 +1,547 @@
+"""The campaign engine: contacts enter at triggers, and a sweep moves their runs forward.
+
+Every state is a row. A contact in a campaign is an **enrollment** per rotation (0, then +1 per
+reset); each element executed or scheduled for it is a **run**, unique per (element, contact,
+rotation) in the database. That unique key is the guard for "one pass per campaign": a run
+that cannot be inserted means the contact already passed the element in this rotation.
+
+Life of a run:
+
+- ``enter`` writes the trigger's run as completed and a pending run, due now, for each element
+  behind it.
+- ``advance_due`` (the sweep) claims pending runs whose ``due_at`` has come and executes each:
+  an **action** calls its handler; a **condition** picks the ``yes`` or ``no`` edge; a **wait**
+  computes its due time the first time it is executed (``wait_until``), stays pending until then,
+  and completes when executed at or after it. The outcome is recorded on the run, and pending
+  runs are created for the elements behind the chosen branch.
+- Outcomes: ``completed`` continues on the chosen branch; ``skipped`` from a handler continues
+  on ``next``; ``failed`` ends this path; ``retry`` runs again later with backoff until
+  ``MAX_ATTEMPTS``. A wait that cannot fire (its field is empty, or its time had passed and
+  ``if_past`` says stop) is marked ``skipped`` with the reason and its path ends there.
+- When an enrollment has no pending run left it is ``completed``. ``campaign.stop`` (or the API)
+  ends it as ``stopped`` and cancels its pending runs; a reset ends it and starts a new rotation
+  (``ready``) without touching the history.
+
+Only active campaigns move: runs of a paused or draft campaign keep their place with
+``due_at`` cleared ("parked"), and activation puts them back in line (see services).
+
+Claiming: on PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED``; on SQLite the IMMEDIATE transaction
+serialises writers. Either way a claim is a lease (``claimed_until``), so the runs of a worker
+that died are picked up again once it lapses, and execution re-checks each run under its row
+lock, so a run is never executed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from pydantic import BaseModel, ValidationError
+
+from terminflow.contacts.models import Contact
+from terminflow.kit import clock
+from terminflow.kit.errors import TerminflowError
+
+from . import registry
+from .models import (
+    CampaignStatus,
+    Edge,
+    Element,
+    Enrollment,
+    EnrollmentStatus,
+    Run,
+    RunStatus,
+)
+from .registry import Outcome, RunContext
+
+log = logging.getLogger("terminflow.campaigns.engine")
+
+# Runs claimed and executed per transaction: small, so the SQLite write lock is never held long
+# enough to delay the web push writer noticeably.
+BATCH_SIZE = 100
+# A claim older than this is taken to belong to a worker that died.
+LEASE = timedelta(seconds=60)
+# A run that keeps raising is given up after this many attempts (about 4 hours of backoff).
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+
+# A wait type names the config attribute holding its field in ``meta["retimed_by_field"]``; its
+# waiting runs are re-timed when that contact field changes.
+RETIMED_BY_FIELD = "retimed_by_field"
+
+_RUN_STATE = [
+    "status",
+    "due_at",
+    "wait_until",
+    "branch",
+    "reason",
+    "attempts",
+    "claimed_until",
+    "finished_at",
+]
+
+
+def active_triggers(workspace: Any, type_key: str) -> list[tuple[Element, BaseModel]]:
+    """The trigger elements of one type in the workspace's active campaigns, configs parsed.
+
+    An element whose stored config no longer parses (its type's schema changed) is left out and
+    logged, rather than failing whatever event is being handled.
+    """
+    element_type = registry.get(type_key)
+    if element_type is None or element_type.kind != "trigger":
+        return []
+    elements = (
+        Element.objects.filter(
+            type=type_key,
+            removed=False,
+            campaign__workspace=workspace,
+            campaign__status=CampaignStatus.ACTIVE,
+        )
+        .select_related("campaign")
+        .order_by("campaign_id", "id")
+    )
+    found: list[tuple[Element, BaseModel]] = []
+    for element in elements:
+        try:
+            config = element_type.config_schema.model_validate(element.config)
+        except ValidationError:
+            log.warning(
+                "element %s of campaign %s has an invalid config", element.key, element.campaign_id
+            )
+            continue
+        found.append((element, config))
+    return found
+
+
+def fire(
+    workspace: Any,
+    type_key: str,
+    contact: Contact,
+    *,
+    match: Callable[[BaseModel], bool] = lambda config: True,
+    context: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> list[Enrollment]:
+    """Let the contact enter every active trigger of ``type_key`` whose config ``match`` accepts.
+
+    Returns the enrollments entered; triggers the contact already passed in its current
+    rotation are left out.
+    """
+    entered: list[Enrollment] = []
+    with transaction.atomic():
+        for element, config in active_triggers(workspace, type_key):
+            if not match(config):
+                continue
+            enrollment = enter(element, contact, context=context, now=now)
+            if enrollment is not None:
+                entered.append(enrollment)
+    return entered
+
+
+def enter(
+    element: Element,
+    contact: Contact,
+    *,
+    context: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Enrollment | None:
+    """Let ``contact`` enter the campaign at the trigger ``element``; one pass per rotation.
+
+    Returns None, and writes nothing, when the contact already passed this trigger in its
+    current rotation, when its enrollment was stopped, or when the element is not a trigger of
+    an active campaign. Otherwise gets or creates the enrollment (reopening a completed one, so
+    a second trigger of the same campaign can let the contact in within the same rotation),
+    merges ``context`` into it, writes the trigger's run as completed and pending runs, due now,
+    for the elements behind it. Must be called inside a transaction.
+    """
+    now = now or clock.now()
+    campaign = element.campaign
+    if element.removed or element.kind != "trigger" or campaign.status != CampaignStatus.ACTIVE:
+        return None
+    for _ in range(2):
+        latest = (
+            Enrollment.objects.filter(campaign_id=campaign.pk, contact_id=contact.pk)
+            .order_by("-rotation")
+            .first()
+        )
+        if latest is not None and latest.status == EnrollmentStatus.STOPPED:
+            return None
+        created = latest is None
+        try:
+            with transaction.atomic():
+                if latest is None:
+                    latest = Enrollment.objects.create(
+                        workspace_id=campaign.workspace_id,
+                        campaign=campaign,
+                        contact=contact,
+                        rotation=0,
+                        context=dict(context or {}),
+                    )
+                Run.objects.create(
+                    workspace_id=campaign.workspace_id,
+                    campaign=campaign,
+                    enrollment=latest,
+                    element=element,
+                    contact=contact,
+                    rotation=latest.rotation,
+                    status=RunStatus.COMPLETED,
+                    branch="next",
+                    due_at=now,
+                    attempts=1,
+                    finished_at=now,
+                )
+        except IntegrityError:
+            if created:
+                # Another worker let the same contact in at this moment: look again.
+                continue
+            return None
+        break
+    else:
+        return None
+
+    assert latest is not None
+    if not created:
+        changed: list[str] = []
+        if latest.status != EnrollmentStatus.ACTIVE:
+            latest.status = EnrollmentStatus.ACTIVE
+            latest.ended_at = None
+            changed += ["status", "ended_at"]
+        if context:
+            latest.context = {**(latest.context or {}), **context}
+            changed.append("context")
+        if changed:
+            latest.save(update_fields=changed)
+    targets = _targets_of([element.pk]).get((element.pk, "next"), [])
+    _schedule(latest, targets, now)
+    if not created or not targets:
+        _complete_if_done(latest, now)
+    return latest
+
+
+def advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """The sweep: execute up to ``limit`` pending runs that are due at ``now``.
+
+    Claims runs in due order in small batches and executes each batch in one transaction, with
+    a savepoint per run, so a run that raises rolls back only its own work and is retried with
+    backoff. Runs created along the way that are due at once (the next action of a flow) are
+    picked up in the same call. Returns how many runs were moved forward.
+    """
+    now = now or clock.now()
+    moved = 0
+    while moved < limit:
+        ids = _claim(now, min(BATCH_SIZE, limit - moved))
+        if not ids:
+            break
+        moved += _execute_batch(ids, now)
+    return moved
+
+
+def retime_waits(contact: Contact, field_key: str, *, now: datetime | None = None) -> int:
+    """Re-time the contact's scheduled waits that count from ``field_key`` after it changed.
+
+    Connected to ``contacts.signals.field_changed``. A wait whose new time has passed fires at
+    once or stops, as its ``if_past`` says; an emptied field stops it with the reason. Waits not
+    yet reached are left alone: they read the field when the contact gets there. Returns how
+    many runs were re-timed or stopped.
+    """
+    now = now or clock.now()
+    types = {
+        t.key: t
+        for t in registry.all_types()
+        if t.kind == "wait" and t.wait_due is not None and t.meta.get(RETIMED_BY_FIELD)
+    }
+    if not types:
+        return 0
+    changed = 0
+    with transaction.atomic():
+        runs = _lock(
+            Run.objects.filter(
+                contact_id=contact.pk,
+                status=RunStatus.PENDING,
+                wait_until__isnull=False,
+                element__type__in=list(types),
+                element__removed=False,
+            )
+        ).select_related("element", "enrollment", "workspace")
+        for run in runs:
+            element_type = types[run.element.type]
+            try:
+                config = element_type.config_schema.model_validate(run.element.config)
+            except ValidationError:
+                continue
+            if getattr(config, element_type.meta[RETIMED_BY_FIELD], None) != field_key:
+                continue
+            run.contact = contact
+            assert element_type.wait_due is not None
+            due, reason = element_type.wait_due(
+                RunContext(
+                    run=run, element=run.element, enrollment=run.enrollment, config=config, now=now
+                )
+            )
+            changed += 1
+            if due is None:
+                _finish(run, RunStatus.SKIPPED, now, reason=reason)
+                _complete_if_done(run.enrollment, now)
+                continue
+            run.wait_until = due
+            fields = ["wait_until"]
+            if run.due_at is not None:  # a parked run stays parked until its campaign resumes
+                run.due_at = due
+                run.claimed_until = None
+                fields += ["due_at", "claimed_until"]
+            run.save(update_fields=fields)
+    return changed
+
+
+# --- claiming and executing ---------------------------------------------------------------
+
+
+def _lock(queryset: Any) -> Any:
+    if connection.features.has_select_for_update:
+        return queryset.select_for_update(of=("self",))
+    return queryset
+
+
+def due_runs(now: datetime) -> Any:
+    """Pending runs of active campaigns due at ``now`` and not leased, oldest due first.
+
+    Reads the partial index ``run_pending_due`` (pending rows only, by ``due_at``), so the cost
+    does not grow with the number of runs waiting for later or long finished.
+    """
+    return (
+        Run.objects.filter(
+            status=RunStatus.PENDING,
+            due_at__lte=now,
+            campaign__status=CampaignStatus.ACTIVE,
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .order_by("due_at")
+    )
+
+
+def _claim(now: datetime, size: int) -> list[int]:
+    """Lease up to ``size`` due runs; other workers skip the rows this one has locked."""
+    with transaction.atomic():
+        due = due_runs(now)
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        ids = list(due.values_list("id", flat=True)[:size])
+        if ids:
+            Run.objects.filter(id__in=ids).update(claimed_until=now + LEASE)
+    return ids
+
+
+def _execute_batch(ids: list[int], now: datetime) -> int:
+    moved = 0
+    with transaction.atomic():
+        runs = list(
+            _lock(Run.objects.filter(id__in=ids, status=RunStatus.PENDING, due_at__lte=now))
+            .select_related("element", "enrollment", "contact", "workspace", "campaign")
+            .order_by("due_at", "id")
+        )
+        # One instance per contact, so two runs of the same contact in a batch see each other's
+        # changes instead of one saving a stale copy over the other.
+        contacts: dict[int, Contact] = {}
+        for run in runs:
+            run.contact = contacts.setdefault(run.contact_id, run.contact)
+            run.contact.workspace = run.workspace
+        targets = _targets_of({run.element_id for run in runs})
+        for run in runs:
+            if run.campaign.status != CampaignStatus.ACTIVE:
+                Run.objects.filter(pk=run.pk).update(claimed_until=None)
+                continue
+            _execute_one(run, now, targets)
+            moved += 1
+    return moved
+
+
+def _execute_one(run: Run, now: datetime, targets: dict[tuple[int, str], list[int]]) -> None:
+    try:
+        with transaction.atomic():
+            _execute(run, now, targets)
+    except Exception as exc:
+        if isinstance(exc, TerminflowError):
+            outcome = Outcome(status="failed", reason=exc.detail)
+        else:
+            log.exception("run %s (%s) raised; trying again later", run.pk, run.element.type)
+            outcome = Outcome(status="retry", reason=f"{type(exc).__name__}: {exc}")
+        # The savepoint rolled the rows back; the objects in memory may still carry its changes.
+        run.refresh_from_db(fields=_RUN_STATE)
+        run.enrollment.refresh_from_db(fields=["status", "ended_at"])
+        with transaction.atomic():
+            _record(run, outcome, now, targets)
+
+
+def _execute(run: Run, now: datetime, targets: dict[tuple[int, str], list[int]]) -> None:
+    element = run.element
+    if element.removed:
+        _finish(run, RunStatus.CANCELLED, now, reason="the element was removed from the campaign")
+        _complete_if_done(run.enrollment, now)
+        return
+    if run.enrollment.status != EnrollmentStatus.ACTIVE:
+        _finish(run, RunStatus.CANCELLED, now, reason=f"the enrollment is {run.enrollment.status}")
+        return
+    element_type = registry.get(element.type)
+    if element_type is None:
+        _record(
+            run,
+            Outcome(status="failed", reason=f"unknown element type {element.type!r}"),
+            now,
+            targets,
+        )
+        return
+    try:
+        config = element_type.config_schema.model_validate(element.config)
+    except ValidationError as exc:
+        reason = f"invalid config: {exc.errors()[0].get('msg', 'invalid')}"
+        _record(run, Outcome(status="failed", reason=reason), now, targets)
+        return
+    context = RunContext(
+        run=run, element=element, enrollment=run.enrollment, config=config, now=now
+    )
+
+    if element_type.kind == "wait":
+        if run.wait_until is None:
+            if element_type.wait_due is None:
+                _record(run, Outcome(), now, targets)
+                return
+            due, reason = element_type.wait_due(context)
+            if due is None:
+                _finish(run, RunStatus.SKIPPED, now, reason=reason)
+                _complete_if_done(run.enrollment, now)
+                return
+            run.wait_until = due
+        if run.wait_until > now:
+            run.due_at = run.wait_until
+            run.claimed_until = None
+            run.save(update_fields=["wait_until", "due_at", "claimed_until"])
+            return
+        _record(run, Outcome(), now, targets)
+        return
+
+    if element_type.kind == "trigger" or element_type.handler is None:
+        _record(run, Outcome(), now, targets)
+        return
+
+    outcome = element_type.handler(context)
+    if outcome.status == "completed" and outcome.branch not in element_type.branches:
+        outcome = Outcome(
+            status="failed", reason=f"the handler chose the unknown branch {outcome.branch!r}"
+        )
+    _record(run, outcome, now, targets, refresh=element_type.kind == "action")
+
+
+def _record(
+    run: Run,
+    outcome: Outcome,
+    now: datetime,
+    targets: dict[tuple[int, str], list[int]],
+    *,
+    refresh: bool = False,
+) -> None:
+    """Store a handler's outcome and continue the flow along the branch it chose."""
+    if outcome.status == "retry":
+        attempts = run.attempts + 1
+        if attempts < MAX_ATTEMPTS:
+            backoff = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_CAP)
+            run.attempts = attempts
+            run.due_at = outcome.retry_at or now + backoff
+            run.reason = outcome.reason
+            run.claimed_until = None
+            run.save(update_fields=["attempts", "due_at", "reason", "claimed_until"])
+            return
+        outcome = Outcome(
+            status="failed", reason=f"gave up after {attempts} attempts: {outcome.reason}"
+        )
+    status = RunStatus(outcome.status)
+    branch = outcome.branch if status == RunStatus.COMPLETED else "next"
+    _finish(
+        run, status, now, reason=outcome.reason, branch=branch if status != RunStatus.FAILED else ""
+    )
+    enrollment = run.enrollment
+    if refresh:
+        # An action may have ended its own enrollment (campaign.stop, campaign.reset).
+        enrollment.status = (
+            Enrollment.objects.filter(pk=enrollment.pk).values_list("status", flat=True).get()
+        )
+    if (
+        status in (RunStatus.COMPLETED, RunStatus.SKIPPED)
+        and enrollment.status == EnrollmentStatus.ACTIVE
+    ):
+        _schedule(enrollment, targets.get((run.element_id, branch), []), now)
+    _complete_if_done(enrollment, now)
+
+
+def _finish(run: Run, status: str, now: datetime, *, reason: str = "", branch: str = "") -> None:
+    run.status = status
+    run.reason = reason
+    run.branch = branch
+    run.attempts += 1
+    run.finished_at = now
+    run.claimed_until = None
+    run.save(update_fields=_RUN_STATE)
+
+
+def _targets_of(element_ids: Any) -> dict[tuple[int, str], list[int]]:
+    """The elements behind each (element, branch), leaving out removed ones."""
+    targets: dict[tuple[int, str], list[int]] = defaultdict(list)
+    rows = Edge.objects.filter(source_id__in=list(element_ids), target__removed=False).values_list(
+        "source_id", "branch", "target_id"
+    )
+    for source_id, branch, target_id in rows.order_by("id"):
+        targets[(source_id, branch)].append(target_id)
+    return targets
+
+
+def _schedule(enrollment: Enrollment, element_ids: list[int], now: datetime) -> None:
+    """Pending runs due now for the given elements; ones the contact already passed are kept."""
+    if not element_ids:
+        return
+    Run.objects.bulk_create(
+        [
+            Run(
+                workspace_id=enrollment.workspace_id,
+                campaign_id=enrollment.campaign_id,
+                enrollment=enrollment,
+                element_id=element_id,
+                contact_id=enrollment.contact_id,
+                rotation=enrollment.rotation,
+                status=RunStatus.PENDING,
+                due_at=now,
+            )
+            for element_id in element_ids
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _complete_if_done(enrollment: Enrollment, now: datetime) -> bool:
+    """Mark an active enrollment completed once none of its runs is pending."""
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        return False
+    if Run.objects.filter(enrollment_id=enrollment.pk, status=RunStatus.PENDING).exists():
+        return False
+    updated = Enrollment.objects.filter(pk=enrollment.pk, status=EnrollmentStatus.ACTIVE).update(
+        status=EnrollmentStatus.COMPLETED, ended_at=now
+    )
+    if updated:
+        enrollment.status = EnrollmentStatus.COMPLETED
+        enrollment.ended_at = now
+    return bool(updated)
+
+
+def end_enrollment(enrollment: Enrollment, status: str, now: datetime, *, reason: str) -> int:
+    """End an enrollment with ``status`` and cancel its pending runs; returns how many."""
+    cancelled = Run.objects.filter(enrollment_id=enrollment.pk, status=RunStatus.PENDING).update(
+        status=RunStatus.CANCELLED, reason=reason, finished_at=now, claimed_until=None
+    )
+    Enrollment.objects.filter(pk=enrollment.pk).update(status=status, ended_at=now)
+    enrollment.status = status
+    enrollment.ended_at = now
+    return cancelled

@@ -1,0 +1,175 @@
+"""Contacts and fields API: ``/api/v1/contacts`` and ``/api/v1/fields`` (DESIGN §5)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from terminflow.kit.errors import Unprocessable
+from terminflow.workspaces.api import current_workspace
+
+from . import services
+from .models import Contact, Field
+from .schemas import (
+    AppointmentOut,
+    ConsentEventOut,
+    ContactFilters,
+    ContactIn,
+    ContactOut,
+    ContactPageOut,
+    ContactPatch,
+    FieldIn,
+    FieldOut,
+)
+
+fields_router = Router(tags=["Fields"])
+router = Router(tags=["Contacts"])
+
+
+def _field_out(field: Field) -> dict[str, Any]:
+    return {
+        "key": field.key,
+        "label": field.label,
+        "type": field.type,
+        "options": list(field.options or []),
+    }
+
+
+@fields_router.get("", response=list[FieldOut])
+def list_fields(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_field_out(f) for f in services.list_fields(current_workspace(request))]
+
+
+@fields_router.post("", response={201: FieldOut})
+def create_field(request: HttpRequest, payload: FieldIn) -> tuple[int, dict[str, Any]]:
+    field = services.create_field(
+        current_workspace(request),
+        key=payload.key,
+        type=payload.type,
+        label=payload.label,
+        options=payload.options,
+    )
+    return 201, _field_out(field)
+
+
+def _contact_out(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.pk,
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "phone": contact.phone,
+        "email_status": contact.email_status,
+        "fields": dict(contact.fields or {}),
+        "tags": services.tag_names(contact),
+        "notes": [
+            {"text": n.text, "source": n.source, "created_at": n.created_at}
+            for n in contact.notes.all()
+        ],
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
+    }
+
+
+# Opaque to clients so the paging key can change without breaking scripts.
+def _encode_cursor(before_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{before_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        before_id = int(number)
+        if prefix != "id" or before_id < 1:
+            raise ValueError(text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Unprocessable(
+            "cursor: not a cursor this API returned; take next_cursor from the previous page."
+        ) from None
+    return before_id
+
+
+@router.get("", response=ContactPageOut)
+def list_contacts(request: HttpRequest, filters: Query[ContactFilters]) -> dict[str, Any]:
+    page = services.list_contacts(
+        current_workspace(request),
+        email=filters.email,
+        status=filters.status,
+        tag=filters.tag,
+        q=filters.q,
+        limit=filters.limit,
+        before_id=_decode_cursor(filters.cursor) if filters.cursor else None,
+    )
+    return {
+        "items": [_contact_out(c) for c in page.items],
+        "next_cursor": _encode_cursor(page.next_before_id) if page.next_before_id else None,
+    }
+
+
+@router.post("", response={201: ContactOut})
+def create_contact(request: HttpRequest, payload: ContactIn) -> tuple[int, dict[str, Any]]:
+    contact = services.create_contact(current_workspace(request), **payload.dict(), source="api")
+    return 201, _contact_out(contact)
+
+
+@router.get("/{contact_id}", response=ContactOut)
+def get_contact(request: HttpRequest, contact_id: int) -> dict[str, Any]:
+    return _contact_out(services.get_contact(current_workspace(request), contact_id))
+
+
+@router.patch("/{contact_id}", response=ContactOut)
+def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch) -> dict[str, Any]:
+    contact = services.get_contact(current_workspace(request), contact_id)
+    services.update_contact(contact, **payload.dict(exclude_unset=True), source="api")
+    return _contact_out(contact)
+
+
+@router.delete("/{contact_id}", response={204: None})
+def delete_contact(request: HttpRequest, contact_id: int) -> tuple[int, None]:
+    services.delete_contact(services.get_contact(current_workspace(request), contact_id))
+    return 204, None
+
+
+def _calendar_id(value: str) -> int | str | None:
+    if not value:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+@router.get("/{contact_id}/appointments", response=list[AppointmentOut])
+def contact_appointments(request: HttpRequest, contact_id: int) -> list[dict[str, Any]]:
+    contact = services.get_contact(current_workspace(request), contact_id)
+    return [
+        {
+            "account_id": a.account_id,
+            "appointment_uid": a.uid,
+            "calendar_id": _calendar_id(a.calendar_id),
+            "calendar_name": a.calendar_name,
+            "start": a.start,
+            "end": a.end,
+            "status": a.status,
+            "notes": a.notes,
+        }
+        for a in services.contact_appointments(contact)
+    ]
+
+
+@router.get("/{contact_id}/consent", response=list[ConsentEventOut])
+def contact_consent(request: HttpRequest, contact_id: int) -> list[dict[str, Any]]:
+    contact = services.get_contact(current_workspace(request), contact_id)
+    return [
+        {
+            "kind": e.kind,
+            "occurred_at": e.occurred_at,
+            "source": e.source,
+            "details": e.details or {},
+            "ip": e.ip,
+            "user_agent": e.user_agent,
+        }
+        for e in contact.consent_events.order_by("occurred_at", "pk")
+    ]

@@ -1,0 +1,953 @@
+"""Contact services: the only code that writes contacts, fields, tags, notes and consent events.
+
+Every function validates all of its input before it writes anything, so a typed error
+(``Unprocessable``, ``Conflict``) leaves the caller's transaction usable and nothing stored.
+Writes run in the caller's transaction when there is one (one request or one job = one
+transaction); signals are sent inside it, after the write.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, Q
+from django.db.models.functions import Lower
+from email_validator import EmailNotValidError, validate_email
+
+from terminflow.kit import clock
+from terminflow.kit.errors import Conflict, NotFound, Unprocessable
+from terminflow.workspaces.models import Workspace
+
+from . import signals
+from .models import (
+    ConsentEvent,
+    ConsentKind,
+    Contact,
+    ContactTag,
+    EmailStatus,
+    Field,
+    FieldType,
+    Note,
+    Tag,
+)
+
+DEFAULT_PHONE_REGION = "CH"
+NAME_MAX_LENGTH = 200
+TAG_MAX_LENGTH = 100
+TEXT_VALUE_MAX_LENGTH = 10_000
+NOTE_MAX_LENGTH = 100_000
+FIELD_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+LIST_LIMIT_MAX = 200
+MAX_ID = 2**63 - 1
+
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1", "ja", "x"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0", "nein"})
+
+# The ledger kind that records a move to each status; the details always say from what to what.
+_CONSENT_KIND_FOR_STATUS = {
+    EmailStatus.CONFIRMED_SOI: ConsentKind.SOI,
+    EmailStatus.CONFIRMED_DOI: ConsentKind.DOI_CONFIRMED,
+    EmailStatus.UNSUBSCRIBED: ConsentKind.UNSUBSCRIBED,
+    EmailStatus.BLOCKED: ConsentKind.BLOCKED,
+    EmailStatus.BLOCKED_TEMPORARILY: ConsentKind.BLOCKED,
+}
+
+_CONTACT_CHANGES = frozenset(
+    {"email", "first_name", "last_name", "phone", "email_status", "fields", "tags"}
+)
+
+
+# -- normalisation -------------------------------------------------------------------------
+
+
+def normalize_email(email: str) -> str:
+    """The address in the one form we store and compare: validated, stripped, lower-cased.
+
+    Raises ``Unprocessable`` ("'x' is not an email address: ...") for anything else.
+    """
+    if not isinstance(email, str) or not email.strip():
+        raise Unprocessable("An email address is required.")
+    candidate = email.strip()
+    try:
+        result = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise Unprocessable(f"'{_shorten(candidate)}' is not an email address: {exc}") from None
+    normalized = result.normalized.lower()
+    if len(normalized) > 254:
+        raise Unprocessable(f"'{_shorten(candidate)}' is not an email address: it is too long.")
+    return normalized
+
+
+def normalize_phone(phone: str | None, *, region: str = DEFAULT_PHONE_REGION) -> str:
+    """The number in E.164 (``+41446681800``), "" for no number; ``Unprocessable`` if invalid.
+
+    Numbers without a country code are read as numbers of ``region``.
+    """
+    if phone is None:
+        return ""
+    if not isinstance(phone, str):
+        raise Unprocessable("phone: write the number as text, e.g. '+41 44 668 18 00'.")
+    raw = phone.strip()
+    if not raw:
+        return ""
+    problem = (
+        f"'{_shorten(raw)}' is not a valid phone number; write it with the country code, "
+        "e.g. '+41 44 668 18 00'."
+    )
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise Unprocessable(problem) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise Unprocessable(problem)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(workspace: Workspace) -> str:
+    """The region local numbers belong to: the country of the workspace's locale, else CH."""
+    country = (workspace.locale or "").replace("_", "-").split("-")[-1].upper()
+    if len(country) == 2 and country in phonenumbers.SUPPORTED_REGIONS:
+        return country
+    return DEFAULT_PHONE_REGION
+
+
+def workspace_zone(workspace: Workspace) -> ZoneInfo:
+    try:
+        return ZoneInfo(workspace.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clean_text(label: str, value: Any, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise Unprocessable(f"{label}: must be text.")
+    # PostgreSQL stores no NUL character in text or JSON; refuse it before it becomes a 500.
+    if "\x00" in value:
+        raise Unprocessable(f"{label}: contains a NUL character.")
+    if len(value) > max_length:
+        raise Unprocessable(f"{label}: at most {max_length} characters.")
+    return value
+
+
+def _clean_name(label: str, value: Any) -> str:
+    if value is None:
+        return ""
+    return _clean_text(label, value.strip() if isinstance(value, str) else value, NAME_MAX_LENGTH)
+
+
+def _clean_status(status: Any) -> str:
+    if status not in EmailStatus.values:
+        raise Unprocessable(
+            f"'{status}' is not an email status; use one of: {', '.join(EmailStatus.values)}."
+        )
+    return str(status)
+
+
+def _clean_ip(ip: str | None) -> str | None:
+    if ip is None or ip == "":
+        return None
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise Unprocessable(f"'{_shorten(str(ip))}' is not an IP address.") from None
+
+
+# -- fields ----------------------------------------------------------------------------------
+
+
+def list_fields(workspace: Workspace) -> list[Field]:
+    return list(Field.objects.filter(workspace=workspace).order_by("id"))
+
+
+def create_field(
+    workspace: Workspace,
+    *,
+    key: str,
+    type: str,
+    label: str = "",
+    options: list[str] | None = None,
+) -> Field:
+    """Define a typed contact field; ``Conflict`` if the key is taken, ``Unprocessable`` if bad."""
+    if not isinstance(key, str) or not FIELD_KEY_PATTERN.match(key):
+        raise Unprocessable(
+            f"'{_shorten(str(key))}' is not a field key; use lower-case letters, digits and _, "
+            "starting with a letter, at most 64 characters (e.g. 'appointment_start')."
+        )
+    if type not in FieldType.values:
+        raise Unprocessable(
+            f"'{type}' is not a field type; use one of: {', '.join(FieldType.values)}."
+        )
+    label = _clean_name("label", label) or key
+    cleaned_options = _clean_options(type, options)
+    if Field.objects.filter(workspace=workspace, key=key).exists():
+        raise Conflict(f"A field with the key '{key}' already exists.")
+    try:
+        with transaction.atomic():
+            return Field.objects.create(
+                workspace=workspace, key=key, label=label, type=type, options=cleaned_options
+            )
+    except IntegrityError:
+        raise Conflict(f"A field with the key '{key}' already exists.") from None
+
+
+def _clean_options(type: str, options: list[str] | None) -> list[str]:
+    if type != FieldType.SELECT:
+        if options:
+            raise Unprocessable("options: only select fields have options.")
+        return []
+    if not options or not isinstance(options, list):
+        raise Unprocessable("options: a select field needs a list of at least one option.")
+    cleaned: list[str] = []
+    for option in options:
+        if not isinstance(option, str) or not option.strip():
+            raise Unprocessable("options: every option must be non-empty text.")
+        option = _clean_text("options", option.strip(), NAME_MAX_LENGTH)
+        if option in cleaned:
+            raise Unprocessable(f"options: '{option}' is listed twice.")
+        cleaned.append(option)
+    return cleaned
+
+
+def clean_field_value(field: Field, value: Any, *, zone: ZoneInfo) -> Any:
+    """The stored form of ``value`` for ``field`` (see interfaces), None for empty.
+
+    Raises ``Unprocessable`` with a message naming the field. Naive datetimes are read in
+    ``zone``; a wall time that a DST change skips is moved forward by the gap, and one that
+    occurs twice means the first occurrence.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    key = field.key
+    if field.type == FieldType.TEXT:
+        return _clean_text(key, value, TEXT_VALUE_MAX_LENGTH)
+    if field.type == FieldType.NUMBER:
+        return _clean_number(key, value)
+    if field.type == FieldType.DATE:
+        return _clean_date(key, value, zone)
+    if field.type == FieldType.DATETIME:
+        return _clean_datetime(key, value, zone)
+    if field.type == FieldType.CHECKBOX:
+        return _clean_checkbox(key, value)
+    if field.type == FieldType.SELECT:
+        return _clean_select(field, value)
+    raise Unprocessable(f"{key}: the field has the unknown type '{field.type}'.")
+
+
+def _clean_number(key: str, value: Any) -> int | float:
+    problem = f"{key}: '{_shorten(str(value))}' is not a number."
+    if isinstance(value, bool):
+        raise Unprocessable(problem)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal):
+        value = int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Unprocessable(problem)
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?\d{1,18}", text):
+            return int(text)
+        if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+            number = float(text)
+            if math.isfinite(number):
+                return number
+    raise Unprocessable(problem)
+
+
+def _clean_date(key: str, value: Any, zone: ZoneInfo) -> str:
+    if isinstance(value, datetime):
+        return (value.astimezone(zone) if value.tzinfo else value).date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) <= 10:
+                return date.fromisoformat(text).isoformat()
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return (moment.astimezone(zone) if moment.tzinfo else moment).date().isoformat()
+    raise Unprocessable(f"{key}: '{_shorten(str(value))}' is not a date; use YYYY-MM-DD.")
+
+
+def _clean_datetime(key: str, value: Any, zone: ZoneInfo) -> str:
+    moment: datetime | None = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(0))
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise Unprocessable(
+            f"{key}: '{_shorten(str(value))}' is not a date and time; use ISO 8601 "
+            "such as 2026-12-03T09:30:00+01:00."
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def _clean_checkbox(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise Unprocessable(
+        f"{key}: '{_shorten(str(value))}' is not a checkbox value; use true or false."
+    )
+
+
+def _clean_select(field: Field, value: Any) -> str:
+    options = list(field.options or [])
+    if isinstance(value, str):
+        text = value.strip()
+        if text in options:
+            return text
+        for option in options:
+            if option.casefold() == text.casefold():
+                return option
+    raise Unprocessable(
+        f"{field.key}: '{_shorten(str(value))}' is not an option; choose one of: "
+        f"{', '.join(options)}."
+    )
+
+
+def _clean_field_values(workspace: Workspace, values: dict[str, Any]) -> dict[str, Any]:
+    """Stored forms by key (None = clear), or ``Unprocessable`` listing every problem."""
+    if not isinstance(values, dict):
+        raise Unprocessable("fields: must be an object of field keys and values.")
+    if not values:
+        return {}
+    by_key = {f.key: f for f in Field.objects.filter(workspace=workspace, key__in=list(values))}
+    zone = workspace_zone(workspace)
+    cleaned: dict[str, Any] = {}
+    problems: list[dict[str, str]] = []
+    for key, value in values.items():
+        field = by_key.get(key)
+        if field is None:
+            problems.append(
+                {"field": key, "message": f"{key}: no such field; define it under fields first."}
+            )
+            continue
+        try:
+            cleaned[key] = clean_field_value(field, value, zone=zone)
+        except Unprocessable as exc:
+            problems.append({"field": key, "message": exc.detail})
+    if problems:
+        raise Unprocessable("; ".join(p["message"] for p in problems), extra={"errors": problems})
+    return cleaned
+
+
+def set_field(contact: Contact, key: str, value: Any, *, source: str = "") -> None:
+    """Set one field (None or "" clears it); sends ``field_changed`` if the value changed."""
+    set_fields(contact, {key: value}, source=source)
+
+
+def set_fields(contact: Contact, values: dict[str, Any], *, source: str = "") -> None:
+    """Set several fields at once: all are validated before any is written.
+
+    Sends ``field_changed`` once per field whose stored value actually changed.
+    """
+    cleaned = _clean_field_values(contact.workspace, values)
+    if cleaned:
+        with transaction.atomic(savepoint=False):
+            _apply_fields(contact, cleaned, source=source)
+
+
+def _apply_fields(contact: Contact, cleaned: dict[str, Any], *, source: str) -> None:
+    # Read under the row lock so two jobs setting different fields do not lose each other's.
+    current = dict(
+        Contact.objects.select_for_update()
+        .filter(pk=contact.pk)
+        .values_list("fields", flat=True)
+        .get()
+        or {}
+    )
+    changes = []
+    for key, new in cleaned.items():
+        old = current.get(key)
+        if old == new:
+            continue
+        changes.append((key, old, new))
+        if new is None:
+            current.pop(key, None)
+        else:
+            current[key] = new
+    contact.fields = current
+    if not changes:
+        return
+    now = clock.now()
+    Contact.objects.filter(pk=contact.pk).update(fields=current, updated_at=now)
+    contact.updated_at = now
+    for key, old, new in changes:
+        signals.field_changed.send(
+            sender=Contact, contact=contact, key=key, old=old, new=new, source=source
+        )
+
+
+def field_datetime(contact: Contact, key: str) -> datetime | None:
+    """A date or datetime field's value as an aware UTC datetime; None when empty.
+
+    A date means 00:00 on that day in the workspace's time zone.
+    """
+    value = (contact.fields or {}).get(key)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            local = datetime.combine(day, time(0), tzinfo=workspace_zone(contact.workspace))
+            return local.astimezone(UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=workspace_zone(contact.workspace))
+    return moment.astimezone(UTC)
+
+
+# -- contacts --------------------------------------------------------------------------------
+
+
+def _by_email(workspace: Workspace, email: str):  # type: ignore[no-untyped-def]
+    # Spelled as LOWER(email) so the lookup uses the unique (workspace, lower(email)) index.
+    return Contact.objects.alias(email_ci=Lower("email")).filter(
+        workspace=workspace, email_ci=email
+    )
+
+
+def _first(query: Any) -> Any:
+    # Unordered on purpose: .first() would add ORDER BY id and could pull the planner off
+    # the email index.
+    rows = list(query[:1])
+    return rows[0] if rows else None
+
+
+def find_contact(workspace: Workspace, email: str) -> Contact | None:
+    """The workspace's contact with this email address (case-insensitive), else None."""
+    if not isinstance(email, str) or not email.strip():
+        return None
+    try:
+        normalized = normalize_email(email)
+    except Unprocessable:
+        normalized = email.strip().lower()
+    contact = _first(_by_email(workspace, normalized))
+    if contact is not None:
+        contact.workspace = workspace
+    return contact
+
+
+def get_contact(workspace: Workspace, contact_id: int) -> Contact:
+    """The workspace's contact with this id; ``NotFound`` for any other workspace's id."""
+    contact = None
+    if isinstance(contact_id, int) and 0 < contact_id <= MAX_ID:
+        contact = _first(Contact.objects.filter(workspace=workspace, pk=contact_id))
+    if contact is None:
+        raise NotFound(f"No contact with id {contact_id} in this workspace.")
+    contact.workspace = workspace
+    return contact
+
+
+def _conflict(email: str, contact_id: int | None) -> Conflict:
+    extra = {"contact_id": contact_id} if contact_id is not None else None
+    return Conflict(f"A contact with the email address {email} already exists.", extra=extra)
+
+
+def _insert_contact(workspace: Workspace, **values: Any) -> Contact | None:
+    """The new contact, or None when another one with the email won the race."""
+    try:
+        with transaction.atomic():
+            return Contact.objects.create(workspace=workspace, **values)
+    except IntegrityError:
+        return None
+
+
+def create_contact(
+    workspace: Workspace,
+    *,
+    email: str,
+    first_name: str = "",
+    last_name: str = "",
+    phone: str = "",
+    email_status: str = EmailStatus.UNKNOWN,
+    fields: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    source: str = "api",
+) -> Contact:
+    """Create a contact; ``Conflict`` (409) if the email address is taken in the workspace.
+
+    A status other than ``unknown`` is recorded in the consent ledger; fields and tags send
+    their signals, and ``confirmed_doi`` sends ``doi_confirmed``.
+    """
+    email = normalize_email(email)
+    first_name = _clean_name("first_name", first_name)
+    last_name = _clean_name("last_name", last_name)
+    phone = normalize_phone(phone, region=phone_region(workspace))
+    email_status = _clean_status(email_status)
+    cleaned_fields = {
+        k: v for k, v in _clean_field_values(workspace, fields or {}).items() if v is not None
+    }
+    tag_names = _clean_tag_names(tags or [])
+    existing = _first(_by_email(workspace, email).values_list("pk", flat=True))
+    if existing is not None:
+        raise _conflict(email, existing)
+    with transaction.atomic(savepoint=False):
+        contact = _insert_contact(
+            workspace,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            email_status=email_status,
+            fields=cleaned_fields,
+        )
+        if contact is not None:
+            if email_status != EmailStatus.UNKNOWN:
+                _record_status(contact, EmailStatus.UNKNOWN, email_status, source=source)
+            for key, value in cleaned_fields.items():
+                signals.field_changed.send(
+                    sender=Contact, contact=contact, key=key, old=None, new=value, source=source
+                )
+            _add_tags(contact, tag_names, source=source)
+            if email_status == EmailStatus.CONFIRMED_DOI:
+                signals.doi_confirmed.send(sender=Contact, contact=contact)
+    if contact is None:
+        raise _conflict(email, _first(_by_email(workspace, email).values_list("pk", flat=True)))
+    return contact
+
+
+def update_contact(contact: Contact, **changes: Any) -> Contact:
+    """Change any of email, first_name, last_name, phone, email_status, fields, tags.
+
+    ``fields`` merges (a None value clears that field), ``tags`` replaces the contact's tags,
+    ``email_status`` goes through ``set_email_status`` (ledger + signals); ``source`` names who
+    made the change (default "api"). Everything is validated before anything is written.
+    """
+    source = changes.pop("source", "api")
+    unknown = set(changes) - _CONTACT_CHANGES
+    if unknown:
+        raise TypeError(f"update_contact() got unexpected changes: {', '.join(sorted(unknown))}")
+    workspace = contact.workspace
+    columns: dict[str, Any] = {}
+    if "email" in changes:
+        email = normalize_email(changes["email"])
+        if email != contact.email:
+            taken = _first(
+                _by_email(workspace, email).exclude(pk=contact.pk).values_list("pk", flat=True)
+            )
+            if taken is not None:
+                raise _conflict(email, taken)
+            columns["email"] = email
+    for name in ("first_name", "last_name"):
+        if name in changes:
+            value = _clean_name(name, changes[name])
+            if value != getattr(contact, name):
+                columns[name] = value
+    if "phone" in changes:
+        phone = normalize_phone(changes["phone"], region=phone_region(workspace))
+        if phone != contact.phone:
+            columns["phone"] = phone
+    status = _clean_status(changes["email_status"]) if "email_status" in changes else None
+    cleaned_fields = _clean_field_values(workspace, changes.get("fields") or {})
+    tag_names = _clean_tag_names(changes["tags"]) if changes.get("tags") is not None else None
+
+    conflict = False
+    with transaction.atomic(savepoint=False):
+        if columns:
+            now = clock.now()
+            try:
+                with transaction.atomic():
+                    Contact.objects.filter(pk=contact.pk).update(**columns, updated_at=now)
+            except IntegrityError:
+                conflict = True
+            else:
+                for name, value in columns.items():
+                    setattr(contact, name, value)
+                contact.updated_at = now
+        if not conflict:
+            if status is not None:
+                set_email_status(contact, status, source=source)
+            if cleaned_fields:
+                _apply_fields(contact, cleaned_fields, source=source)
+            if tag_names is not None:
+                _replace_tags(contact, tag_names, source=source)
+    if conflict:
+        raise _conflict(columns["email"], None)
+    return contact
+
+
+def delete_contact(contact: Contact) -> None:
+    """Delete the contact with its tags, notes, consent ledger, enrollments and runs."""
+    with transaction.atomic(savepoint=False):
+        contact.delete()
+
+
+def contact_from_booking(
+    workspace: Workspace,
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    phone: str,
+    source: str,
+    details: dict | None = None,
+) -> tuple[Contact, bool]:
+    """The contact behind a booking, created if new; returns (contact, created).
+
+    A new contact gets ``confirmed_soi`` and a ``soi`` consent event (``source``, ``details``),
+    whatever the customer ticked. An existing contact only gets empty names and phone filled;
+    its email status is never changed (an unsubscribed contact stays unsubscribed). A phone
+    number that is not valid is left out rather than failing the booking.
+    """
+    email = normalize_email(email)
+    first_name = _booking_text(first_name)
+    last_name = _booking_text(last_name)
+    try:
+        phone = normalize_phone(phone, region=phone_region(workspace))
+    except Unprocessable:
+        phone = ""
+    contact = _first(_by_email(workspace, email))
+    if contact is None:
+        with transaction.atomic(savepoint=False):
+            contact = _insert_contact(
+                workspace,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                phone=phone,
+                email_status=EmailStatus.CONFIRMED_SOI,
+            )
+            if contact is not None:
+                record_consent(contact, ConsentKind.SOI, source=source, details=dict(details or {}))
+                return contact, True
+        # Another job created the contact between our look-up and our insert.
+        contact = _by_email(workspace, email).get()
+    contact.workspace = workspace
+    filled = {
+        name: value
+        for name, value in (("first_name", first_name), ("last_name", last_name), ("phone", phone))
+        if value and not getattr(contact, name)
+    }
+    if filled:
+        now = clock.now()
+        Contact.objects.filter(pk=contact.pk).update(**filled, updated_at=now)
+        for name, value in filled.items():
+            setattr(contact, name, value)
+        contact.updated_at = now
+    return contact, False
+
+
+def _booking_text(value: str | None) -> str:
+    # What a customer typed into eTermin is kept as far as it can be stored, never refused.
+    return (value or "").replace("\x00", "").strip()[:NAME_MAX_LENGTH]
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    items: list[Contact]
+    next_before_id: int | None  # pass as ``before_id`` for the next page; None on the last
+
+
+def list_contacts(
+    workspace: Workspace,
+    *,
+    email: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> ContactPage:
+    """Newest first, paged by id (keyset), with tags and notes loaded.
+
+    Each filter narrows: exact email (case-insensitive), email status, tag name, and ``q``,
+    a case-insensitive substring of email, first or last name.
+    """
+    limit = max(1, min(int(limit), LIST_LIMIT_MAX))
+    query = Contact.objects.filter(workspace=workspace)
+    if email:
+        try:
+            normalized = normalize_email(email)
+        except Unprocessable:
+            # No contact has an address that is not one.
+            return ContactPage(items=[], next_before_id=None)
+        query = query.alias(email_ci=Lower("email")).filter(email_ci=normalized)
+    if status:
+        query = query.filter(email_status=_clean_status(status))
+    if tag:
+        tag = _clean_text("tag", tag.strip(), TAG_MAX_LENGTH)
+        tag_id = Tag.objects.filter(workspace=workspace, name=tag).values_list("pk", flat=True)
+        query = query.filter(contact_tags__tag_id__in=tag_id)
+    if q and q.strip():
+        needle = _clean_text("q", q.strip(), NAME_MAX_LENGTH)
+        query = query.filter(
+            Q(email__contains=needle.lower())
+            | Q(first_name__icontains=needle)
+            | Q(last_name__icontains=needle)
+        )
+    if before_id is not None:
+        query = query.filter(pk__lt=min(before_id, MAX_ID))
+    rows = list(
+        query.order_by("-pk").prefetch_related(
+            Prefetch("contact_tags", queryset=ContactTag.objects.select_related("tag")),
+            "notes",
+        )[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    for contact in rows:
+        contact.workspace = workspace
+    return ContactPage(items=rows, next_before_id=rows[-1].pk if more else None)
+
+
+def contact_appointments(contact: Contact) -> list[Any]:
+    """The contact's appointments (from the eTermin registry), by start time."""
+    # Through the reverse relation, so contacts needs no import of the etermin app.
+    related = getattr(contact, "appointments", None)
+    if related is None:
+        return []
+    return list(related.order_by("start", "pk"))
+
+
+# -- tags ------------------------------------------------------------------------------------
+
+
+def _clean_tag_names(names: Iterable[str]) -> list[str]:
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise Unprocessable("tags: must be a list of tag names.")
+    cleaned: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise Unprocessable("tags: every tag must be non-empty text.")
+        name = _clean_text("tags", name.strip(), TAG_MAX_LENGTH)
+        if name not in cleaned:
+            cleaned.append(name)
+    return cleaned
+
+
+def tag_names(contact: Contact) -> list[str]:
+    """The contact's tag names, sorted (uses prefetched tags when present)."""
+    return sorted(link.tag.name for link in contact.contact_tags.all())
+
+
+def _lock(contact: Contact) -> None:
+    Contact.objects.select_for_update().filter(pk=contact.pk).values_list("pk", flat=True).get()
+
+
+def _ensure_tags(workspace_id: int, names: list[str]) -> dict[str, Tag]:
+    tags = {t.name: t for t in Tag.objects.filter(workspace_id=workspace_id, name__in=names)}
+    missing = [n for n in names if n not in tags]
+    if missing:
+        Tag.objects.bulk_create(
+            [Tag(workspace_id=workspace_id, name=n) for n in missing], ignore_conflicts=True
+        )
+        tags.update(
+            {t.name: t for t in Tag.objects.filter(workspace_id=workspace_id, name__in=missing)}
+        )
+    return tags
+
+
+def add_tags(contact: Contact, names: Iterable[str], *, source: str = "") -> list[str]:
+    """Tag the contact; returns the names it did not have yet, each announced by ``tag_added``."""
+    cleaned = _clean_tag_names(names)
+    if not cleaned:
+        return []
+    with transaction.atomic(savepoint=False):
+        return _add_tags(contact, cleaned, source=source)
+
+
+def _add_tags(contact: Contact, names: list[str], *, source: str) -> list[str]:
+    if not names:
+        return []
+    # The row lock makes "which tags are new" exact when two jobs tag the same contact.
+    _lock(contact)
+    tags = _ensure_tags(contact.workspace_id, names)
+    have = set(
+        ContactTag.objects.filter(contact=contact, tag__in=list(tags.values())).values_list(
+            "tag_id", flat=True
+        )
+    )
+    added = [n for n in names if tags[n].pk not in have]
+    if not added:
+        return []
+    ContactTag.objects.bulk_create([ContactTag(contact=contact, tag=tags[n]) for n in added])
+    _touch(contact)
+    for name in added:
+        signals.tag_added.send(sender=Contact, contact=contact, tag=name, source=source)
+    return added
+
+
+def remove_tags(contact: Contact, names: Iterable[str]) -> list[str]:
+    """Untag the contact; returns the names it had."""
+    cleaned = _clean_tag_names(names)
+    if not cleaned:
+        return []
+    with transaction.atomic(savepoint=False):
+        return _remove_tags(contact, cleaned)
+
+
+def _remove_tags(contact: Contact, names: list[str]) -> list[str]:
+    links = ContactTag.objects.filter(contact=contact, tag__name__in=names)
+    had = set(links.values_list("tag__name", flat=True))
+    if not had:
+        return []
+    links.delete()
+    _touch(contact)
+    return [n for n in names if n in had]
+
+
+def _replace_tags(contact: Contact, names: list[str], *, source: str) -> None:
+    current = set(ContactTag.objects.filter(contact=contact).values_list("tag__name", flat=True))
+    _remove_tags(contact, sorted(current - set(names)))
+    _add_tags(contact, [n for n in names if n not in current], source=source)
+
+
+def _touch(contact: Contact) -> None:
+    now = clock.now()
+    Contact.objects.filter(pk=contact.pk).update(updated_at=now)
+    contact.updated_at = now
+
+
+# -- notes -----------------------------------------------------------------------------------
+
+
+def add_note(
+    contact: Contact, text: str, *, source: str, source_key: str | None = None
+) -> Note | None:
+    """Add a note; with ``source_key`` at most once per contact (None if the key was used)."""
+    if not isinstance(text, str) or not text.strip():
+        raise Unprocessable("A note needs text.")
+    text = _clean_text("note", text, NOTE_MAX_LENGTH)
+    if source_key is not None:
+        source_key = _clean_text("source_key", source_key, 255)
+    values = {"contact": contact, "text": text, "source": (source or "")[:200]}
+    if source_key is None:
+        return Note.objects.create(**values)
+    if Note.objects.filter(contact=contact, source_key=source_key).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return Note.objects.create(**values, source_key=source_key)
+    except IntegrityError:
+        return None
+
+
+# -- email status and the consent ledger -------------------------------------------------------
+
+
+def set_email_status(
+    contact: Contact,
+    status: str,
+    *,
+    source: str,
+    details: dict | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+) -> None:
+    """Move the contact to ``status`` and record it in the consent ledger.
+
+    Nothing is written when the status does not change. Reaching ``confirmed_doi`` sends
+    ``doi_confirmed``.
+    """
+    status = _clean_status(status)
+    ip = _clean_ip(ip)
+    with transaction.atomic(savepoint=False):
+        current = (
+            Contact.objects.select_for_update()
+            .filter(pk=contact.pk)
+            .values_list("email_status", flat=True)
+            .get()
+        )
+        contact.email_status = current
+        if current == status:
+            return
+        now = clock.now()
+        Contact.objects.filter(pk=contact.pk).update(email_status=status, updated_at=now)
+        contact.email_status = status
+        contact.updated_at = now
+        _record_status(
+            contact, current, status, source=source, details=details, ip=ip, user_agent=user_agent
+        )
+        if status == EmailStatus.CONFIRMED_DOI:
+            signals.doi_confirmed.send(sender=Contact, contact=contact)
+
+
+def _record_status(
+    contact: Contact,
+    old: str,
+    new: str,
+    *,
+    source: str,
+    details: dict | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+) -> ConsentEvent:
+    kind = _CONSENT_KIND_FOR_STATUS.get(EmailStatus(new), ConsentKind.STATUS_CHANGED)
+    return record_consent(
+        contact,
+        kind,
+        source=source,
+        details={"from": old, "to": new, **(details or {})},
+        ip=ip,
+        user_agent=user_agent,
+        occurred_at=contact.updated_at,
+    )
+
+
+def record_consent(
+    contact: Contact,
+    kind: str,
+    *,
+    source: str = "",
+    details: dict | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+    occurred_at: datetime | None = None,
+) -> ConsentEvent:
+    """Append one event to the contact's consent ledger (rows are never changed afterwards)."""
+    if kind not in ConsentKind.values:
+        raise Unprocessable(
+            f"'{kind}' is not a consent event kind; use one of: {', '.join(ConsentKind.values)}."
+        )
+    if occurred_at is not None and occurred_at.tzinfo is None:
+        raise Unprocessable("occurred_at: needs a time zone.")
+    if details is not None and not isinstance(details, dict):
+        raise Unprocessable("details: must be an object.")
+    return ConsentEvent.objects.create(
+        workspace_id=contact.workspace_id,
+        contact=contact,
+        kind=kind,
+        occurred_at=occurred_at or clock.now(),
+        source=(source or "")[:255],
+        details=details or {},
+        ip=_clean_ip(ip),
+        user_agent=user_agent or "",
+    )

@@ -1,0 +1,404 @@
+"""Processing: pending inbox rows → appointment registry → matching eTermin elements → enrollments.
+
+A batch is read and parsed first, then everything that needs eTermin's API (newsletter flags,
+calendar ids missing from a push) is looked up *outside* the database transaction, so a slow
+eTermin never holds the write lock that ingest needs. Then one transaction applies the batch, one
+savepoint per row: a row that fails is marked ``failed`` with its reason and the others commit.
+
+Processing a row twice changes nothing: the row's status is checked under the transaction, the
+engine lets a contact pass an element once per rotation, and notes carry a source key.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from terminflow.campaigns import engine
+from terminflow.campaigns.models import Element, Enrollment
+from terminflow.contacts import services as contacts
+from terminflow.contacts.models import Contact, FieldType
+from terminflow.contacts.models import Field as ContactField
+from terminflow.kit import clock
+from terminflow.workspaces.models import Workspace
+
+from .client import EterminError, client_for
+from .elements import ELEMENT_TYPE, EVENT_BY_COMMAND, AppointmentTriggerConfig
+from .models import Appointment, AppointmentStatus, EterminAccount, WebPush, WebPushStatus
+from .pushes import AppointmentEvent, UnreadablePush, parse_push
+from .services import list_calendars
+
+log = logging.getLogger("terminflow.etermin.processing")
+
+BATCH_SIZE = 200
+# A failed eTermin lookup is retried rather than guessed; after the last delay the row fails.
+RETRY_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+# eTermin sends no sequence number; within one appointment a command never goes back in rank.
+COMMAND_RANK = {"": -1, "CREATED": 0, "MODIFIED": 1, "DELETED": 2}
+
+
+class RetryLater(Exception):
+    """A lookup this row needs failed; the row stays pending and is tried again later."""
+
+
+@dataclass
+class Result:
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class BatchContext:
+    """Everything one batch shares: active elements and eTermin lookups, each fetched once."""
+
+    now: datetime
+    elements: dict[int, list[tuple[Element, AppointmentTriggerConfig]]] = field(
+        default_factory=dict
+    )
+    newsletter: dict[tuple[int, str], bool] = field(default_factory=dict)
+    calendars: dict[int, dict[str, int]] = field(default_factory=dict)
+    failed_lookups: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def elements_for(self, workspace: Workspace) -> list[tuple[Element, AppointmentTriggerConfig]]:
+        if workspace.id not in self.elements:
+            self.elements[workspace.id] = [
+                (element, config)
+                for element, config in engine.active_triggers(workspace, ELEMENT_TYPE)
+                if isinstance(config, AppointmentTriggerConfig)
+            ]
+        return self.elements[workspace.id]
+
+
+def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> int:
+    """Process up to ``limit`` pending inbox rows, oldest first; returns how many were handled."""
+    now = now or clock.now()
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    ids = list(
+        WebPush.objects.filter(due, status=WebPushStatus.PENDING)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    rows = list(
+        WebPush.objects.filter(id__in=ids)
+        .select_related("account", "workspace__plan")
+        .order_by("id")
+    )
+    context = BatchContext(now=now)
+    events: dict[int, AppointmentEvent | UnreadablePush] = {}
+    for row in rows:
+        try:
+            events[row.id] = parse_push(
+                bytes(row.body), row.content_type, timezone=row.account.timezone
+            )
+        except UnreadablePush as exc:
+            events[row.id] = exc
+    _prefetch_lookups(rows, events, context)
+
+    handled = 0
+    with transaction.atomic():
+        locked = WebPush.objects.filter(id__in=ids, status=WebPushStatus.PENDING).order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            locked = locked.select_for_update(skip_locked=True, of=("self",))
+        by_id = {row.id: row for row in rows}
+        for locked_row in locked:
+            row = by_id[locked_row.id]
+            _process_row(row, events[row.id], context)
+            handled += 1
+    return handled
+
+
+def _process_row(
+    row: WebPush, event: AppointmentEvent | UnreadablePush, context: BatchContext
+) -> None:
+    row.attempts += 1
+    try:
+        with transaction.atomic():
+            if isinstance(event, UnreadablePush):
+                result = Result(WebPushStatus.FAILED, str(event))
+            else:
+                result = _apply(row, event, context)
+    except RetryLater as exc:
+        if row.attempts > len(RETRY_DELAYS):
+            result = Result(WebPushStatus.FAILED, f"{exc} (gave up after {row.attempts} tries)")
+        else:
+            row.next_attempt_at = context.now + RETRY_DELAYS[row.attempts - 1]
+            row.reason = f"{exc}; trying again at {row.next_attempt_at.isoformat()}"
+            row.save(update_fields=["attempts", "next_attempt_at", "reason"])
+            return
+    except Exception as exc:
+        log.exception("web push %s could not be processed", row.id)
+        result = Result(WebPushStatus.FAILED, f"processing error: {type(exc).__name__}: {exc}")
+    row.status = result.status
+    row.reason = result.reason
+    row.processed_at = context.now
+    row.save(update_fields=["attempts", "status", "reason", "processed_at", "next_attempt_at"])
+
+
+def _account_matches(config: AppointmentTriggerConfig, account: EterminAccount) -> bool:
+    return config.account_id is None or config.account_id == account.id
+
+
+def _calendar_matches(config: AppointmentTriggerConfig, calendar_id: int | None) -> bool:
+    return config.calendar == "all" or (calendar_id is not None and config.calendar == calendar_id)
+
+
+def _prefetch_lookups(rows: list[WebPush], events: dict[int, Any], context: BatchContext) -> None:
+    """Ask eTermin, before the transaction, for what the batch's pushes leave open."""
+    for row in rows:
+        event = events[row.id]
+        if not isinstance(event, AppointmentEvent):
+            continue
+        candidates = [
+            config
+            for _, config in context.elements_for(row.workspace)
+            if _account_matches(config, row.account)
+        ]
+        if not candidates:
+            continue
+        if (
+            event.calendar_id is None
+            and any(config.calendar != "all" for config in candidates)
+            and row.account_id not in context.calendars
+        ):
+            try:
+                context.calendars[row.account_id] = {
+                    calendar.name.strip().lower(): calendar.id
+                    for calendar in list_calendars(row.account)
+                }
+            except EterminError as exc:
+                context.failed_lookups[(row.account_id, "calendars")] = exc.detail
+        event_name = EVENT_BY_COMMAND[event.command]
+        needs_newsletter = event.newsletter == "unknown" and any(
+            config.newsletter_only and config.event == event_name for config in candidates
+        )
+        key = (row.account_id, event.email)
+        if needs_newsletter and event.email and key not in context.newsletter:
+            try:
+                with client_for(row.account) as client:
+                    found = client.contacts_by_email(event.email)
+            except EterminError as exc:
+                context.failed_lookups[key] = exc.detail
+                continue
+            context.newsletter[key] = any(contact.newsletter for contact in found)
+
+
+def _resolve_calendar_id(
+    event: AppointmentEvent, appointment: Appointment, context: BatchContext, account_id: int
+) -> int | None:
+    if event.calendar_id is not None:
+        return event.calendar_id
+    if appointment.calendar_id:
+        return int(appointment.calendar_id)
+    names = context.calendars.get(account_id)
+    if names is None:
+        return None
+    return names.get(event.calendar_name.strip().lower())
+
+
+def _record(appointment: Appointment, event: AppointmentEvent, row: WebPush) -> bool:
+    """Apply the push to the registry if it is newer than what is there; True if it was."""
+    newer = (COMMAND_RANK[event.command], row.id) > (
+        COMMAND_RANK.get(appointment.last_command, -1),
+        appointment.last_push_id,
+    )
+    if not newer:
+        return False
+    # Form pushes leave empty fields out, so only what the push carries overwrites the registry.
+    if event.start is not None:
+        appointment.start = event.start
+    if event.end is not None:
+        appointment.end = event.end
+    if event.calendar_id is not None:
+        appointment.calendar_id = str(event.calendar_id)
+    if event.calendar_name:
+        appointment.calendar_name = event.calendar_name
+    if event.services:
+        appointment.services = event.services
+    if event.notes:
+        appointment.notes = event.notes
+    appointment.last_command = event.command
+    appointment.last_push_id = row.id
+    if event.command == "DELETED":
+        appointment.status = AppointmentStatus.DELETED
+    return True
+
+
+def _apply(row: WebPush, event: AppointmentEvent, context: BatchContext) -> Result:
+    account = row.account
+    appointment, _ = Appointment.objects.get_or_create(
+        account=account, uid=event.uid, defaults={"workspace_id": row.workspace_id}
+    )
+    if appointment.status == AppointmentStatus.DELETED:
+        if event.command == "DELETED":
+            return Result(WebPushStatus.IGNORED, "the appointment was already deleted")
+        return Result(
+            WebPushStatus.IGNORED,
+            "the appointment was deleted in eTermin; this older push arrived after the deletion",
+        )
+    _record(appointment, event, row)
+    calendar_id = _resolve_calendar_id(event, appointment, context, account.id)
+    if calendar_id is not None and not appointment.calendar_id:
+        appointment.calendar_id = str(calendar_id)
+    appointment.save()
+
+    candidates = [
+        (element, config)
+        for element, config in context.elements_for(row.workspace)
+        if _account_matches(config, account)
+    ]
+    if not candidates:
+        return Result(WebPushStatus.IGNORED, "no active campaign has an eTermin element")
+    if calendar_id is None and any(config.calendar != "all" for _, config in candidates):
+        failure = context.failed_lookups.get((account.id, "calendars"))
+        if failure:
+            raise RetryLater(f"eTermin calendar lookup failed: {failure}")
+    candidates = [(e, c) for e, c in candidates if _calendar_matches(c, calendar_id)]
+    if not candidates:
+        return Result(WebPushStatus.IGNORED, "no active eTermin element reacts to this calendar")
+
+    event_name = EVENT_BY_COMMAND[event.command]
+    reacting = [(e, c) for e, c in candidates if c.event == event_name]
+    reasons: list[str] = []
+    if not reacting:
+        reasons.append(f"no active eTermin element reacts to {event_name} appointments")
+    if event.command == "DELETED" and reacting and not appointment.taken_in:
+        reacting = []
+        reasons.append("deleted appointment was never taken in by a created or edited element")
+    if any(c.newsletter_only for _, c in reacting):
+        ticked = _newsletter_ticked(event, account.id, context)
+        if not ticked:
+            reacting = [(e, c) for e, c in reacting if not c.newsletter_only]
+            if not reacting:
+                reasons.append("the customer did not tick the eTermin newsletter checkbox")
+
+    contact = _contact(row, event, appointment, needed=bool(reacting))
+    if contact is None:
+        if reacting:
+            problem = event.email_problem or "the push carries no email address"
+            return Result(WebPushStatus.FAILED, f"no usable email address: {problem}")
+        return Result(WebPushStatus.IGNORED, "; ".join(reasons) or "nothing to do")
+
+    entered = 0
+    for element, config in reacting:
+        enrollment = engine.enter(
+            element,
+            contact,
+            context={"appointment_id": appointment.id, "source": "etermin", "push_id": row.id},
+            now=context.now,
+        )
+        if enrollment is None:
+            reasons.append(f"contact already passed element {element.key!r} in this campaign")
+            continue
+        entered += 1
+        if event.command != "DELETED":
+            appointment.taken_in = True
+        if config.save_notes and appointment.notes:
+            contacts.add_note(
+                contact,
+                appointment.notes,
+                source=f"eTermin booking ({appointment.calendar_name or account.name})",
+                source_key=f"etermin:{account.id}:{appointment.uid}",
+            )
+    if entered and appointment.taken_in:
+        Appointment.objects.filter(pk=appointment.pk).update(taken_in=True)
+    updated = 0
+    if event.command != "DELETED":
+        updated = _update_mapped_fields(contact, appointment, candidates)
+    if entered or updated:
+        return Result(WebPushStatus.PROCESSED)
+    return Result(WebPushStatus.IGNORED, "; ".join(reasons) or "nothing to do")
+
+
+def _newsletter_ticked(event: AppointmentEvent, account_id: int, context: BatchContext) -> bool:
+    if event.newsletter != "unknown":
+        return event.newsletter == "yes"
+    key = (account_id, event.email)
+    if key in context.failed_lookups:
+        raise RetryLater(f"eTermin newsletter lookup failed: {context.failed_lookups[key]}")
+    return context.newsletter.get(key, False)
+
+
+def _contact(
+    row: WebPush, event: AppointmentEvent, appointment: Appointment, *, needed: bool
+) -> Contact | None:
+    """The appointment's contact; a new one (single opt-in) only when an element reacts."""
+    if appointment.contact_id is not None:
+        return appointment.contact
+    if not needed or not event.email:
+        return None
+    contact, _ = contacts.contact_from_booking(
+        row.workspace,
+        email=event.email,
+        first_name=event.first_name,
+        last_name=event.last_name,
+        phone=event.phone,
+        source="etermin",
+        details={
+            "account_id": row.account_id,
+            "appointment_uid": event.uid,
+            "calendar_name": event.calendar_name,
+            "calendar_id": event.calendar_id,
+        },
+    )
+    appointment.contact = contact
+    Appointment.objects.filter(pk=appointment.pk).update(contact=contact)
+    return contact
+
+
+def _update_mapped_fields(
+    contact: Contact,
+    appointment: Appointment,
+    candidates: list[tuple[Element, AppointmentTriggerConfig]],
+) -> int:
+    """Write start and end into the fields of elements whose enrollment is this appointment.
+
+    A MODIFIED push moves the start: the fields follow, and the field-changed signal re-times
+    the reminders waiting on them, also in campaigns that only react to *created*.
+    """
+    mapped = [(e, c) for e, c in candidates if c.start_field or c.end_field]
+    if not mapped:
+        return 0
+    following = set(
+        Enrollment.objects.filter(
+            contact=contact,
+            campaign_id__in={e.campaign_id for e, _ in mapped},
+            context__appointment_id=appointment.id,
+        ).values_list("campaign_id", flat=True)
+    )
+    moments: dict[str, datetime] = {}
+    for element, config in mapped:
+        if element.campaign_id not in following:
+            continue
+        if config.start_field and appointment.start is not None:
+            moments[config.start_field] = appointment.start
+        if config.end_field and appointment.end is not None:
+            moments[config.end_field] = appointment.end
+    if not moments:
+        return 0
+    types = dict(
+        ContactField.objects.filter(workspace_id=contact.workspace_id, key__in=moments).values_list(
+            "key", "type"
+        )
+    )
+    zone = ZoneInfo(contact.workspace.timezone)
+    values: dict[str, Any] = {
+        # A date field holds the appointment's day as the business sees it, not UTC's.
+        key: moment.astimezone(zone).date() if types.get(key) == FieldType.DATE else moment
+        for key, moment in moments.items()
+        if key in types
+    }
+    contacts.set_fields(contact, values, source="etermin")
+    return len(values)

@@ -1,0 +1,108 @@
+"""Shapes of the eTermin and inbox API (part of the public v1 contract: add, never rename)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from ninja import Field, Schema
+
+
+class AccountIn(Schema):
+    name: str = Field(..., description="A name for the account, e.g. the practice's name.")
+    public_key: str = Field(..., description="eTermin public API key (API → API & Web Push).")
+    private_key: str = Field(
+        ..., description="eTermin private API key; stored encrypted, never returned."
+    )
+    verify: bool = Field(
+        True, description="Check the keys against eTermin (list calendars) before saving."
+    )
+    timezone: str | None = Field(
+        None,
+        description="IANA zone eTermin's local times are read in; defaults to the workspace's.",
+    )
+
+
+class AccountPatch(Schema):
+    name: str | None = None
+    public_key: str | None = None
+    private_key: str | None = Field(None, description="Stored encrypted, never returned.")
+    timezone: str | None = None
+    rotate_web_push_token: bool = Field(
+        False, description="Issue a new Web Push URL; the old one stops working at once."
+    )
+    verify: bool = Field(True, description="Check changed keys against eTermin before saving.")
+
+
+class AccountOut(Schema):
+    id: int
+    name: str
+    public_key: str
+    web_push_url: str
+    timezone: str
+    created_at: datetime
+
+
+class CalendarOut(Schema):
+    id: int
+    name: str
+
+
+InboxStatus = Literal["pending", "processed", "ignored", "failed"]
+
+
+class InboxEntryOut(Schema):
+    id: int
+    account_id: int
+    command: str | None
+    appointment_uid: str | None
+    status: InboxStatus
+    reason: str
+    received_at: datetime
+    processed_at: datetime | None
+
+
+class InboxPage(Schema):
+    items: list[InboxEntryOut]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next (older) page; null on the last page."
+    )
+
+
+class AppointmentEventOut(Schema):
+    command: str
+    uid: str
+    start: datetime | None
+    end: datetime | None
+    booked_at: datetime | None
+    calendar_id: int | None
+    calendar_name: str
+    salutation: str
+    first_name: str
+    last_name: str
+    phone: str
+    street: str
+    zip: str
+    town: str
+    birthday: date | None
+    email: str
+    email_problem: str
+    notes: str
+    services: str
+    language: str
+    newsletter: Literal["yes", "no", "unknown"]
+    additional: dict[str, str]
+    fields: dict[str, str]
+
+
+class InboxEntryDetailOut(InboxEntryOut):
+    content_type: str
+    body: str = Field(..., description="The raw body as eTermin sent it, decoded as text.")
+    attempts: int
+    next_attempt_at: datetime | None
+    event: AppointmentEventOut | None = Field(
+        None, description="The body read as an appointment event; null when it cannot be read."
+    )
+    parse_error: str | None = Field(
+        None, description="Why the body cannot be read; null when it can."
+    )

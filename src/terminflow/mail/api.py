@@ -1,0 +1,169 @@
+"""Email templates and the outbox: ``/api/v1/emails`` and ``/api/v1/outbox`` (DESIGN §5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from pydantic import ConfigDict
+
+from terminflow.contacts.services import get_contact
+from terminflow.workspaces.api import current_workspace
+
+from . import services
+from .models import EmailTemplate, Outbox
+
+router = Router(tags=["Emails"])
+outbox_router = Router(tags=["Outbox"])
+
+
+class EmailIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=500)
+    body_html: str = Field(min_length=1, max_length=500_000)
+    body_text: str = Field(
+        default="", max_length=500_000, description="Generated from the HTML when empty."
+    )
+    kind: Literal["marketing", "doi"] = "marketing"
+    attach_ics: bool = Field(
+        default=False, description="Attach the triggering appointment as an .ics file."
+    )
+
+
+class EmailOut(Schema):
+    id: int
+    name: str
+    subject: str
+    body_html: str
+    body_text: str
+    kind: str
+    attach_ics: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PreviewIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    contact_id: int
+
+
+class PreviewOut(Schema):
+    subject: str
+    body_html: str
+    body_text: str
+    headers: dict[str, str]
+    has_ics: bool
+    sample_appointment: bool = Field(
+        description="True when the contact has no appointment and a sample stood in."
+    )
+
+
+class OutboxOut(Schema):
+    id: int
+    contact_id: int
+    email_id: int | None
+    run_id: int | None
+    kind: str
+    to: str
+    subject: str
+    status: str
+    reason: str
+    attempts: int
+    message_id: str
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+class OutboxFilters(Schema):
+    contact_id: int | None = None
+    status: Literal["queued", "sent", "failed", "cancelled"] | None = None
+    before_id: int | None = Field(default=None, description="Page: rows with a smaller id.")
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+def _email_out(template: EmailTemplate) -> dict[str, Any]:
+    return {
+        "id": template.pk,
+        "name": template.name,
+        "subject": template.subject,
+        "body_html": template.body_html,
+        "body_text": template.body_text,
+        "kind": template.kind,
+        "attach_ics": template.attach_ics,
+        "version": template.version,
+        "created_at": template.created_at,
+        "updated_at": template.updated_at,
+    }
+
+
+def _data(payload: EmailIn) -> services.TemplateData:
+    return services.TemplateData(**payload.dict())
+
+
+@router.get("", response=list[EmailOut])
+def list_emails(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_email_out(t) for t in services.list_templates(current_workspace(request))]
+
+
+@router.post("", response={201: EmailOut})
+def create_email(request: HttpRequest, payload: EmailIn) -> tuple[int, dict[str, Any]]:
+    template = services.create_template(current_workspace(request), _data(payload))
+    return 201, _email_out(template)
+
+
+@router.get("/{email_id}", response=EmailOut)
+def get_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
+    return _email_out(services.get_template(current_workspace(request), email_id))
+
+
+@router.put("/{email_id}", response=EmailOut)
+def update_email(request: HttpRequest, email_id: int, payload: EmailIn) -> dict[str, Any]:
+    template = services.get_template(current_workspace(request), email_id)
+    return _email_out(services.update_template(template, _data(payload)))
+
+
+@router.post("/{email_id}/preview", response=PreviewOut)
+def preview_email(request: HttpRequest, email_id: int, payload: PreviewIn) -> dict[str, Any]:
+    workspace = current_workspace(request)
+    template = services.get_template(workspace, email_id)
+    contact = get_contact(workspace, payload.contact_id)
+    return services.preview(template, contact)
+
+
+def _outbox_out(row: Outbox) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "contact_id": row.contact_id,
+        "email_id": row.template_id,
+        "run_id": row.run_id,
+        "kind": row.kind,
+        "to": row.to_email,
+        "subject": row.subject,
+        "status": row.status,
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "message_id": row.message_id,
+        "created_at": row.created_at,
+        "next_attempt_at": row.next_attempt_at,
+        "sent_at": row.sent_at,
+    }
+
+
+@outbox_router.get("", response=list[OutboxOut])
+def list_outbox(request: HttpRequest, filters: Query[OutboxFilters]) -> list[dict[str, Any]]:
+    """Emails queued and sent, newest first; page with ``before_id`` = the last id seen."""
+    rows = services.list_outbox(
+        current_workspace(request),
+        contact_id=filters.contact_id,
+        status=filters.status,
+        limit=filters.limit,
+        before_id=filters.before_id,
+    )
+    return [_outbox_out(row) for row in rows]

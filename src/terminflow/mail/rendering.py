@@ -1,0 +1,399 @@
+"""Rendering email templates: Jinja2 in an immutable sandbox, with locale-aware date filters.
+
+Marketers write these templates, so they run sandboxed and with ``StrictUndefined``: a
+misspelt placeholder fails that one email with a sentence naming the placeholder, instead of
+sending "Hallo ," to thousands of people. Nothing here touches the database; the services
+build the context and store the result.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, tzinfo
+from functools import lru_cache
+from html.parser import HTMLParser
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing, object_type_repr
+
+PARTS = ("subject", "body_html", "body_text")
+WIDTHS = ("full", "long", "medium", "short")
+# CLDR's "atTime" joins ("Montag, 14. Dezember 2026 um 09:00"); Babel ships only the plain
+# "{1}, {0}" join, which reads like a list rather than a sentence in the long forms.
+AT_TIME = {"de": "{date} um {time}", "en": "{date} at {time}"}
+
+
+class RenderError(Exception):
+    """A template could not be rendered; ``str(exc)`` is the reason shown on the run and outbox."""
+
+    def __init__(self, part: str, message: str, line: int | None = None) -> None:
+        self.part = part
+        self.message = message
+        self.line = line
+        where = f"{part}, line {line}" if line else part
+        super().__init__(f"Template error in {where}: {message}")
+
+    def as_problem(self) -> dict[str, Any]:
+        return {"field": self.part, "line": self.line, "message": self.message}
+
+
+class Scope:
+    """A read-only namespace for templates that names itself in error messages.
+
+    Only item access, so a field called ``items`` or ``values`` is the field, not a dict method.
+    """
+
+    __slots__ = ("_path", "_values")
+
+    def __init__(self, path: str, values: Mapping[str, Any]) -> None:
+        self._path = path
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def __repr__(self) -> str:
+        return f"<{self._path}>"
+
+    __str__ = __repr__
+
+
+class PlaceholderUndefined(StrictUndefined):
+    """StrictUndefined whose message names the placeholder as the template wrote it."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint:
+            return self._undefined_hint
+        name = self._undefined_name
+        owner = self._undefined_obj
+        if owner is missing:
+            return f"unknown placeholder {name!r}"
+        if isinstance(owner, Scope):
+            return f"unknown placeholder '{owner._path}.{name}'"
+        return f"{object_type_repr(owner)} has no attribute {name!r}"
+
+
+def scoped(path: str, value: Any) -> Any:
+    """Wrap nested mappings in ``Scope`` so every level reports unknown names by path."""
+    if isinstance(value, Mapping):
+        return Scope(path, {k: scoped(f"{path}.{k}", v) for k, v in value.items()})
+    return value
+
+
+# Formatting -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Formatting:
+    """How dates read for one workspace: a Babel locale and an IANA time zone."""
+
+    locale: str = "de-CH"
+    timezone: str = "Europe/Zurich"
+
+
+@lru_cache(maxsize=64)
+def _locale(name: str) -> Locale:
+    try:
+        return Locale.parse(name.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("de_CH")
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _instant(value: Any, zone: tzinfo) -> datetime | date:
+    """A datetime in ``zone`` (or a plain date) from what templates hold: objects or ISO text."""
+    if isinstance(value, Undefined):
+        # Raises the placeholder's own message.
+        str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text) if "T" in text or " " in text else None
+        except ValueError:
+            value = None
+        if value is None:
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a date or time") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            # Stored values are UTC; a naive one can only have come from there.
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(zone)
+    if isinstance(value, date):
+        return value
+    raise ValueError(f"{value!r} is not a date or time")
+
+
+def _make_filters(fmt: Formatting) -> dict[str, Any]:
+    locale = _locale(fmt.locale)
+    zone = _zone(fmt.timezone)
+    at_time = AT_TIME.get(locale.language)
+
+    def datetime_filter(value: Any, format: str = "medium") -> str:  # noqa: A002
+        if value is None or value == "":
+            return ""
+        moment = _instant(value, zone)
+        if not isinstance(moment, datetime):
+            moment = datetime.combine(moment, time(0), tzinfo=zone)
+        if format in WIDTHS:
+            day = format_date(moment, format, locale=locale)
+            clock = format_time(moment, "short", tzinfo=zone, locale=locale)
+            if at_time and format in ("full", "long"):
+                return at_time.format(date=day, time=clock)
+            pattern = str(get_datetime_format(format, locale=locale))
+            return pattern.replace("{1}", day).replace("{0}", clock)
+        return format_datetime(moment, format, tzinfo=zone, locale=locale)
+
+    def date_filter(value: Any, format: str = "medium") -> str:  # noqa: A002
+        if value is None or value == "":
+            return ""
+        moment = _instant(value, zone)
+        day = moment.date() if isinstance(moment, datetime) else moment
+        return format_date(day, format, locale=locale)
+
+    def time_filter(value: Any, format: str = "short") -> str:  # noqa: A002
+        if value is None or value == "":
+            return ""
+        moment = _instant(value, zone)
+        if not isinstance(moment, datetime):
+            raise ValueError(f"{value!r} has no time of day")
+        return format_time(moment, format, tzinfo=zone, locale=locale)
+
+    return {"datetime": datetime_filter, "date": date_filter, "time": time_filter}
+
+
+@lru_cache(maxsize=64)
+def environment(fmt: Formatting, *, autoescape: bool) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        undefined=PlaceholderUndefined, autoescape=autoescape, keep_trailing_newline=True
+    )
+    env.filters.update(_make_filters(fmt))
+    # Helpers whose internals are the usual way out of a sandbox; templates do not need them.
+    for name in ("lipsum", "cycler", "joiner"):
+        env.globals.pop(name, None)
+    return env
+
+
+@lru_cache(maxsize=512)
+def _compile(fmt: Formatting, autoescape: bool, source: str) -> Template:
+    return environment(fmt, autoescape=autoescape).from_string(source)
+
+
+def _line_of(exc: BaseException) -> int | None:
+    """The template line an exception was raised on (Jinja rewrites tracebacks to show it)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SecurityError):
+        return f"not allowed in a template: {exc}"
+    if isinstance(exc, UndefinedError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def compile_part(part: str, source: str, fmt: Formatting) -> Template:
+    try:
+        return _compile(fmt, part == "body_html", source)
+    except TemplateSyntaxError as exc:
+        raise RenderError(part, exc.message or str(exc), exc.lineno) from exc
+
+
+def render_part(part: str, source: str, context: Mapping[str, Any], fmt: Formatting) -> str:
+    """Render one part; any failure becomes a ``RenderError`` naming the part and line."""
+    template = compile_part(part, source, fmt)
+    try:
+        return template.render(context)
+    except Exception as exc:  # noqa: BLE001 - a template must never take the worker down
+        raise RenderError(part, _describe(exc), _line_of(exc)) from exc
+
+
+# Inspecting templates -------------------------------------------------------------------------
+
+
+def _parse(part: str, source: str) -> nodes.Template:
+    try:
+        return environment(Formatting(), autoescape=False).parse(source)
+    except TemplateSyntaxError as exc:
+        raise RenderError(part, exc.message or str(exc), exc.lineno) from exc
+
+
+@lru_cache(maxsize=512)
+def uses_link(source: str, name: str) -> bool:
+    """Whether a template refers to ``links.<name>`` (by attribute or by item)."""
+    try:
+        tree = _parse("template", source)
+    except RenderError:
+        return False
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name == "links"):
+            continue
+        if isinstance(node, nodes.Getattr) and node.attr == name:
+            return True
+        if (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and node.arg.value == name
+        ):
+            return True
+    return False
+
+
+def static_problems(part: str, source: str, allowed_names: Iterable[str]) -> list[RenderError]:
+    """Syntax errors, unknown top-level names and private attributes, found without rendering."""
+    try:
+        tree = _parse(part, source)
+    except RenderError as exc:
+        return [exc]
+    problems: list[RenderError] = []
+    allowed = set(allowed_names) | set(environment(Formatting(), autoescape=False).globals)
+    declared = _declared_names(tree)
+    seen: set[str] = set()
+    for name_node in tree.find_all(nodes.Name):
+        name = name_node.name
+        if name_node.ctx != "load" or name in allowed or name in declared or name in seen:
+            continue
+        seen.add(name)
+        problems.append(RenderError(part, f"unknown placeholder {name!r}", name_node.lineno))
+    for attr_node in tree.find_all(nodes.Getattr):
+        if attr_node.attr.startswith("_"):
+            problems.append(
+                RenderError(
+                    part,
+                    f"attributes starting with '_' are not allowed ({attr_node.attr!r})",
+                    attr_node.lineno,
+                )
+            )
+    return problems
+
+
+def _declared_names(tree: nodes.Template) -> set[str]:
+    declared: set[str] = {"loop", "caller", "varargs", "kwargs"}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx in ("store", "param"):
+            declared.add(node.name)
+    for node in tree.find_all((nodes.Macro, nodes.CallBlock)):
+        if isinstance(node, nodes.Macro):
+            declared.add(node.name)
+    return declared
+
+
+# HTML to text ---------------------------------------------------------------------------------
+
+_BLOCKS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "table",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "blockquote",
+    "hr",
+}
+_SKIPPED = {"style", "script", "head", "title"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._skip = 0
+        self._links: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIPPED:
+            self._skip += 1
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag in _BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag in ("td", "th"):
+            self.out.append(" ")
+        elif tag == "a":
+            self._links.append(dict(attrs).get("href"))
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt:
+                self.out.append(alt)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIPPED:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            if href and not href.startswith(("#", "mailto:")):
+                self.out.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.out.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(markup: str) -> str:
+    """A readable plain-text part from an HTML body: paragraphs, lists and link targets kept."""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    text = html.unescape("".join(parser.out))
+    lines = [line.strip() for line in text.splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def one_line(text: str) -> str:
+    """Subjects are headers: one line, whitespace collapsed."""
+    return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,249 @@
+"""The sender: claims due outbox rows, hands them to the SMTP pool, records what happened.
+
+Three short steps, never a transaction held open across the network:
+
+1. **Claim** (one transaction): due ``queued`` rows, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+   get ``next_attempt_at`` moved forward by the lease and ``attempts`` + 1. Another sender
+   skips them; a sender that dies leaves them due again when the lease runs out.
+2. **Send** over pooled SMTP connections, outside any transaction.
+3. **Record** (one transaction): ``sent``, ``failed``, or back to ``queued`` with a later
+   ``next_attempt_at`` (backoff). Bounces block the address and go into the consent ledger.
+
+The crash window: a server may accept an email and the sender die before step 3 commits. The
+row is then due again when its lease expires and goes out a second time. We chose that over
+the opposite (marking rows sent before sending, which loses emails in the same window):
+losing an appointment confirmation is worse than a rare duplicate, the window is one batch
+(``BATCH`` emails, well under a second), and the copy carries the same Message-ID (it derives
+from the row), which mailbox providers use to fold duplicates and which makes them detectable.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+
+from terminflow.contacts.models import Contact, ConsentKind, EmailStatus
+from terminflow.contacts import services as contacts
+from terminflow.kit import clock
+
+from . import services, transports
+from .calendar import ics_method
+from .models import EmailKind, Outbox, OutboxStatus
+
+log = logging.getLogger("terminflow.mail")
+
+# Emails claimed per round: big enough to keep every pooled connection busy, small enough that
+# the crash window above stays short.
+BATCH = 256
+LEASE = timedelta(minutes=5)
+# A temporarily refused email is retried with backoff for this long, then it fails
+# (about what MTAs do with their own queues).
+RETRY_FOR = timedelta(days=3)
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+# An unreachable server is retried more often: the emails are fine, and they should go out
+# soon after it is back.
+LONGEST_SERVER_WAIT = timedelta(minutes=5)
+_FIELDS = (
+    "id",
+    "public_id",
+    "message_id",
+    "kind",
+    "to_email",
+    "from_email",
+    "subject",
+    "body_html",
+    "body_text",
+    "headers",
+    "ics",
+    "contact_id",
+    "created_at",
+    "attempts",
+    "contact__email_status",
+    "contact__blocked_until",
+)
+
+
+def backoff(attempts: int, longest: timedelta) -> timedelta:
+    """30 s, 1 min, 2 min, ... capped at ``longest``; ``attempts`` counts tries made so far."""
+    return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), longest)
+
+
+def _claim(now: datetime, size: int) -> list[dict[str, Any]]:
+    with transaction.atomic():
+        query = (
+            Outbox.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=OutboxStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .values(*_FIELDS)
+        )
+        rows = list(query[:size])
+        if rows:
+            Outbox.objects.filter(id__in=[r["id"] for r in rows]).update(
+                next_attempt_at=now + LEASE, claimed_at=now, attempts=F("attempts") + 1
+            )
+    for row in rows:
+        row["attempts"] += 1
+    return rows
+
+
+def _not_sendable(row: dict[str, Any], now: datetime) -> str:
+    """Why a claimed email must not go out after all (the contact changed since it was queued)."""
+    status = row["contact__email_status"]
+    if status == EmailStatus.BLOCKED_TEMPORARILY:
+        until = row["contact__blocked_until"]
+        if until is None or until > now:
+            return "address blocked temporarily" + (f" until {until.isoformat()}" if until else "")
+        # The block is over: the status from before it decides.
+        status = services.deliverable_status(Contact.objects.get(pk=row["contact_id"]), now)
+    if status in services.NO_EMAIL_STATUSES:
+        return f"contact is {status}"
+    if row["kind"] == EmailKind.MARKETING and status not in services.MARKETING_STATUSES:
+        return "double opt-in required"
+    return ""
+
+
+def _envelope(row: dict[str, Any], now: datetime, dkim: transports.DkimKey | None) -> bytes:
+    data = transports.build_message(
+        from_email=row["from_email"],
+        to_email=row["to_email"],
+        subject=row["subject"],
+        body_text=row["body_text"],
+        body_html=row["body_html"],
+        message_id=row["message_id"],
+        date=now,
+        headers=row["headers"],
+        ics=row["ics"],
+        ics_method=ics_method(row["ics"]) if row["ics"] else "PUBLISH",
+    )
+    if dkim is not None:
+        data = transports.dkim_sign(data, dkim)
+    return data
+
+
+def send_due(*, now: datetime | None = None, limit: int = BATCH) -> int:
+    """One round of the sender; returns how many emails it moved forward (0 = idle)."""
+    now = now or clock.now()
+    try:
+        config = transports.current_config()
+    except transports.SmtpConfigError as exc:
+        log.error("SMTP is misconfigured, emails stay queued: %s", exc)
+        return 0
+    if config is None:
+        services.mark_unconfigured()
+        return 0
+    size = limit
+    if config.rate_per_minute:
+        recent = Outbox.objects.filter(claimed_at__gt=now - timedelta(minutes=1)).count()
+        size = min(size, config.rate_per_minute - recent)
+        if size <= 0:
+            return 0
+    rows = _claim(now, size)
+    if not rows:
+        return 0
+    envelope_sender = transports.envelope_sender()
+    dkim = transports.current_dkim()
+    to_send: list[dict[str, Any]] = []
+    cancelled: list[tuple[dict[str, Any], str]] = []
+    for row in rows:
+        reason = _not_sendable(row, now)
+        if reason:
+            cancelled.append((row, reason))
+        else:
+            to_send.append(row)
+    envelopes = [
+        transports.Envelope(envelope_sender, row["to_email"], _envelope(row, now, dkim))
+        for row in to_send
+    ]
+    deliveries = transports.pool_for(config).deliver(envelopes) if envelopes else []
+    _record(list(zip(to_send, deliveries, strict=True)), cancelled, now)
+    return len(rows)
+
+
+def _record(
+    results: list[tuple[dict[str, Any], transports.Delivery]],
+    cancelled: list[tuple[dict[str, Any], str]],
+    now: datetime,
+) -> None:
+    sent = [row for row, delivery in results if delivery.outcome == "sent"]
+    with transaction.atomic():
+        if sent:
+            Outbox.objects.filter(id__in=[row["id"] for row in sent]).update(
+                status=OutboxStatus.SENT, sent_at=now, reason="", next_attempt_at=None
+            )
+            _ledger_for_sent([row for row in sent if row["kind"] == EmailKind.DOI], now)
+        for row, reason in cancelled:
+            Outbox.objects.filter(id=row["id"]).update(
+                status=OutboxStatus.CANCELLED, reason=reason, next_attempt_at=None
+            )
+        server_down = [(row, d) for row, d in results if d.outcome == "server_down"]
+        for row, delivery in server_down:
+            Outbox.objects.filter(id=row["id"]).update(
+                next_attempt_at=now + backoff(row["attempts"], LONGEST_SERVER_WAIT),
+                reason=f"waiting for the SMTP server: {delivery.reply}"[:1000],
+            )
+        if server_down:
+            log.warning(
+                "SMTP server unavailable, %d emails wait: %s", len(server_down), server_down[0][1].reply
+            )
+        for row, delivery in results:
+            if delivery.outcome in ("sent", "server_down"):
+                continue
+            _record_refusal(row, delivery, now)
+
+
+def _ledger_for_sent(rows: list[dict[str, Any]], now: datetime) -> None:
+    if not rows:
+        return
+    by_id = Contact.objects.in_bulk([row["contact_id"] for row in rows])
+    for row in rows:
+        contact = by_id.get(row["contact_id"])
+        if contact is not None:
+            contacts.record_consent(
+                contact,
+                ConsentKind.DOI_SENT,
+                source="smtp",
+                details={"message_id": row["message_id"]},
+                occurred_at=now,
+            )
+
+
+def _record_refusal(row: dict[str, Any], delivery: transports.Delivery, now: datetime) -> None:
+    expired = now - row["created_at"] >= RETRY_FOR
+    temporary = delivery.outcome == "retry" or (
+        delivery.outcome == "bounced" and not delivery.permanent
+    )
+    if temporary and not expired:
+        Outbox.objects.filter(id=row["id"]).update(
+            next_attempt_at=now + backoff(row["attempts"], LONGEST_RETRY),
+            reason=f"temporarily refused, will retry: {delivery.reply}"[:1000],
+            smtp_reply=delivery.reply,
+        )
+        return
+    if delivery.outcome == "bounced":
+        reason = f"address refused by the server: {delivery.reply}"
+        if not delivery.permanent:
+            reason = f"address refused temporarily for {RETRY_FOR.days} days: {delivery.reply}"
+    elif temporary:
+        reason = f"refused for {RETRY_FOR.days} days, giving up: {delivery.reply}"
+    else:
+        reason = f"refused by the server: {delivery.reply}"
+    Outbox.objects.filter(id=row["id"]).update(
+        status=OutboxStatus.FAILED,
+        reason=reason[:1000],
+        smtp_reply=delivery.reply,
+        next_attempt_at=None,
+    )
+    if delivery.outcome == "bounced":
+        contact = Contact.objects.get(pk=row["contact_id"])
+        services.record_bounce(
+            contact,
+            permanent=delivery.permanent,
+            reply=delivery.reply,
+            message_id=row["message_id"],
+            now=now,
+        )

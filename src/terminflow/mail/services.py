@@ -1,0 +1,724 @@
+"""Email services: templates, queueing rendered emails, previews, double opt-in and unsubscribe.
+
+The only code that writes the ``mail`` tables. Emails are rendered when they are queued (in the
+run's transaction), so a template error fails that run at once with its reason, the outbox keeps
+exactly what was sent, and the sender only has to put bytes on the wire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from email.utils import formataddr
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from terminflow.campaigns import registry
+from terminflow.contacts import services as contacts
+from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
+from terminflow.kit import clock
+from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
+
+from . import calendar, links, rendering, transports
+from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
+
+if TYPE_CHECKING:
+    from terminflow.campaigns.models import Enrollment, Run
+    from terminflow.workspaces.models import Workspace
+
+NO_SMTP_REASON = "not sent: no SMTP server configured"
+BASE_NAMES = ("contact", "appointment", "links", "workspace")
+
+# Statuses that may receive each kind of email (DESIGN §2: marketing only after double opt-in).
+MARKETING_STATUSES = frozenset({EmailStatus.CONFIRMED_DOI})
+DOI_STATUSES = frozenset(
+    {
+        EmailStatus.UNKNOWN,
+        EmailStatus.CONFIRMED_SOI,
+        EmailStatus.CONFIRMED_MANUAL,
+        EmailStatus.CONFIRMED_IMPORT,
+    }
+)
+NO_EMAIL_STATUSES = frozenset(
+    {
+        EmailStatus.UNSUBSCRIBED,
+        EmailStatus.SPAM,
+        EmailStatus.BLOCKED,
+        EmailStatus.BLOCKED_TEMPORARILY,
+    }
+)
+
+FOOTER_TEXT = {
+    "de": "Sie möchten keine E-Mails mehr von {name} erhalten? Hier abmelden: {url}",
+    "en": "Don't want emails from {name} any more? Unsubscribe here: {url}",
+}
+FOOTER_HTML = {
+    "de": 'Sie möchten keine E-Mails mehr von {name} erhalten? <a href="{url}">Hier abmelden</a>.',
+    "en": 'Don\'t want emails from {name} any more? <a href="{url}">Unsubscribe here</a>.',
+}
+
+
+# Templates ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateData:
+    name: str
+    subject: str
+    body_html: str
+    body_text: str = ""
+    kind: str = EmailKind.MARKETING
+    attach_ics: bool = False
+
+
+def formatting(workspace: Workspace) -> rendering.Formatting:
+    return rendering.Formatting(locale=workspace.locale, timezone=workspace.timezone)
+
+
+def template_names() -> set[str]:
+    """Top-level names a template may use: the contract's four plus every context provider's."""
+    return set(BASE_NAMES) | set(registry._CONTEXT_PROVIDERS)
+
+
+def _sample_field_value(field: Field) -> Any:
+    return {
+        FieldType.TEXT: "Text",
+        FieldType.NUMBER: 1,
+        FieldType.DATE: "2026-12-14",
+        FieldType.DATETIME: "2026-12-14T08:00:00+00:00",
+        FieldType.CHECKBOX: True,
+        FieldType.SELECT: (field.options or [""])[0],
+    }.get(field.type, "")
+
+
+def _sample_appointment(workspace: Workspace) -> dict[str, Any]:
+    zone = ZoneInfo(workspace.timezone)
+    start = datetime.combine(clock.now().astimezone(zone).date() + timedelta(days=1), time(9), zone)
+    return {
+        "uid": "sample-appointment",
+        "start": start,
+        "end": start + timedelta(minutes=30),
+        "calendar_id": None,
+        "calendar_name": "Kalender",
+        "services": "Beratung",
+        "notes": "",
+        "status": "booked",
+    }
+
+
+def _sample_context(workspace: Workspace, kind: str) -> dict[str, Any]:
+    fields = {f.key: _sample_field_value(f) for f in Field.objects.filter(workspace=workspace)}
+    contact = {
+        "email": "anna.muster@example.com",
+        "first_name": "Anna",
+        "last_name": "Muster",
+        "phone": "+41 44 000 00 00",
+        "fields": fields,
+        "tags": ["Beispiel"],
+    }
+    return {
+        "contact": contact,
+        "appointment": _sample_appointment(workspace),
+        "links": _links(kind, None),
+        "workspace": {"name": workspace.name},
+    }
+
+
+def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, Any]]:
+    """Problems that keep a template from being saved, each ``{field, line, message}``."""
+    if data.kind not in EmailKind.values:
+        return [{"field": "kind", "line": None, "message": "kind must be marketing or doi"}]
+    names = template_names()
+    problems: list[rendering.RenderError] = []
+    sources = {"subject": data.subject, "body_html": data.body_html, "body_text": data.body_text}
+    for part, source in sources.items():
+        problems.extend(rendering.static_problems(part, source, names))
+    if not problems:
+        # A trial render with sample data catches what parsing cannot: sandbox escapes, unknown
+        # fields, filters applied to the wrong kind of value.
+        context = {
+            k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
+        }
+        for part, source in sources.items():
+            try:
+                rendering.render_part(part, source, context, formatting(workspace))
+            except rendering.RenderError as exc:
+                problems.append(exc)
+    found = [p.as_problem() for p in problems]
+    if data.kind == EmailKind.DOI and not (
+        rendering.uses_link(data.body_html, "confirm")
+        or rendering.uses_link(data.body_text, "confirm")
+    ):
+        found.append(
+            {
+                "field": "body_html",
+                "line": None,
+                "message": "a double opt-in email must contain the confirmation link "
+                "{{ links.confirm }}",
+            }
+        )
+    if not data.subject.strip():
+        found.append({"field": "subject", "line": None, "message": "the subject is empty"})
+    return found
+
+
+def _refuse(problems: list[dict[str, Any]]) -> Unprocessable:
+    first = problems[0]
+    where = first["field"] + (f", line {first['line']}" if first.get("line") else "")
+    return Unprocessable(f"{where}: {first['message']}", extra={"errors": problems})
+
+
+def create_template(workspace: Workspace, data: TemplateData) -> EmailTemplate:
+    """Save a new email template; raises ``Unprocessable`` with every problem found."""
+    problems = check_template(workspace, data)
+    if problems:
+        raise _refuse(problems)
+    return EmailTemplate.objects.create(
+        workspace=workspace,
+        name=data.name,
+        kind=data.kind,
+        subject=data.subject,
+        body_html=data.body_html,
+        body_text=data.body_text,
+        attach_ics=data.attach_ics,
+    )
+
+
+def update_template(template: EmailTemplate, data: TemplateData) -> EmailTemplate:
+    """Replace a template's content; the version grows, queued emails keep what they rendered."""
+    problems = check_template(template.workspace, data)
+    if problems:
+        raise _refuse(problems)
+    template.name = data.name
+    template.kind = data.kind
+    template.subject = data.subject
+    template.body_html = data.body_html
+    template.body_text = data.body_text
+    template.attach_ics = data.attach_ics
+    template.version += 1
+    template.save()
+    return template
+
+
+def get_template(workspace: Workspace, template_id: int) -> EmailTemplate:
+    template = (
+        EmailTemplate.objects.select_related("workspace")
+        .filter(workspace=workspace, pk=template_id)
+        .first()
+    )
+    if template is None:
+        raise NotFound(f"Email {template_id} does not exist.")
+    return template
+
+
+def list_templates(workspace: Workspace) -> list[EmailTemplate]:
+    return list(EmailTemplate.objects.filter(workspace=workspace).order_by("id"))
+
+
+# Rendering an email ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    body_html: str
+    body_text: str
+    headers: dict[str, str]
+    ics: str = ""
+
+
+def _links(kind: str, public_id: uuid.UUID | None) -> dict[str, str]:
+    purposes = [links.Purpose.UNSUBSCRIBE, links.Purpose.WEBVIEW]
+    if kind == EmailKind.DOI:
+        purposes.insert(0, links.Purpose.CONFIRM)
+    if public_id is None:
+        return {p.value: links.preview_url(p) for p in purposes}
+    return {p.value: links.url(p, public_id) for p in purposes}
+
+
+def contact_context(contact: Contact) -> dict[str, Any]:
+    return {
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "phone": contact.phone,
+        "fields": dict(contact.fields or {}),
+        "tags": contacts.tag_names(contact),
+    }
+
+
+def _context(
+    workspace: Workspace,
+    contact: Contact,
+    kind: str,
+    public_id: uuid.UUID | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        # Providers return None when the enrollment has nothing for them (no appointment), so
+        # a template that needs one fails with "unknown placeholder 'appointment'".
+        name: value
+        for name, value in extra.items()
+        if value is not None
+    }
+    context["contact"] = contact_context(contact)
+    context["links"] = _links(kind, public_id)
+    context["workspace"] = {"name": workspace.name}
+    return {name: rendering.scoped(name, value) for name, value in context.items()}
+
+
+def _footer(workspace: Workspace, html_body: str, text_body: str, url: str) -> tuple[str, str]:
+    language = workspace.locale.split("-")[0].lower()
+    name = workspace.name
+    text = FOOTER_TEXT.get(language, FOOTER_TEXT["en"]).format(name=name, url=url)
+    markup = FOOTER_HTML.get(language, FOOTER_HTML["en"]).format(
+        name=rendering.html.escape(name), url=rendering.html.escape(url)
+    )
+    block = f'<p style="font-size:12px;color:#666">{markup}</p>'
+    lower = html_body.lower()
+    at = lower.rfind("</body>")
+    if at >= 0:
+        html_body = html_body[:at] + block + html_body[at:]
+    else:
+        html_body = html_body + block
+    return html_body, text_body.rstrip("\n") + "\n\n-- \n" + text + "\n"
+
+
+def render_email(
+    template: EmailTemplate,
+    contact: Contact,
+    *,
+    public_id: uuid.UUID | None,
+    extra: dict[str, Any],
+    now: datetime,
+) -> RenderedEmail:
+    """Render a template for one contact; raises ``rendering.RenderError`` with the reason."""
+    workspace = template.workspace
+    fmt = formatting(workspace)
+    context = _context(workspace, contact, template.kind, public_id, extra)
+    subject = rendering.one_line(rendering.render_part("subject", template.subject, context, fmt))
+    body_html = rendering.render_part("body_html", template.body_html, context, fmt)
+    if template.body_text.strip():
+        body_text = rendering.render_part("body_text", template.body_text, context, fmt)
+    else:
+        body_text = rendering.html_to_text(body_html)
+    headers: dict[str, str] = {}
+    unsubscribe = (
+        links.url(links.Purpose.UNSUBSCRIBE, public_id)
+        if public_id is not None
+        else links.preview_url(links.Purpose.UNSUBSCRIBE)
+    )
+    if template.kind == EmailKind.MARKETING:
+        if not (
+            rendering.uses_link(template.body_html, "unsubscribe")
+            and (not template.body_text.strip() or rendering.uses_link(template.body_text, "unsubscribe"))
+        ):
+            body_html, body_text = _footer(workspace, body_html, body_text, unsubscribe)
+        # RFC 8058: mailbox providers show their own unsubscribe button and POST to this URL.
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    ics = ""
+    appointment = extra.get("appointment")
+    if template.attach_ics and appointment and appointment.get("start"):
+        ics = calendar.appointment_ics(
+            appointment,
+            summary=subject,
+            organizer_name=workspace.name,
+            organizer_email=settings.DEFAULT_FROM_EMAIL,
+            timezone=workspace.timezone,
+            now=now,
+        )
+    return RenderedEmail(subject, body_html, body_text, headers, ics)
+
+
+# Queueing -------------------------------------------------------------------------------------
+
+
+def smtp_configured() -> bool:
+    try:
+        return transports.current_config() is not None
+    except transports.SmtpConfigError:
+        return False
+
+
+def _from_address(workspace: Workspace) -> str:
+    return formataddr((workspace.name, settings.DEFAULT_FROM_EMAIL))
+
+
+def consent_text_version(template: EmailTemplate) -> str:
+    return f"email {template.pk} v{template.version}"
+
+
+def queue_email(
+    template: EmailTemplate,
+    contact: Contact,
+    *,
+    run: Run | None = None,
+    enrollment: Enrollment | None = None,
+    source: str = "",
+    now: datetime | None = None,
+) -> Outbox:
+    """Render ``template`` for ``contact`` and queue it; one row per run, however often called.
+
+    A template that cannot be rendered gives a ``failed`` row carrying the reason (the caller
+    fails its run with it). A double opt-in request is recorded in the consent ledger.
+    """
+    now = now or clock.now()
+    if run is not None:
+        existing = Outbox.objects.filter(run=run).first()
+        if existing is not None:
+            return existing
+    workspace = template.workspace
+    public_id = uuid.uuid4()
+    extra = registry.enrollment_context(enrollment) if enrollment is not None else {}
+    row = Outbox(
+        workspace=workspace,
+        contact=contact,
+        run=run,
+        template=template,
+        template_version=template.version,
+        public_id=public_id,
+        message_id=f"<{public_id.hex}@{transports.message_id_domain()}>",
+        kind=template.kind,
+        to_email=contact.email,
+        from_email=_from_address(workspace),
+        created_at=now,
+        next_attempt_at=now,
+    )
+    try:
+        rendered = render_email(template, contact, public_id=public_id, extra=extra, now=now)
+    except rendering.RenderError as exc:
+        row.status = OutboxStatus.FAILED
+        row.reason = str(exc)
+        row.next_attempt_at = None
+        row.subject = rendering.one_line(template.subject)
+    else:
+        row.subject = rendered.subject
+        row.body_html = rendered.body_html
+        row.body_text = rendered.body_text
+        row.headers = rendered.headers
+        row.ics = rendered.ics
+        if not smtp_configured():
+            row.reason = NO_SMTP_REASON
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        # Another worker queued this run's email a moment ago.
+        if run is not None:
+            existing = Outbox.objects.filter(run=run).first()
+            if existing is not None:
+                return existing
+        raise
+    if row.kind == EmailKind.DOI and row.status == OutboxStatus.QUEUED:
+        contacts.record_consent(
+            contact,
+            ConsentKind.DOI_REQUESTED,
+            source=source or "email",
+            details=_doi_details(template, row, extra, enrollment),
+            occurred_at=now,
+        )
+    return row
+
+
+def _doi_details(
+    template: EmailTemplate,
+    row: Outbox,
+    extra: dict[str, Any],
+    enrollment: Enrollment | None,
+) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "consent_text_version": consent_text_version(template),
+        "consent_text_sha256": hashlib.sha256(row.body_html.encode("utf-8")).hexdigest(),
+        "email_id": template.pk,
+        "message_id": row.message_id,
+    }
+    if enrollment is not None:
+        details["campaign_id"] = enrollment.campaign_id
+        details["trigger"] = dict(enrollment.context or {})
+    appointment = extra.get("appointment")
+    if appointment:
+        details["appointment_uid"] = appointment.get("uid")
+        details["calendar"] = appointment.get("calendar_name")
+    return details
+
+
+def mark_unconfigured() -> int:
+    """Label queued emails while no SMTP server is configured; they stay queued for later."""
+    return (
+        Outbox.objects.filter(status=OutboxStatus.QUEUED)
+        .exclude(reason=NO_SMTP_REASON)
+        .update(reason=NO_SMTP_REASON)
+    )
+
+
+# Preview --------------------------------------------------------------------------------------
+
+
+def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
+    """The email as ``contact`` would get it; links point at pages that change nothing.
+
+    The appointment comes from the contact's latest enrollment that has one; without one a
+    sample appointment stands in, and ``sample_appointment`` says so.
+    """
+    if contact.workspace_id != template.workspace_id:
+        raise NotFound(f"Contact {contact.pk} does not exist.")
+    extra: dict[str, Any] = {}
+    for enrollment in contact.enrollments.order_by("-id")[:20]:
+        extra = registry.enrollment_context(enrollment)
+        if extra.get("appointment"):
+            break
+    sample = not extra.get("appointment")
+    if sample:
+        extra = {**extra, "appointment": _sample_appointment(template.workspace)}
+    try:
+        rendered = render_email(template, contact, public_id=None, extra=extra, now=clock.now())
+    except rendering.RenderError as exc:
+        raise Unprocessable(str(exc), extra={"errors": [exc.as_problem()]}) from None
+    return {
+        "subject": rendered.subject,
+        "body_html": rendered.body_html,
+        "body_text": rendered.body_text,
+        "headers": rendered.headers,
+        "has_ics": bool(rendered.ics),
+        "sample_appointment": sample,
+    }
+
+
+# Links: double opt-in, unsubscribe, web view ---------------------------------------------------
+
+
+def outbox_for_link(purpose: links.Purpose, token: str) -> Outbox:
+    """The email a signed link came from; raises ``LinkInvalid`` / ``LinkExpired``."""
+    public_id = links.read_token(purpose, token)
+    row = (
+        Outbox.objects.select_related("contact", "workspace", "template")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if row is None:
+        raise links.LinkInvalid("This link is not valid.")
+    return row
+
+
+class ConfirmationRefused(Forbidden):
+    code = "confirmation_refused"
+
+
+def confirm_doi(
+    token: str, *, ip: str | None = None, user_agent: str = "", now: datetime | None = None
+) -> Contact:
+    """Confirm a double opt-in from its link (POST only): ``confirmed_doi``, ledger, trigger.
+
+    Confirming twice changes nothing. A link sent before the contact unsubscribed no longer
+    re-subscribes them, and blocked or spam-reporting addresses stay as they are.
+    """
+    row = outbox_for_link(links.Purpose.CONFIRM, token)
+    if row.kind != EmailKind.DOI:
+        raise links.LinkInvalid("This link is not valid.")
+    contact = row.contact
+    with transaction.atomic():
+        current = (
+            Contact.objects.select_for_update()
+            .filter(pk=contact.pk)
+            .values_list("email_status", flat=True)
+            .get()
+        )
+        if current == EmailStatus.CONFIRMED_DOI:
+            contact.email_status = current
+            return contact
+        if current in (EmailStatus.SPAM, EmailStatus.BLOCKED):
+            raise ConfirmationRefused("This address cannot be confirmed.")
+        if current == EmailStatus.UNSUBSCRIBED:
+            unsubscribed_after = contact.consent_events.filter(
+                kind=ConsentKind.UNSUBSCRIBED, occurred_at__gte=row.created_at
+            ).exists()
+            if unsubscribed_after:
+                raise ConfirmationRefused(
+                    "You unsubscribed after this link was sent; it no longer confirms."
+                )
+        contacts.set_email_status(
+            contact,
+            EmailStatus.CONFIRMED_DOI,
+            source="double opt-in link",
+            details={
+                "message_id": row.message_id,
+                "consent_text_version": f"email {row.template_id} v{row.template_version}",
+            },
+            ip=ip,
+            user_agent=user_agent,
+        )
+    return contact
+
+
+def unsubscribe(
+    token: str,
+    *,
+    channel: str,
+    ip: str | None = None,
+    user_agent: str = "",
+) -> Contact:
+    """Unsubscribe the contact an email went to (``channel``: ``link`` or ``one-click``).
+
+    Queued marketing email to the contact is cancelled at once; unsubscribing twice writes
+    nothing new.
+    """
+    row = outbox_for_link(links.Purpose.UNSUBSCRIBE, token)
+    contact = row.contact
+    details = {"channel": channel, "message_id": row.message_id}
+    with transaction.atomic():
+        current = (
+            Contact.objects.select_for_update()
+            .filter(pk=contact.pk)
+            .values_list("email_status", flat=True)
+            .get()
+        )
+        contact.email_status = current
+        if current == EmailStatus.UNSUBSCRIBED:
+            return contact
+        if current in (EmailStatus.SPAM, EmailStatus.BLOCKED):
+            # The stronger status stays; the wish is still on record.
+            contacts.record_consent(
+                contact,
+                ConsentKind.UNSUBSCRIBED,
+                source=f"unsubscribe ({channel})",
+                details=details,
+                ip=ip,
+                user_agent=user_agent,
+            )
+        else:
+            contacts.set_email_status(
+                contact,
+                EmailStatus.UNSUBSCRIBED,
+                source=f"unsubscribe ({channel})",
+                details=details,
+                ip=ip,
+                user_agent=user_agent,
+            )
+        Outbox.objects.filter(
+            contact=contact, status=OutboxStatus.QUEUED, kind=EmailKind.MARKETING
+        ).update(status=OutboxStatus.CANCELLED, reason="contact unsubscribed", next_attempt_at=None)
+    return contact
+
+
+def webview(token: str) -> Outbox:
+    return outbox_for_link(links.Purpose.WEBVIEW, token)
+
+
+# Outbox queries -------------------------------------------------------------------------------
+
+
+def list_outbox(
+    workspace: Workspace,
+    *,
+    contact_id: int | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[Outbox]:
+    query = Outbox.objects.filter(workspace=workspace)
+    if contact_id is not None:
+        query = query.filter(contact_id=contact_id)
+    if status:
+        query = query.filter(status=status)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    return list(query.order_by("-id")[: max(1, min(limit, 500))])
+
+
+# Bounces and blocks ---------------------------------------------------------------------------
+
+# Quentn's rule for temporary blocks: 72 hours, growing with each one up to 75 days, and the
+# fifth makes the block permanent.
+TEMPORARY_BLOCKS_BEFORE_PERMANENT = 5
+FIRST_BLOCK = timedelta(hours=72)
+LONGEST_BLOCK = timedelta(days=75)
+
+
+def block_duration(count: int) -> timedelta:
+    """The length of the ``count``-th temporary block: 3, 9, 27, then 75 days."""
+    return min(FIRST_BLOCK * (3 ** (count - 1)), LONGEST_BLOCK)
+
+
+def record_bounce(
+    contact: Contact,
+    *,
+    permanent: bool,
+    reply: str,
+    message_id: str,
+    now: datetime | None = None,
+) -> str:
+    """Record a bounce and block the address; returns the contact's new email status.
+
+    A permanent bounce blocks for good. A temporary one blocks for ``block_duration`` of the
+    contact's count of temporary blocks, and the fifth becomes permanent.
+    """
+    now = now or clock.now()
+    details = {"reply": reply, "message_id": message_id, "permanent": permanent}
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(pk=contact.pk)
+        previous = locked.email_status
+        contacts.record_consent(
+            locked, ConsentKind.BOUNCED, source="smtp", details=details, occurred_at=now
+        )
+        if previous in (EmailStatus.BLOCKED, EmailStatus.SPAM):
+            return previous
+        count = locked.block_count + (0 if permanent else 1)
+        if permanent or count >= TEMPORARY_BLOCKS_BEFORE_PERMANENT:
+            status, until = EmailStatus.BLOCKED, None
+        else:
+            status, until = EmailStatus.BLOCKED_TEMPORARILY, now + block_duration(count)
+        # The block counters have no service in contacts yet; they are mail's bookkeeping.
+        Contact.objects.filter(pk=locked.pk).update(block_count=count, blocked_until=until)
+        block_details = {
+            **details,
+            "previous_status": (
+                previous
+                if previous != EmailStatus.BLOCKED_TEMPORARILY
+                else _status_before_block(locked)
+            ),
+            "block_count": count,
+            "blocked_until": until.isoformat() if until else None,
+        }
+        if previous == status:
+            contacts.record_consent(
+                locked, ConsentKind.BLOCKED, source="smtp", details=block_details, occurred_at=now
+            )
+        else:
+            contacts.set_email_status(locked, status, source="smtp", details=block_details)
+        contact.email_status = status
+        contact.block_count = count
+        contact.blocked_until = until
+    return status
+
+
+def _status_before_block(contact: Contact) -> str:
+    event = (
+        contact.consent_events.filter(kind=ConsentKind.BLOCKED)
+        .order_by("-occurred_at", "-id")
+        .first()
+    )
+    previous = (event.details or {}).get("previous_status") if event else None
+    return previous or EmailStatus.UNKNOWN
+
+
+def deliverable_status(contact: Contact, now: datetime | None = None) -> str:
+    """The contact's email status, lifting a temporary block whose time is up."""
+    if contact.email_status != EmailStatus.BLOCKED_TEMPORARILY:
+        return contact.email_status
+    now = now or clock.now()
+    if contact.blocked_until is not None and contact.blocked_until > now:
+        return contact.email_status
+    restored = _status_before_block(contact)
+    contacts.set_email_status(
+        contact,
+        restored,
+        source="smtp",
+        details={"reason": "temporary block expired"},
+    )
+    return restored

@@ -1,0 +1,167 @@
+"""Forms of the pages; they validate input, the services write."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy as _
+
+from terminflow.workspaces.models import User
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), max_length=254)
+    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput)
+
+    def __init__(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.request = request
+        self.user = None
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
+        self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        email, password = cleaned.get("email"), cleaned.get("password")
+        if email and password:
+            # Logins are case-insensitive on the email, whatever case the account was made with.
+            known = User.objects.filter(email__iexact=email.strip()).first()
+            username = known.get_username() if known else email.lower()
+            self.user = authenticate(self.request, username=username, password=password)
+            if self.user is None or not self.user.is_active:
+                raise forms.ValidationError(_("Email or password is wrong."), code="invalid_login")
+        return cleaned
+
+
+def _timezone_choices() -> list[tuple[str, str]]:
+    zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+    return [("", _("Like the workspace")), *((z, z.replace("_", " ")) for z in zones)]
+
+
+class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    timezone = forms.ChoiceField(label=_("Time zone"), required=False)
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [("", _("Like the workspace")), *settings.LANGUAGES]
+        self.fields["timezone"].choices = _timezone_choices()
+
+
+class EterminAccountForm(forms.Form):
+    name = forms.CharField(label=_("Account name"), max_length=200)
+    private_key = forms.CharField(
+        label=_("Private API key"),
+        max_length=1000,
+        strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    public_key = forms.CharField(
+        label=_("Public API key"),
+        max_length=200,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label=_("Name of the token"), max_length=100, initial="default")
+
+
+def _status_choices() -> list[tuple[str, str]]:
+    from .labels import EMAIL_STATUSES
+
+    return [(code, label) for code, label in EMAIL_STATUSES.items()]
+
+
+class ContactForm(forms.Form):
+    """A contact's columns plus one input per workspace field, by the field's type."""
+
+    email = forms.CharField(label=_("Email"), max_length=254)
+    first_name = forms.CharField(label=_("First name"), max_length=200, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=200, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    email_status = forms.ChoiceField(label=_("Email status"))
+    tags = forms.CharField(
+        label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
+    )
+
+    def __init__(self, *args, workspace_fields=(), **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["email_status"].choices = _status_choices()
+        self.workspace_fields = list(workspace_fields)
+        for field in self.workspace_fields:
+            self.fields[f"field__{field.key}"] = _input_for(field)
+
+    def field_values(self) -> dict:
+        values = {}
+        for field in self.workspace_fields:
+            value = self.cleaned_data.get(f"field__{field.key}")
+            if field.type == "checkbox":
+                values[field.key] = bool(value)
+            else:
+                values[field.key] = value if value not in ("", None) else None
+        return values
+
+    def custom_fields(self):  # type: ignore[no-untyped-def]
+        return [self[f"field__{field.key}"] for field in self.workspace_fields]
+
+
+def _input_for(field) -> forms.Field:  # type: ignore[no-untyped-def]
+    label = field.label
+    if field.type == "checkbox":
+        return forms.BooleanField(label=label, required=False)
+    if field.type == "number":
+        return forms.CharField(
+            label=label, required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+        )
+    if field.type == "date":
+        return forms.CharField(
+            label=label, required=False, widget=forms.DateInput(attrs={"type": "date"})
+        )
+    if field.type == "datetime":
+        return forms.CharField(
+            label=label,
+            required=False,
+            widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+            help_text=_("In your time zone."),
+        )
+    if field.type == "select":
+        return forms.ChoiceField(
+            label=label,
+            required=False,
+            choices=[("", "–"), *((o, o) for o in (field.options or []))],
+        )
+    return forms.CharField(label=label, required=False, widget=forms.TextInput())
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class FieldForm(forms.Form):
+    key = forms.CharField(
+        label=_("Key"),
+        max_length=64,
+        help_text=_("Lower-case letters, digits and _, e.g. appointment_start."),
+    )
+    label = forms.CharField(label=_("Label"), max_length=200)
+    type = forms.ChoiceField(label=_("Type"))
+    options = forms.CharField(
+        label=_("Options"),
+        required=False,
+        help_text=_("Only for selection fields: the choices, separated by commas."),
+    )
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from .labels import FIELD_TYPES
+
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = list(FIELD_TYPES.items())
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"))

@@ -1,0 +1,106 @@
+"""The words the UI shows for stored codes (roles, statuses, kinds), in the user's language."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+ROLES = {"admin": _("Admin"), "editor": _("Editor"), "viewer": _("Viewer")}
+
+EMAIL_STATUSES = {
+    "unknown": _("Unknown"),
+    "confirmed_doi": _("Confirmed (double opt-in)"),
+    "confirmed_soi": _("Confirmed (single opt-in)"),
+    "confirmed_manual": _("Confirmed (manually)"),
+    "confirmed_import": _("Confirmed (import)"),
+    "unsubscribed": _("Unsubscribed"),
+    "spam": _("Marked as spam"),
+    "blocked": _("Blocked"),
+    "blocked_temporarily": _("Blocked temporarily"),
+}
+
+FIELD_TYPES = {
+    "text": _("Text"),
+    "number": _("Number"),
+    "date": _("Date"),
+    "datetime": _("Date and time"),
+    "checkbox": _("Checkbox"),
+    "select": _("Selection"),
+}
+
+CONSENT_KINDS = {
+    "soi": _("Single opt-in"),
+    "doi_requested": _("Double opt-in requested"),
+    "doi_sent": _("Double opt-in email sent"),
+    "doi_confirmed": _("Double opt-in confirmed"),
+    "unsubscribed": _("Unsubscribed"),
+    "bounced": _("Bounced"),
+    "blocked": _("Blocked"),
+    "status_changed": _("Email status changed"),
+}
+
+CAMPAIGN_STATUSES = {
+    "draft": pgettext_lazy("campaign", "Draft"),
+    "active": pgettext_lazy("campaign", "Active"),
+    "paused": pgettext_lazy("campaign", "Paused"),
+}
+
+RUN_STATUSES = {
+    "pending": pgettext_lazy("run", "Waiting"),
+    "completed": pgettext_lazy("run", "Completed"),
+    "skipped": pgettext_lazy("run", "Skipped"),
+    "failed": pgettext_lazy("run", "Failed"),
+    "cancelled": pgettext_lazy("run", "Cancelled"),
+}
+
+INBOX_STATUSES = {
+    "pending": pgettext_lazy("inbox", "Pending"),
+    "processed": pgettext_lazy("inbox", "Processed"),
+    "ignored": pgettext_lazy("inbox", "Ignored"),
+    "failed": pgettext_lazy("inbox", "Failed"),
+}
+
+OUTBOX_STATUSES = {
+    "queued": pgettext_lazy("outbox", "Queued"),
+    "pending": pgettext_lazy("outbox", "Queued"),
+    "sending": pgettext_lazy("outbox", "Sending"),
+    "sent": pgettext_lazy("outbox", "Sent"),
+    "failed": pgettext_lazy("outbox", "Failed"),
+    "skipped": pgettext_lazy("outbox", "Skipped"),
+    "not_sent": pgettext_lazy("outbox", "Not sent"),
+    "held": pgettext_lazy("outbox", "Held"),
+}
+
+APPOINTMENT_STATUSES = {
+    "active": pgettext_lazy("appointment", "Booked"),
+    "deleted": pgettext_lazy("appointment", "Deleted"),
+}
+
+ENROLLMENT_STATUSES = {
+    "active": pgettext_lazy("enrollment", "In progress"),
+    "completed": pgettext_lazy("enrollment", "Completed"),
+    "stopped": pgettext_lazy("enrollment", "Stopped"),
+}
+
+EMAIL_KINDS = {"marketing": _("Marketing"), "doi": _("Double opt-in request")}
+
+GROUPS = {
+    "roles": ROLES,
+    "email_status": EMAIL_STATUSES,
+    "field_type": FIELD_TYPES,
+    "consent": CONSENT_KINDS,
+    "campaign": CAMPAIGN_STATUSES,
+    "run": RUN_STATUSES,
+    "inbox": INBOX_STATUSES,
+    "outbox": OUTBOX_STATUSES,
+    "appointment": APPOINTMENT_STATUSES,
+    "email_kind": EMAIL_KINDS,
+    "enrollment": ENROLLMENT_STATUSES,
+}
+
+
+def label(group: str, code: str | None) -> str:
+    """The translated word for ``code``; an unknown code shows as itself rather than nothing."""
+    if code is None:
+        return ""
+    return str(GROUPS[group].get(code, code))

@@ -1,0 +1,57 @@
+"""Template filters for the pages: translated labels and values of typed contact fields."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django import template
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from terminflow.web import labels
+
+register = template.Library()
+
+
+@register.filter
+def role_label(code: str) -> str:
+    return labels.label("roles", code)
+
+
+@register.filter
+def label(code: str, group: str) -> str:
+    """``{{ contact.email_status|label:"email_status" }}``."""
+    return labels.label(group, code)
+
+
+@register.filter
+def field_value(value: Any, field_type: str) -> str:
+    """A stored field value shown in the user's locale and time zone."""
+    if value is None or value == "":
+        return "–"
+    if field_type == "checkbox":
+        return _("Yes") if value else _("No")
+    if field_type == "date" and isinstance(value, str):
+        try:
+            return formats.date_format(date.fromisoformat(value), "DATE_FORMAT")
+        except ValueError:
+            return value
+    if field_type == "datetime" and isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if timezone.is_aware(moment):
+            moment = timezone.localtime(moment)
+        return formats.date_format(moment, "DATETIME_FORMAT")
+    if field_type == "number" and isinstance(value, int | float):
+        return formats.number_format(value, use_l10n=True)
+    return str(value)
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None

@@ -1,0 +1,130 @@
+"""Settings → API info: the workspace's API tokens and the eTermin tab (connected accounts)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from terminflow.etermin import services as etermin
+from terminflow.kit.errors import TerminflowError
+from terminflow.workspaces.models import ApiToken, Feature, Role
+from terminflow.workspaces.services import issue_api_token
+
+from ..forms import ApiTokenForm, EterminAccountForm
+from ..http import is_htmx, render_page
+from ..permissions import workspace_view
+
+
+@workspace_view
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("web:settings_etermin")
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace  # type: ignore[attr-defined]
+    issued = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST":
+        # Tokens act for the whole workspace, so only admins hand them out.
+        if request.membership.role != Role.ADMIN:  # type: ignore[attr-defined]
+            return HttpResponse(_("Only admins can create API tokens."), status=403)
+        if form.is_valid():
+            issued = issue_api_token(workspace, name=form.cleaned_data["name"]).token
+            form = ApiTokenForm()
+    tokens = ApiToken.objects.filter(workspace=workspace).order_by("-id")
+    return render_page(
+        request,
+        "web/settings_api.html",
+        {"nav": "settings", "tab": "api", "tokens": tokens, "form": form, "issued": issued},
+    )
+
+
+def _etermin_context(request: HttpRequest) -> dict:
+    workspace = request.workspace  # type: ignore[attr-defined]
+    accounts = [
+        {"account": account, "web_push_url": etermin.web_push_url(account)}
+        for account in etermin.accounts_of(workspace)
+    ]
+    return {
+        "nav": "settings",
+        "tab": "etermin",
+        "accounts": accounts,
+        "plan_ok": workspace.has_feature(Feature.ETERMIN),
+        "plan_name": workspace.plan.name,
+    }
+
+
+@workspace_view
+def etermin_tab(request: HttpRequest) -> HttpResponse:
+    context = _etermin_context(request)
+    context["form"] = EterminAccountForm()
+    return render_page(request, "web/settings_etermin.html", context)
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def etermin_add_account(request: HttpRequest) -> HttpResponse:
+    """The "Add account" dialog: the form, its errors, and after saving the Web Push URL."""
+    form = EterminAccountForm(request.POST or None)
+    connected = None
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = etermin.connect_account(
+                request.workspace,  # type: ignore[attr-defined]
+                name=form.cleaned_data["name"],
+                public_key=form.cleaned_data["public_key"],
+                private_key=form.cleaned_data["private_key"],
+            )
+        except TerminflowError as exc:
+            error = exc.detail
+        else:
+            connected = {"account": account, "web_push_url": etermin.web_push_url(account)}
+    context = {"form": form, "error": error, "connected": connected}
+    if is_htmx(request):
+        return render_page(request, "web/etermin_dialog.html", context)
+    # Without JavaScript the tab is rendered again with the dialog open.
+    full = _etermin_context(request)
+    full.update(context)
+    full["dialog_open"] = request.method == "POST"
+    status = 200 if connected or request.method == "GET" else 422
+    return render_page(request, "web/settings_etermin.html", full, status=status)
+
+
+@workspace_view
+@require_POST
+def etermin_rotate(request: HttpRequest, account_id: int) -> HttpResponse:
+    try:
+        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
+        etermin.rotate_web_push_token(account)
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(
+            request,
+            _(
+                "The account %(name)s has a new Web Push URL. Paste it into eTermin now: "
+                "the old URL no longer works."
+            )
+            % {"name": account.name},
+        )
+    return redirect("web:settings_etermin")
+
+
+@workspace_view
+@require_POST
+def etermin_delete(request: HttpRequest, account_id: int) -> HttpResponse:
+    try:
+        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
+        name = account.name
+        etermin.delete_account(account)
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("The account %(name)s was removed.") % {"name": name})
+    return redirect("web:settings_etermin")

@@ -1,0 +1,723 @@
+"""The engine: entering, the sweep, waits, conditions, one pass per rotation, failures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, transaction
+from pydantic import BaseModel, ConfigDict
+
+from terminflow.campaigns import engine, registry
+from terminflow.campaigns.models import Enrollment, Run
+from terminflow.campaigns.services import (
+    activate_campaign,
+    pause_campaign,
+    reset_contact,
+    stop_contact,
+)
+from terminflow.campaigns.tasks import SWEEPS
+from terminflow.contacts import services as contacts
+from terminflow.kit.errors import Unprocessable
+
+from .factories import (
+    T0,
+    edge,
+    element,
+    enrollments,
+    make_campaign,
+    make_contact,
+    make_field,
+    node,
+    registered,
+    run_of,
+    runs,
+)
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+MINUTE = timedelta(minutes=1)
+
+
+def tag_flow(workspace, *, wait_minutes: int = 60):
+    """start (tag_added "booked") → tag "welcome" → wait → tag "reminded"."""
+    return make_campaign(
+        workspace,
+        [
+            element("start", "contact.tag_added", tag="booked"),
+            element("welcome", "contact.tag", add=["welcome"]),
+            element("wait", "wait.duration", minutes=wait_minutes),
+            element("remind", "contact.tag", add=["reminded"]),
+        ],
+        [edge("start", "welcome"), edge("welcome", "wait"), edge("wait", "remind")],
+    )
+
+
+def enter(campaign, contact, key="start", now=T0, **kwargs):
+    with transaction.atomic():
+        return engine.enter(node(campaign, key), contact, now=now, **kwargs)
+
+
+def tags(contact) -> list[str]:
+    return contacts.tag_names(contact)
+
+
+# --- enter --------------------------------------------------------------------------------
+
+
+def test_enter_writes_the_trigger_run_and_a_pending_run_due_now_for_what_follows(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+
+    enrollment = enter(campaign, contact, context={"appointment_id": 7})
+
+    assert (enrollment.rotation, enrollment.status) == (0, "active")
+    assert enrollment.context == {"appointment_id": 7}
+    assert runs(campaign, contact) == [("start", 0, "completed"), ("welcome", 0, "pending")]
+    welcome = run_of(campaign, contact, "welcome")
+    assert welcome.due_at == T0
+    assert run_of(campaign, contact, "start").finished_at == T0
+
+
+def test_entering_the_same_trigger_again_in_the_rotation_writes_nothing(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+
+    again = enter(campaign, contact, now=T0 + MINUTE)
+
+    assert again is None
+    assert runs(campaign, contact) == [("start", 0, "completed"), ("welcome", 0, "pending")]
+    assert enrollments(campaign, contact) == [(0, "active")]
+
+
+def test_a_completed_contact_does_not_pass_again_until_reset(workspace):
+    campaign = tag_flow(workspace, wait_minutes=1)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+    engine.advance_due(now=T0)
+    engine.advance_due(now=T0 + MINUTE)
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+    assert enter(campaign, contact, now=T0 + 2 * MINUTE) is None
+    assert Run.objects.filter(campaign=campaign).count() == 4
+
+
+def test_reset_starts_a_second_pass_and_keeps_the_first_in_the_history(workspace):
+    campaign = tag_flow(workspace, wait_minutes=1)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+    engine.advance_due(now=T0)
+    engine.advance_due(now=T0 + MINUTE)
+
+    ready = reset_contact(campaign, contact)
+    assert (ready.rotation, ready.status) == (1, "ready")
+    second = enter(campaign, contact, now=T0 + 10 * MINUTE)
+    engine.advance_due(now=T0 + 10 * MINUTE)
+    engine.advance_due(now=T0 + 11 * MINUTE)
+
+    assert second.pk == ready.pk
+    assert enrollments(campaign, contact) == [(0, "completed"), (1, "completed")]
+    assert runs(campaign, contact) == [
+        ("start", 0, "completed"),
+        ("welcome", 0, "completed"),
+        ("wait", 0, "completed"),
+        ("remind", 0, "completed"),
+        ("start", 1, "completed"),
+        ("welcome", 1, "completed"),
+        ("wait", 1, "completed"),
+        ("remind", 1, "completed"),
+    ]
+
+
+def test_a_second_trigger_of_the_campaign_lets_a_completed_contact_in_within_the_rotation(
+    workspace,
+):
+    campaign = make_campaign(
+        workspace,
+        [
+            element("booked", "contact.tag_added", tag="booked"),
+            element("paid", "contact.tag_added", tag="paid"),
+            element("welcome", "contact.tag", add=["welcome"]),
+            element("thanks", "contact.tag", add=["thanks"]),
+        ],
+        [edge("booked", "welcome"), edge("paid", "welcome"), edge("paid", "thanks")],
+    )
+    contact = make_contact(workspace)
+    enter(campaign, contact, "booked")
+    engine.advance_due(now=T0)
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+    enter(campaign, contact, "paid", now=T0 + MINUTE, context={"tag": "paid"})
+    engine.advance_due(now=T0 + MINUTE)
+
+    # "welcome" was passed already: it does not run a second time.
+    assert runs(campaign, contact) == [
+        ("booked", 0, "completed"),
+        ("welcome", 0, "completed"),
+        ("paid", 0, "completed"),
+        ("thanks", 0, "completed"),
+    ]
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+
+def test_a_trigger_without_successors_completes_the_enrollment_at_once(workspace):
+    campaign = make_campaign(workspace, [element("start", "contact.tag_added", tag="x")])
+    contact = make_contact(workspace)
+
+    enrollment = enter(campaign, contact)
+
+    assert enrollment.status == "completed"
+    assert Enrollment.objects.get(pk=enrollment.pk).ended_at == T0
+
+
+def test_an_inactive_campaign_lets_nobody_in(workspace):
+    campaign = tag_flow(workspace)
+    pause_campaign(campaign)
+    contact = make_contact(workspace)
+
+    assert enter(campaign, contact) is None
+    assert runs(campaign, contact) == []
+    assert enrollments(campaign, contact) == []
+
+
+# --- the sweep ----------------------------------------------------------------------------
+
+
+def test_actions_run_when_due_and_a_wait_holds_the_contact_until_its_time(workspace):
+    campaign = tag_flow(workspace, wait_minutes=60)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+
+    moved = engine.advance_due(now=T0)
+
+    assert moved == 2  # welcome ran, and the wait it led to was scheduled
+    assert tags(contact) == ["welcome"]
+    wait = run_of(campaign, contact, "wait")
+    assert (wait.status, wait.wait_until, wait.due_at) == ("pending", T0 + 60 * MINUTE, T0 + 60 * MINUTE)
+
+    assert engine.advance_due(now=T0 + 59 * MINUTE) == 0
+    assert run_of(campaign, contact, "wait").status == "pending"
+    assert tags(contact) == ["welcome"]
+
+    assert engine.advance_due(now=T0 + 60 * MINUTE) == 2
+    assert tags(contact) == ["reminded", "welcome"]
+    assert runs(campaign, contact) == [
+        ("start", 0, "completed"),
+        ("welcome", 0, "completed"),
+        ("wait", 0, "completed"),
+        ("remind", 0, "completed"),
+    ]
+    assert run_of(campaign, contact, "wait").finished_at == T0 + 60 * MINUTE
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+
+def test_a_wait_counts_from_when_the_contact_reached_it_not_from_when_the_sweep_came(workspace):
+    campaign = tag_flow(workspace, wait_minutes=30)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+    engine.advance_due(now=T0)  # welcome runs; the wait's run is due at T0
+
+    Run.objects.filter(element__key="wait").update(wait_until=None, due_at=T0)
+    engine.advance_due(now=T0 + 5 * MINUTE)
+
+    assert run_of(campaign, contact, "wait").wait_until == T0 + 30 * MINUTE
+
+
+def test_nothing_runs_before_it_is_due(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+    enter(campaign, contact, now=T0)
+
+    assert engine.advance_due(now=T0 - timedelta(seconds=1)) == 0
+    assert run_of(campaign, contact, "welcome").status == "pending"
+    assert tags(contact) == []
+
+
+def test_the_limit_bounds_one_sweep(workspace):
+    campaign = tag_flow(workspace)
+    people = [make_contact(workspace, f"p{i}@example.ch") for i in range(3)]
+    for person in people:
+        enter(campaign, person)
+
+    assert engine.advance_due(now=T0, limit=2) == 2
+    assert Run.objects.filter(element__key="welcome", status="completed").count() == 2
+
+
+def test_a_condition_takes_the_yes_or_the_no_edge(workspace):
+    campaign = make_campaign(
+        workspace,
+        [
+            element("start", "contact.tag_added", tag="booked"),
+            element("vip", "condition.tag", tag="vip"),
+            element("gold", "contact.tag", add=["gold"]),
+            element("plain", "contact.tag", add=["plain"]),
+        ],
+        [edge("start", "vip"), edge("vip", "gold", "yes"), edge("vip", "plain", "no")],
+    )
+    vip = make_contact(workspace, "vip@example.ch", tags=["vip"])
+    other = make_contact(workspace, "other@example.ch")
+    enter(campaign, vip)
+    enter(campaign, other)
+
+    engine.advance_due(now=T0)
+
+    assert runs(campaign, vip) == [
+        ("start", 0, "completed"),
+        ("vip", 0, "completed"),
+        ("gold", 0, "completed"),
+    ]
+    assert run_of(campaign, vip, "vip").branch == "yes"
+    assert runs(campaign, other) == [
+        ("start", 0, "completed"),
+        ("vip", 0, "completed"),
+        ("plain", 0, "completed"),
+    ]
+    assert run_of(campaign, other, "vip").branch == "no"
+    assert tags(vip) == ["gold", "vip"]
+    assert tags(other) == ["plain"]
+
+
+# --- stop and reset -----------------------------------------------------------------------
+
+
+def test_stop_cancels_the_waiting_run_and_keeps_the_contact_out(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+    engine.advance_due(now=T0)
+
+    cancelled = stop_contact(campaign, contact, now=T0 + MINUTE)
+
+    assert cancelled == 1
+    wait = run_of(campaign, contact, "wait")
+    assert (wait.status, wait.reason, wait.finished_at) == (
+        "cancelled",
+        "the contact was stopped",
+        T0 + MINUTE,
+    )
+    assert enrollments(campaign, contact) == [(0, "stopped")]
+    assert engine.advance_due(now=T0 + 120 * MINUTE) == 0
+    assert tags(contact) == ["welcome"]
+    assert enter(campaign, contact, now=T0 + 121 * MINUTE) is None
+
+
+def test_stopping_a_contact_that_never_entered_writes_nothing(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+
+    assert stop_contact(campaign, contact) == 0
+    assert enrollments(campaign, contact) == []
+
+
+def test_the_stop_element_takes_the_contact_out_of_another_campaign(workspace):
+    reminders = tag_flow(workspace)
+    contact = make_contact(workspace)
+    enter(reminders, contact)
+    engine.advance_due(now=T0)
+    cancel = make_campaign(
+        workspace,
+        [
+            element("cancelled", "contact.tag_added", tag="cancelled"),
+            element("stop", "campaign.stop", campaign_id=reminders.pk),
+        ],
+        [edge("cancelled", "stop")],
+        name="Cancellation",
+    )
+
+    enter(cancel, contact, "cancelled", now=T0 + MINUTE)
+    engine.advance_due(now=T0 + MINUTE)
+
+    assert run_of(cancel, contact, "stop").reason == "1 waiting runs cancelled"
+    assert run_of(reminders, contact, "wait").status == "cancelled"
+    assert enrollments(reminders, contact) == [(0, "stopped")]
+    assert enrollments(cancel, contact) == [(0, "completed")]
+
+
+def test_the_reset_element_ends_the_pass_and_lets_the_next_trigger_start_another(workspace):
+    campaign = make_campaign(
+        workspace,
+        [
+            element("start", "contact.tag_added", tag="booked"),
+            element("welcome", "contact.tag", add=["welcome"]),
+            element("again", "campaign.reset"),
+            element("never", "contact.tag", add=["never"]),
+        ],
+        [edge("start", "welcome"), edge("welcome", "again"), edge("again", "never")],
+    )
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+
+    engine.advance_due(now=T0)
+
+    assert runs(campaign, contact) == [
+        ("start", 0, "completed"),
+        ("welcome", 0, "completed"),
+        ("again", 0, "completed"),
+    ]
+    assert enrollments(campaign, contact) == [(0, "reset"), (1, "ready")]
+    assert enter(campaign, contact, now=T0 + MINUTE).rotation == 1
+
+
+def test_reset_cancels_what_was_still_waiting(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+    engine.advance_due(now=T0)
+
+    reset_contact(campaign, contact, now=T0 + MINUTE)
+
+    wait = run_of(campaign, contact, "wait")
+    assert (wait.status, wait.reason) == ("cancelled", "the campaign was reset")
+    assert enrollments(campaign, contact) == [(0, "reset"), (1, "ready")]
+    assert engine.advance_due(now=T0 + 120 * MINUTE) == 0
+
+
+def test_resetting_twice_before_entering_again_makes_one_new_rotation(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+
+    first = reset_contact(campaign, contact)
+    second = reset_contact(campaign, contact)
+
+    assert first.pk == second.pk
+    assert enrollments(campaign, contact) == [(0, "reset"), (1, "ready")]
+
+
+# --- wait.until_field ---------------------------------------------------------------------
+
+
+def reminder_flow(workspace, *, offset_minutes=-1440, if_past="continue", field_type="datetime"):
+    make_field(workspace, "appointment", field_type)
+    return make_campaign(
+        workspace,
+        [
+            element("start", "contact.tag_added", tag="booked"),
+            element(
+                "before",
+                "wait.until_field",
+                field="appointment",
+                offset_minutes=offset_minutes,
+                if_past=if_past,
+            ),
+            element("remind", "contact.tag", add=["reminded"]),
+        ],
+        [edge("start", "before"), edge("before", "remind")],
+    )
+
+
+def test_a_reminder_a_day_before_keeps_the_wall_clock_time_across_the_dst_change(workspace):
+    # 2026-03-29 is the spring change in Zurich: 09:00 on the 30th is 07:00 UTC (CEST), and
+    # 09:00 on the 29th, after the change at 02:00, is 07:00 UTC too.
+    campaign = reminder_flow(workspace)
+    contact = make_contact(workspace, fields={"appointment": "2026-03-30T09:00:00+02:00"})
+    enter(campaign, contact, now=datetime(2026, 3, 20, tzinfo=UTC))
+
+    engine.advance_due(now=datetime(2026, 3, 20, tzinfo=UTC))
+
+    before = run_of(campaign, contact, "before")
+    assert before.wait_until == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+    assert engine.advance_due(now=datetime(2026, 3, 29, 6, 59, 59, tzinfo=UTC)) == 0
+    assert engine.advance_due(now=datetime(2026, 3, 29, 7, 0, tzinfo=UTC)) == 2
+    assert tags(contact) == ["reminded"]
+
+
+def test_a_reminder_a_day_before_an_evening_appointment_after_the_change_is_at_the_same_hour(
+    workspace,
+):
+    # 18:00 CEST on the 29th (16:00 UTC); a day before is 18:00 CET on the 28th (17:00 UTC),
+    # where subtracting 24 hours in UTC would give 17:00 local.
+    campaign = reminder_flow(workspace)
+    contact = make_contact(workspace, fields={"appointment": "2026-03-29T16:00:00+00:00"})
+    enter(campaign, contact, now=datetime(2026, 3, 20, tzinfo=UTC))
+
+    engine.advance_due(now=datetime(2026, 3, 20, tzinfo=UTC))
+
+    assert run_of(campaign, contact, "before").wait_until == datetime(
+        2026, 3, 28, 17, 0, tzinfo=UTC
+    )
+
+
+def test_a_date_field_counts_from_midnight_in_the_workspace_zone(workspace):
+    campaign = reminder_flow(workspace, offset_minutes=8 * 60, field_type="date")
+    contact = make_contact(workspace, fields={"appointment": "2026-07-01"})
+    enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
+
+    engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
+
+    # 08:00 CEST
+    assert run_of(campaign, contact, "before").wait_until == datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+
+
+def test_moving_the_appointment_re_times_the_waiting_reminder(workspace):
+    campaign = reminder_flow(workspace)
+    contact = make_contact(workspace, fields={"appointment": "2026-06-10T07:00:00+00:00"})
+    enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
+    engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
+
+    contacts.set_field(contact, "appointment", "2026-06-12T13:30:00+00:00")
+
+    before = run_of(campaign, contact, "before")
+    expected = datetime(2026, 6, 11, 13, 30, tzinfo=UTC)
+    assert (before.status, before.wait_until, before.due_at) == ("pending", expected, expected)
+    assert engine.advance_due(now=datetime(2026, 6, 9, 7, 0, tzinfo=UTC)) == 0
+    assert run_of(campaign, contact, "before").status == "pending"
+
+
+def test_a_change_of_another_field_leaves_the_reminder_alone(workspace):
+    campaign = reminder_flow(workspace)
+    make_field(workspace, "city", "text")
+    contact = make_contact(workspace, fields={"appointment": "2026-06-10T07:00:00+00:00"})
+    enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
+    engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
+
+    assert engine.retime_waits(contact, "city") == 0
+    contacts.set_field(contact, "city", "Zürich")
+
+    assert run_of(campaign, contact, "before").wait_until == datetime(2026, 6, 9, 7, 0, tzinfo=UTC)
+
+
+def test_moving_the_appointment_into_the_past_fires_the_reminder_at_once_with_continue(workspace):
+    campaign = reminder_flow(workspace, if_past="continue")
+    contact = make_contact(workspace, fields={"appointment": "2026-06-10T07:00:00+00:00"})
+    enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
+    engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
+    now = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
+
+    contacts.set_field(contact, "appointment", "2026-06-06T07:00:00+00:00")  # reminder: 5 June 07:00
+    engine.advance_due(now=now)
+
+    assert runs(campaign, contact)[-2:] == [("before", 0, "completed"), ("remind", 0, "completed")]
+
+
+def test_a_reminder_whose_time_has_passed_stops_with_stop(workspace):
+    campaign = reminder_flow(workspace, if_past="stop")
+    contact = make_contact(workspace, fields={"appointment": "2026-06-01T10:00:00+00:00"})
+    now = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # two hours before: a day before is past
+    enter(campaign, contact, now=now)
+
+    engine.advance_due(now=now)
+
+    before = run_of(campaign, contact, "before")
+    assert (before.status, before.reason) == (
+        "skipped",
+        "the time (2026-05-31T10:00:00+00:00) had already passed",
+    )
+    assert runs(campaign, contact) == [("start", 0, "completed"), ("before", 0, "skipped")]
+    assert enrollments(campaign, contact) == [(0, "completed")]
+    assert tags(contact) == []
+
+
+def test_a_reminder_whose_time_has_passed_runs_at_once_with_continue(workspace):
+    campaign = reminder_flow(workspace, if_past="continue")
+    contact = make_contact(workspace, fields={"appointment": "2026-06-01T10:00:00+00:00"})
+    now = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    enter(campaign, contact, now=now)
+
+    engine.advance_due(now=now)
+
+    assert runs(campaign, contact) == [
+        ("start", 0, "completed"),
+        ("before", 0, "completed"),
+        ("remind", 0, "completed"),
+    ]
+    assert run_of(campaign, contact, "before").finished_at == now
+    assert tags(contact) == ["reminded"]
+
+
+def test_an_empty_field_stops_the_flow_with_the_reason(workspace):
+    campaign = reminder_flow(workspace)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+
+    engine.advance_due(now=T0)
+
+    before = run_of(campaign, contact, "before")
+    assert (before.status, before.reason) == ("skipped", "field 'appointment' is empty")
+    assert runs(campaign, contact) == [("start", 0, "completed"), ("before", 0, "skipped")]
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+
+def test_emptying_the_field_stops_a_waiting_reminder(workspace):
+    campaign = reminder_flow(workspace)
+    contact = make_contact(workspace, fields={"appointment": "2026-06-10T07:00:00+00:00"})
+    enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
+    engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
+
+    contacts.set_field(contact, "appointment", None)
+
+    before = run_of(campaign, contact, "before")
+    assert (before.status, before.reason) == ("skipped", "field 'appointment' is empty")
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+
+# --- paused campaigns ---------------------------------------------------------------------
+
+
+def test_a_paused_campaign_holds_its_runs_and_activation_releases_them(workspace):
+    campaign = tag_flow(workspace, wait_minutes=10)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+    engine.advance_due(now=T0)
+
+    pause_campaign(campaign)
+    assert run_of(campaign, contact, "wait").due_at is None
+    assert engine.advance_due(now=T0 + 60 * MINUTE) == 0
+    assert run_of(campaign, contact, "wait").status == "pending"
+
+    activate_campaign(campaign)
+    # The wait's time passed while paused: it is due at its own time, so it fires now.
+    assert run_of(campaign, contact, "wait").due_at == T0 + 10 * MINUTE
+    engine.advance_due(now=T0 + 61 * MINUTE)
+    assert tags(contact) == ["reminded", "welcome"]
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+class NoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def flaky_type(handler):
+    return registry.ElementType(
+        key="test.flaky", kind="action", label="Flaky", config_schema=NoConfig, handler=handler
+    )
+
+
+def flaky_flow(workspace):
+    return make_campaign(
+        workspace,
+        [
+            element("start", "contact.tag_added", tag="booked"),
+            element("flaky", "test.flaky"),
+            element("after", "contact.tag", add=["after"]),
+        ],
+        [edge("start", "flaky"), edge("flaky", "after")],
+    )
+
+
+def test_a_handler_that_raises_is_retried_with_backoff_and_its_writes_rolled_back(workspace):
+    def explode(context):
+        contacts.add_tags(context.run.contact, ["half-done"])
+        raise RuntimeError("SMTP is down")
+
+    with registered(flaky_type(explode)):
+        campaign = flaky_flow(workspace)
+        contact = make_contact(workspace)
+        enter(campaign, contact)
+
+        engine.advance_due(now=T0)
+
+    flaky = run_of(campaign, contact, "flaky")
+    assert (flaky.status, flaky.attempts, flaky.due_at, flaky.reason) == (
+        "pending",
+        1,
+        T0 + MINUTE,
+        "RuntimeError: SMTP is down",
+    )
+    assert tags(contact) == []
+    assert runs(campaign, contact) == [("start", 0, "completed"), ("flaky", 0, "pending")]
+
+
+def test_a_handler_that_keeps_raising_fails_after_the_last_attempt(workspace):
+    def explode(context):
+        raise RuntimeError("still down")
+
+    with registered(flaky_type(explode)):
+        campaign = flaky_flow(workspace)
+        contact = make_contact(workspace)
+        enter(campaign, contact)
+        now = T0
+        for _ in range(engine.MAX_ATTEMPTS):
+            engine.advance_due(now=now)
+            now += timedelta(hours=2)
+
+    flaky = run_of(campaign, contact, "flaky")
+    assert (flaky.status, flaky.attempts, flaky.reason) == (
+        "failed",
+        engine.MAX_ATTEMPTS,
+        f"gave up after {engine.MAX_ATTEMPTS} attempts: RuntimeError: still down",
+    )
+    assert enrollments(campaign, contact) == [(0, "completed")]
+    assert runs(campaign, contact) == [("start", 0, "completed"), ("flaky", 0, "failed")]
+
+
+def test_an_expected_error_fails_the_run_at_once_and_ends_that_path(workspace):
+    def refuse(context):
+        raise Unprocessable("email 3 does not exist")
+
+    with registered(flaky_type(refuse)):
+        campaign = flaky_flow(workspace)
+        contact = make_contact(workspace)
+        enter(campaign, contact)
+        engine.advance_due(now=T0)
+
+    flaky = run_of(campaign, contact, "flaky")
+    assert (flaky.status, flaky.attempts, flaky.reason) == ("failed", 1, "email 3 does not exist")
+    assert runs(campaign, contact) == [("start", 0, "completed"), ("flaky", 0, "failed")]
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+
+def test_a_skipped_action_still_continues_on_next(workspace):
+    with registered(flaky_type(lambda context: registry.Outcome("skipped", reason="no email"))):
+        campaign = flaky_flow(workspace)
+        contact = make_contact(workspace)
+        enter(campaign, contact)
+        engine.advance_due(now=T0)
+
+    assert runs(campaign, contact) == [
+        ("start", 0, "completed"),
+        ("flaky", 0, "skipped"),
+        ("after", 0, "completed"),
+    ]
+    assert run_of(campaign, contact, "flaky").reason == "no email"
+
+
+def test_a_retry_outcome_is_due_again_at_the_time_it_asked_for(workspace):
+    later = T0 + timedelta(minutes=17)
+    with registered(flaky_type(lambda context: registry.Outcome("retry", retry_at=later))):
+        campaign = flaky_flow(workspace)
+        contact = make_contact(workspace)
+        enter(campaign, contact)
+        engine.advance_due(now=T0)
+
+    flaky = run_of(campaign, contact, "flaky")
+    assert (flaky.status, flaky.due_at, flaky.attempts) == ("pending", later, 1)
+
+
+# --- claiming -----------------------------------------------------------------------------
+
+
+def test_a_run_claimed_by_another_worker_waits_until_the_lease_lapses(workspace):
+    campaign = tag_flow(workspace)
+    contact = make_contact(workspace)
+    enter(campaign, contact)
+    Run.objects.filter(element__key="welcome").update(claimed_until=T0 + engine.LEASE)
+
+    assert engine.advance_due(now=T0) == 0
+    assert engine.advance_due(now=T0 + engine.LEASE) == 2
+    assert run_of(campaign, contact, "welcome").status == "completed"
+
+
+def query_plan(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            return " ".join(str(row[-1]) for row in cursor.fetchall())
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        return " ".join(row[0] for row in cursor.fetchall())
+
+
+def test_the_sweep_reads_the_partial_index_of_pending_runs(workspace):
+    # On PostgreSQL a tiny table is cheaper to scan; with scans ruled out the index must serve.
+    plan = query_plan(engine.due_runs(T0).values_list("id", flat=True)[:100])
+
+    assert "run_pending_due" in plan
+
+
+def test_the_worker_sweeps_runs():
+    assert [sweep.name for sweep in SWEEPS] == ["runs"]

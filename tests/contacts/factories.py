@@ -1,0 +1,43 @@
+"""Small builders for contact tests; each returns what the services would have stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.dispatch import Signal
+
+from terminflow.contacts import services
+from terminflow.contacts.models import Contact, Field
+from terminflow.workspaces.models import Workspace
+
+
+def make_field(
+    workspace: Workspace, key: str, type: str, *, options: list[str] | None = None
+) -> Field:
+    return services.create_field(
+        workspace, key=key, type=type, label=key.replace("_", " ").title(), options=options
+    )
+
+
+def make_contact(
+    workspace: Workspace, email: str = "anna.muster@example.ch", **kwargs: Any
+) -> Contact:
+    return services.create_contact(workspace, email=email, **kwargs)
+
+
+@contextmanager
+def captured(signal: Signal) -> Iterator[list[dict[str, Any]]]:
+    """Every send of ``signal`` while the block runs, as the keyword arguments it carried."""
+    calls: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        kwargs.pop("signal", None)
+        calls.append({"sender": sender, **kwargs})
+
+    signal.connect(receiver, weak=False)
+    try:
+        yield calls
+    finally:
+        signal.disconnect(receiver)

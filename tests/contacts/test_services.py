@@ -1,0 +1,725 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.db.models import QuerySet
+
+from terminflow.contacts import services, signals
+from terminflow.contacts.models import ConsentEvent, Contact, ContactTag, Note, Tag
+from terminflow.kit.errors import Conflict, NotFound, Unprocessable
+from tests.conftest import make_workspace
+
+from .factories import captured, make_contact, make_field
+
+pytestmark = pytest.mark.django_db
+
+ZURICH = ZoneInfo("Europe/Zurich")
+
+
+def ledger(contact: Contact) -> list[tuple[str, str, dict]]:
+    return [
+        (e.kind, e.source, e.details)
+        for e in ConsentEvent.objects.filter(contact=contact).order_by("pk")
+    ]
+
+
+# -- normalisation ---------------------------------------------------------------------------
+
+
+def test_normalize_email_strips_and_lower_cases():
+    assert services.normalize_email("  Anna.Muster@Example.CH ") == "anna.muster@example.ch"
+
+
+@pytest.mark.parametrize("raw", ["anna", "anna@", "@example.ch", "anna muster@example.ch", ""])
+def test_normalize_email_refuses_what_is_not_an_address(raw):
+    with pytest.raises(Unprocessable) as caught:
+        services.normalize_email(raw)
+    assert caught.value.status == 422
+    if raw:
+        assert caught.value.detail.startswith(f"'{raw}' is not an email address: ")
+    else:
+        assert caught.value.detail == "An email address is required."
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("044 668 18 00", "+41446681800"),
+        ("+41 79 123 45 67", "+41791234567"),
+        ("0041 79 123 45 67", "+41791234567"),
+        ("+49 30 12345678", "+493012345678"),
+        ("", ""),
+    ],
+)
+def test_normalize_phone_gives_e164_reading_local_numbers_as_swiss(raw, stored):
+    assert services.normalize_phone(raw) == stored
+
+
+@pytest.mark.parametrize("raw", ["12", "+41 44 668 18 0", "call me"])
+def test_normalize_phone_refuses_invalid_numbers_with_a_clear_message(raw):
+    with pytest.raises(Unprocessable) as caught:
+        services.normalize_phone(raw)
+    assert caught.value.detail == (
+        f"'{raw}' is not a valid phone number; write it with the country code, "
+        "e.g. '+41 44 668 18 00'."
+    )
+
+
+# -- create, find, update, delete -------------------------------------------------------------
+
+
+def test_create_contact_stores_normalised_email_and_phone(workspace):
+    # when
+    contact = services.create_contact(
+        workspace, email="Anna.Muster@Example.CH", first_name=" Anna ", phone="044 668 18 00"
+    )
+    # then
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.email, stored.first_name, stored.phone, stored.email_status) == (
+        "anna.muster@example.ch",
+        "Anna",
+        "+41446681800",
+        "unknown",
+    )
+    assert ledger(stored) == []
+
+
+def test_create_contact_with_a_taken_email_in_other_case_is_a_conflict(workspace):
+    # given
+    first = make_contact(workspace, "anna@example.ch")
+    # when
+    with pytest.raises(Conflict) as caught:
+        services.create_contact(workspace, email="ANNA@Example.ch", first_name="Other")
+    # then
+    assert caught.value.status == 409
+    assert caught.value.as_dict() == {
+        "detail": "A contact with the email address anna@example.ch already exists.",
+        "code": "conflict",
+        "contact_id": first.pk,
+    }
+    assert list(Contact.objects.values_list("first_name", flat=True)) == [""]
+
+
+def test_the_same_email_may_exist_once_in_each_workspace(workspace):
+    # given
+    other = make_workspace("Praxis Enge")
+    mine = make_contact(workspace, "anna@example.ch")
+    # when
+    theirs = make_contact(other, "anna@example.ch")
+    # then
+    assert mine.pk != theirs.pk
+    assert services.find_contact(workspace, "ANNA@example.ch").pk == mine.pk
+    assert services.find_contact(other, "anna@example.ch").pk == theirs.pk
+    assert services.find_contact(workspace, "nobody@example.ch") is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "detail"),
+    [
+        ({"phone": "12"}, "'12' is not a valid phone number"),
+        ({"email_status": "confirmed"}, "'confirmed' is not an email status"),
+        ({"fields": {"missing": 1}}, "missing: no such field"),
+        ({"tags": ["ok", " "]}, "tags: every tag must be non-empty text."),
+        ({"first_name": "x" * 201}, "first_name: at most 200 characters."),
+        ({"first_name": "An\x00na"}, "first_name: contains a NUL character."),
+    ],
+)
+def test_create_contact_with_bad_input_stores_nothing(workspace, changes, detail):
+    with captured(signals.tag_added) as tags, pytest.raises(Unprocessable) as caught:
+        services.create_contact(workspace, email="anna@example.ch", **changes)
+    assert caught.value.detail.startswith(detail)
+    assert Contact.objects.count() == 0
+    assert Tag.objects.count() == 0
+    assert ConsentEvent.objects.count() == 0
+    assert tags == []
+
+
+def test_create_contact_with_a_status_records_it_in_the_ledger(workspace):
+    # when
+    contact = make_contact(workspace, email_status="confirmed_manual", source="import:csv")
+    # then
+    assert ledger(contact) == [
+        ("status_changed", "import:csv", {"from": "unknown", "to": "confirmed_manual"})
+    ]
+
+
+def test_create_contact_sends_signals_for_its_fields_tags_and_doi(workspace):
+    # given
+    make_field(workspace, "plan", "text")
+    # when
+    with (
+        captured(signals.field_changed) as changed,
+        captured(signals.tag_added) as tagged,
+        captured(signals.doi_confirmed) as confirmed,
+    ):
+        contact = make_contact(
+            workspace,
+            fields={"plan": "Gold"},
+            tags=["vip", "vip", "new"],
+            email_status="confirmed_doi",
+        )
+    # then
+    assert [(c["key"], c["old"], c["new"]) for c in changed] == [("plan", None, "Gold")]
+    assert [(c["contact"].pk, c["tag"]) for c in tagged] == [
+        (contact.pk, "vip"),
+        (contact.pk, "new"),
+    ]
+    assert [c["contact"].pk for c in confirmed] == [contact.pk]
+    assert services.tag_names(Contact.objects.get(pk=contact.pk)) == ["new", "vip"]
+
+
+def test_update_contact_changes_only_what_is_given(workspace):
+    # given
+    make_field(workspace, "plan", "text")
+    contact = make_contact(
+        workspace, first_name="Anna", last_name="Muster", fields={"plan": "Gold"}, tags=["a"]
+    )
+    # when
+    services.update_contact(contact, last_name="Meier", phone="079 123 45 67", tags=["b"])
+    # then
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.first_name, stored.last_name, stored.phone, stored.fields) == (
+        "Anna",
+        "Meier",
+        "+41791234567",
+        {"plan": "Gold"},
+    )
+    assert services.tag_names(stored) == ["b"]
+
+
+def test_update_contact_to_a_taken_email_is_a_conflict_and_changes_nothing(workspace):
+    # given
+    make_contact(workspace, "anna@example.ch")
+    bert = make_contact(workspace, "bert@example.ch", first_name="Bert")
+    # when
+    with pytest.raises(Conflict):
+        services.update_contact(bert, email="Anna@example.ch", first_name="Berta")
+    # then
+    stored = Contact.objects.get(pk=bert.pk)
+    assert (stored.email, stored.first_name) == ("bert@example.ch", "Bert")
+
+
+def test_update_contact_refuses_unknown_changes(workspace):
+    contact = make_contact(workspace)
+    with pytest.raises(TypeError):
+        services.update_contact(contact, blocked_until=None)
+
+
+def test_get_contact_of_another_workspace_is_not_found(workspace):
+    theirs = make_contact(make_workspace("Praxis Enge"))
+    with pytest.raises(NotFound):
+        services.get_contact(workspace, theirs.pk)
+    with pytest.raises(NotFound):
+        services.get_contact(workspace, 2**70)
+
+
+def test_delete_contact_removes_it_with_its_ledger_tags_and_notes(workspace):
+    # given
+    contact = make_contact(workspace, email_status="confirmed_manual", tags=["vip"])
+    services.add_note(contact, "Hello", source="api")
+    # when
+    services.delete_contact(contact)
+    # then
+    assert Contact.objects.count() == 0
+    assert ConsentEvent.objects.count() == 0
+    assert ContactTag.objects.count() == 0
+    assert Note.objects.count() == 0
+    assert list(Tag.objects.values_list("name", flat=True)) == ["vip"]
+
+
+# -- the booking rule (DESIGN §2) -------------------------------------------------------------
+
+
+def test_booking_by_a_new_person_creates_a_single_opt_in_contact(workspace):
+    # when
+    contact, created = services.contact_from_booking(
+        workspace,
+        email="Lea.Brunner@Example.CH",
+        first_name="Lea",
+        last_name="Brunner",
+        phone="079 123 45 67",
+        source="etermin:7",
+        details={"appointment_uid": "abc-1", "newsletter": "no"},
+    )
+    # then
+    assert created is True
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.email, stored.first_name, stored.last_name, stored.phone) == (
+        "lea.brunner@example.ch",
+        "Lea",
+        "Brunner",
+        "+41791234567",
+    )
+    assert stored.email_status == "confirmed_soi"
+    assert ledger(stored) == [
+        ("soi", "etermin:7", {"appointment_uid": "abc-1", "newsletter": "no"})
+    ]
+
+
+def test_booking_by_a_known_contact_fills_only_empty_names_and_never_touches_the_status(
+    workspace,
+):
+    # given
+    contact = make_contact(workspace, "lea@example.ch", first_name="Lea")
+    # when
+    again, created = services.contact_from_booking(
+        workspace,
+        email="LEA@example.ch",
+        first_name="Leandra",
+        last_name="Brunner",
+        phone="044 668 18 00",
+        source="etermin:7",
+    )
+    # then
+    assert (again.pk, created) == (contact.pk, False)
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.first_name, stored.last_name, stored.phone, stored.email_status) == (
+        "Lea",
+        "Brunner",
+        "+41446681800",
+        "unknown",
+    )
+    assert ledger(stored) == []
+
+
+def test_booking_by_an_unsubscribed_contact_leaves_it_unsubscribed(workspace):
+    # given
+    contact = make_contact(workspace, "lea@example.ch")
+    services.set_email_status(contact, "unsubscribed", source="unsubscribe_link")
+    # when
+    _, created = services.contact_from_booking(
+        workspace, email="lea@example.ch", first_name="", last_name="", phone="", source="etermin:7"
+    )
+    # then
+    assert created is False
+    assert Contact.objects.get(pk=contact.pk).email_status == "unsubscribed"
+    assert [kind for kind, _, _ in ledger(contact)] == ["unsubscribed"]
+
+
+def test_booking_with_an_invalid_phone_keeps_the_contact_without_the_number(workspace):
+    contact, _ = services.contact_from_booking(
+        workspace, email="lea@example.ch", first_name="Lea", last_name="", phone="12", source="x"
+    )
+    assert Contact.objects.get(pk=contact.pk).phone == ""
+
+
+def test_booking_with_an_invalid_email_stores_nothing(workspace):
+    with pytest.raises(Unprocessable):
+        services.contact_from_booking(
+            workspace, email="lea@", first_name="Lea", last_name="", phone="", source="x"
+        )
+    assert Contact.objects.count() == 0
+    assert ConsentEvent.objects.count() == 0
+
+
+def test_booking_that_loses_the_insert_race_returns_the_winner(workspace):
+    # given a contact another job inserted after our look-up missed it
+    winner = make_contact(workspace, "lea@example.ch")
+    # when
+    with mock.patch.object(services, "_first", side_effect=[None]):
+        contact, created = services.contact_from_booking(
+            workspace, email="lea@example.ch", first_name="Lea", last_name="", phone="", source="x"
+        )
+    # then the insert hit the unique index, and the transaction is still usable
+    assert (contact.pk, created) == (winner.pk, False)
+    assert Contact.objects.count() == 1
+    assert Contact.objects.get(pk=winner.pk).first_name == "Lea"
+    assert ConsentEvent.objects.count() == 0
+
+
+# -- notes -----------------------------------------------------------------------------------
+
+
+def test_note_with_a_source_key_is_added_once(workspace):
+    # given
+    contact = make_contact(workspace)
+    first = services.add_note(contact, "Bitte Parkplatz", source="etermin", source_key="e:7:abc")
+    # when
+    second = services.add_note(contact, "Bitte Parkplatz", source="etermin", source_key="e:7:abc")
+    # then
+    assert first is not None
+    assert second is None
+    assert list(Note.objects.values_list("text", "source", "source_key")) == [
+        ("Bitte Parkplatz", "etermin", "e:7:abc")
+    ]
+
+
+def test_note_whose_key_a_concurrent_job_just_used_is_skipped_and_the_transaction_survives(
+    workspace,
+):
+    # given a note with the key that our existence check does not see (inserted concurrently)
+    contact = make_contact(workspace)
+    services.add_note(contact, "first", source="etermin", source_key="k")
+    # when
+    with mock.patch.object(QuerySet, "exists", return_value=False):
+        again = services.add_note(contact, "second", source="etermin", source_key="k")
+    # then
+    assert again is None
+    assert list(Note.objects.values_list("text", flat=True)) == ["first"]
+
+
+def test_notes_without_a_key_are_all_kept(workspace):
+    contact = make_contact(workspace)
+    services.add_note(contact, "one", source="api")
+    services.add_note(contact, "two", source="api")
+    assert list(Note.objects.order_by("pk").values_list("text", flat=True)) == ["one", "two"]
+
+
+def test_blank_note_is_refused(workspace):
+    contact = make_contact(workspace)
+    with pytest.raises(Unprocessable) as caught:
+        services.add_note(contact, "  ", source="api")
+    assert caught.value.detail == "A note needs text."
+    assert Note.objects.count() == 0
+
+
+# -- typed fields ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field_type", "options", "given", "stored"),
+    [
+        ("text", None, "Hallo", "Hallo"),
+        ("number", None, 42, 42),
+        ("number", None, "3.5", 3.5),
+        ("number", None, "-7", -7),
+        ("number", None, 2.25, 2.25),
+        ("date", None, "2026-12-03", "2026-12-03"),
+        ("date", None, date(2026, 12, 3), "2026-12-03"),
+        # 23:30 UTC is already the next day in Zurich.
+        ("date", None, datetime(2026, 12, 2, 23, 30, tzinfo=UTC), "2026-12-03"),
+        ("datetime", None, "2026-12-03T09:30:00+01:00", "2026-12-03T08:30:00+00:00"),
+        ("datetime", None, "2026-12-03T08:30:00Z", "2026-12-03T08:30:00+00:00"),
+        (
+            "datetime",
+            None,
+            datetime(2026, 12, 3, 9, 30, tzinfo=ZURICH),
+            "2026-12-03T08:30:00+00:00",
+        ),
+        ("checkbox", None, True, True),
+        ("checkbox", None, "yes", True),
+        ("checkbox", None, "false", False),
+        ("checkbox", None, 0, False),
+        ("select", ["Basic", "Premium"], "Premium", "Premium"),
+        ("select", ["Basic", "Premium"], " premium ", "Premium"),
+    ],
+)
+def test_field_values_are_stored_in_their_typed_form(workspace, field_type, options, given, stored):
+    # given
+    make_field(workspace, "value", field_type, options=options)
+    contact = make_contact(workspace)
+    # when
+    services.set_field(contact, "value", given)
+    # then
+    value = Contact.objects.get(pk=contact.pk).fields["value"]
+    assert value == stored
+    assert type(value) is type(stored)
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        # Winter time (CET, +01:00) the day before the switch.
+        ("2026-03-28T09:00", "2026-03-28T08:00:00+00:00"),
+        # Summer time (CEST, +02:00) the day after: the same wall time is an hour earlier in UTC.
+        ("2026-03-30T09:00", "2026-03-30T07:00:00+00:00"),
+        # 02:30 does not exist on 29 March; it is read as 03:30 CEST (moved by the gap).
+        ("2026-03-29T02:30", "2026-03-29T01:30:00+00:00"),
+        # 02:30 happens twice on 25 October; the first (CEST) is meant.
+        ("2026-10-25T02:30", "2026-10-25T00:30:00+00:00"),
+        ("2026-10-26T09:00", "2026-10-26T08:00:00+00:00"),
+        # A bare date is midnight in the workspace's zone.
+        ("2026-07-01", "2026-06-30T22:00:00+00:00"),
+    ],
+)
+def test_naive_datetimes_are_read_in_the_workspace_zone_across_dst(workspace, given, stored):
+    # given a workspace in Europe/Zurich
+    assert workspace.timezone == "Europe/Zurich"
+    make_field(workspace, "appointment_start", "datetime")
+    contact = make_contact(workspace)
+    # when
+    services.set_field(contact, "appointment_start", given)
+    # then
+    assert Contact.objects.get(pk=contact.pk).fields == {"appointment_start": stored}
+
+
+def test_naive_datetimes_follow_the_workspace_zone_not_a_fixed_one(db):
+    workspace = make_workspace("Praxis New York", timezone="America/New_York")
+    make_field(workspace, "start", "datetime")
+    contact = make_contact(workspace)
+    services.set_field(contact, "start", "2026-12-03T09:30")
+    assert Contact.objects.get(pk=contact.pk).fields == {"start": "2026-12-03T14:30:00+00:00"}
+
+
+@pytest.mark.parametrize(
+    ("field_type", "options", "given", "detail"),
+    [
+        ("text", None, 5, "value: must be text."),
+        ("number", None, "abc", "value: 'abc' is not a number."),
+        ("number", None, True, "value: 'True' is not a number."),
+        ("number", None, "nan", "value: 'nan' is not a number."),
+        ("date", None, "03.12.2026", "value: '03.12.2026' is not a date; use YYYY-MM-DD."),
+        ("date", None, "2026-02-30", "value: '2026-02-30' is not a date; use YYYY-MM-DD."),
+        (
+            "datetime",
+            None,
+            "tomorrow",
+            "value: 'tomorrow' is not a date and time; use ISO 8601 such as "
+            "2026-12-03T09:30:00+01:00.",
+        ),
+        ("checkbox", None, "maybe", "value: 'maybe' is not a checkbox value; use true or false."),
+        (
+            "select",
+            ["Basic", "Premium"],
+            "Gold",
+            "value: 'Gold' is not an option; choose one of: Basic, Premium.",
+        ),
+    ],
+)
+def test_invalid_field_values_are_refused_with_a_clear_message(
+    workspace, field_type, options, given, detail
+):
+    # given
+    make_field(workspace, "value", field_type, options=options)
+    contact = make_contact(workspace)
+    # when
+    with captured(signals.field_changed) as changed, pytest.raises(Unprocessable) as caught:
+        services.set_field(contact, "value", given)
+    # then
+    assert caught.value.detail == detail
+    assert caught.value.extra == {"errors": [{"field": "value", "message": detail}]}
+    assert Contact.objects.get(pk=contact.pk).fields == {}
+    assert changed == []
+
+
+def test_set_fields_writes_nothing_when_any_value_is_invalid(workspace):
+    # given
+    make_field(workspace, "plan", "text")
+    make_field(workspace, "visits", "number")
+    contact = make_contact(workspace)
+    # when
+    with captured(signals.field_changed) as changed, pytest.raises(Unprocessable) as caught:
+        services.set_fields(contact, {"plan": "Gold", "visits": "many", "nope": 1})
+    # then
+    assert caught.value.detail == (
+        "visits: 'many' is not a number.; nope: no such field; define it under fields first."
+    )
+    assert Contact.objects.get(pk=contact.pk).fields == {}
+    assert changed == []
+
+
+def test_field_changed_fires_only_when_the_value_changes(workspace):
+    # given
+    make_field(workspace, "visits", "number")
+    contact = make_contact(workspace)
+    # when
+    with captured(signals.field_changed) as changed:
+        services.set_field(contact, "visits", 1, source="api")
+        services.set_field(contact, "visits", "1")
+        services.set_field(contact, "visits", 2)
+        services.set_field(contact, "visits", None)
+        services.set_field(contact, "visits", "")
+    # then
+    assert [(c["contact"].pk, c["key"], c["old"], c["new"]) for c in changed] == [
+        (contact.pk, "visits", None, 1),
+        (contact.pk, "visits", 1, 2),
+        (contact.pk, "visits", 2, None),
+    ]
+    assert changed[0]["source"] == "api"
+    assert Contact.objects.get(pk=contact.pk).fields == {}
+
+
+def test_set_field_keeps_other_fields_written_meanwhile(workspace):
+    # given a stale copy of the contact while another job set a field
+    make_field(workspace, "plan", "text")
+    make_field(workspace, "visits", "number")
+    contact = make_contact(workspace)
+    stale = Contact.objects.get(pk=contact.pk)
+    services.set_field(contact, "plan", "Gold")
+    # when
+    services.set_field(stale, "visits", 3)
+    # then
+    assert Contact.objects.get(pk=contact.pk).fields == {"plan": "Gold", "visits": 3}
+
+
+def test_field_datetime_reads_dates_as_midnight_in_the_workspace_zone(workspace):
+    # given
+    make_field(workspace, "start", "datetime")
+    make_field(workspace, "birthday", "date")
+    make_field(workspace, "plan", "text")
+    contact = make_contact(
+        workspace, fields={"start": "2026-12-03T09:30:00+01:00", "birthday": "2026-12-03"}
+    )
+    # then
+    assert services.field_datetime(contact, "start") == datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
+    assert services.field_datetime(contact, "birthday") == datetime(2026, 12, 2, 23, 0, tzinfo=UTC)
+    assert services.field_datetime(contact, "plan") is None
+    assert services.field_datetime(contact, "missing") is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "detail"),
+    [
+        ({"key": "Start Date", "type": "date"}, "'Start Date' is not a field key"),
+        ({"key": "start", "type": "time"}, "'time' is not a field type"),
+        ({"key": "plan", "type": "select"}, "options: a select field needs"),
+        ({"key": "plan", "type": "select", "options": ["a", "a"]}, "options: 'a' is listed"),
+        ({"key": "plan", "type": "text", "options": ["a"]}, "options: only select fields"),
+    ],
+)
+def test_bad_field_definitions_are_refused(workspace, kwargs, detail):
+    with pytest.raises(Unprocessable) as caught:
+        services.create_field(workspace, **kwargs)
+    assert caught.value.detail.startswith(detail)
+    assert services.list_fields(workspace) == []
+
+
+def test_field_keys_are_unique_per_workspace(workspace):
+    make_field(workspace, "plan", "text")
+    make_field(make_workspace("Praxis Enge"), "plan", "number")
+    with pytest.raises(Conflict) as caught:
+        make_field(workspace, "plan", "number")
+    assert caught.value.detail == "A field with the key 'plan' already exists."
+    assert [(f.key, f.type) for f in services.list_fields(workspace)] == [("plan", "text")]
+
+
+# -- tags ------------------------------------------------------------------------------------
+
+
+def test_tag_added_fires_once_per_tag_the_contact_did_not_have(workspace):
+    # given
+    contact = make_contact(workspace, tags=["vip"])
+    # when
+    with captured(signals.tag_added) as tagged:
+        first = services.add_tags(contact, ["vip", "kurs", " kurs "], source="campaign:1")
+        second = services.add_tags(contact, ["kurs"])
+    # then
+    assert first == ["kurs"]
+    assert second == []
+    assert [(c["sender"], c["contact"].pk, c["tag"], c["source"]) for c in tagged] == [
+        (Contact, contact.pk, "kurs", "campaign:1")
+    ]
+    assert services.tag_names(Contact.objects.get(pk=contact.pk)) == ["kurs", "vip"]
+    assert Tag.objects.count() == 2
+
+
+def test_remove_tags_returns_what_the_contact_had(workspace):
+    contact = make_contact(workspace, tags=["vip", "kurs"])
+    with captured(signals.tag_added) as tagged:
+        removed = services.remove_tags(contact, ["kurs", "never"])
+    assert removed == ["kurs"]
+    assert services.tag_names(Contact.objects.get(pk=contact.pk)) == ["vip"]
+    assert tagged == []
+
+
+# -- email status and the consent ledger -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        ("confirmed_doi", "doi_confirmed"),
+        ("confirmed_soi", "soi"),
+        ("unsubscribed", "unsubscribed"),
+        ("blocked_temporarily", "blocked"),
+        ("spam", "status_changed"),
+    ],
+)
+def test_set_email_status_records_the_change(workspace, status, kind):
+    # given
+    contact = make_contact(workspace)
+    # when
+    services.set_email_status(
+        contact,
+        status,
+        source="doi_link",
+        details={"email_id": 3},
+        ip="203.0.113.9",
+        user_agent="Mozilla/5.0",
+    )
+    # then
+    assert Contact.objects.get(pk=contact.pk).email_status == status
+    event = ConsentEvent.objects.get(contact=contact)
+    assert (event.kind, event.source, event.details, event.ip, event.user_agent) == (
+        kind,
+        "doi_link",
+        {"from": "unknown", "to": status, "email_id": 3},
+        "203.0.113.9",
+        "Mozilla/5.0",
+    )
+    assert event.workspace_id == workspace.pk
+
+
+def test_doi_confirmed_fires_when_the_status_becomes_confirmed_doi_only(workspace):
+    contact = make_contact(workspace)
+    with captured(signals.doi_confirmed) as confirmed:
+        services.set_email_status(contact, "confirmed_doi", source="doi_link")
+        services.set_email_status(contact, "confirmed_doi", source="doi_link")
+        services.set_email_status(contact, "unsubscribed", source="link")
+    assert [c["contact"].pk for c in confirmed] == [contact.pk]
+    assert [kind for kind, _, _ in ledger(contact)] == ["doi_confirmed", "unsubscribed"]
+
+
+@pytest.mark.parametrize(
+    ("status", "ip", "detail"),
+    [
+        ("confirmed", None, "'confirmed' is not an email status"),
+        ("unsubscribed", "not-an-ip", "'not-an-ip' is not an IP address."),
+    ],
+)
+def test_set_email_status_with_bad_input_writes_nothing(workspace, status, ip, detail):
+    contact = make_contact(workspace)
+    with pytest.raises(Unprocessable) as caught:
+        services.set_email_status(contact, status, source="x", ip=ip)
+    assert caught.value.detail.startswith(detail)
+    assert Contact.objects.get(pk=contact.pk).email_status == "unknown"
+    assert ConsentEvent.objects.count() == 0
+
+
+def test_record_consent_appends_with_the_given_time(workspace):
+    contact = make_contact(workspace)
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    event = services.record_consent(
+        contact, "doi_sent", source="mail", details={"outbox_id": 5}, occurred_at=at
+    )
+    stored = ConsentEvent.objects.get(pk=event.pk)
+    assert (stored.kind, stored.occurred_at, stored.details) == ("doi_sent", at, {"outbox_id": 5})
+    with pytest.raises(Unprocessable):
+        services.record_consent(contact, "liked", source="x")
+    assert ConsentEvent.objects.count() == 1
+
+
+def test_the_consent_ledger_refuses_changes_from_every_side(workspace):
+    # given
+    contact = make_contact(workspace)
+    event = services.record_consent(contact, "doi_requested", source="campaign")
+    # when / then
+    event.source = "forged"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    with pytest.raises(ValueError, match="append-only"):
+        event.delete()
+    with pytest.raises(ValueError, match="append-only"):
+        ConsentEvent.objects.filter(pk=event.pk).update(source="forged")
+    with pytest.raises(ValueError, match="append-only"):
+        ConsentEvent.objects.filter(pk=event.pk).delete()
+    assert list(ConsentEvent.objects.values_list("source", flat=True)) == ["campaign"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_refuses_an_update_of_a_consent_event():
+    # given
+    workspace = make_workspace()
+    contact = make_contact(workspace)
+    event = services.record_consent(contact, "doi_requested", source="campaign")
+    # when
+    with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE contacts_consentevent SET source = %s WHERE id = %s", ["forged", event.pk]
+        )
+    # then
+    assert list(ConsentEvent.objects.values_list("source", flat=True)) == ["campaign"]

@@ -1,0 +1,559 @@
+"""POST /hooks/etermin/{token}: token → store raw → answer, for good and for bad input.
+
+The app runs in-process (httpx over ASGI, with its lifespan, so the writer thread runs); the
+writer commits on its own connection, hence ``transaction=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.test import override_settings
+
+from terminflow.asgi import create_app
+from terminflow.etermin import ingest
+from terminflow.etermin.ingest import IngestWriter, Outcome, incoming_push
+from terminflow.etermin.models import EterminAccount, WebPush
+from terminflow.etermin.services import connect_account, delete_account, rotate_web_push_token
+from tests.conftest import make_workspace
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SAMPLES = Path(__file__).parent / "samples"
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def sample(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def make_account(name: str = "Praxis Seefeld", workspace_name: str = "Praxis Seefeld") -> Any:
+    return connect_account(
+        make_workspace(workspace_name),
+        name=name,
+        public_key="pub-123",
+        private_key="priv-456",
+        verify=False,
+    )
+
+
+def push_body(uid: str = "uid-1", command: str = "CREATED", **fields: str) -> bytes:
+    return json.dumps(
+        {
+            "command": command,
+            "appointmentUID": uid,
+            "startDateTimeUTC": "2026-12-03T08:30:00Z",
+            "email": "lea.brunner@example.ch",
+            **fields,
+        }
+    ).encode()
+
+
+Request = tuple[str, bytes, str | None]  # (token, body, content type)
+
+
+def post(requests: Iterable[Request], *, headers: dict[str, str] | None = None) -> list[Any]:
+    """Send the requests concurrently to a fresh app (writer running, no worker)."""
+
+    async def scenario() -> list[Any]:
+        app = create_app(run_worker=False)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tf") as client:
+                calls = []
+                for token, body, content_type in requests:
+                    sent = dict(headers or {})
+                    if content_type is not None:
+                        sent["content-type"] = content_type
+                    calls.append(client.post(f"/hooks/etermin/{token}", content=body, headers=sent))
+                return await asyncio.gather(*calls)
+
+    return asyncio.run(scenario())
+
+
+def post_one(token: str, body: bytes, content_type: str | None = JSON) -> Any:
+    (response,) = post([(token, body, content_type)])
+    return response
+
+
+def rows() -> list[WebPush]:
+    return list(WebPush.objects.order_by("id"))
+
+
+# -- good pushes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "command", "uid"),
+    [
+        ("created.json", JSON, "CREATED", "6a1f0e52-3c1d-4b7e-9a51-2f0c8d9e4b11"),
+        ("modified.json", JSON, "MODIFIED", "6a1f0e52-3c1d-4b7e-9a51-2f0c8d9e4b11"),
+        ("deleted.json", JSON, "DELETED", "6a1f0e52-3c1d-4b7e-9a51-2f0c8d9e4b11"),
+        ("created.form", FORM, "CREATED", "0b7d2c44-9e8f-4f7a-8d2e-5a6b7c8d9e00"),
+        ("deleted.form", FORM, "DELETED", "0b7d2c44-9e8f-4f7a-8d2e-5a6b7c8d9e00"),
+    ],
+)
+def test_a_sample_push_is_stored_raw_and_answered_ok(
+    name: str, content_type: str, command: str, uid: str
+) -> None:
+    # given a connected account and one of eTermin's sample pushes
+    account = make_account()
+    body = sample(name)
+
+    # when eTermin posts it to the account's web push URL
+    response = post_one(account.web_push_token, body, content_type)
+
+    # then it is answered 200 ok and stored raw, pending, with its command and uid
+    assert (response.status_code, response.text) == (200, "ok")
+    (row,) = rows()
+    assert row.account_id == account.id
+    assert row.workspace_id == account.workspace_id
+    assert bytes(row.body) == body
+    assert row.body_sha256 == hashlib.sha256(body).hexdigest()
+    assert row.content_type == content_type
+    assert (row.command, row.appointment_uid) == (command, uid)
+    assert (row.status, row.reason) == ("pending", "")
+    assert row.received_at is not None
+    assert (row.attempts, row.processed_at, row.claimed_until) == (0, None, None)
+
+
+def test_json_sent_as_text_plain_is_still_read() -> None:
+    # given a JSON push with the wrong content type
+    account = make_account()
+
+    # when it is posted as text/plain
+    response = post_one(account.web_push_token, sample("created.json"), "text/plain")
+
+    # then it is read as JSON and stored pending
+    assert (response.status_code, response.text) == (200, "ok")
+    (row,) = rows()
+    assert (row.command, row.appointment_uid, row.status) == (
+        "CREATED",
+        "6a1f0e52-3c1d-4b7e-9a51-2f0c8d9e4b11",
+        "pending",
+    )
+    assert row.content_type == "text/plain"
+
+
+def test_a_form_push_without_content_type_is_still_read() -> None:
+    account = make_account()
+
+    response = post_one(account.web_push_token, sample("created.form"), None)
+
+    assert (response.status_code, response.text) == (200, "ok")
+    (row,) = rows()
+    assert (row.command, row.appointment_uid, row.status, row.content_type) == (
+        "CREATED",
+        "0b7d2c44-9e8f-4f7a-8d2e-5a6b7c8d9e00",
+        "pending",
+        "",
+    )
+
+
+def test_an_email_that_is_not_an_address_is_stored_for_processing_to_judge() -> None:
+    # given a push whose email is not an address
+    account = make_account()
+    body = push_body(email="lea at example")
+
+    # when it is posted
+    response = post_one(account.web_push_token, body)
+
+    # then ingest stores it pending; processing decides what an invalid email means
+    assert (response.status_code, response.text) == (200, "ok")
+    (row,) = rows()
+    assert (row.status, row.reason, bytes(row.body)) == ("pending", "", body)
+
+
+def test_the_account_of_the_token_gets_the_push() -> None:
+    # given two accounts in two workspaces
+    first = make_account("Praxis Seefeld", "Praxis Seefeld")
+    second = make_account("Praxis Altstadt", "Praxis Altstadt")
+
+    # when each gets a push on its own URL
+    responses = post(
+        [
+            (first.web_push_token, push_body("uid-a"), JSON),
+            (second.web_push_token, push_body("uid-b"), JSON),
+        ]
+    )
+
+    # then each row belongs to the account (and workspace) of the URL it came in on
+    assert [r.status_code for r in responses] == [200, 200]
+    stored = {row.appointment_uid: (row.account_id, row.workspace_id) for row in rows()}
+    assert stored == {
+        "uid-a": (first.id, first.workspace_id),
+        "uid-b": (second.id, second.workspace_id),
+    }
+
+
+def test_a_stored_push_wakes_whoever_processes_the_inbox() -> None:
+    # given a writer with a commit hook
+    account = make_account()
+    woken: list[int] = []
+
+    async def scenario() -> Outcome:
+        writer = IngestWriter()
+        writer.on_commit = lambda: woken.append(1)
+        await writer.start()
+        try:
+            return await writer.submit(incoming_push(account.web_push_token, push_body(), JSON))
+        finally:
+            await writer.stop()
+
+    # when a push is committed, then the hook ran once
+    assert asyncio.run(scenario()) is Outcome.STORED
+    assert woken == [1]
+    assert WebPush.objects.count() == 1
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+
+def test_an_unknown_token_is_404_with_no_hint_and_nothing_is_stored() -> None:
+    make_account()
+
+    response = post_one("not-a-token-of-anyone", sample("created.json"))
+
+    assert (response.status_code, response.text) == (404, "Not Found")
+    assert rows() == []
+
+
+def test_an_unknown_token_with_an_unreadable_body_is_404_not_400() -> None:
+    make_account()
+
+    response = post_one("not-a-token-of-anyone", b"[1, 2, 3]")
+
+    assert (response.status_code, response.text) == (404, "Not Found")
+    assert rows() == []
+
+
+def test_a_rotated_token_stops_working_at_once() -> None:
+    # given an account whose token was rotated
+    account = make_account()
+    old_token = account.web_push_token
+    rotate_web_push_token(account)
+    new_token = EterminAccount.objects.get(id=account.id).web_push_token
+
+    # when pushes arrive on the old and on the new URL
+    old, new = post(
+        [(old_token, push_body("uid-old"), JSON), (new_token, push_body("uid-new"), JSON)]
+    )
+
+    # then only the new URL is accepted
+    assert (old.status_code, old.text) == (404, "Not Found")
+    assert (new.status_code, new.text) == (200, "ok")
+    assert [row.appointment_uid for row in rows()] == ["uid-new"]
+
+
+def test_a_deleted_account_token_is_404_and_nothing_is_stored() -> None:
+    account = make_account()
+    token = account.web_push_token
+    delete_account(account)
+
+    response = post_one(token, sample("created.json"))
+
+    assert (response.status_code, response.text) == (404, "Not Found")
+    assert rows() == []
+
+
+# -- bodies that cannot be read ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "The body is empty."),
+        (b"[]", "The body is a JSON array; a web push is one JSON object."),
+        (
+            b'[{"command": "CREATED", "appointmentUID": "uid-1"}]',
+            "The body is a JSON array; a web push is one JSON object.",
+        ),
+        (
+            b'{"appointmentUID": "uid-1"}',
+            "The push has no command (CREATED, MODIFIED or DELETED).",
+        ),
+        (b'{"command": "CREATED"}', "The push has no appointmentUID."),
+        (b"command=CREATED&email=a%40b.ch", "The push has no appointmentUID."),
+        (
+            b'{"command": "BOOKED", "appointmentUID": "uid-1"}',
+            "The command 'BOOKED' is not one of CREATED, MODIFIED, DELETED.",
+        ),
+        (
+            b'{"command": "CREATED", "appointmentUID": "uid-1", '
+            b'"startDateTimeUTC": "tomorrow at ten"}',
+            "The field startDateTimeUTC holds 'tomorrow at ten', which is not a date and time.",
+        ),
+        (
+            b"command=MODIFIED&appointmentUID=uid-1&endDateTime=2026-13-45+25%3A00",
+            "The field endDateTime holds '2026-13-45 25:00', which is not a date and time.",
+        ),
+    ],
+)
+@pytest.mark.parametrize("content_type", [JSON, "text/plain"])
+def test_an_unreadable_body_is_stored_failed_and_answered_400_with_the_reason(
+    body: bytes, reason: str, content_type: str
+) -> None:
+    # given a connected account
+    account = make_account()
+
+    # when a body that is not a readable push arrives on its URL
+    response = post_one(account.web_push_token, body, content_type)
+
+    # then the answer says why, and the raw body is kept as a failed row with that reason
+    assert (response.status_code, response.text) == (400, reason)
+    (row,) = rows()
+    assert (row.status, row.reason) == ("failed", reason)
+    assert (row.command, row.appointment_uid) == (None, None)
+    assert bytes(row.body) == body
+    assert row.account_id == account.id
+
+
+def test_text_that_is_neither_json_nor_form_is_stored_failed() -> None:
+    account = make_account()
+
+    response = post_one(account.web_push_token, b"just some text", "text/plain")
+
+    reason = "The body is neither a JSON object nor form fields (name=value&…)."
+    assert (response.status_code, response.text) == (400, reason)
+    (row,) = rows()
+    assert (row.status, row.reason, bytes(row.body)) == ("failed", reason, b"just some text")
+
+
+def test_invalid_json_is_stored_failed_with_the_parser_message() -> None:
+    account = make_account()
+    body = b'{"command": "CREATED", "appointmentUID": '
+
+    response = post_one(account.web_push_token, body)
+
+    assert response.status_code == 400
+    assert response.text.startswith("The body is not valid JSON: ")
+    (row,) = rows()
+    assert (row.status, row.reason, bytes(row.body)) == ("failed", response.text, body)
+
+
+# -- size --------------------------------------------------------------------------------------
+
+
+def test_a_1_mb_body_is_413_and_nothing_is_stored() -> None:
+    account = make_account()
+    body = push_body(notes="x" * 1_000_000)
+
+    response = post_one(account.web_push_token, body)
+
+    assert response.status_code == 413
+    assert rows() == []
+
+
+def test_a_streamed_body_over_the_cap_is_413_even_without_content_length() -> None:
+    # given a body sent in chunks, without a Content-Length, that grows past the 64 KiB cap
+    account = make_account()
+
+    async def chunks() -> Any:
+        for _ in range(20):
+            yield b"x" * 8192
+
+    async def scenario() -> Any:
+        app = create_app(run_worker=False)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tf") as client:
+                return await client.post(
+                    f"/hooks/etermin/{account.web_push_token}", content=chunks()
+                )
+
+    # when it is posted, then it is refused and nothing is stored
+    response = asyncio.run(scenario())
+    assert response.status_code == 413
+    assert rows() == []
+
+
+def test_a_body_exactly_at_the_cap_is_accepted() -> None:
+    account = make_account()
+    with override_settings(WEB_PUSH_MAX_BYTES=300):
+        base = push_body("uid-cap", notes="")
+        body = push_body("uid-cap", notes="n" * (300 - len(base)))
+        assert len(body) == 300
+
+        at_cap = post_one(account.web_push_token, body)
+        over_cap = post_one(account.web_push_token, body + b" ")
+
+    assert (at_cap.status_code, over_cap.status_code) == (200, 413)
+    assert [bytes(row.body) for row in rows()] == [body]
+
+
+# -- repeats and concurrency -------------------------------------------------------------------
+
+
+def test_a_repeated_push_is_answered_ok_and_stored_once() -> None:
+    # given a push that was stored
+    account = make_account()
+    body = sample("created.json")
+    first = post_one(account.web_push_token, body)
+
+    # when eTermin sends the same bytes again
+    second = post_one(account.web_push_token, body)
+
+    # then both are answered ok, and there is one row
+    assert [(r.status_code, r.text) for r in (first, second)] == [(200, "ok"), (200, "ok")]
+    assert len(rows()) == 1
+
+
+def test_rescheduling_there_and_back_keeps_every_push() -> None:
+    # given an appointment moved from A to B and back to A (three real changes)
+    account = make_account()
+    at_a = push_body("uid-1", "MODIFIED", startDateTimeUTC="2026-12-03T08:30:00Z")
+    at_b = push_body("uid-1", "MODIFIED", startDateTimeUTC="2026-12-04T08:30:00Z")
+
+    # when the pushes arrive one after the other
+    for body in (at_a, at_b, at_a):
+        assert post_one(account.web_push_token, body).status_code == 200
+
+    # then all three are stored: only a repeat of the newest push is dropped
+    assert [bytes(row.body) for row in rows()] == [at_a, at_b, at_a]
+
+
+def test_the_same_body_for_another_appointment_or_account_is_not_a_repeat() -> None:
+    first = make_account("Praxis Seefeld", "Praxis Seefeld")
+    second = make_account("Praxis Altstadt", "Praxis Altstadt")
+    body = push_body("uid-1")
+
+    for token in (first.web_push_token, second.web_push_token):
+        assert post_one(token, body).status_code == 200
+    assert post_one(first.web_push_token, push_body("uid-2")).status_code == 200
+
+    assert [(row.account_id, row.appointment_uid) for row in rows()] == [
+        (first.id, "uid-1"),
+        (second.id, "uid-1"),
+        (first.id, "uid-2"),
+    ]
+
+
+def test_200_concurrent_identical_pushes_are_stored_once() -> None:
+    # given one push sent 200 times at once for the same appointment
+    account = make_account()
+    body = push_body("uid-busy")
+
+    # when they all arrive concurrently
+    responses = post([(account.web_push_token, body, JSON)] * 200)
+
+    # then every one is answered ok and exactly one row is stored
+    assert [(r.status_code, r.text) for r in responses] == [(200, "ok")] * 200
+    assert [bytes(row.body) for row in rows()] == [body]
+
+
+def test_200_concurrent_distinct_pushes_for_one_appointment_are_each_stored_once() -> None:
+    # given 200 different pushes (different notes) for the same appointment, sent at once
+    account = make_account()
+    bodies = [push_body("uid-busy", "MODIFIED", notes=f"change {n}") for n in range(200)]
+
+    # when they all arrive concurrently
+    responses = post([(account.web_push_token, body, JSON) for body in bodies])
+
+    # then every one is answered ok and each body is stored exactly once
+    assert [(r.status_code, r.text) for r in responses] == [(200, "ok")] * 200
+    stored = [bytes(row.body) for row in rows()]
+    assert sorted(stored) == sorted(bodies)
+    assert {row.appointment_uid for row in rows()} == {"uid-busy"}
+
+
+def test_a_good_push_after_a_bad_one_in_the_same_batch_is_stored() -> None:
+    # given a bad body and a good one queued before the writer starts (so: one batch)
+    account = make_account()
+    token = account.web_push_token
+    bad = incoming_push(token, b'{"command": "CREATED"', JSON)
+    good = incoming_push(token, push_body("uid-good"), JSON)
+
+    async def scenario() -> list[Outcome]:
+        writer = IngestWriter()
+        futures = [asyncio.ensure_future(writer.submit(p)) for p in (bad, good)]
+        await asyncio.sleep(0)
+        await writer.start()
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            await writer.stop()
+
+    # when the batch is written
+    outcomes = asyncio.run(scenario())
+
+    # then both rows are there: the bad one failed with its reason, the good one pending
+    assert outcomes == [Outcome.STORED, Outcome.STORED]
+    stored = [(row.status, row.appointment_uid) for row in rows()]
+    assert stored == [("failed", None), ("pending", "uid-good")]
+    assert rows()[0].reason.startswith("The body is not valid JSON: ")
+
+
+def test_an_account_deleted_during_a_batch_does_not_cost_the_other_pushes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a batch in which one push's account is deleted after its token was looked up
+    # (simulated: the first lookup still returns the vanished account)
+    account = make_account("Praxis Seefeld", "Praxis Seefeld")
+    doomed = make_account("Praxis Altstadt", "Praxis Altstadt")
+    doomed_token = doomed.web_push_token
+    doomed_hash = doomed.web_push_token_hash
+    stale = (doomed.id, doomed.workspace_id)
+    delete_account(doomed)
+    real_lookup = ingest._accounts_by_hash
+    calls: list[int] = []
+
+    def stale_once(cursor: Any, hashes: set[str]) -> dict[str, tuple[int, int]]:
+        found = real_lookup(cursor, hashes)
+        if not calls and doomed_hash in hashes:
+            found[doomed_hash] = stale
+        calls.append(1)
+        return found
+
+    monkeypatch.setattr(ingest, "_accounts_by_hash", stale_once)
+    pushes = [
+        incoming_push(account.web_push_token, push_body("uid-1"), JSON),
+        incoming_push(doomed_token, push_body("uid-2"), JSON),
+        incoming_push(account.web_push_token, push_body("uid-3"), JSON),
+    ]
+
+    async def scenario() -> list[Outcome]:
+        writer = IngestWriter()
+        futures = [asyncio.ensure_future(writer.submit(p)) for p in pushes]
+        await asyncio.sleep(0)
+        await writer.start()
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            await writer.stop()
+
+    # when the batch is written, its insert fails on the vanished account
+    outcomes = asyncio.run(scenario())
+
+    # then the batch is redone push by push: the others are stored, the orphan is unknown
+    assert outcomes == [Outcome.STORED, Outcome.UNKNOWN_TOKEN, Outcome.STORED]
+    assert [(row.account_id, row.appointment_uid) for row in rows()] == [
+        (account.id, "uid-1"),
+        (account.id, "uid-3"),
+    ]
+    assert len(calls) == 4  # the batch once, then each push on its own
+
+
+def test_a_push_to_a_stopped_writer_is_503_not_lost_silently() -> None:
+    account = make_account()
+
+    async def scenario() -> Any:
+        app = create_app(run_worker=False)
+        async with app.router.lifespan_context(app):
+            await app.state.writer.stop()
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tf") as client:
+                return await client.post(
+                    f"/hooks/etermin/{account.web_push_token}", content=push_body()
+                )
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 503
+    assert rows() == []
