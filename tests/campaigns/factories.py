@@ -77,9 +77,7 @@ def runs(campaign: Campaign, contact: Contact) -> list[tuple[str, int, str]]:
 
 
 def run_of(campaign: Campaign, contact: Contact, key: str, rotation: int = 0) -> Run:
-    return Run.objects.get(
-        campaign=campaign, contact=contact, element__key=key, rotation=rotation
-    )
+    return Run.objects.get(campaign=campaign, contact=contact, element__key=key, rotation=rotation)
 
 
 def enrollments(campaign: Campaign, contact: Contact) -> list[tuple[int, str]]:

@@ -194,7 +194,11 @@ def test_actions_run_when_due_and_a_wait_holds_the_contact_until_its_time(worksp
     assert moved == 2  # welcome ran, and the wait it led to was scheduled
     assert tags(contact) == ["welcome"]
     wait = run_of(campaign, contact, "wait")
-    assert (wait.status, wait.wait_until, wait.due_at) == ("pending", T0 + 60 * MINUTE, T0 + 60 * MINUTE)
+    assert (wait.status, wait.wait_until, wait.due_at) == (
+        "pending",
+        T0 + 60 * MINUTE,
+        T0 + 60 * MINUTE,
+    )
 
     assert engine.advance_due(now=T0 + 59 * MINUTE) == 0
     assert run_of(campaign, contact, "wait").status == "pending"
@@ -485,7 +489,9 @@ def test_moving_the_appointment_into_the_past_fires_the_reminder_at_once_with_co
     engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
     now = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
 
-    contacts.set_field(contact, "appointment", "2026-06-06T07:00:00+00:00")  # reminder: 5 June 07:00
+    contacts.set_field(
+        contact, "appointment", "2026-06-06T07:00:00+00:00"
+    )  # reminder: 5 June 07:00
     engine.advance_due(now=now)
 
     assert runs(campaign, contact)[-2:] == [("before", 0, "completed"), ("remind", 0, "completed")]

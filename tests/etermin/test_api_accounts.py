@@ -11,6 +11,7 @@ from terminflow.etermin import services
 from terminflow.etermin.client import AUTH_HINT
 from terminflow.etermin.models import EterminAccount
 from terminflow.kit import crypto
+from terminflow.workspaces.models import Plan
 from tests.conftest import make_workspace
 
 PUBLIC = "pub-seefeld"
@@ -240,14 +241,45 @@ def test_unknown_account_is_404(api):
     assert response.status_code == 404
 
 
-def test_list_on_plan_without_etermin_is_403(db, api_for):
-    # given
-    api = api_for(make_workspace("Kiosk", plan_key="free"))
+@pytest.mark.parametrize(
+    ("method", "suffix", "payload"),
+    [
+        ("get", "", None),
+        ("get", "/{id}", None),
+        ("patch", "/{id}", {"rotate_web_push_token": True}),
+        ("get", "/{id}/calendars", None),
+    ],
+)
+def test_plan_without_etermin_is_403(db, api_for, etermin_sandbox, method, suffix, payload):
+    # given an account connected before the workspace moved to the free plan
+    workspace = make_workspace("Kiosk")
+    account = connected(workspace)
+    token_hash = account.web_push_token_hash
+    workspace.plan = Plan.objects.get(key="free")
+    workspace.save()
+    api = api_for(workspace)
     # when
-    response = api.get(BASE)
+    path = BASE + suffix.format(id=account.pk)
+    call = getattr(api, method)
+    response = call(path, payload) if payload else call(path)
     # then
     assert response.status_code == 403
     assert response.json()["code"] == "plan_required"
+    assert EterminAccount.objects.get().web_push_token_hash == token_hash
+    assert etermin_sandbox.calls() == []
+
+
+def test_delete_works_on_plan_without_etermin(db, api_for):
+    # given
+    workspace = make_workspace("Kiosk")
+    account = connected(workspace)
+    workspace.plan = Plan.objects.get(key="free")
+    workspace.save()
+    # when
+    response = api_for(workspace).delete(f"{BASE}/{account.pk}")
+    # then
+    assert response.status_code == 204
+    assert EterminAccount.objects.count() == 0
 
 
 def test_without_token_is_401(client, db):

@@ -71,7 +71,7 @@ function ElementNodeView({ data, selected }) {
     <div className={classes.join(" ")} data-testid={`node-${data.type}`} title={type ? type.description : ""}>
       {kind !== "trigger" && <Handle type="target" position={Position.Top} />}
       <div className="tf-node-head">
-        <span className="tf-node-kind">{t({ trigger: "Events", action: "Actions", wait: "Waits", condition: "Conditions" }[kind] || kind)}</span>
+        <span className="tf-node-kind">{t({ trigger: "Event", action: "Action", wait: "Waiting time", condition: "Condition" }[kind] || kind)}</span>
         <span className="tf-node-label">{label}</span>
       </div>
       <div className="tf-node-body">

@@ -55,7 +55,7 @@ function GenericForm({ schema, config, setConfig, lookups, readOnly }) {
             <input id={id} name={field.name} type="checkbox" checked={Boolean(value)} disabled={readOnly} onChange={(e) => update(e.target.checked)} />
             <span>{t(field.label)}</span>
           </label>
-          {field.description && <p className="tf-help">{field.description}</p>}
+          {field.description && <p className="tf-help">{t(field.description)}</p>}
         </div>
       );
     }
@@ -87,7 +87,7 @@ function GenericForm({ schema, config, setConfig, lookups, readOnly }) {
       <div className="tf-field" key={field.name}>
         <label htmlFor={id}>{t(field.label)}</label>
         {input}
-        {field.description && <p className="tf-help">{field.description}</p>}
+        {field.description && <p className="tf-help">{t(field.description)}</p>}
       </div>
     );
   });
@@ -209,7 +209,7 @@ export function SettingsDialog({ api, node, type, lookups, readOnly, onApply, on
   );
   return (
     <Modal title={title} onClose={onClose} footer={footer}>
-      {type && type.description && <p className="tf-muted">{type.description}</p>}
+      {type && type.description && <p className="tf-muted">{t(type.description)}</p>}
       {(node.data.errors || []).map((m, i) => <div key={`e${i}`} className="tf-alert tf-alert-error">{m}</div>)}
       {(node.data.warnings || []).map((m, i) => <div key={`w${i}`} className="tf-alert tf-alert-warning">{m}</div>)}
       {node.data.type === "etermin.appointment" ? (

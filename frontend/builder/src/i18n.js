@@ -4,6 +4,10 @@ const DE = {
   "Actions": "Aktionen",
   "Waits": "Wartezeiten",
   "Conditions": "Bedingungen",
+  "Event": "Ereignis",
+  "Action": "Aktion",
+  "Waiting time": "Wartezeit",
+  "Condition": "Bedingung",
   "Drag an element onto the canvas, or click it to add it.": "Element auf die Arbeitsfläche ziehen oder anklicken, um es hinzuzufügen.",
   "Save": "Speichern",
   "Saving…": "Speichere…",
@@ -83,9 +87,47 @@ const DE = {
   "Tag added": "Tag hinzugefügt",
   "Double opt-in confirmed": "Double-Opt-in bestätigt",
   "Send email": "E-Mail senden",
-  "Send double opt-in email": "Double-Opt-in-E-Mail senden",
-  "Add / remove tags": "Tags hinzufügen / entfernen",
-  "Set field": "Feld setzen",
+  "Double opt-in email": "Double-Opt-in-E-Mail",
+  "Add or remove tags": "Tags hinzufügen / entfernen",
+  "Set a field": "Feld setzen",
+  "Field check": "Feld prüfen",
+  "Wait until a date": "Warten bis Datum",
+  "Campaign Id": "Kampagne",
+  "Email Id": "E-Mail",
+  "Add": "Hinzufügen",
+  "Remove": "Entfernen",
+  "Op": "Vergleich",
+  "Offset Minutes": "Versatz in Minuten",
+  "If Past": "Wenn der Zeitpunkt vorbei ist",
+  "Account Id": "eTermin-Konto",
+  "Default: this campaign": "Standard: diese Kampagne",
+  "The campaign to take the contact out of": "Die Kampagne, aus der der Kontakt genommen wird",
+  "The field's key": "Das Feld",
+  "The new value; null empties the field": "Der neue Wert; leer lassen leert das Feld",
+  "Tags to add": "Hinzuzufügende Tags",
+  "Tags to remove": "Zu entfernende Tags",
+  "The email template (GET /api/v1/emails) to send.": "Die E-Mail-Vorlage, die gesendet wird.",
+  "The tag that lets contacts in": "Das Tag, das Kontakte eintreten lässt",
+  "A date or datetime field": "Ein Datums- oder Datum-Zeit-Feld",
+  "Negative = before; counted on the wall clock of the workspace's time zone": "Negativ = davor; gezählt nach der Uhrzeit der Zeitzone des Arbeitsbereichs",
+  "When the time has already passed: go on now, or stop": "Wenn der Zeitpunkt schon vorbei ist: sofort weiter oder anhalten",
+  "continue": "Fortfahren",
+  "stop": "Anhalten",
+  "eq": "ist gleich",
+  "ne": "ist nicht gleich",
+  "gt": "grösser als",
+  "lt": "kleiner als",
+  "empty": "ist leer",
+  "not_empty": "hat einen Wert",
+  "unknown": "Unbekannt",
+  "confirmed_doi": "Bestätigt (Double-Opt-in)",
+  "confirmed_soi": "Bestätigt (Single-Opt-in)",
+  "confirmed_manual": "Bestätigt (manuell)",
+  "confirmed_import": "Bestätigt (Import)",
+  "unsubscribed": "Abgemeldet",
+  "spam": "Als Spam markiert",
+  "blocked": "Gesperrt",
+  "blocked_temporarily": "Vorübergehend gesperrt",
   "Reset campaign": "Kampagne zurücksetzen",
   "Stop campaign": "Kampagne anhalten",
   "Wait": "Warten",
@@ -108,6 +150,33 @@ const DE = {
   "Status": "Status",
 };
 
+// English words for stored codes, so neither language shows a raw code.
+const EN = {
+  "continue": "Continue",
+  "stop": "Stop",
+  "eq": "equals",
+  "ne": "does not equal",
+  "gt": "greater than",
+  "lt": "less than",
+  "empty": "is empty",
+  "not_empty": "has a value",
+  "unknown": "Unknown",
+  "confirmed_doi": "Confirmed (double opt-in)",
+  "confirmed_soi": "Confirmed (single opt-in)",
+  "confirmed_manual": "Confirmed (manually)",
+  "confirmed_import": "Confirmed (import)",
+  "unsubscribed": "Unsubscribed",
+  "spam": "Marked as spam",
+  "blocked": "Blocked",
+  "blocked_temporarily": "Blocked temporarily",
+  "Campaign Id": "Campaign",
+  "Email Id": "Email",
+  "Op": "Comparison",
+  "Offset Minutes": "Offset in minutes",
+  "If Past": "If the time has passed",
+  "Account Id": "eTermin account",
+};
+
 let language = "de";
 
 export function setLanguage(code) {
@@ -119,8 +188,9 @@ export function getLanguage() {
 }
 
 export function t(text) {
-  if (language === "de" && Object.prototype.hasOwnProperty.call(DE, text)) {
-    return DE[text];
+  const table = language === "de" ? DE : EN;
+  if (Object.prototype.hasOwnProperty.call(table, text)) {
+    return table[text];
   }
   return text;
 }

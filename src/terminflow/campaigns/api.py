@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from terminflow.workspaces.api import current_workspace
 
@@ -66,9 +66,9 @@ def list_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("/campaigns", response={201: CampaignOut})
-def create_campaign(request: HttpRequest, data: CampaignIn) -> tuple[int, dict[str, Any]]:
+def create_campaign(request: HttpRequest, data: CampaignIn) -> Status:
     campaign, warnings = services.save_campaign(current_workspace(request), data)
-    return 201, _campaign_out(_fresh(campaign), warnings)
+    return Status(201, _campaign_out(_fresh(campaign), warnings))
 
 
 @router.get("/campaigns/{campaign_id}", response=CampaignOut)

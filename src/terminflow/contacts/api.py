@@ -7,7 +7,7 @@ import binascii
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from terminflow.kit.errors import Unprocessable
 from terminflow.workspaces.api import current_workspace
@@ -45,7 +45,7 @@ def list_fields(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @fields_router.post("", response={201: FieldOut})
-def create_field(request: HttpRequest, payload: FieldIn) -> tuple[int, dict[str, Any]]:
+def create_field(request: HttpRequest, payload: FieldIn) -> Status:
     field = services.create_field(
         current_workspace(request),
         key=payload.key,
@@ -53,7 +53,7 @@ def create_field(request: HttpRequest, payload: FieldIn) -> tuple[int, dict[str,
         label=payload.label,
         options=payload.options,
     )
-    return 201, _field_out(field)
+    return Status(201, _field_out(field))
 
 
 def _contact_out(contact: Contact) -> dict[str, Any]:
@@ -112,9 +112,9 @@ def list_contacts(request: HttpRequest, filters: Query[ContactFilters]) -> dict[
 
 
 @router.post("", response={201: ContactOut})
-def create_contact(request: HttpRequest, payload: ContactIn) -> tuple[int, dict[str, Any]]:
+def create_contact(request: HttpRequest, payload: ContactIn) -> Status:
     contact = services.create_contact(current_workspace(request), **payload.dict(), source="api")
-    return 201, _contact_out(contact)
+    return Status(201, _contact_out(contact))
 
 
 @router.get("/{contact_id}", response=ContactOut)
@@ -130,9 +130,9 @@ def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch)
 
 
 @router.delete("/{contact_id}", response={204: None})
-def delete_contact(request: HttpRequest, contact_id: int) -> tuple[int, None]:
+def delete_contact(request: HttpRequest, contact_id: int) -> Status:
     services.delete_contact(services.get_contact(current_workspace(request), contact_id))
-    return 204, None
+    return Status(204, None)
 
 
 def _calendar_id(value: str) -> int | str | None:

@@ -692,29 +692,47 @@ def list_contacts(
     a case-insensitive substring of email, first or last name.
     """
     limit = max(1, min(int(limit), LIST_LIMIT_MAX))
-    query = Contact.objects.filter(workspace=workspace)
+    tag_id: int | None = None
+    if tag:
+        tag = _clean_text("tag", tag.strip(), TAG_MAX_LENGTH)
+        tag_id = _first(
+            Tag.objects.filter(workspace=workspace, name=tag).values_list("pk", flat=True)
+        )
+        if tag_id is None:
+            return ContactPage(items=[], next_before_id=None)
+    # With a tag the walk goes down the tag's (tag, contact) index, so a tag on half a million
+    # contacts pages as fast as one on ten; otherwise down (workspace, id) or (workspace,
+    # status, id).
+    prefix = "contact__" if tag_id is not None else ""
+    condition = Q(**{f"{prefix}workspace": workspace})
     if email:
         try:
             normalized = normalize_email(email)
         except Unprocessable:
             # No contact has an address that is not one.
             return ContactPage(items=[], next_before_id=None)
-        query = query.alias(email_ci=Lower("email")).filter(email_ci=normalized)
+        condition &= Q(email_ci=normalized)
     if status:
-        query = query.filter(email_status=_clean_status(status))
-    if tag:
-        tag = _clean_text("tag", tag.strip(), TAG_MAX_LENGTH)
-        tag_id = Tag.objects.filter(workspace=workspace, name=tag).values_list("pk", flat=True)
-        query = query.filter(contact_tags__tag_id__in=tag_id)
+        condition &= Q(**{f"{prefix}email_status": _clean_status(status)})
     if q and q.strip():
         needle = _clean_text("q", q.strip(), NAME_MAX_LENGTH)
-        query = query.filter(
-            Q(email__contains=needle.lower())
-            | Q(first_name__icontains=needle)
-            | Q(last_name__icontains=needle)
+        condition &= (
+            Q(**{f"{prefix}email__icontains": needle})
+            | Q(**{f"{prefix}first_name__icontains": needle})
+            | Q(**{f"{prefix}last_name__icontains": needle})
         )
     if before_id is not None:
-        query = query.filter(pk__lt=min(before_id, MAX_ID))
+        condition &= Q(**{f"{prefix}pk__lt": min(before_id, MAX_ID)})
+    if tag_id is not None:
+        ids = list(
+            ContactTag.objects.alias(email_ci=Lower("contact__email"))
+            .filter(condition, tag_id=tag_id)
+            .order_by("-contact_id")
+            .values_list("contact_id", flat=True)[: limit + 1]
+        )
+        query = Contact.objects.filter(pk__in=ids)
+    else:
+        query = Contact.objects.alias(email_ci=Lower("email")).filter(condition)
     rows = list(
         query.order_by("-pk").prefetch_related(
             Prefetch("contact_tags", queryset=ContactTag.objects.select_related("tag")),

@@ -131,7 +131,9 @@ def list_calendars(request: HttpRequest, account_id: int) -> list[dict[str, Any]
     eTermin refusing the keys gives 422 `etermin_auth`; eTermin unreachable 422
     `etermin_unavailable`.
     """
-    account = services.account_for_workspace(current_workspace(request), account_id)
+    workspace = current_workspace(request)
+    require_feature(workspace, Feature.ETERMIN)
+    account = services.account_for_workspace(workspace, account_id)
     return [{"id": c.id, "name": c.name} for c in services.list_calendars(account)]
 
 

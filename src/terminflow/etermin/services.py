@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
-from terminflow.kit import clock, crypto
+from terminflow.kit import crypto
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
 from terminflow.workspaces.models import Feature, Workspace
 from terminflow.workspaces.services import require_feature
@@ -222,7 +222,6 @@ def delete_account(account: EterminAccount) -> None:
 
 def list_calendars(account: EterminAccount) -> list[Calendar]:
     """The account's calendars, fetched from eTermin now (raises the client's 422 errors)."""
-    require_feature(account.workspace, Feature.ETERMIN)
     with client_for(account) as client:
         return client.calendars()
 
@@ -251,5 +250,5 @@ def retry_push(push: WebPush) -> WebPush:
             f"Web push {push.pk} is {push.status}; only failed web pushes can be retried."
         )
     push.refresh_from_db()
-    logger.info("web push %s set back to pending at %s", push.pk, clock.now().isoformat())
+    logger.info("web push %s set back to pending", push.pk)
     return push

@@ -86,6 +86,9 @@ class GroupCommit(Generic[T, R]):
         if self.running:
             return
         self._accepting = True
+        import os, sys
+        if os.environ.get("GC_SWITCH"):
+            sys.setswitchinterval(float(os.environ["GC_SWITCH"]))
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
@@ -150,6 +153,20 @@ class GroupCommit(Generic[T, R]):
                     log.exception("%s: cleanup on exit failed", self.name)
 
     def _process(self, batch: list[_Pending[T]]) -> None:
+        import os, time as _t
+        if os.environ.get("GC_STATS"):
+            t0 = _t.perf_counter()
+            try:
+                return self._process2(batch)
+            finally:
+                st = self.__dict__.setdefault("_st", [])
+                st.append((len(batch), _t.perf_counter() - t0))
+                if len(st) % 200 == 0:
+                    ns = sorted(x[0] for x in st[-200:]); ds = sorted(x[1] for x in st[-200:])
+                    print("GC batch p50", ns[100], "max", ns[-1], "dur p50 %.2fms p90 %.2fms max %.2fms" % (ds[100]*1e3, ds[180]*1e3, ds[-1]*1e3), flush=True)
+        return self._process2(batch)
+
+    def _process2(self, batch: list[_Pending[T]]) -> None:
         items = [entry.item for entry in batch]
         outcomes: list[tuple[bool, Any]]
         try:

@@ -53,7 +53,16 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 class OutboxAdmin(admin.ModelAdmin):
     """Read-only: what was queued and sent is a record, not something to edit."""
 
-    list_display = ("id", "to_email", "subject", "kind", "status", "reason", "created_at", "sent_at")
+    list_display = (
+        "id",
+        "to_email",
+        "subject",
+        "kind",
+        "status",
+        "reason",
+        "created_at",
+        "sent_at",
+    )
     list_filter = ("status", "kind")
     search_fields = ("to_email", "subject", "message_id")
     list_select_related = ("contact",)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from terminflow.contacts.services import get_contact
@@ -113,9 +113,9 @@ def list_emails(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @router.post("", response={201: EmailOut})
-def create_email(request: HttpRequest, payload: EmailIn) -> tuple[int, dict[str, Any]]:
+def create_email(request: HttpRequest, payload: EmailIn) -> Status:
     template = services.create_template(current_workspace(request), _data(payload))
-    return 201, _email_out(template)
+    return Status(201, _email_out(template))
 
 
 @router.get("/{email_id}", response=EmailOut)

@@ -29,7 +29,9 @@ class EmailConfig(BaseModel):
 
 
 def _checker(kind: str):  # type: ignore[no-untyped-def]
-    def check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = None) -> list[str]:
+    def check(
+        workspace: Workspace, config: BaseModel, campaign: Campaign | None = None
+    ) -> list[str]:
         assert isinstance(config, EmailConfig)
         found = (
             EmailTemplate.objects.filter(workspace=workspace, pk=config.email_id)
@@ -74,7 +76,9 @@ def _queue(context: RunContext, kind: str) -> Outcome:
     if template is None:
         return Outcome(status="failed", reason=f"email {config.email_id} does not exist")
     if template.kind != kind:
-        return Outcome(status="failed", reason=f"email {config.email_id} is a {template.kind} email")
+        return Outcome(
+            status="failed", reason=f"email {config.email_id} is a {template.kind} email"
+        )
     campaign = context.enrollment.campaign
     row = services.queue_email(
         template,

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
-from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing, object_type_repr
 
@@ -162,7 +162,7 @@ def _make_filters(fmt: Formatting) -> dict[str, Any]:
     zone = _zone(fmt.timezone)
     at_time = AT_TIME.get(locale.language)
 
-    def datetime_filter(value: Any, format: str = "medium") -> str:  # noqa: A002
+    def datetime_filter(value: Any, format: str = "medium") -> str:
         if value is None or value == "":
             return ""
         moment = _instant(value, zone)
@@ -177,14 +177,14 @@ def _make_filters(fmt: Formatting) -> dict[str, Any]:
             return pattern.replace("{1}", day).replace("{0}", clock)
         return format_datetime(moment, format, tzinfo=zone, locale=locale)
 
-    def date_filter(value: Any, format: str = "medium") -> str:  # noqa: A002
+    def date_filter(value: Any, format: str = "medium") -> str:
         if value is None or value == "":
             return ""
         moment = _instant(value, zone)
         day = moment.date() if isinstance(moment, datetime) else moment
         return format_date(day, format, locale=locale)
 
-    def time_filter(value: Any, format: str = "short") -> str:  # noqa: A002
+    def time_filter(value: Any, format: str = "short") -> str:
         if value is None or value == "":
             return ""
         moment = _instant(value, zone)
@@ -243,7 +243,7 @@ def render_part(part: str, source: str, context: Mapping[str, Any], fmt: Formatt
     template = compile_part(part, source, fmt)
     try:
         return template.render(context)
-    except Exception as exc:  # noqa: BLE001 - a template must never take the worker down
+    except Exception as exc:
         raise RenderError(part, _describe(exc), _line_of(exc)) from exc
 
 

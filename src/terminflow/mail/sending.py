@@ -26,8 +26,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 
-from terminflow.contacts.models import Contact, ConsentKind, EmailStatus
 from terminflow.contacts import services as contacts
+from terminflow.contacts.models import ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
 
 from . import services, transports
@@ -188,7 +188,9 @@ def _record(
             )
         if server_down:
             log.warning(
-                "SMTP server unavailable, %d emails wait: %s", len(server_down), server_down[0][1].reply
+                "SMTP server unavailable, %d emails wait: %s",
+                len(server_down),
+                server_down[0][1].reply,
             )
         for row, delivery in results:
             if delivery.outcome in ("sent", "server_down"):

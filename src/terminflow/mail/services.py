@@ -150,9 +150,13 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
             except rendering.RenderError as exc:
                 problems.append(exc)
     found = [p.as_problem() for p in problems]
-    if data.kind == EmailKind.DOI and not (
-        rendering.uses_link(data.body_html, "confirm")
-        or rendering.uses_link(data.body_text, "confirm")
+    if (
+        not found
+        and data.kind == EmailKind.DOI
+        and not (
+            rendering.uses_link(data.body_html, "confirm")
+            or rendering.uses_link(data.body_text, "confirm")
+        )
     ):
         found.append(
             {
@@ -280,12 +284,8 @@ def _footer(workspace: Workspace, html_body: str, text_body: str, url: str) -> t
         name=rendering.html.escape(name), url=rendering.html.escape(url)
     )
     block = f'<p style="font-size:12px;color:#666">{markup}</p>'
-    lower = html_body.lower()
-    at = lower.rfind("</body>")
-    if at >= 0:
-        html_body = html_body[:at] + block + html_body[at:]
-    else:
-        html_body = html_body + block
+    at = html_body.lower().rfind("</body>")
+    html_body = html_body[:at] + block + html_body[at:] if at >= 0 else html_body + block
     return html_body, text_body.rstrip("\n") + "\n\n-- \n" + text + "\n"
 
 
@@ -316,7 +316,10 @@ def render_email(
     if template.kind == EmailKind.MARKETING:
         if not (
             rendering.uses_link(template.body_html, "unsubscribe")
-            and (not template.body_text.strip() or rendering.uses_link(template.body_text, "unsubscribe"))
+            and (
+                not template.body_text.strip()
+                or rendering.uses_link(template.body_text, "unsubscribe")
+            )
         ):
             body_html, body_text = _footer(workspace, body_html, body_text, unsubscribe)
         # RFC 8058: mailbox providers show their own unsubscribe button and POST to this URL.

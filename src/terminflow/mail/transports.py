@@ -367,7 +367,7 @@ class SmtpConnection:
                     smtp.close()
                     raise ServerTrouble(f"{config.describe()} does not offer STARTTLS")
             if config.username:
-                smtp.login(config.username, str(config.password))
+                self._login(smtp)
         except smtplib.SMTPAuthenticationError as exc:
             raise ServerTrouble(
                 f"{config.describe()} refused the login: {_reply(exc.smtp_code, exc.smtp_error)}"
@@ -378,6 +378,18 @@ class SmtpConnection:
         self.pipelining = smtp.has_extn("pipelining")
         self.smtputf8 = smtp.has_extn("smtputf8")
         self.last_used = time.monotonic()
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        # One mechanism, not smtplib's try-them-all: after a refused password some servers
+        # answer the next mechanism with silence, and a wrong password should fail fast.
+        offered = (smtp.esmtp_features.get("auth") or "").upper().split()
+        smtp.user, smtp.password = self.config.username, str(self.config.password)
+        if "PLAIN" in offered or not offered:
+            smtp.auth("PLAIN", smtp.auth_plain)
+        elif "LOGIN" in offered:
+            smtp.auth("LOGIN", smtp.auth_login, initial_response_ok=False)
+        else:
+            smtp.auth("CRAM-MD5", smtp.auth_cram_md5, initial_response_ok=False)
 
     def close(self) -> None:
         if self.smtp is not None:

@@ -18,8 +18,7 @@ from terminflow.kit.errors import TerminflowError
 
 from . import links, services
 
-PREVIEW_TOKEN = "preview"
-ONE_CLICK = "List-Unsubscribe=One-Click"
+PREVIEW_TOKEN = "preview"  # noqa: S105 - a placeholder, not a secret
 
 
 def _client_ip(request: HttpRequest) -> str | None:

@@ -67,7 +67,9 @@ def guess_mapping(header: list[str], field_keys: list[str]) -> dict[str, str]:
     return mapping
 
 
-def start_import(workspace: Workspace, user: User | None, *, filename: str, raw: bytes) -> ContactImport:
+def start_import(
+    workspace: Workspace, user: User | None, *, filename: str, raw: bytes
+) -> ContactImport:
     """Store an uploaded CSV and guess its column mapping."""
     if len(raw) > MAX_BYTES:
         raise Unprocessable(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")

@@ -165,3 +165,32 @@ class FieldForm(forms.Form):
 
 class ImportUploadForm(forms.Form):
     file = forms.FileField(label=_("CSV file"))
+
+
+class EmailTemplateForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    kind = forms.ChoiceField(label=_("Kind"))
+    subject = forms.CharField(label=_("Subject"), max_length=500)
+    body_html = forms.CharField(
+        label=_("HTML body"),
+        max_length=500_000,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 16}),
+    )
+    body_text = forms.CharField(
+        label=_("Text body"),
+        max_length=500_000,
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_("Leave empty to generate it from the HTML body."),
+    )
+    attach_ics = forms.BooleanField(
+        label=_("Attach the appointment as a calendar file (.ics)"), required=False
+    )
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from .labels import EMAIL_KINDS
+
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = list(EMAIL_KINDS.items())

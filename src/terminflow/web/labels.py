@@ -69,6 +69,7 @@ OUTBOX_STATUSES = {
     "skipped": pgettext_lazy("outbox", "Skipped"),
     "not_sent": pgettext_lazy("outbox", "Not sent"),
     "held": pgettext_lazy("outbox", "Held"),
+    "cancelled": pgettext_lazy("outbox", "Not sent on purpose"),
 }
 
 APPOINTMENT_STATUSES = {
@@ -80,6 +81,8 @@ ENROLLMENT_STATUSES = {
     "active": pgettext_lazy("enrollment", "In progress"),
     "completed": pgettext_lazy("enrollment", "Completed"),
     "stopped": pgettext_lazy("enrollment", "Stopped"),
+    "reset": pgettext_lazy("enrollment", "Reset"),
+    "ready": pgettext_lazy("enrollment", "Ready for a new pass"),
 }
 
 EMAIL_KINDS = {"marketing": _("Marketing"), "doi": _("Double opt-in request")}

@@ -2,6 +2,25 @@
 
 Run it with ``terminflow sandbox --port 8765 [--state FILE]`` and point
 ``TERMINFLOW_ETERMIN_API_URL`` at ``http://127.0.0.1:8765/api``.
+
+API (signed with ``publickey``/``salt``/``signature``; JSON when ``Accept`` asks for it, else
+XML): ``GET/POST /api/calendar``, ``GET /api/contact?email=``, ``GET /api/appointment?id=`` or
+``?start=&end=[&calendarid=]``, ``POST /api/appointment``, ``PUT/DELETE /api/appointment?id=``,
+``GET /api/appointmentdeleted?start=&end=``. Creating, changing and deleting an appointment
+sends a web push to the account's URL once the API has answered.
+
+Control (no signature, JSON): ``POST /_sandbox/reset``, ``GET /_sandbox/state``,
+``POST /_sandbox/accounts`` {public_key, private_key, calendars: [{id, name}], timezone,
+web_push?}, ``GET /_sandbox/accounts/{pk}``, ``POST …/{pk}/calendars`` {id?, name},
+``PUT/DELETE …/{pk}/webpush`` {url, format: json|form, header_name, header_value},
+``POST …/{pk}/webpush/test`` {command}, ``POST …/{pk}/bookings`` (a customer's booking:
+calendar_id, start, end, email, first_name, last_name, notes, newsletter, …),
+``GET /_sandbox/deliveries?public_key=``, ``GET /_sandbox/calls?public_key=``,
+``POST /_sandbox/fail`` {count, status (null: no error), hang_seconds},
+``POST /_sandbox/quirks`` {xml_always, calendar_name_key: CalendarName|Name}.
+
+The ``--state`` file: ``{"accounts": [{"public_key", "private_key", "timezone",
+"calendars": [{"id", "name"}], "web_push": {"url", "format", "header_name", "header_value"}}]}``.
 """
 
 from __future__ import annotations

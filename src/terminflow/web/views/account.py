@@ -17,14 +17,13 @@ from terminflow.campaigns.models import Campaign
 from terminflow.contacts.models import Contact
 from terminflow.etermin.models import WebPush
 from terminflow.kit.errors import Unprocessable
+from terminflow.web import throttle
+from terminflow.web.forms import LoginForm, PreferencesForm
+from terminflow.web.http import render_page
+from terminflow.web.permissions import activate_preferences, login_view, workspace_view
 from terminflow.workspaces.api import SESSION_WORKSPACE_KEY
 from terminflow.workspaces.models import Membership
 from terminflow.workspaces.services import update_preferences
-
-from .. import throttle
-from ..forms import LoginForm, PreferencesForm
-from ..http import render_page
-from ..permissions import activate_preferences, login_view, workspace_view
 
 
 def _client_ip(request: HttpRequest) -> str:

@@ -24,13 +24,12 @@ from terminflow.campaigns.models import Enrollment, Run
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentEvent, Contact, ContactTag, Field, Tag
 from terminflow.kit.errors import TerminflowError
-
-from .. import contact_import
-from ..forms import ContactForm, ImportUploadForm, NoteForm
-from ..http import is_htmx, render_page
-from ..labels import EMAIL_STATUSES
-from ..models import ContactImport, ImportStatus
-from ..permissions import workspace_view
+from terminflow.web import contact_import
+from terminflow.web.forms import ContactForm, ImportUploadForm, NoteForm
+from terminflow.web.http import is_htmx, render_page
+from terminflow.web.labels import EMAIL_STATUSES
+from terminflow.web.models import ContactImport, ImportStatus
+from terminflow.web.permissions import workspace_view
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 2000
@@ -455,9 +454,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
         item = contact_import.import_chunk(item.pk, workspace)
         return render_page(request, "web/import_progress.html", {"item": item})
     if request.method == "POST":
-        mapping = {
-            str(i): request.POST.get(f"column_{i}", "") for i in range(len(item.header))
-        }
+        mapping = {str(i): request.POST.get(f"column_{i}", "") for i in range(len(item.header))}
         try:
             contact_import.configure(
                 item,
@@ -472,9 +469,12 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
             return redirect("web:contact_import_detail", import_id=item.pk)
     preview = _preview_rows(item)
     columns = [
-        {"index": i, "title": title, "target": item.mapping.get(str(i), ""), "samples": [
-            row[i] if i < len(row) else "" for row in preview
-        ]}
+        {
+            "index": i,
+            "title": title,
+            "target": item.mapping.get(str(i), ""),
+            "samples": [row[i] if i < len(row) else "" for row in preview],
+        }
         for i, title in enumerate(item.header)
     ]
     return render_page(

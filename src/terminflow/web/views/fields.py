@@ -12,10 +12,9 @@ from django.views.decorators.http import require_http_methods
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Tag
 from terminflow.kit.errors import TerminflowError
-
-from ..forms import FieldForm
-from ..permissions import workspace_view
-from ..http import render_page
+from terminflow.web.forms import FieldForm
+from terminflow.web.http import render_page
+from terminflow.web.permissions import workspace_view
 
 
 @workspace_view
@@ -36,7 +35,9 @@ def field_list(request: HttpRequest) -> HttpResponse:
         except TerminflowError as exc:
             form.add_error(None, exc.detail)
         else:
-            messages.success(request, _("The field %(label)s was created.") % {"label": field.label})
+            messages.success(
+                request, _("The field %(label)s was created.") % {"label": field.label}
+            )
             return redirect("web:fields")
     tags = (
         Tag.objects.filter(workspace=workspace)

@@ -10,12 +10,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.etermin import services as etermin
 from terminflow.kit.errors import TerminflowError
+from terminflow.web.forms import ApiTokenForm, EterminAccountForm
+from terminflow.web.http import is_htmx, render_page
+from terminflow.web.permissions import workspace_view
 from terminflow.workspaces.models import ApiToken, Feature, Role
 from terminflow.workspaces.services import issue_api_token
-
-from ..forms import ApiTokenForm, EterminAccountForm
-from ..http import is_htmx, render_page
-from ..permissions import workspace_view
 
 
 @workspace_view

@@ -1,0 +1,197 @@
+"""Email templates: the list, and the editor with a live preview for a chosen contact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from terminflow.campaigns import registry
+from terminflow.campaigns.models import Enrollment
+from terminflow.contacts.models import Contact
+from terminflow.kit import clock
+from terminflow.kit.errors import TerminflowError
+from terminflow.mail import rendering
+from terminflow.mail import services as mail
+from terminflow.mail.models import EmailTemplate
+from terminflow.web.forms import EmailTemplateForm
+from terminflow.web.http import render_page
+from terminflow.web.permissions import workspace_view
+
+STARTER_HTML = """<p>Guten Tag {{ contact.first_name }}</p>
+<p>Ihr Termin: {{ appointment.start|datetime("full") }}</p>
+<p>Freundliche Grüsse<br>{{ workspace.name }}</p>
+"""
+
+
+def _template(request: HttpRequest, email_id: int | None) -> EmailTemplate | None:
+    if email_id is None:
+        return None
+    try:
+        return mail.get_template(request.workspace, email_id)  # type: ignore[attr-defined]
+    except TerminflowError:
+        raise Http404 from None
+
+
+def _data(form: EmailTemplateForm) -> mail.TemplateData:
+    d = form.cleaned_data
+    return mail.TemplateData(
+        name=d["name"],
+        subject=d["subject"],
+        body_html=d["body_html"],
+        body_text=d["body_text"],
+        kind=d["kind"],
+        attach_ics=d["attach_ics"],
+    )
+
+
+@workspace_view
+def email_list(request: HttpRequest) -> HttpResponse:
+    templates = mail.list_templates(request.workspace)  # type: ignore[attr-defined]
+    return render_page(request, "web/emails.html", {"nav": "emails", "templates": templates})
+
+
+def _preview_contacts(workspace: Any) -> list[Contact]:
+    return list(Contact.objects.filter(workspace=workspace).order_by("-id")[:50])
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def email_edit(request: HttpRequest, email_id: int | None = None) -> HttpResponse:
+    workspace = request.workspace  # type: ignore[attr-defined]
+    template = _template(request, email_id)
+    initial = (
+        {
+            "name": template.name,
+            "kind": template.kind,
+            "subject": template.subject,
+            "body_html": template.body_html,
+            "body_text": template.body_text,
+            "attach_ics": template.attach_ics,
+        }
+        if template
+        else {
+            "kind": "marketing",
+            "subject": "Ihr Termin bei {{ workspace.name }}",
+            "body_html": STARTER_HTML,
+        }
+    )
+    form = EmailTemplateForm(request.POST or None, initial=initial)
+    problems: list[dict[str, Any]] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            if template is None:
+                template = mail.create_template(workspace, _data(form))
+            else:
+                template = mail.update_template(template, _data(form))
+        except TerminflowError as exc:
+            problems = exc.extra.get("errors") or [
+                {"field": None, "line": None, "message": exc.detail}
+            ]
+        else:
+            messages.success(request, _("The email was saved."))
+            return redirect("web:email_edit", email_id=template.pk)
+    return render_page(
+        request,
+        "web/email_edit.html",
+        {
+            "nav": "emails",
+            "form": form,
+            "template": template,
+            "problems": problems,
+            "contacts": _preview_contacts(workspace),
+        },
+        status=422 if problems or form.errors else 200,
+    )
+
+
+def _appointment_choices(contact: Contact) -> list[tuple[int, str]]:
+    """The contact's enrollments that came with an appointment, newest first."""
+    choices = []
+    for enrollment in contact.enrollments.select_related("campaign").order_by("-id")[:20]:
+        appointment = registry.enrollment_context(enrollment).get("appointment")
+        if appointment and appointment.get("start"):
+            start = formats.date_format(
+                timezone.localtime(appointment["start"]), "SHORT_DATETIME_FORMAT"
+            )
+            label = f"{enrollment.campaign.name}: {start}"
+            choices.append((enrollment.pk, label))
+    return choices
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def email_preview(request: HttpRequest) -> HttpResponse:
+    """Render the editor's current text (POST) or a saved email (GET) for one contact.
+
+    Nothing is stored: the draft is an unsaved template object.
+    """
+    workspace = request.workspace  # type: ignore[attr-defined]
+    params = request.POST if request.method == "POST" else request.GET
+    contact_id = params.get("preview_contact") or ""
+    contact = None
+    if contact_id.isdigit():
+        contact = Contact.objects.filter(workspace=workspace, pk=int(contact_id)).first()
+    if contact is None:
+        contact = Contact.objects.filter(workspace=workspace).order_by("-id").first()
+    if request.method == "POST":
+        posted = request.POST.copy()
+        # The name plays no part in rendering; a new email can be previewed before it has one.
+        posted["name"] = posted.get("name") or "preview"
+        form = EmailTemplateForm(posted)
+        if not form.is_valid():
+            return render_page(
+                request, "web/email_preview.html", {"form_errors": form.errors, "contact": contact}
+            )
+        data = _data(form)
+        problems = mail.check_template(workspace, data)
+        template = EmailTemplate(
+            workspace=workspace,
+            name=data.name,
+            kind=data.kind,
+            subject=data.subject,
+            body_html=data.body_html,
+            body_text=data.body_text,
+            attach_ics=data.attach_ics,
+        )
+    else:
+        template = _template(request, int(params.get("email_id") or 0) or None)
+        if template is None:
+            raise Http404
+        problems = []
+    context: dict[str, Any] = {"problems": problems, "contact": contact}
+    if contact is None:
+        return render_page(request, "web/email_preview.html", context)
+    contact.workspace = workspace
+    choices = _appointment_choices(contact)
+    enrollment_id = params.get("preview_enrollment") or ""
+    context.update({"appointments": choices, "enrollment_id": enrollment_id})
+    try:
+        if enrollment_id.isdigit() and int(enrollment_id) in {c[0] for c in choices}:
+            enrollment = Enrollment.objects.get(pk=int(enrollment_id), contact=contact)
+            rendered = mail.render_email(
+                template,
+                contact,
+                public_id=None,
+                extra=registry.enrollment_context(enrollment),
+                now=clock.now(),
+            )
+            context["rendered"] = {
+                "subject": rendered.subject,
+                "body_html": rendered.body_html,
+                "body_text": rendered.body_text,
+                "headers": rendered.headers,
+                "sample_appointment": False,
+            }
+        else:
+            context["rendered"] = mail.preview(template, contact)
+    except rendering.RenderError as exc:
+        context["render_error"] = str(exc)
+    except TerminflowError as exc:
+        context["render_error"] = exc.detail
+    return render_page(request, "web/email_preview.html", context)

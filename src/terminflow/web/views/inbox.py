@@ -1,0 +1,127 @@
+"""The inbox (stored web pushes, with retry of failed ones) and the outbox (emails)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from terminflow.etermin import services as etermin
+from terminflow.etermin.models import WebPush, WebPushStatus
+from terminflow.kit.errors import TerminflowError
+from terminflow.mail import services as mail
+from terminflow.web.http import render_page
+from terminflow.web.labels import INBOX_STATUSES, OUTBOX_STATUSES
+from terminflow.web.permissions import workspace_view
+
+PAGE_SIZE = 50
+RETRY_ALL_LIMIT = 1000
+
+
+def _before(request: HttpRequest) -> int | None:
+    value = request.GET.get("before") or ""
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+@workspace_view
+def inbox_list(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace  # type: ignore[attr-defined]
+    query = WebPush.objects.filter(workspace=workspace).select_related("account").defer("body")
+    status = request.GET.get("status") or ""
+    if status in INBOX_STATUSES:
+        query = query.filter(status=status)
+    account = request.GET.get("account") or ""
+    if account.isdigit():
+        query = query.filter(account_id=int(account))
+    before = _before(request)
+    if before is not None:
+        query = query.filter(pk__lt=before)
+    rows = list(query.order_by("-id")[: PAGE_SIZE + 1])
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    params = request.GET.copy()
+    params.pop("before", None)
+    return render_page(
+        request,
+        "web/inbox.html",
+        {
+            "nav": "inbox",
+            "pushes": rows,
+            "statuses": list(INBOX_STATUSES.items()),
+            "accounts": etermin.accounts_of(workspace),
+            "filters": request.GET,
+            "query_string": params.urlencode(),
+            "older": rows[-1].pk if more else None,
+            "failed_count": WebPush.objects.filter(
+                workspace=workspace, status=WebPushStatus.FAILED
+            ).count(),
+        },
+    )
+
+
+@workspace_view
+@require_POST
+def inbox_retry(request: HttpRequest, push_id: int) -> HttpResponse:
+    try:
+        push = etermin.inbox_entry(request.workspace, push_id)  # type: ignore[attr-defined]
+        etermin.retry_push(push)
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("The web push is processed again shortly."))
+    return redirect(request.POST.get("next") or "web:inbox")
+
+
+@workspace_view
+@require_POST
+def inbox_retry_all(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace  # type: ignore[attr-defined]
+    count = 0
+    failed = WebPush.objects.filter(workspace=workspace, status=WebPushStatus.FAILED).defer("body")
+    for push in failed.order_by("id")[:RETRY_ALL_LIMIT]:
+        try:
+            etermin.retry_push(push)
+        except TerminflowError:
+            continue  # another worker or tab got to it first
+        count += 1
+    messages.success(
+        request, _("%(count)s failed web pushes are processed again shortly.") % {"count": count}
+    )
+    return redirect("web:inbox")
+
+
+@workspace_view
+def outbox_list(request: HttpRequest) -> HttpResponse:
+    workspace = request.workspace  # type: ignore[attr-defined]
+    status = request.GET.get("status") or ""
+    contact = request.GET.get("contact") or ""
+    rows = mail.list_outbox(
+        workspace,
+        contact_id=int(contact) if contact.isdigit() else None,
+        status=status if status in OUTBOX_STATUSES else None,
+        limit=PAGE_SIZE + 1,
+        before_id=_before(request),
+    )
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    params = request.GET.copy()
+    params.pop("before", None)
+    return render_page(
+        request,
+        "web/outbox.html",
+        {
+            "nav": "outbox",
+            "emails": rows,
+            "statuses": [
+                (k, v)
+                for k, v in OUTBOX_STATUSES.items()
+                if k in {"queued", "sent", "failed", "cancelled"}
+            ],
+            "filters": request.GET,
+            "query_string": params.urlencode(),
+            "older": rows[-1].pk if more else None,
+            "smtp": mail.smtp_configured(),
+        },
+    )

@@ -1,0 +1,274 @@
+"""The UI in a real browser against the real server (``terminflow serve``) and the eTermin sandbox.
+
+Screenshots of every page land in ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from terminflow.campaigns.models import Campaign, Run
+from terminflow.contacts.models import Contact
+from terminflow.contacts.services import add_note, create_contact, create_field
+from terminflow.etermin.models import EterminAccount
+from terminflow.workspaces.models import Role
+
+from .browser import CHROMIUM, chromium_page, log_in, shot
+from .conftest import PASSWORD, make_user
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+
+PUBLIC_KEY = "pub-praxis-seefeld"
+PRIVATE_KEY = "priv-praxis-seefeld-secret"
+
+
+def _wait_for(condition: Callable[[], object], timeout: float = 30.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def _drop(page, type_key: str, x: int, y: int) -> None:
+    page.drag_and_drop(
+        f'.tf-palette-item[data-type="{type_key}"]',
+        '[data-testid="canvas"] .react-flow__pane',
+        target_position={"x": x, "y": y},
+    )
+
+
+def _connect(page, source_id: str, target_id: str, handle: str = "") -> None:
+    extra = f'[data-handleid="{handle}"]' if handle else ""
+    source = page.locator(
+        f'.react-flow__node[data-id="{source_id}"] .react-flow__handle.source{extra}'
+    ).bounding_box()
+    target = page.locator(
+        f'.react-flow__node[data-id="{target_id}"] .react-flow__handle.target'
+    ).bounding_box()
+    page.mouse.move(source["x"] + source["width"] / 2, source["y"] + source["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + target["height"] / 2, steps=12)
+    page.mouse.up()
+
+
+def test_connect_etermin_build_campaign_book_and_see_results(
+    workspace, etermin_sandbox, terminflow_server_factory
+):
+    # given an editor, the fields the booking fills, and an eTermin account in the sandbox
+    editor = make_user("editor@praxis.example", workspace, Role.EDITOR)
+    create_field(workspace, key="appointment_start", type="datetime", label="Terminbeginn")
+    create_field(workspace, key="appointment_end", type="datetime", label="Terminende")
+    etermin_sandbox.add_account(PUBLIC_KEY, PRIVATE_KEY, calendars=[(211614, "Praxis Seefeld")])
+    server = terminflow_server_factory()
+    base = server.url
+
+    with chromium_page() as page:
+        log_in(page, base, editor.email, PASSWORD)
+        shot(page, "01-overview")
+
+        # when the editor connects the account in the dialog, first with a wrong key
+        page.goto(base + "/settings/api/etermin/")
+        shot(page, "02-settings-etermin-empty")
+        page.get_by_role("button", name="Konto hinzufügen").click()
+        dialog = page.locator("dialog#add-account")
+        dialog.get_by_label("Kontoname").fill("Praxis Seefeld")
+        dialog.get_by_label("Privater API-Schlüssel").fill("not-the-key")
+        dialog.get_by_label("Öffentlicher API-Schlüssel").fill(PUBLIC_KEY)
+        dialog.get_by_role("button", name="Schlüssel prüfen und speichern").click()
+        error = dialog.locator('[data-testid="dialog-error"]')
+        error.wait_for()
+        shot(page, "03-settings-etermin-key-error")
+        # then the key check's error shows in the dialog and nothing is stored
+        assert EterminAccount.objects.count() == 0
+
+        # when the right keys are given
+        dialog.get_by_label("Kontoname").fill("Praxis Seefeld")
+        dialog.get_by_label("Privater API-Schlüssel").fill(PRIVATE_KEY)
+        dialog.get_by_label("Öffentlicher API-Schlüssel").fill(PUBLIC_KEY)
+        dialog.get_by_role("button", name="Schlüssel prüfen und speichern").click()
+        dialog.locator('[data-testid="connected"]').wait_for()
+        shot(page, "04-settings-etermin-connected")
+        # then the dialog shows the Web Push URL with eTermin's menu names
+        web_push_url = dialog.locator("#new-webpush-url").input_value()
+        assert web_push_url.startswith(base + "/hooks/etermin/")
+        assert "API → API & Web Push" in dialog.inner_text()
+        assert "Send Web Push to the following URL" in dialog.inner_text()
+        dialog.get_by_role("button", name="Fertig").click()
+        page.wait_for_load_state("load")
+        shot(page, "05-settings-etermin-list")
+        etermin_sandbox.configure_push(PUBLIC_KEY, web_push_url)
+
+        # when the editor builds a campaign by dragging and double-clicking
+        page.goto(base + "/campaigns/")
+        page.get_by_placeholder("Name der neuen Kampagne").fill("Buchungsbestätigung")
+        page.get_by_role("button", name="+ Neue Kampagne").click()
+        page.locator(".tf-palette").wait_for()
+        _drop(page, "etermin.appointment", 260, 60)
+        _drop(page, "wait.duration", 260, 250)
+        _drop(page, "contact.tag", 260, 440)
+        page.locator('.react-flow__node[data-id="contact-3"]').wait_for()
+        _connect(page, "etermin-1", "wait-2")
+        _connect(page, "wait-2", "contact-3")
+        assert page.locator(".react-flow__edge").count() == 2
+
+        page.locator('.react-flow__node[data-id="etermin-1"]').dblclick()
+        modal = page.locator(".tf-modal")
+        modal.locator('#tf-et-calendar option[value="211614"]').wait_for(state="attached")
+        shot(page, "06-builder-etermin-dialog")
+        assert modal.locator("#tf-et-calendar").input_value() == "all"
+        modal.locator("#tf-et-start_field").select_option("appointment_start")
+        modal.locator("#tf-et-end_field").select_option("appointment_end")
+        modal.locator("input[name=save_notes]").check()
+        modal.get_by_role("button", name="Übernehmen").click()
+
+        page.locator('.react-flow__node[data-id="wait-2"]').dblclick()
+        modal.locator("#tf-cfg-minutes").fill("1")
+        modal.get_by_role("button", name="Übernehmen").click()
+        page.locator('.react-flow__node[data-id="contact-3"]').dblclick()
+        modal.locator("#tf-cfg-add").fill("gebucht")
+        modal.get_by_role("button", name="Übernehmen").click()
+
+        page.get_by_test_id("save").click()
+        page.get_by_test_id("notice").filter(has_text="Gespeichert").wait_for()
+        page.get_by_role("button", name="Aktivieren").click()
+        page.get_by_test_id("campaign-status").filter(has_text="Aktiv").wait_for()
+        shot(page, "07-builder-active")
+        campaign = Campaign.objects.get(name="Buchungsbestätigung")
+        assert campaign.status == "active"
+        assert sorted(campaign.elements.values_list("type", flat=True)) == [
+            "contact.tag",
+            "etermin.appointment",
+            "wait.duration",
+        ]
+
+        # when a customer books in eTermin
+        start = datetime.now(UTC).replace(microsecond=0, second=0) + timedelta(days=3)
+        etermin_sandbox.book(
+            PUBLIC_KEY,
+            calendar_id=211614,
+            start=start,
+            end=start + timedelta(minutes=45),
+            email="lea.meier@example.com",
+            first_name="Lea",
+            last_name="Meier",
+            notes="Bitte Parkplatz reservieren",
+        )
+        contact = _wait_for(
+            lambda: Contact.objects.filter(email="lea.meier@example.com").first()
+        )
+        _wait_for(lambda: Run.objects.filter(contact=contact, element__type="wait.duration").exists())
+
+        # then the contact page shows the note, the fields and the run history
+        page.goto(base + "/contacts/")
+        shot(page, "08-contacts")
+        page.get_by_role("link", name="lea.meier@example.com").click()
+        page.get_by_test_id("contact-notes").filter(has_text="Bitte Parkplatz reservieren").wait_for()
+        fields = page.get_by_test_id("contact-fields").inner_text()
+        assert "Terminbeginn" in fields
+        assert str(start.year) in fields
+        history = page.get_by_test_id("run-history").inner_text()
+        assert "etermin.appointment" in history
+        assert "wait.duration" in history
+        assert page.get_by_test_id("email-status").inner_text() == "Bestätigt (Single-Opt-in)"
+        shot(page, "09-contact-detail")
+
+        # and the builder shows the element statistics on the nodes
+        page.goto(base + f"/campaigns/{campaign.pk}/")
+        trigger_stats = page.locator('.react-flow__node[data-id="etermin-1"] [data-testid="node-stats"]')
+        trigger_stats.wait_for()
+        assert "1" in trigger_stats.inner_text()
+        wait_stats = page.locator('.react-flow__node[data-id="wait-2"] [data-testid="node-stats"]')
+        assert "wartend" in wait_stats.inner_text()
+        shot(page, "10-builder-stats")
+
+        page.goto(base + f"/campaigns/{campaign.pk}/contacts/{contact.pk}/")
+        shot(page, "11-campaign-contact-history")
+        page.goto(base + "/inbox/")
+        assert "Verarbeitet" in page.locator("table").inner_text()
+        shot(page, "12-inbox")
+
+
+def test_every_page_renders_for_editor_and_viewer(workspace, terminflow_server_factory):
+    # given a workspace with a little of everything
+    editor = make_user("editor@praxis.example", workspace, Role.EDITOR)
+    viewer = make_user("viewer@praxis.example", workspace, Role.VIEWER)
+    create_field(workspace, key="birthday", type="date", label="Geburtstag")
+    anna = create_contact(
+        workspace,
+        email="anna@example.com",
+        first_name="Anna",
+        last_name="Muster",
+        fields={"birthday": "1990-04-01"},
+        tags=["vip"],
+    )
+    add_note(anna, "Kommt immer pünktlich.", source="ui")
+    server = terminflow_server_factory(embedded_worker=False)
+    base = server.url
+    pages = {
+        "20-contacts-list": "/contacts/",
+        "21-contact-new": "/contacts/new/",
+        "22-contact-edit": f"/contacts/{anna.pk}/edit/",
+        "23-contact-import": "/contacts/import/",
+        "24-fields": "/fields/",
+        "25-emails": "/emails/",
+        "26-email-new": "/emails/new/",
+        "27-campaigns": "/campaigns/",
+        "28-outbox": "/outbox/",
+        "29-settings-api": "/settings/api/",
+        "30-preferences": "/preferences/",
+    }
+    with chromium_page() as page:
+        page.goto(base + "/login/")
+        shot(page, "00-login")
+        log_in(page, base, editor.email, PASSWORD)
+        for name, path in pages.items():
+            response = page.goto(base + path)
+            # then every page answers and shows its heading
+            assert response.status == 200, path
+            assert page.locator("h1").count() >= 1
+            if path == "/emails/new/":
+                page.get_by_test_id("preview-subject").wait_for()
+            shot(page, name)
+
+        # when the editor imports a CSV file
+        page.goto(base + "/contacts/import/")
+        csv_path = Path(server.data_dir) / "kontakte.csv"
+        csv_path.write_text(
+            "E-Mail;Vorname;Geburtstag\nmax@example.com;Max;1985-02-03\nkein-email;Fehler;\n"
+        )
+        page.set_input_files("input[type=file]", str(csv_path))
+        page.get_by_role("button", name="Hochladen und Spalten zuordnen").click()
+        page.locator('select[name="column_2"]').select_option("field:birthday")
+        shot(page, "31-import-mapping")
+        page.get_by_role("button", name="Import starten").click()
+        page.get_by_test_id("rejected-rows").wait_for()
+        shot(page, "32-import-done")
+        assert Contact.objects.filter(email="max@example.com").exists()
+
+        # when the editor switches to English
+        page.goto(base + "/preferences/")
+        page.select_option("select[name=language]", "en")
+        page.get_by_role("button", name="Speichern").click()
+        page.goto(base + "/contacts/")
+        assert page.get_by_role("link", name="Contacts").count() == 1
+        shot(page, "33-contacts-english")
+
+    with chromium_page() as page:
+        log_in(page, base, viewer.email, PASSWORD)
+        page.goto(base + f"/contacts/{anna.pk}/")
+        # then the viewer sees the contact without buttons that change it
+        assert page.get_by_role("link", name="Bearbeiten").count() == 0
+        shot(page, "34-viewer-contact")
