@@ -1,6 +1,6 @@
 """Shared pieces of the processing and timer benchmarks.
 
-Each benchmark configuration (backend × data size) runs in its own subprocess, because Django
+Each benchmark configuration (backend and data size) runs in its own subprocess, because Django
 reads its settings once per process. The parent prepares a data folder (and, for PostgreSQL, a
 dedicated database), starts the child with the ``TERMINFLOW_*`` variables set, and reads the
 child's figures from the last line it prints (one JSON object).
@@ -51,7 +51,11 @@ def bench_database(backend: str, name: str) -> Iterator[dict[str, str]]:
         TERMINFLOW_SECRET_KEY="bench-secret-key-not-for-production",
         TERMINFLOW_LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="terminflow.settings",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        # A PYTHONPATH given from outside comes first, to measure another source tree.
+        PYTHONPATH=os.pathsep.join(
+            [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+            + [str(ROOT / "src"), str(ROOT)]
+        ),
     )
     if backend == "postgresql":
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -120,11 +124,13 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     if connection.vendor == "postgresql":
         connection.ensure_connection()
         names = ", ".join(f'"{column}"' for column in columns)
-        with connection.connection.cursor() as cursor:
-            with cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
+        with (
+            connection.connection.cursor() as cursor,
+            cursor.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+                count += 1
         return count
     names = ", ".join(f'"{column}"' for column in columns)
     marks = ", ".join("?" for _ in columns)

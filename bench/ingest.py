@@ -419,7 +419,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="length of each load run")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--connections",
+        default="64,256",
+        help="closed-loop runs: comma-separated numbers of concurrent connections",
+    )
     parser.add_argument("--rate", type=float, default=1000, help="paced run: requests/s")
     parser.add_argument(
         "--embedded-worker",
@@ -428,6 +432,7 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the data folder")
     args = parser.parse_args()
+    concurrencies = [int(part) for part in args.connections.split(",") if part.strip()]
 
     use_wrk = shutil.which("wrk") is not None
     work = Path(tempfile.mkdtemp(prefix="terminflow-bench-"))
@@ -457,8 +462,10 @@ def main() -> int:
 
     terminflow = Server(
         "terminflow",
-        [sys.executable, "-m", "terminflow.cli", "serve", "--host", "127.0.0.1"]
-        + ["--port", "{port}", "--log-level", "warning"],
+        [
+            *(sys.executable, "-m", "terminflow.cli", "serve", "--host", "127.0.0.1"),
+            *("--port", "{port}", "--log-level", "warning"),
+        ],
         tf_env,
         work / "terminflow.log",
     )
@@ -466,102 +473,105 @@ def main() -> int:
     # HTTP parser chosen the same way ("auto": uvloop and httptools), no access log.
     bare = Server(
         "bare",
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1"]
-        + ["--port", "{port}", "--log-level", "warning", "--no-access-log"]
-        + ["--app-dir", str(work)],
+        [
+            *(sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1"),
+            *("--port", "{port}", "--log-level", "warning", "--no-access-log"),
+            *("--app-dir", str(work)),
+        ],
         base_env,
         work / "bare.log",
     )
     servers = {"bare": bare, "terminflow": terminflow}
-    results: dict[str, dict[str, list[LoadResult]]] = {
-        name: {"closed": [], "paced": []} for name in servers
+    closed: dict[tuple[str, int], list[LoadResult]] = {
+        (name, c): [] for name in servers for c in concurrencies
     }
+    paced: dict[str, list[LoadResult]] = {name: [] for name in servers}
     stored: dict[str, int] = {}
     answered: dict[str, int] = {}
     database = data_dir / "terminflow.sqlite3"
+
+    def closed_load(url: str, prefix: str, seconds: float, connections: int) -> LoadResult:
+        if use_wrk:
+            return wrk_load(url, prefix, seconds=seconds, connections=connections, script=script)
+        return _run(_closed(url, prefix, seconds=seconds, connections=connections))
+
+    def report(label: str, result: LoadResult) -> None:
+        print(
+            f"  {label:<34} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+            f"p99 {result.p99_ms:6.2f} ms  (200: {result.oks}, other: {result.others}, "
+            f"errors: {result.errors})",
+            flush=True,
+        )
+
     try:
         for server in servers.values():
             server.start()
         print(
-            f"load generator: {'wrk (1 thread)' if use_wrk else 'Python (no wrk found)'}, "
-            f"{args.connections} connections, {args.seconds:.0f} s a run, {args.runs} runs; "
-            f"embedded worker {'on' if args.embedded_worker else 'off'}",
+            f"load generator: {'wrk (1 thread)' if use_wrk else 'Python (no wrk found)'} for "
+            f"closed loops with {args.connections} connections; a paced Python generator at "
+            f"{args.rate:.0f}/s; {args.seconds:.0f} s a run, {args.runs} runs; embedded worker "
+            f"{'on' if args.embedded_worker else 'off'}",
             flush=True,
         )
         for name, server in servers.items():
             url = f"{server.url}/hooks/etermin/{token}"
-            if use_wrk:
-                wrk_load(url, f"warm-{name}-", seconds=2, connections=args.connections, script=script)
-            else:
-                _run(_closed(url, f"warm-{name}-", seconds=2, connections=args.connections))
+            closed_load(url, f"warm-{name}-", 2, max(concurrencies))
         for run in range(args.runs):
-            for name, server in servers.items():
-                url = f"{server.url}/hooks/etermin/{token}"
-                prefix = f"closed-{run}-{name}-"
-                if use_wrk:
-                    result = wrk_load(
-                        url, prefix, seconds=args.seconds, connections=args.connections,
-                        script=script,
-                    )
-                else:
-                    result = _run(
-                        _closed(url, prefix, seconds=args.seconds, connections=args.connections)
-                    )
-                results[name]["closed"].append(result)
-                if name == "terminflow":
-                    stored[prefix] = inbox_count(database, prefix)
-                    answered[prefix] = result.oks
-                print(
-                    f"  run {run + 1} {name:<10} closed: {result.rps:8.0f} req/s  "
-                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
-                    f"(200: {result.oks}, other: {result.others}, errors: {result.errors})",
-                    flush=True,
-                )
+            # Turn by turn, so a disturbance from outside hits both servers alike.
+            for connections in concurrencies:
+                for name, server in servers.items():
+                    url = f"{server.url}/hooks/etermin/{token}"
+                    prefix = f"closed{connections}-{run}-{name}-"
+                    result = closed_load(url, prefix, args.seconds, connections)
+                    closed[(name, connections)].append(result)
+                    if name == "terminflow":
+                        stored[prefix] = inbox_count(database, prefix)
+                        answered[prefix] = result.oks
+                    report(f"run {run + 1} {name} closed, {connections} conn.:", result)
             for name, server in servers.items():
                 url = f"{server.url}/hooks/etermin/{token}"
                 prefix = f"paced-{run}-{name}-"
                 result = _run(
                     _paced(url, prefix, rate=args.rate, seconds=args.seconds, connections=32)
                 )
-                results[name]["paced"].append(result)
+                paced[name].append(result)
                 if name == "terminflow":
                     stored[prefix] = inbox_count(database, prefix)
                     answered[prefix] = result.oks
-                print(
-                    f"  run {run + 1} {name:<10} paced at {args.rate:.0f}/s: "
-                    f"{result.rps:6.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-                    f"p99 {result.p99_ms:6.2f} ms  (200: {result.oks}, "
-                    f"other: {result.others}, errors: {result.errors})",
-                    flush=True,
-                )
+                report(f"run {run + 1} {name} paced at {args.rate:.0f}/s:", result)
     finally:
         for server in servers.values():
             server.stop()
 
-    bare_rps = median([r.rps for r in results["bare"]["closed"]])
-    tf_rps = median([r.rps for r in results["terminflow"]["closed"]])
-    print()
-    print(f"medians of {args.runs} runs        req/s     p50 ms   p99 ms   p99 ms at {args.rate:.0f}/s")
+    print(f"\nmedians of {args.runs} runs")
+    print(f"  {'':<30} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for connections in concurrencies:
+        for name in servers:
+            runs = closed[(name, connections)]
+            print(
+                f"  {name + f' closed, {connections} conn.':<30} "
+                f"{median([r.rps for r in runs]):8.0f} {median([r.p50_ms for r in runs]):8.2f} "
+                f"{median([r.p99_ms for r in runs]):8.2f}"
+            )
+        bare_rps = median([r.rps for r in closed[("bare", connections)]])
+        tf_rps = median([r.rps for r in closed[("terminflow", connections)]])
+        print(f"  {'ratio terminflow / bare':<30} {tf_rps / bare_rps:8.2f}   (target >= 0.50)")
     for name in servers:
-        closed, paced = results[name]["closed"], results[name]["paced"]
+        runs = paced[name]
         print(
-            f"  {name:<24} {median([r.rps for r in closed]):8.0f}  "
-            f"{median([r.p50_ms for r in closed]):8.2f} {median([r.p99_ms for r in closed]):8.2f}"
-            f"   {median([r.p99_ms for r in paced]):8.2f}"
+            f"  {name + f' paced at {args.rate:.0f}/s':<30} "
+            f"{median([r.rps for r in runs]):8.0f} {median([r.p50_ms for r in runs]):8.2f} "
+            f"{median([r.p99_ms for r in runs]):8.2f}   (target p99 <= 25 ms)"
         )
-    ratio = tf_rps / bare_rps if bare_rps else float("nan")
-    paced_p99 = median([r.p99_ms for r in results["terminflow"]["paced"]])
-    print(f"  ratio terminflow / bare: {ratio:.2f}  (target >= 0.50)")
-    print(f"  terminflow p99 at {args.rate:.0f} req/s: {paced_p99:.2f} ms  (target <= 25 ms)")
 
     print("\ndurability check (inbox rows vs 200 answers, per run):")
     exact = True
     for prefix in stored:
         difference = stored[prefix] - answered[prefix]
-        paced = prefix.startswith("paced")
+        is_paced = prefix.startswith("paced")
         # Closed loop: wrk stops at its deadline without reading answers still in flight;
         # those pushes may be committed but unanswered, never the other way round.
-        good = difference == 0 if paced else 0 <= difference <= args.connections
+        good = difference == 0 if is_paced else 0 <= difference <= max(concurrencies)
         exact = exact and good
         note = "" if difference == 0 else f"  ({difference} in flight when the load stopped)"
         print(f"  {prefix:<28} rows {stored[prefix]:7d}  200s {answered[prefix]:7d}{note}")

@@ -34,9 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     BACKENDS,
-    ROOT,
     analyze,
     bench_database,
     bulk_insert,
@@ -87,7 +86,7 @@ def insert_contacts(workspace_id: int, count: int) -> float:
             f"Nachname{i}",
             f"+4179{i:07d}",
             statuses[i % len(statuses)],
-            '{"kundennummer": "K%d"}' % i,
+            f'{{"kundennummer": "K{i}"}}',
             0,
             now,
             now,
@@ -177,23 +176,27 @@ def run_round(account: Any, emails: list[str]) -> dict[str, Any]:
     from terminflow.etermin.processing import process_pending
 
     counter = QueryCounter()
-    batches: list[tuple[int, float]] = []
+    batches: list[tuple[int, float, float]] = []
     with connection.execute_wrapper(counter):
         started = time.perf_counter()
         while True:
             batch_started = time.perf_counter()
+            cpu_started = time.process_time()
             handled = process_pending()
             elapsed = time.perf_counter() - batch_started
+            cpu = time.process_time() - cpu_started
             if not handled:
                 break
-            batches.append((handled, elapsed))
+            batches.append((handled, elapsed, cpu))
         wall = time.perf_counter() - started
-    handled_total = sum(handled for handled, _ in batches)
+    handled_total = sum(handled for handled, _, _ in batches)
     return {
         "pushes": handled_total,
         "wall_s": wall,
         "pushes_per_s": handled_total / wall,
-        "per_push_ms": median([1000 * elapsed / handled for handled, elapsed in batches]),
+        "per_push_ms": median([1000 * elapsed / handled for handled, elapsed, _ in batches]),
+        # This process's CPU only (SQLite works in it; PostgreSQL's server does not count).
+        "cpu_per_push_ms": median([1000 * cpu / handled for handled, _, cpu in batches]),
         "queries_per_push": counter.count / max(1, handled_total),
         "batches": len(batches),
     }
@@ -209,9 +212,7 @@ def check_round(campaign: Any, emails: list[str], push_ids: set[int]) -> list[st
 
     problems = []
     statuses = dict(
-        WebPush.objects.filter(id__in=push_ids)
-        .values_list("status")
-        .annotate(n=Count("id"))
+        WebPush.objects.filter(id__in=push_ids).values_list("status").annotate(n=Count("id"))
     )
     if statuses != {WebPushStatus.PROCESSED: len(emails)}:
         reasons = list(
@@ -284,7 +285,8 @@ def child(existing: int, pushes: int, rounds: int, seed: int, profile: str | Non
         results.append(result)
         print(
             f"round {round_no}: {result['pushes']} pushes in {result['wall_s']:.2f} s = "
-            f"{result['pushes_per_s']:.0f}/s, {result['per_push_ms']:.2f} ms/push, "
+            f"{result['pushes_per_s']:.0f}/s, {result['per_push_ms']:.2f} ms/push "
+            f"({result['cpu_per_push_ms']:.2f} ms CPU), "
             f"{result['queries_per_push']:.1f} queries/push",
             flush=True,
         )
@@ -296,6 +298,7 @@ def child(existing: int, pushes: int, rounds: int, seed: int, profile: str | Non
             "rounds": results,
             "pushes_per_s": median([r["pushes_per_s"] for r in results]),
             "per_push_ms": median([r["per_push_ms"] for r in results]),
+            "cpu_per_push_ms": median([r["cpu_per_push_ms"] for r in results]),
             "queries_per_push": median([r["queries_per_push"] for r in results]),
             "problems": problems,
         }
@@ -357,20 +360,25 @@ def main() -> int:
 
     print()
     print(f"processing: {args.pushes} pushes per round, {args.rounds} rounds, one worker")
-    print(f"{'backend':<11}{'contacts':>9}{'pushes/s':>10}{'ms/push':>9}{'queries/push':>14}")
+    print(
+        f"{'backend':<11}{'contacts':>9}{'pushes/s':>10}{'ms/push':>9}{'CPU ms/push':>13}"
+        f"{'queries/push':>14}"
+    )
     for (backend, size), result in figures.items():
         print(
             f"{backend:<11}{fmt_count(size):>9}{result['pushes_per_s']:>10.0f}"
-            f"{result['per_push_ms']:>9.2f}{result['queries_per_push']:>14.1f}"
+            f"{result['per_push_ms']:>9.2f}{result['cpu_per_push_ms']:>13.2f}"
+            f"{result['queries_per_push']:>14.1f}"
         )
     for backend in backends:
         small, big = figures[(backend, sizes[0])], figures[(backend, sizes[1])]
+        slowest = min(small["pushes_per_s"], big["pushes_per_s"])
         print(
             f"{backend}: per-push cost {fmt_count(sizes[1])}/{fmt_count(sizes[0])} = "
             f"{big['per_push_ms'] / small['per_push_ms']:.2f} "
             f"(pushes/s {small['pushes_per_s']:.0f} → {big['pushes_per_s']:.0f}); "
             f"target ≥ {TARGET_PUSHES_PER_SECOND}/s: "
-            f"{'met' if min(small['pushes_per_s'], big['pushes_per_s']) >= TARGET_PUSHES_PER_SECOND else 'NOT met'}"
+            f"{'met' if slowest >= TARGET_PUSHES_PER_SECOND else 'NOT met'}"
         )
     print("correctness:", "FAILED" if failed else "every check passed")
     return 1 if failed else 0

@@ -5,7 +5,7 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from terminflow.contacts import services, signals
@@ -723,3 +723,44 @@ def test_the_database_refuses_an_update_of_a_consent_event():
         )
     # then
     assert list(ConsentEvent.objects.values_list("source", flat=True)) == ["campaign"]
+
+
+@pytest.mark.parametrize(
+    ("locale", "region"), [("de-CH", "CH"), ("de-DE", "DE"), ("de_AT", "AT"), ("de", "CH")]
+)
+def test_local_phone_numbers_belong_to_the_country_of_the_workspace_locale(db, locale, region):
+    workspace = make_workspace(f"Praxis {locale}")
+    workspace.locale = locale
+    assert services.phone_region(workspace) == region
+
+
+def test_a_german_workspace_reads_local_numbers_as_german(db):
+    # given
+    workspace = make_workspace("Praxis Berlin")
+    workspace.locale = "de-DE"
+    workspace.save()
+    # when
+    contact = make_contact(workspace, phone="030 12345678")
+    # then
+    assert Contact.objects.get(pk=contact.pk).phone == "+493012345678"
+
+
+def test_signals_are_sent_after_the_write_inside_the_transaction(workspace):
+    # given a receiver that looks at the database and then fails
+    contact = make_contact(workspace)
+    seen: list[list[str]] = []
+
+    def failing_receiver(sender, contact, tag, **kwargs):
+        seen.append(services.tag_names(Contact.objects.get(pk=contact.pk)))
+        raise RuntimeError("receiver failed")
+
+    signals.tag_added.connect(failing_receiver, weak=False)
+    try:
+        # when
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.add_tags(contact, ["vip"])
+    finally:
+        signals.tag_added.disconnect(failing_receiver)
+    # then the receiver saw the tag, and its failure rolled the tag back
+    assert seen == [["vip"]]
+    assert ContactTag.objects.count() == 0

@@ -505,8 +505,8 @@ def test_an_account_deleted_during_a_batch_does_not_cost_the_other_pushes(
     real_lookup = ingest._accounts_by_hash
     calls: list[int] = []
 
-    def stale_once(cursor: Any, hashes: set[str]) -> dict[str, tuple[int, int]]:
-        found = real_lookup(cursor, hashes)
+    def stale_once(cursor: Any, sql: Any, hashes: set[str]) -> dict[str, tuple[int, int]]:
+        found = real_lookup(cursor, sql, hashes)
         if not calls and doomed_hash in hashes:
             found[doomed_hash] = stale
         calls.append(1)
@@ -557,3 +557,30 @@ def test_a_push_to_a_stopped_writer_is_503_not_lost_silently() -> None:
     response = asyncio.run(scenario())
     assert response.status_code == 503
     assert rows() == []
+
+
+# -- over real HTTP ----------------------------------------------------------------------------
+
+
+@pytest.mark.terminflow_server(embedded_worker=False)
+def test_over_real_http_a_push_is_stored_and_a_huge_one_refused(terminflow_server: Any) -> None:
+    # given the real server (uvicorn, as `terminflow serve` runs it) and an account
+    account = make_account()
+    url = f"{terminflow_server.url}/hooks/etermin/{account.web_push_token}"
+
+    with httpx.Client(timeout=10) as client:
+        # when a sample push, a 1 MB body and the sample again (same connection) are posted
+        first = client.post(url, content=sample("created.form"), headers={"content-type": FORM})
+        huge = client.post(url, content=push_body(notes="x" * 1_000_000))
+        unknown = client.post(f"{terminflow_server.url}/hooks/etermin/nope", content=b"{}")
+        again = client.post(url, content=push_body("uid-after-huge"))
+
+    # then the good ones are stored, the huge one is refused unread, the unknown token is 404
+    assert (first.status_code, first.text) == (200, "ok")
+    assert huge.status_code == 413
+    assert (unknown.status_code, unknown.text) == (404, "Not Found")
+    assert (again.status_code, again.text) == (200, "ok")
+    assert [row.appointment_uid for row in rows()] == [
+        "0b7d2c44-9e8f-4f7a-8d2e-5a6b7c8d9e00",
+        "uid-after-huge",
+    ]

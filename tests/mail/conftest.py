@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact
 from terminflow.mail import services
@@ -58,12 +56,3 @@ def make_email(
             attach_ics=attach_ics,
         ),
     )
-
-
-@pytest.fixture(autouse=True)
-def _mail_pages(settings: Any) -> None:
-    # Until the web app's views exist, its URL module cannot be imported; test against ours.
-    try:
-        import terminflow.web.urls  # noqa: F401
-    except ImportError:
-        settings.ROOT_URLCONF = "tests.mail.urls"

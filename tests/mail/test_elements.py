@@ -280,3 +280,29 @@ def test_reminder_a_day_before_an_appointment_across_dst_arrives_at_nine_local(
     local = received.message["Date"].datetime.astimezone(ZoneInfo("Europe/Zurich"))
     assert local.strftime("%H:%M") == "09:00"
     assert Outbox.objects.get().sent_at == datetime(2026, 3, 28, 8, 0, tzinfo=UTC)
+
+
+def test_saving_etermin_to_marketing_without_doi_warns_and_with_doi_does_not(
+    workspace: Workspace,
+) -> None:
+    from terminflow.campaigns.services import save_campaign
+    from tests.campaigns.factories import graph
+    from tests.etermin.factories import etermin_element, make_account
+
+    make_account(workspace)
+    news = make_email(workspace, "marketing")
+    doi = make_email(workspace, "doi")
+    booking = etermin_element()
+    send = element("mail", "email.send", email_id=news.pk)
+    ask = element("ask", "email.doi", email_id=doi.pk)
+
+    _, direct = save_campaign(
+        workspace, graph([booking, send], [edge("booking", "mail")], status="draft")
+    )
+    _, guarded = save_campaign(
+        workspace,
+        graph([booking, ask, send], [edge("booking", "ask"), edge("ask", "mail")], status="draft"),
+    )
+
+    assert [w.element for w in direct] == ["mail"]
+    assert guarded == []

@@ -365,3 +365,31 @@ def test_ics_attachment_arrives_as_text_calendar(workspace: Workspace, smtp: Smt
     assert calendar.get_param("method") == "CANCEL"
     assert calendar.get_filename() == "termin.ics"
     assert calendar.get_content() == "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nEND:VCALENDAR\r\n"
+
+
+def test_several_rounds_in_one_sweep_send_every_batch_once(
+    workspace: Workspace, smtp: SmtpServer
+) -> None:
+    rows = queue(workspace, 5)
+
+    moved = sending.send_due(now=T0, limit=2, rounds=4)
+
+    assert moved == 5
+    assert sorted(m.message["Message-ID"] for m in smtp.messages) == sorted(
+        r.message_id for r in rows
+    )
+    assert statuses() == [("sent", "")] * 5
+
+
+def test_rows_of_a_sender_that_died_go_out_after_the_lease_with_the_same_message_id(
+    workspace: Workspace, smtp: SmtpServer
+) -> None:
+    [row] = queue(workspace)
+    sending._claim(T0, 10)  # a sender claimed it and died before sending
+
+    assert sending.send_due(now=T0 + sending.LEASE - timedelta(seconds=1)) == 0
+    assert sending.send_due(now=T0 + sending.LEASE) == 1
+
+    [received] = smtp.messages
+    assert received.message["Message-ID"] == row.message_id
+    assert Outbox.objects.get(pk=row.pk).attempts == 2

@@ -188,7 +188,9 @@ def test_placeholder_missing_at_send_time_fails_only_that_email(workspace: Works
     assert stored.next_attempt_at is None
 
 
-def test_ics_attachment_uses_the_appointment_zone(workspace: Workspace) -> None:
+def test_ics_attachment_uses_the_appointment_zone(workspace: Workspace, monkeypatch: Any) -> None:
+    from terminflow.campaigns.models import Campaign, Enrollment
+
     contact = make_contact(workspace)
     template = make_email(
         workspace,
@@ -197,23 +199,62 @@ def test_ics_attachment_uses_the_appointment_zone(workspace: Workspace) -> None:
         attach_ics=True,
     )
     start = datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
-    registry.register_context(
+    # A provider of our own in place of the etermin app's, restored after the test.
+    monkeypatch.setitem(
+        registry._CONTEXT_PROVIDERS,
         "appointment",
         lambda enrollment: {"uid": "u-1", "start": start, "end": None, "status": "booked"},
     )
-    try:
-        from terminflow.campaigns.models import Campaign, Enrollment
+    campaign = Campaign.objects.create(workspace=workspace, name="c")
+    enrollment = Enrollment.objects.create(workspace=workspace, campaign=campaign, contact=contact)
 
-        campaign = Campaign.objects.create(workspace=workspace, name="c")
-        enrollment = Enrollment.objects.create(
-            workspace=workspace, campaign=campaign, contact=contact
-        )
-        row = services.queue_email(template, contact, enrollment=enrollment)
-    finally:
-        registry._CONTEXT_PROVIDERS.pop("appointment", None)
+    row = services.queue_email(template, contact, enrollment=enrollment)
 
     assert row.subject == "Termin 29.03.26, 09:00"
     assert "DTSTART;TZID=Europe/Zurich:20260329T090000" in row.ics
     assert "DTEND;TZID=Europe/Zurich:20260329T093000" in row.ics
     assert "UID:u-1@terminflow" in row.ics
     assert "METHOD:PUBLISH" in row.ics
+
+
+def test_later_ics_for_the_same_appointment_updates_it_and_a_cancellation_cancels() -> None:
+    from terminflow.mail.calendar import appointment_ics
+
+    appointment = {"uid": "u-1", "start": datetime(2026, 12, 3, 9, 30, tzinfo=UTC), "end": None}
+    first = appointment_ics(
+        appointment,
+        summary="Termin",
+        organizer_name="Praxis",
+        organizer_email="praxis@example.com",
+        timezone="Europe/Zurich",
+        now=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    moved = appointment_ics(
+        {**appointment, "start": datetime(2026, 12, 4, 9, 30, tzinfo=UTC)},
+        summary="Termin",
+        organizer_name="Praxis",
+        organizer_email="praxis@example.com",
+        timezone="Europe/Zurich",
+        now=datetime(2026, 11, 2, tzinfo=UTC),
+    )
+    cancelled = appointment_ics(
+        {**appointment, "status": "deleted"},
+        summary="Termin",
+        organizer_name="Praxis",
+        organizer_email="praxis@example.com",
+        timezone="Europe/Zurich",
+        now=datetime(2026, 11, 3, tzinfo=UTC),
+    )
+
+    def field(ics: str, name: str) -> str:
+        return next(line for line in ics.splitlines() if line.startswith(name)).split(":", 1)[1]
+
+    assert field(first, "UID") == field(moved, "UID") == field(cancelled, "UID") == "u-1@terminflow"
+    assert (
+        int(field(first, "SEQUENCE"))
+        < int(field(moved, "SEQUENCE"))
+        < int(field(cancelled, "SEQUENCE"))
+    )
+    assert field(moved, "DTSTART;TZID=Europe/Zurich") == "20261204T103000"
+    assert (field(cancelled, "METHOD"), field(cancelled, "STATUS")) == ("CANCEL", "CANCELLED")
+    assert "BEGIN:VTIMEZONE" in first

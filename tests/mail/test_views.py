@@ -51,7 +51,10 @@ def test_confirm_get_shows_a_button_and_changes_nothing(workspace: Workspace) ->
     assert response.status_code == 200
     body = response.content.decode()
     assert '<form method="post">' in body
-    assert "anna@example.com" in body
+    assert (
+        "Bitte bestätigen Sie, dass Praxis Seefeld E-Mails an anna@example.com senden darf." in body
+    )
+    assert "Ja, Adresse bestätigen" in body
     assert response["Referrer-Policy"] == "no-referrer"
     assert Contact.objects.get(pk=row.contact_id).email_status == "confirmed_soi"
     assert ledger(row.contact_id) == before
@@ -106,7 +109,7 @@ def test_expired_confirmation_link_changes_nothing(workspace: Workspace, setting
         response = Client().post(path)
 
     assert response.status_code == 410
-    assert "expired" in response.content.decode()
+    assert "Dieser Link ist abgelaufen." in response.content.decode()
     assert Contact.objects.get(pk=row.contact_id).email_status == "confirmed_soi"
 
 
@@ -186,3 +189,13 @@ def test_webview_shows_the_sent_body_sandboxed(workspace: Workspace) -> None:
     assert response.status_code == 200
     assert response.content.decode() == row.body_html
     assert response["Content-Security-Policy"] == "sandbox; script-src 'none'"
+
+
+def test_pages_speak_the_workspace_language(workspace: Workspace) -> None:
+    workspace.locale = "en"
+    workspace.save()
+    row = marketing_row(workspace)
+
+    body = Client().get(link_path(row, links.Purpose.UNSUBSCRIBE)).content.decode()
+
+    assert "Stop emails from Praxis Seefeld to anna@example.com?" in body

@@ -68,6 +68,8 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
   const [editing, setEditing] = useState(null);
   const [refs, setRefs] = useState({ emailList: [], fieldList: [], campaignList: [], accountList: [] });
   const [calendars, setCalendars] = useState({});
+  // Fit the view to a loaded graph once; an empty canvas keeps 1:1 so drops land where aimed.
+  const [fitOnLoad, setFitOnLoad] = useState(false);
   const wrapper = useRef(null);
   const flow = useReactFlow();
 
@@ -115,6 +117,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
       setCampaign(loaded);
       setName(loaded.name || "");
       const graph = toFlow(loaded, byKey);
+      setFitOnLoad(graph.nodes.length > 0);
       setNodes(graph.nodes);
       setEdges(graph.edges);
       api.get(`/campaigns/${campaignId}/stats`).then(applyStats, () => {});
@@ -334,7 +337,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
               elementsSelectable
               deleteKeyCode={readOnly ? null : ["Delete", "Backspace"]}
               zoomOnDoubleClick={false}
-              fitView
+              fitView={fitOnLoad}
               fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
               proOptions={{ hideAttribution: true }}
               defaultEdgeOptions={{ type: "smoothstep" }}

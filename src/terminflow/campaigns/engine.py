@@ -36,11 +36,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from pydantic import BaseModel, ValidationError
 
 from terminflow.contacts.models import Contact
@@ -227,10 +228,11 @@ def enter(
 def advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """The sweep: execute up to ``limit`` pending runs that are due at ``now``.
 
-    Claims runs in due order in small batches and executes each batch in one transaction, with
-    a savepoint per run, so a run that raises rolls back only its own work and is retried with
-    backoff. Runs created along the way that are due at once (the next action of a flow) are
-    picked up in the same call. Returns how many runs were moved forward.
+    Claims runs in due order in small batches and executes each batch in one transaction; each
+    handler runs in a savepoint, so one that raises rolls back only its own work and is retried
+    with backoff (an expected ``TerminflowError`` fails the run at once). Runs created along
+    the way that are due at once (the next action of a flow) are picked up in the same call.
+    Returns how many runs were moved forward.
     """
     now = now or clock.now()
     moved = 0
@@ -337,6 +339,16 @@ def _claim(now: datetime, size: int) -> list[int]:
     return ids
 
 
+@dataclass
+class _Batch:
+    """What the runs of one batch share: the clock, the edges, the enrollments they touched."""
+
+    now: datetime
+    targets: dict[tuple[int, str], list[int]]
+    # Checked for completion once at the end of the batch rather than after every run.
+    touched: set[int] = field(default_factory=set)
+
+
 def _execute_batch(ids: list[int], now: datetime) -> int:
     moved = 0
     with transaction.atomic():
@@ -351,56 +363,53 @@ def _execute_batch(ids: list[int], now: datetime) -> int:
         for run in runs:
             run.contact = contacts.setdefault(run.contact_id, run.contact)
             run.contact.workspace = run.workspace
-        targets = _targets_of({run.element_id for run in runs})
+        batch = _Batch(now=now, targets=_targets_of({run.element_id for run in runs}))
         for run in runs:
             if run.campaign.status != CampaignStatus.ACTIVE:
                 Run.objects.filter(pk=run.pk).update(claimed_until=None)
                 continue
-            _execute_one(run, now, targets)
+            _execute(run, batch)
             moved += 1
+        _complete_finished(batch.touched, now)
     return moved
 
 
-def _execute_one(run: Run, now: datetime, targets: dict[tuple[int, str], list[int]]) -> None:
+def _call(run: Run, call: Callable[[], Any]) -> tuple[Any, Outcome | None]:
+    """Run a handler's code in a savepoint; an exception rolls back only what it wrote.
+
+    Returns (result, None), or (None, the outcome the exception stands for): an expected error
+    fails the run, anything else retries it later.
+    """
     try:
         with transaction.atomic():
-            _execute(run, now, targets)
+            return call(), None
+    except TerminflowError as exc:
+        return None, Outcome(status="failed", reason=exc.detail)
     except Exception as exc:
-        if isinstance(exc, TerminflowError):
-            outcome = Outcome(status="failed", reason=exc.detail)
-        else:
-            log.exception("run %s (%s) raised; trying again later", run.pk, run.element.type)
-            outcome = Outcome(status="retry", reason=f"{type(exc).__name__}: {exc}")
-        # The savepoint rolled the rows back; the objects in memory may still carry its changes.
-        run.refresh_from_db(fields=_RUN_STATE)
-        run.enrollment.refresh_from_db(fields=["status", "ended_at"])
-        with transaction.atomic():
-            _record(run, outcome, now, targets)
+        log.exception("run %s (%s) raised; trying again later", run.pk, run.element.type)
+        return None, Outcome(status="retry", reason=f"{type(exc).__name__}: {exc}")
 
 
-def _execute(run: Run, now: datetime, targets: dict[tuple[int, str], list[int]]) -> None:
+def _execute(run: Run, batch: _Batch) -> None:
     element = run.element
+    now = batch.now
     if element.removed:
         _finish(run, RunStatus.CANCELLED, now, reason="the element was removed from the campaign")
-        _complete_if_done(run.enrollment, now)
+        batch.touched.add(run.enrollment_id)
         return
     if run.enrollment.status != EnrollmentStatus.ACTIVE:
         _finish(run, RunStatus.CANCELLED, now, reason=f"the enrollment is {run.enrollment.status}")
         return
     element_type = registry.get(element.type)
     if element_type is None:
-        _record(
-            run,
-            Outcome(status="failed", reason=f"unknown element type {element.type!r}"),
-            now,
-            targets,
-        )
+        reason = f"unknown element type {element.type!r}"
+        _record(run, Outcome(status="failed", reason=reason), batch)
         return
     try:
         config = element_type.config_schema.model_validate(element.config)
     except ValidationError as exc:
         reason = f"invalid config: {exc.errors()[0].get('msg', 'invalid')}"
-        _record(run, Outcome(status="failed", reason=reason), now, targets)
+        _record(run, Outcome(status="failed", reason=reason), batch)
         return
     context = RunContext(
         run=run, element=element, enrollment=run.enrollment, config=config, now=now
@@ -409,12 +418,17 @@ def _execute(run: Run, now: datetime, targets: dict[tuple[int, str], list[int]])
     if element_type.kind == "wait":
         if run.wait_until is None:
             if element_type.wait_due is None:
-                _record(run, Outcome(), now, targets)
+                _record(run, Outcome(), batch)
                 return
-            due, reason = element_type.wait_due(context)
+            wait_due = element_type.wait_due
+            result, failure = _call(run, lambda: wait_due(context))
+            if failure is not None:
+                _record(run, failure, batch)
+                return
+            due, reason = result
             if due is None:
                 _finish(run, RunStatus.SKIPPED, now, reason=reason)
-                _complete_if_done(run.enrollment, now)
+                batch.touched.add(run.enrollment_id)
                 return
             run.wait_until = due
         if run.wait_until > now:
@@ -422,30 +436,28 @@ def _execute(run: Run, now: datetime, targets: dict[tuple[int, str], list[int]])
             run.claimed_until = None
             run.save(update_fields=["wait_until", "due_at", "claimed_until"])
             return
-        _record(run, Outcome(), now, targets)
+        _record(run, Outcome(), batch)
         return
 
     if element_type.kind == "trigger" or element_type.handler is None:
-        _record(run, Outcome(), now, targets)
+        _record(run, Outcome(), batch)
         return
 
-    outcome = element_type.handler(context)
+    handler = element_type.handler
+    outcome, failure = _call(run, lambda: handler(context))
+    if failure is not None:
+        _record(run, failure, batch, refresh=element_type.kind == "action")
+        return
     if outcome.status == "completed" and outcome.branch not in element_type.branches:
         outcome = Outcome(
             status="failed", reason=f"the handler chose the unknown branch {outcome.branch!r}"
         )
-    _record(run, outcome, now, targets, refresh=element_type.kind == "action")
+    _record(run, outcome, batch, refresh=element_type.kind == "action")
 
 
-def _record(
-    run: Run,
-    outcome: Outcome,
-    now: datetime,
-    targets: dict[tuple[int, str], list[int]],
-    *,
-    refresh: bool = False,
-) -> None:
+def _record(run: Run, outcome: Outcome, batch: _Batch, *, refresh: bool = False) -> None:
     """Store a handler's outcome and continue the flow along the branch it chose."""
+    now = batch.now
     if outcome.status == "retry":
         attempts = run.attempts + 1
         if attempts < MAX_ATTEMPTS:
@@ -474,8 +486,8 @@ def _record(
         status in (RunStatus.COMPLETED, RunStatus.SKIPPED)
         and enrollment.status == EnrollmentStatus.ACTIVE
     ):
-        _schedule(enrollment, targets.get((run.element_id, branch), []), now)
-    _complete_if_done(enrollment, now)
+        _schedule(enrollment, batch.targets.get((run.element_id, branch), []), now)
+    batch.touched.add(enrollment.pk)
 
 
 def _finish(run: Run, status: str, now: datetime, *, reason: str = "", branch: str = "") -> None:
@@ -534,6 +546,18 @@ def _complete_if_done(enrollment: Enrollment, now: datetime) -> bool:
         enrollment.status = EnrollmentStatus.COMPLETED
         enrollment.ended_at = now
     return bool(updated)
+
+
+def _complete_finished(enrollment_ids: set[int], now: datetime) -> int:
+    """Mark the given active enrollments completed where none of their runs is pending."""
+    if not enrollment_ids:
+        return 0
+    pending = Run.objects.filter(enrollment_id=OuterRef("pk"), status=RunStatus.PENDING)
+    return (
+        Enrollment.objects.filter(pk__in=enrollment_ids, status=EnrollmentStatus.ACTIVE)
+        .exclude(Exists(pending))
+        .update(status=EnrollmentStatus.COMPLETED, ended_at=now)
+    )
 
 
 def end_enrollment(enrollment: Enrollment, status: str, now: datetime, *, reason: str) -> int:

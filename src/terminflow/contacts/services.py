@@ -115,8 +115,9 @@ def normalize_phone(phone: str | None, *, region: str = DEFAULT_PHONE_REGION) ->
 
 def phone_region(workspace: Workspace) -> str:
     """The region local numbers belong to: the country of the workspace's locale, else CH."""
-    country = (workspace.locale or "").replace("_", "-").split("-")[-1].upper()
-    if len(country) == 2 and country in phonenumbers.SUPPORTED_REGIONS:
+    _, _, country = (workspace.locale or "").replace("_", "-").partition("-")
+    country = country.upper()
+    if country in phonenumbers.SUPPORTED_REGIONS:
         return country
     return DEFAULT_PHONE_REGION
 

@@ -86,9 +86,6 @@ class GroupCommit(Generic[T, R]):
         if self.running:
             return
         self._accepting = True
-        import os, sys
-        if os.environ.get("GC_SWITCH"):
-            sys.setswitchinterval(float(os.environ["GC_SWITCH"]))
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
@@ -101,7 +98,7 @@ class GroupCommit(Generic[T, R]):
         self._queue.put(_STOP)
         thread.join(timeout)
         if thread.is_alive():
-            log.error("%s: writer still busy after %.0f s; leaving it to finish", self.name, timeout)
+            log.error("%s: still busy after %.0f s; left to finish", self.name, timeout)
             return
         self._thread = None
         # A submit that passed the check just before stop() began is refused, not left hanging.
@@ -153,20 +150,6 @@ class GroupCommit(Generic[T, R]):
                     log.exception("%s: cleanup on exit failed", self.name)
 
     def _process(self, batch: list[_Pending[T]]) -> None:
-        import os, time as _t
-        if os.environ.get("GC_STATS"):
-            t0 = _t.perf_counter()
-            try:
-                return self._process2(batch)
-            finally:
-                st = self.__dict__.setdefault("_st", [])
-                st.append((len(batch), _t.perf_counter() - t0))
-                if len(st) % 200 == 0:
-                    ns = sorted(x[0] for x in st[-200:]); ds = sorted(x[1] for x in st[-200:])
-                    print("GC batch p50", ns[100], "max", ns[-1], "dur p50 %.2fms p90 %.2fms max %.2fms" % (ds[100]*1e3, ds[180]*1e3, ds[-1]*1e3), flush=True)
-        return self._process2(batch)
-
-    def _process2(self, batch: list[_Pending[T]]) -> None:
         items = [entry.item for entry in batch]
         outcomes: list[tuple[bool, Any]]
         try:
@@ -222,4 +205,3 @@ class GroupCommit(Generic[T, R]):
         if refused:
             error = WriterStopped(f"{self.name} is stopped")
             self._deliver(refused, [(False, error)] * len(refused))
-

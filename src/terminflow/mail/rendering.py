@@ -173,7 +173,7 @@ def _make_filters(fmt: Formatting) -> dict[str, Any]:
             clock = format_time(moment, "short", tzinfo=zone, locale=locale)
             if at_time and format in ("full", "long"):
                 return at_time.format(date=day, time=clock)
-            pattern = str(get_datetime_format(format, locale=locale))
+            pattern = str(get_datetime_format(format, locale=locale))  # type: ignore[arg-type]
             return pattern.replace("{1}", day).replace("{0}", clock)
         return format_datetime(moment, format, tzinfo=zone, locale=locale)
 
@@ -265,7 +265,7 @@ def uses_link(source: str, name: str) -> bool:
     except RenderError:
         return False
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
+        target = getattr(node, "node", None)
         if not (isinstance(target, nodes.Name) and target.name == "links"):
             continue
         if isinstance(node, nodes.Getattr) and node.attr == name:
@@ -312,9 +312,8 @@ def _declared_names(tree: nodes.Template) -> set[str]:
     for node in tree.find_all(nodes.Name):
         if node.ctx in ("store", "param"):
             declared.add(node.name)
-    for node in tree.find_all((nodes.Macro, nodes.CallBlock)):
-        if isinstance(node, nodes.Macro):
-            declared.add(node.name)
+    for macro in tree.find_all(nodes.Macro):
+        declared.add(macro.name)
     return declared
 
 

@@ -20,7 +20,10 @@ from the row), which mailbox providers use to fold duplicates and which makes th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -39,6 +42,9 @@ log = logging.getLogger("terminflow.mail")
 # Emails claimed per round: big enough to keep every pooled connection busy, small enough that
 # the crash window above stays short.
 BATCH = 256
+# Rounds per sweep: enough to overlap claiming with sending, few enough that a sweep ends
+# within a second or so and the worker's other sweeps get their turn.
+ROUNDS_PER_SWEEP = 8
 LEASE = timedelta(minutes=5)
 # A temporarily refused email is retried with backoff for this long, then it fails
 # (about what MTAs do with their own queues).
@@ -104,6 +110,8 @@ def _not_sendable(row: dict[str, Any], now: datetime) -> str:
         return f"contact is {status}"
     if row["kind"] == EmailKind.MARKETING and status not in services.MARKETING_STATUSES:
         return "double opt-in required"
+    if row["kind"] == EmailKind.DOI and status == EmailStatus.CONFIRMED_DOI:
+        return "already confirmed by double opt-in"
     return ""
 
 
@@ -125,26 +133,31 @@ def _envelope(row: dict[str, Any], now: datetime, dkim: transports.DkimKey | Non
     return data
 
 
-def send_due(*, now: datetime | None = None, limit: int = BATCH) -> int:
-    """One round of the sender; returns how many emails it moved forward (0 = idle)."""
-    now = now or clock.now()
-    try:
-        config = transports.current_config()
-    except transports.SmtpConfigError as exc:
-        log.error("SMTP is misconfigured, emails stay queued: %s", exc)
-        return 0
-    if config is None:
-        services.mark_unconfigured()
-        return 0
+@dataclass
+class _Round:
+    """One claimed batch on its way: the rows, and the pool's answer still to come."""
+
+    now: datetime
+    to_send: list[dict[str, Any]]
+    cancelled: list[tuple[dict[str, Any], str]]
+    results: Callable[[], list[transports.Delivery]]
+
+    def finish(self) -> int:
+        deliveries = self.results()
+        _record(list(zip(self.to_send, deliveries, strict=True)), self.cancelled, self.now)
+        return len(self.to_send) + len(self.cancelled)
+
+
+def _start_round(config: transports.SmtpConfig, now: datetime, limit: int) -> _Round | None:
     size = limit
     if config.rate_per_minute:
         recent = Outbox.objects.filter(claimed_at__gt=now - timedelta(minutes=1)).count()
         size = min(size, config.rate_per_minute - recent)
         if size <= 0:
-            return 0
+            return None
     rows = _claim(now, size)
     if not rows:
-        return 0
+        return None
     envelope_sender = transports.envelope_sender()
     dkim = transports.current_dkim()
     to_send: list[dict[str, Any]] = []
@@ -156,12 +169,39 @@ def send_due(*, now: datetime | None = None, limit: int = BATCH) -> int:
         else:
             to_send.append(row)
     envelopes = [
-        transports.Envelope(envelope_sender, row["to_email"], _envelope(row, now, dkim))
+        transports.Envelope(envelope_sender, row["to_email"], partial(_envelope, row, now, dkim))
         for row in to_send
     ]
-    deliveries = transports.pool_for(config).deliver(envelopes) if envelopes else []
-    _record(list(zip(to_send, deliveries, strict=True)), cancelled, now)
-    return len(rows)
+    results = transports.pool_for(config).submit(envelopes)
+    return _Round(now, to_send, cancelled, results)
+
+
+def send_due(*, now: datetime | None = None, limit: int = BATCH, rounds: int = 1) -> int:
+    """Send due emails in up to ``rounds`` batches; returns how many moved forward (0 = idle).
+
+    With several rounds the next batch is claimed while the previous one is on the wire, so the
+    database work hides behind the SMTP conversation; at most two batches are in flight.
+    """
+    try:
+        config = transports.current_config()
+    except transports.SmtpConfigError as exc:
+        log.error("SMTP is misconfigured, emails stay queued: %s", exc)
+        return 0
+    if config is None:
+        services.mark_unconfigured()
+        return 0
+    moved = 0
+    in_flight: _Round | None = None
+    for _ in range(rounds):
+        current = _start_round(config, now or clock.now(), limit)
+        if in_flight is not None:
+            moved += in_flight.finish()
+        in_flight = current
+        if current is None:
+            break
+    if in_flight is not None:
+        moved += in_flight.finish()
+    return moved
 
 
 def _record(

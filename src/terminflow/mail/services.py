@@ -86,14 +86,15 @@ def template_names() -> set[str]:
 
 
 def _sample_field_value(field: Field) -> Any:
-    return {
+    samples: dict[str, Any] = {
         FieldType.TEXT: "Text",
         FieldType.NUMBER: 1,
         FieldType.DATE: "2026-12-14",
         FieldType.DATETIME: "2026-12-14T08:00:00+00:00",
         FieldType.CHECKBOX: True,
         FieldType.SELECT: (field.options or [""])[0],
-    }.get(field.type, "")
+    }
+    return samples.get(field.type, "")
 
 
 def _sample_appointment(workspace: Workspace) -> dict[str, Any]:
@@ -453,11 +454,11 @@ def _doi_details(
 
 def mark_unconfigured() -> int:
     """Label queued emails while no SMTP server is configured; they stay queued for later."""
-    return (
-        Outbox.objects.filter(status=OutboxStatus.QUEUED)
-        .exclude(reason=NO_SMTP_REASON)
-        .update(reason=NO_SMTP_REASON)
-    )
+    unlabelled = Outbox.objects.filter(status=OutboxStatus.QUEUED).exclude(reason=NO_SMTP_REASON)
+    # Reading first keeps the idle sweep from taking SQLite's write lock twice a second.
+    if not unlabelled.exists():
+        return 0
+    return unlabelled.update(reason=NO_SMTP_REASON)
 
 
 # Preview --------------------------------------------------------------------------------------

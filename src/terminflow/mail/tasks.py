@@ -6,7 +6,7 @@ from . import sending
 
 
 def _send() -> int:
-    return sending.send_due()
+    return sending.send_due(rounds=sending.ROUNDS_PER_SWEEP)
 
 
 SWEEPS: list[Sweep] = [Sweep(name="mail.send", run=_send, idle_seconds=0.5)]

@@ -30,11 +30,10 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from pathlib import Path
@@ -136,21 +135,49 @@ def current_config() -> SmtpConfig | None:
 
 @dataclass(frozen=True)
 class Envelope:
-    """One email ready to go: envelope addresses and the message bytes (CRLF, dot-unstuffed)."""
+    """One email to send: envelope addresses and the message (CRLF, not yet dot-stuffed).
+
+    ``data`` may be a function that builds the bytes: the pool's threads then build messages
+    while other connections wait for the server, instead of one thread building them all first.
+    """
 
     sender: str
     recipient: str
-    data: bytes
+    data: bytes | Callable[[], bytes]
+
+    def message(self) -> bytes:
+        return self.data if isinstance(self.data, bytes) else self.data()
+
+
+def _encoded_words(value: str) -> str:
+    """RFC 2047 base64 encoded-words, split on character boundaries, one per folded line."""
+    words: list[str] = []
+    chunk = b""
+    for char in value:
+        encoded = char.encode("utf-8")
+        # 45 bytes of UTF-8 give 60 base64 characters: each word stays well under 76.
+        if len(chunk) + len(encoded) > 45:
+            words.append(chunk.decode("utf-8"))
+            chunk = b""
+        chunk += encoded
+    if chunk or not words:
+        words.append(chunk.decode("utf-8"))
+    return "\r\n ".join(
+        "=?utf-8?b?" + binascii.b2a_base64(w.encode("utf-8"), newline=False).decode() + "?="
+        for w in words
+    )
 
 
 def _header(name: str, value: str) -> bytes:
     if value.isascii() and len(value) + len(name) < 900:
         return f"{name}: {value}\r\n".encode("ascii")
-    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-    return f"{name}: {encoded}\r\n".encode("ascii")
+    return f"{name}: {_encoded_words(value)}\r\n".encode("ascii")
 
 
+@lru_cache(maxsize=256)
 def _address(value: str) -> str:
+    if "<" not in value and value.isascii():
+        return value
     name, address = parseaddr(value)
     if not name:
         return address
@@ -425,6 +452,11 @@ class SmtpConnection:
     def _transaction(self, envelope: Envelope) -> Delivery:
         smtp = self.smtp
         assert smtp is not None
+        try:
+            data = envelope.message()
+        except Exception as exc:
+            log.exception("cannot build the message for %s", envelope.recipient)
+            return Delivery("failed", reply=f"cannot build the message: {exc}")
         options = ""
         if not (envelope.sender.isascii() and envelope.recipient.isascii()):
             if not self.smtputf8:
@@ -474,7 +506,7 @@ class SmtpConnection:
             self._abort()
             return self._refused_data(data_reply)
         try:
-            smtp.send(_dot_stuffed(envelope.data))
+            smtp.send(_dot_stuffed(data))
             final = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             # The server may have taken the email just before the connection died; resending
@@ -552,19 +584,26 @@ class SmtpPool:
             self._give_back(connection)
         return results
 
-    def deliver(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
-        """Send every envelope; results in the same order. Never raises for SMTP trouble."""
+    def submit(self, envelopes: Sequence[Envelope]) -> Callable[[], list[Delivery]]:
+        """Start sending every envelope; the returned function waits for the results (in the
+        same order). Never raises for SMTP trouble."""
         if not envelopes:
-            return []
+            return list
         lanes = min(self.config.pool, len(envelopes))
         shares = [list(envelopes[i::lanes]) for i in range(lanes)]
         futures = [self._executor.submit(self._send_share, share) for share in shares]
-        per_lane = [future.result() for future in futures]
-        results: list[Delivery] = [Delivery("server_down")] * len(envelopes)
-        for lane, lane_results in enumerate(per_lane):
-            for position, delivery in enumerate(lane_results):
-                results[lane + position * lanes] = delivery
+
+        def results() -> list[Delivery]:
+            ordered: list[Delivery] = [Delivery("server_down")] * len(envelopes)
+            for lane, future in enumerate(futures):
+                for position, delivery in enumerate(future.result()):
+                    ordered[lane + position * lanes] = delivery
+            return ordered
+
         return results
+
+    def deliver(self, envelopes: Sequence[Envelope]) -> list[Delivery]:
+        return self.submit(envelopes)()
 
     def close(self) -> None:
         with self._lock:

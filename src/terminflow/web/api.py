@@ -51,14 +51,20 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     problems = []
     for error in exc.errors:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        location = ".".join(
+            str(part) for part in error.get("loc", ()) if part not in {"body", "payload", "query"}
+        )
         problems.append(
             f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg")
         )
     body = {
         "detail": "; ".join(str(p) for p in problems) or "Invalid input.",
         "code": "invalid",
-        "errors": exc.errors,
+        # Only plain parts: pydantic's ``ctx`` can hold exception objects that JSON cannot carry.
+        "errors": [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors
+        ],
     }
     return api.create_response(request, body, status=422)
 

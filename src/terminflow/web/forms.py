@@ -8,12 +8,13 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from terminflow.workspaces.models import User
 
 
 class LoginForm(forms.Form):
-    email = forms.EmailField(label=_("Email"), max_length=254)
+    email = forms.EmailField(label=pgettext_lazy("address", "Email"), max_length=254)
     password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput)
 
     def __init__(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -80,7 +81,7 @@ def _status_choices() -> list[tuple[str, str]]:
 class ContactForm(forms.Form):
     """A contact's columns plus one input per workspace field, by the field's type."""
 
-    email = forms.CharField(label=_("Email"), max_length=254)
+    email = forms.CharField(label=pgettext_lazy("address", "Email"), max_length=254)
     first_name = forms.CharField(label=_("First name"), max_length=200, required=False)
     last_name = forms.CharField(label=_("Last name"), max_length=200, required=False)
     phone = forms.CharField(label=_("Phone"), max_length=40, required=False)

@@ -87,6 +87,24 @@ ENROLLMENT_STATUSES = {
 
 EMAIL_KINDS = {"marketing": _("Marketing"), "doi": _("Double opt-in request")}
 
+# The builder's palette names, for pages that list runs; unknown types fall back to the registry.
+ELEMENT_TYPES = {
+    "etermin.appointment": _("eTermin appointment"),
+    "contact.tag_added": _("Tag added"),
+    "contact.doi_confirmed": _("Double opt-in confirmed"),
+    "email.send": _("Send email"),
+    "email.doi": _("Double opt-in email"),
+    "contact.tag": _("Add or remove tags"),
+    "contact.set_field": _("Set a field"),
+    "campaign.reset": _("Reset campaign"),
+    "campaign.stop": _("Stop campaign"),
+    "wait.duration": _("Wait"),
+    "wait.until_field": _("Wait until a date"),
+    "condition.tag": _("Has tag?"),
+    "condition.field": _("Field check"),
+    "condition.email_status": _("Email status?"),
+}
+
 GROUPS = {
     "roles": ROLES,
     "email_status": EMAIL_STATUSES,

@@ -55,3 +55,15 @@ def get_item(mapping: Any, key: Any) -> Any:
     if isinstance(mapping, dict):
         return mapping.get(key)
     return None
+
+
+@register.filter
+def element_label(type_key: str) -> str:
+    """A run's element type as the builder names it."""
+    known = labels.ELEMENT_TYPES.get(type_key)
+    if known is not None:
+        return str(known)
+    from terminflow.campaigns import registry
+
+    element_type = registry.get(type_key)
+    return element_type.label if element_type else type_key

@@ -18,6 +18,7 @@ from django.http import (
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.campaigns.models import Enrollment, Run
@@ -425,7 +426,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 def _import_targets(fields: list[Field]) -> list[tuple[str, str]]:
     return [
         ("", _("— skip this column —")),
-        ("email", _("Email")),
+        ("email", pgettext("address", "Email")),
         ("first_name", _("First name")),
         ("last_name", _("Last name")),
         ("phone", _("Phone")),

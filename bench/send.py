@@ -1,0 +1,266 @@
+"""Sending benchmark: emails per minute from the outbox to a local SMTP server.
+
+One command: ``.venv/bin/python bench/send.py [--count 20000] [--pool 4] [--backend sqlite]``.
+
+1. An SMTP sink runs in its own process on 127.0.0.1 (aiosmtpd on uvloop, a handler that
+   accepts and drops every message), so it never shares the GIL with the sender.
+2. **Baseline**: a raw client with the same number of connections (``smtplib`` in threads)
+   blasts ``--count`` ready-made messages of the same size at the sink: the rate of the SMTP
+   server alone, without terminflow.
+3. **terminflow**: a subprocess migrates a fresh database (SQLite in WAL with
+   ``synchronous=FULL`` as in production, or a dedicated PostgreSQL database), queues
+   ``--count`` rendered marketing emails in the outbox (one rendered through the services,
+   copied per contact), then times the worker's ``mail.send`` sweep in a loop, as the worker
+   runs it, until the outbox is empty, and checks every row is ``sent``.
+
+Printed: both rates in emails per minute, and their ratio. The target is 50,000 per minute.
+The 2 cores are shared by the sink and the sender (and whatever else runs): compare the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import smtplib
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, bench_database, report, run_child, setup_django
+
+TARGET_PER_MINUTE = 50_000
+
+
+# -- the SMTP sink ------------------------------------------------------------------------------
+
+
+def _sink(port_out: Any, received: Any, stop: Any) -> None:
+    import asyncio
+    import logging
+
+    from aiosmtpd.controller import Controller
+
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+
+    class Drop:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            with received.get_lock():
+                received.value += 1
+            return "250 OK"
+
+    class SinkController(Controller):
+        def _trigger_server(self) -> None:
+            if self.port == 0 and self.server is not None:
+                self.port = self.server.sockets[0].getsockname()[1]
+            super()._trigger_server()
+
+    controller = SinkController(Drop(), hostname="127.0.0.1", port=0, loop=loop)
+    controller.start()
+    port_out.send(controller.port)
+    stop.wait()
+    controller.stop()
+
+
+class Sink:
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.received = context.Value("l", 0)
+        self._stop = context.Event()
+        parent, child = context.Pipe()
+        self._process = context.Process(
+            target=_sink, args=(child, self.received, self._stop), daemon=True
+        )
+        self._process.start()
+        self.port: int = parent.recv()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._process.join(10)
+
+
+# -- the baseline: a raw client -----------------------------------------------------------------
+
+
+def sample_message(size_hint: int) -> bytes:
+    from datetime import UTC, datetime
+
+    from terminflow.mail.transports import build_message
+
+    text = ("Hallo Anna, hier sind die Neuigkeiten aus der Praxis. " * 40)[:size_hint]
+    return build_message(
+        from_email="Praxis Seefeld <terminflow@localhost>",
+        to_email="person@example.com",
+        subject="Neuigkeiten aus der Praxis",
+        body_text=text,
+        body_html=f"<p>{text}</p>",
+        message_id="<bench@localhost>",
+        date=datetime.now(UTC),
+        headers={
+            "List-Unsubscribe": "<https://example.com/mail/unsubscribe/x/>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+def baseline(port: int, count: int, pool: int, message: bytes) -> float:
+    """Seconds a raw smtplib client with ``pool`` connections needs for ``count`` messages."""
+    shares = [count // pool + (1 if i < count % pool else 0) for i in range(pool)]
+
+    def blast(n: int) -> None:
+        client = smtplib.SMTP("127.0.0.1", port)
+        client.ehlo()
+        for i in range(n):
+            client.sendmail("terminflow@localhost", [f"person{i}@example.com"], message)
+        client.quit()
+
+    threads = [threading.Thread(target=blast, args=(n,)) for n in shares]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+# -- the child: terminflow's sender -------------------------------------------------------------
+
+
+def child(count: int) -> None:
+    setup_django()
+    import uuid
+
+    from django.db import transaction
+
+    from terminflow.contacts.models import Contact
+    from terminflow.kit import clock
+    from terminflow.mail import services, transports
+    from terminflow.mail.models import Outbox
+    from terminflow.mail.tasks import SWEEPS
+    from terminflow.workspaces.services import get_or_create_workspace
+
+    workspace = get_or_create_workspace("Praxis Seefeld")
+    now = clock.now()
+    with transaction.atomic():
+        Contact.objects.bulk_create(
+            [
+                Contact(
+                    workspace=workspace,
+                    email=f"person{i}@example.com",
+                    first_name="Anna",
+                    email_status="confirmed_doi",
+                )
+                for i in range(count)
+            ],
+            batch_size=2_000,
+        )
+    contacts = list(Contact.objects.filter(workspace=workspace).order_by("id"))
+    text = "Hallo {{ contact.first_name }}, hier sind die Neuigkeiten aus der Praxis. " * 20
+    template = services.create_template(
+        workspace,
+        services.TemplateData(
+            name="Newsletter",
+            subject="Neuigkeiten für {{ contact.first_name }}",
+            body_html=f'<p>{text}</p><p><a href="{{{{ links.unsubscribe }}}}">Abmelden</a></p>',
+        ),
+    )
+    first = services.queue_email(template, contacts[0], now=now)
+    domain = transports.message_id_domain()
+    rows = []
+    for contact in contacts[1:]:
+        public_id = uuid.uuid4()
+        rows.append(
+            Outbox(
+                workspace=workspace,
+                contact=contact,
+                template=template,
+                template_version=1,
+                public_id=public_id,
+                message_id=f"<{public_id.hex}@{domain}>",
+                kind=first.kind,
+                to_email=contact.email,
+                from_email=first.from_email,
+                subject=first.subject,
+                body_html=first.body_html,
+                body_text=first.body_text,
+                headers=first.headers,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    with transaction.atomic():
+        Outbox.objects.bulk_create(rows, batch_size=2_000)
+
+    rounds = 0
+    started = time.perf_counter()
+    sweep = next(s for s in SWEEPS if s.name == "mail.send")
+    while sweep.run():
+        rounds += 1
+    elapsed = time.perf_counter() - started
+    transports.close_pools()
+    sent = Outbox.objects.filter(status="sent").count()
+    report(
+        {
+            "seconds": elapsed,
+            "sent": sent,
+            "rounds": rounds,
+            "message_bytes": len(first.body_html) + len(first.body_text),
+        }
+    )
+
+
+# -- the parent ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--pool", type=int, default=4, help="SMTP connections")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.count)
+        return
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
+    sys.path.insert(0, str(ROOT / "src"))
+    sink = Sink()
+    try:
+        message = sample_message(2_000)
+        base_seconds = baseline(sink.port, args.count, args.pool, message)
+        assert sink.received.value == args.count, "the sink lost messages"
+        base_rate = args.count / base_seconds * 60
+        print(f"baseline (raw smtplib, {args.pool} connections): {base_rate:,.0f} emails/min")
+
+        before = sink.received.value
+        with bench_database(args.backend, "tf_bench_send") as env:
+            env["TERMINFLOW_SMTP_URL"] = f"smtp://127.0.0.1:{sink.port}?pool={args.pool}"
+            result = run_child(Path(__file__), ["--count", str(args.count)], env)
+        delivered = sink.received.value - before
+    finally:
+        sink.close()
+    assert result["sent"] == args.count, f"only {result['sent']} of {args.count} marked sent"
+    assert delivered == args.count, f"the sink got {delivered} of {args.count}"
+    rate = args.count / result["seconds"] * 60
+    verdict = "meets" if rate >= TARGET_PER_MINUTE else "misses"
+    print(
+        f"terminflow ({args.backend}, outbox → SMTP, {args.pool} connections): "
+        f"{rate:,.0f} emails/min in {result['rounds']} sweeps "
+        f"({rate / base_rate:.2f}× the baseline); {verdict} the target of "
+        f"{TARGET_PER_MINUTE:,}/min"
+    )
+
+
+if __name__ == "__main__":
+    main()

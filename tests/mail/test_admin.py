@@ -1,0 +1,44 @@
+"""The admin: outbox readable (not editable), templates checked like through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from terminflow.mail import services
+from terminflow.mail.models import EmailTemplate
+from terminflow.workspaces.models import Workspace
+
+from .conftest import make_contact, make_email
+
+pytestmark = pytest.mark.django_db
+
+
+def test_outbox_is_listed_with_status_and_reason(admin_client: Any, workspace: Workspace) -> None:
+    services.queue_email(make_email(workspace, "marketing"), make_contact(workspace))
+
+    response = admin_client.get("/admin/mail/outbox/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "anna@example.com" in body
+    assert "not sent: no SMTP server configured" in body
+
+
+def test_template_with_a_syntax_error_is_refused(admin_client: Any, workspace: Workspace) -> None:
+    response = admin_client.post(
+        "/admin/mail/emailtemplate/add/",
+        {
+            "workspace": workspace.pk,
+            "name": "Kaputt",
+            "kind": "marketing",
+            "subject": "Hallo {{ contact.first_name }",
+            "body_html": "<p>x</p>",
+            "body_text": "",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "unexpected &#x27;}&#x27; (line 1)" in response.content.decode()
+    assert EmailTemplate.objects.count() == 0

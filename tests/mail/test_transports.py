@@ -1,0 +1,89 @@
+"""SMTP configuration from the URL, and the MIME the sender builds."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime
+from email.policy import default
+
+import pytest
+
+from terminflow.kit.crypto import encrypt
+from terminflow.mail.transports import SmtpConfigError, build_message, parse_smtp_url
+
+
+def test_url_gives_server_login_and_options_without_showing_the_password() -> None:
+    config = parse_smtp_url(
+        "smtp://mailer%40praxis.ch:p%40ss@mail.example.com:587?pool=8&rate_per_minute=600"
+        "&starttls=require&timeout=5"
+    )
+
+    assert config is not None
+    assert (config.host, config.port, config.username, str(config.password)) == (
+        "mail.example.com",
+        587,
+        "mailer@praxis.ch",
+        "p@ss",
+    )
+    assert (config.pool, config.rate_per_minute, config.starttls, config.timeout) == (
+        8,
+        600,
+        "require",
+        5.0,
+    )
+    assert "p@ss" not in repr(config)
+    assert config.describe() == "smtp://mailer@praxis.ch@mail.example.com:587"
+
+
+def test_defaults_and_implicit_tls_port() -> None:
+    plain = parse_smtp_url("smtp://relay.local")
+    tls = parse_smtp_url("smtps://relay.local")
+
+    assert plain is not None and tls is not None
+    assert (plain.port, plain.starttls, plain.pool, plain.rate_per_minute) == (
+        25,
+        "opportunistic",
+        4,
+        0,
+    )
+    assert (tls.scheme, tls.port) == ("smtps", 465)
+    assert parse_smtp_url("") is None
+
+
+def test_encrypted_password_is_decrypted() -> None:
+    config = parse_smtp_url(f"smtp://mailer:enc:{encrypt('geheim')}@relay.local")
+
+    assert config is not None
+    assert str(config.password) == "geheim"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://relay.local", "smtp://", "smtp://relay.local?pool=0", "smtp://relay.local?starttls=x"],
+)
+def test_bad_urls_are_refused_with_a_reason(url: str) -> None:
+    with pytest.raises(SmtpConfigError):
+        parse_smtp_url(url)
+
+
+def test_message_parses_back_to_what_was_given() -> None:
+    data = build_message(
+        from_email="Praxis Zürich <praxis@example.com>",
+        to_email="anna@example.com",
+        subject="Grüezi – " + "sehr langer Betreff " * 8,
+        body_text="Hallo\n.Punkt am Anfang\n" + "x" * 200,
+        body_html="<p>Hallo</p>",
+        message_id="<abc@example.com>",
+        date=datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
+        headers={"List-Unsubscribe": "<https://example.com/u/>"},
+    )
+
+    message = email.message_from_bytes(data, policy=default)
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    assert message["From"] == "Praxis Zürich <praxis@example.com>"
+    assert message["Subject"] == "Grüezi – " + "sehr langer Betreff " * 8
+    assert message["Date"].datetime == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    assert message["List-Unsubscribe"] == "<https://example.com/u/>"
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text == "Hallo\n.Punkt am Anfang\n" + "x" * 200
+    assert message.get_body(("html",)).get_content().strip() == "<p>Hallo</p>"

@@ -1,0 +1,202 @@
+"""Contacts: filters, keyset paging, create, edit, notes, tags, delete, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.test import Client
+
+from terminflow.contacts.models import ConsentEvent, Contact
+from terminflow.contacts.services import create_contact, create_field, tag_names
+from terminflow.web.views.contacts import PAGE_SIZE
+
+
+def _emails(response) -> list[str]:
+    return [c.email for c in response.context["contacts"]]
+
+
+def test_search_and_filters_narrow_the_list(editor_client: Client, workspace) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="Ort")
+    create_field(workspace, key="vip", type="checkbox", label="VIP")
+    create_contact(
+        workspace, email="anna@example.com", first_name="Anna", fields={"city": "Zürich"}
+    )
+    create_contact(
+        workspace,
+        email="ben@example.com",
+        email_status="confirmed_doi",
+        tags=["stamm"],
+        fields={"vip": True},
+    )
+    create_contact(workspace, email="carla@example.com", last_name="Annaheim")
+    # when / then
+    assert _emails(editor_client.get("/contacts/?q=anna")) == [
+        "carla@example.com",
+        "anna@example.com",
+    ]
+    assert _emails(editor_client.get("/contacts/?status=confirmed_doi")) == ["ben@example.com"]
+    assert _emails(editor_client.get("/contacts/?tag=stamm")) == ["ben@example.com"]
+    assert _emails(editor_client.get("/contacts/?field=city&value=zür")) == ["anna@example.com"]
+    assert _emails(editor_client.get("/contacts/?field=vip&value=ja")) == ["ben@example.com"]
+    assert _emails(editor_client.get("/contacts/?field=city")) == ["anna@example.com"]
+    assert _emails(editor_client.get("/contacts/?field=nonexistent&value=x")) == [
+        "carla@example.com",
+        "ben@example.com",
+        "anna@example.com",
+    ]
+
+
+def test_keyset_paging_walks_forward_and_back(editor_client: Client, workspace) -> None:
+    # given one page and three more contacts
+    for n in range(PAGE_SIZE + 3):
+        create_contact(workspace, email=f"c{n:03d}@example.com")
+    # when
+    first = editor_client.get("/contacts/")
+    second = editor_client.get(f"/contacts/?before={first.context['older']}")
+    back = editor_client.get(f"/contacts/?after={second.context['newer']}")
+    # then
+    assert len(_emails(first)) == PAGE_SIZE
+    assert _emails(first)[0] == f"c{PAGE_SIZE + 2:03d}@example.com"
+    assert first.context["newer"] is None
+    assert _emails(second) == ["c002@example.com", "c001@example.com", "c000@example.com"]
+    assert second.context["older"] is None
+    assert _emails(back) == _emails(first)
+
+
+def test_htmx_filter_returns_only_the_table(editor_client: Client, workspace) -> None:
+    # given
+    create_contact(workspace, email="anna@example.com")
+    # when
+    response = editor_client.get("/contacts/?q=anna", headers={"HX-Request": "true"})
+    # then
+    body = response.content.decode()
+    assert "anna@example.com" in body
+    assert "<html" not in body
+
+
+def test_create_a_contact_with_fields_and_tags(editor_client: Client, workspace) -> None:
+    # given
+    create_field(workspace, key="birthday", type="date", label="Geburtstag")
+    create_field(workspace, key="visit", type="datetime", label="Besuch")
+    # when the visit is entered in the workspace's zone (Zurich, UTC+1 in January)
+    response = editor_client.post(
+        "/contacts/new/",
+        {
+            "email": "Lea@Example.com",
+            "first_name": "Lea",
+            "email_status": "confirmed_manual",
+            "tags": "neu, vip",
+            "field__birthday": "1991-05-06",
+            "field__visit": "2027-01-10T09:30",
+        },
+    )
+    # then
+    contact = Contact.objects.get(workspace=workspace)
+    assert response.status_code == 302
+    assert response["Location"] == f"/contacts/{contact.pk}/"
+    assert (contact.email, contact.first_name, contact.email_status) == (
+        "lea@example.com",
+        "Lea",
+        "confirmed_manual",
+    )
+    assert contact.fields == {"birthday": "1991-05-06", "visit": "2027-01-10T08:30:00+00:00"}
+    assert tag_names(contact) == ["neu", "vip"]
+    assert list(ConsentEvent.objects.filter(contact=contact).values_list("source", flat=True)) == [
+        "ui:editor@praxis.example"
+    ]
+
+
+def test_create_refuses_a_taken_email_and_stores_nothing_new(editor_client, workspace) -> None:
+    # given
+    create_contact(workspace, email="anna@example.com")
+    # when
+    response = editor_client.post(
+        "/contacts/new/", {"email": "ANNA@example.com", "email_status": "unknown"}
+    )
+    # then
+    assert response.status_code == 422
+    assert Contact.objects.count() == 1
+
+
+def test_edit_changes_fields_and_replaces_tags(editor_client, workspace) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="Ort")
+    contact = create_contact(workspace, email="anna@example.com", tags=["alt"])
+    # when
+    response = editor_client.post(
+        f"/contacts/{contact.pk}/edit/",
+        {
+            "email": "anna@example.com",
+            "first_name": "Anna",
+            "email_status": "unknown",
+            "tags": "neu",
+            "field__city": "Bern",
+        },
+    )
+    # then
+    contact.refresh_from_db()
+    assert response.status_code == 302
+    assert (contact.first_name, contact.fields) == ("Anna", {"city": "Bern"})
+    assert tag_names(contact) == ["neu"]
+
+
+def test_notes_and_tags_on_the_detail_page(editor_client, workspace) -> None:
+    # given
+    contact = create_contact(workspace, email="anna@example.com", tags=["alt"])
+    # when
+    editor_client.post(f"/contacts/{contact.pk}/notes/", {"text": "Ruft zurück."})
+    editor_client.post(f"/contacts/{contact.pk}/tags/", {"add": "a, b"})
+    editor_client.post(f"/contacts/{contact.pk}/tags/", {"remove": "alt"})
+    # then
+    assert list(contact.notes.values_list("text", "source")) == [
+        ("Ruft zurück.", "ui:editor@praxis.example")
+    ]
+    assert tag_names(contact) == ["a", "b"]
+    page = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
+    assert "Ruft zurück." in page
+
+
+def test_delete_a_contact(editor_client, workspace) -> None:
+    # given
+    contact = create_contact(workspace, email="anna@example.com")
+    # when
+    response = editor_client.post(f"/contacts/{contact.pk}/delete/")
+    # then
+    assert response.status_code == 302
+    assert Contact.objects.count() == 0
+
+
+def test_export_writes_every_matching_contact_with_fields_and_tags(
+    editor_client, workspace, other_workspace
+) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="Ort")
+    create_contact(workspace, email="anna@example.com", fields={"city": "Bern"}, tags=["b", "a"])
+    create_contact(workspace, email="ben@example.com", email_status="confirmed_doi")
+    create_contact(other_workspace, email="foreign@example.com")
+    # when
+    response = editor_client.get("/contacts/export.csv")
+    filtered = editor_client.get("/contacts/export.csv?status=confirmed_doi")
+    # then
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == [
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "email_status",
+        "tags",
+        "city",
+        "created_at",
+    ]
+    assert [r[:7] for r in rows[1:]] == [
+        ["ben@example.com", "", "", "", "confirmed_doi", "", ""],
+        ["anna@example.com", "", "", "", "unknown", "a, b", "Bern"],
+    ]
+    filtered_rows = list(
+        csv.reader(io.StringIO(b"".join(filtered.streaming_content).decode("utf-8-sig")))
+    )
+    assert [r[0] for r in filtered_rows[1:]] == ["ben@example.com"]
