@@ -181,7 +181,7 @@ def _check_condition_field(
     workspace: Workspace, config: BaseModel, campaign: Campaign | None
 ) -> list[str]:
     assert isinstance(config, ConditionFieldConfig)
-    ordered = {FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME}
+    ordered: set[str] = {FieldType.NUMBER, FieldType.DATE, FieldType.DATETIME}
     allowed = ordered if config.op in ("gt", "lt") else None
     field, problems = _check_field(workspace, config.field, allowed)
     if field is not None and not problems and config.op not in ("empty", "not_empty"):

@@ -134,11 +134,12 @@ def fire(
     Returns the enrollments entered; triggers the contact already passed in its current
     rotation are left out.
     """
+    matching = [e for e, config in active_triggers(workspace, type_key) if match(config)]
     entered: list[Enrollment] = []
+    if not matching:
+        return entered
     with transaction.atomic():
-        for element, config in active_triggers(workspace, type_key):
-            if not match(config):
-                continue
+        for element in matching:
             enrollment = enter(element, contact, context=context, now=now)
             if enrollment is not None:
                 entered.append(enrollment)
@@ -218,7 +219,12 @@ def enter(
             changed.append("context")
         if changed:
             latest.save(update_fields=changed)
-    targets = _targets_of([element.pk]).get((element.pk, "next"), [])
+    # Kept on the instance: a caller that holds its elements for a batch of events (the eTermin
+    # processing does) reads the edges once per batch instead of once per contact.
+    targets = element.__dict__.get("_next_targets")
+    if targets is None:
+        targets = _targets_of([element.pk]).get((element.pk, "next"), [])
+        element.__dict__["_next_targets"] = targets
     _schedule(latest, targets, now)
     if not created or not targets:
         _complete_if_done(latest, now)
@@ -235,6 +241,10 @@ def advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
     Returns how many runs were moved forward.
     """
     now = now or clock.now()
+    # A plain read first: an idle sweep then takes no write lock (on SQLite, IMMEDIATE
+    # transactions lock at BEGIN, and the web push writer shares that lock).
+    if not due_runs(now).exists():
+        return 0
     moved = 0
     while moved < limit:
         ids = _claim(now, min(BATCH_SIZE, limit - moved))
@@ -363,6 +373,7 @@ def _execute_batch(ids: list[int], now: datetime) -> int:
         for run in runs:
             run.contact = contacts.setdefault(run.contact_id, run.contact)
             run.contact.workspace = run.workspace
+            run.enrollment.campaign = run.campaign
         batch = _Batch(now=now, targets=_targets_of({run.element_id for run in runs}))
         for run in runs:
             if run.campaign.status != CampaignStatus.ACTIVE:

@@ -318,8 +318,8 @@ def reset_campaign(campaign: Campaign, *, now: datetime | None = None) -> int:
 
 def campaign_stats(campaign: Campaign) -> dict[str, Any]:
     """Runs per element by status (all rotations) and enrollments by status."""
-    counts = {
-        row["element_id"]: row
+    counts: dict[int, dict[str, Any]] = {
+        row["element_id"]: dict(row)
         for row in Run.objects.filter(campaign=campaign)
         .values("element_id")
         .annotate(

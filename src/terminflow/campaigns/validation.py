@@ -123,12 +123,12 @@ def validate_graph(
                 )
             )
             continue
-        key = (edge.source, edge.target, edge.branch)
-        if key in seen_edges:
+        drawn = (edge.source, edge.target, edge.branch)
+        if drawn in seen_edges:
             errors.append(Problem(edge.source, f"{label}: the same edge is drawn twice"))
             continue
-        seen_edges.add(key)
-        edges.append(key)
+        seen_edges.add(drawn)
+        edges.append(drawn)
 
     triggers = [key for key, t in types.items() if t is not None and t.kind == "trigger"]
     incoming: dict[str, list[str]] = defaultdict(list)

@@ -99,7 +99,7 @@ class Outbox(models.Model):
             # The sender reads only queued rows in due order, so its cost does not grow with
             # the number of sent emails.
             models.Index(
-                fields=["next_attempt_at"],
+                fields=["next_attempt_at", "id"],
                 name="outbox_queued_due",
                 condition=models.Q(status="queued"),
             ),
