@@ -24,7 +24,11 @@ from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Mount, Route  # noqa: E402
 from starlette.staticfiles import StaticFiles  # noqa: E402
 
-from terminflow.etermin.ingest import IngestWriter, ingest_routes  # noqa: E402
+from terminflow.etermin.ingest import (  # noqa: E402
+    IngestWriter,
+    ingest_middleware,
+    ingest_routes,
+)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -60,9 +64,9 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         *ingest_routes(writer),
         Mount("/static", app=StaticFiles(directory=static_dir, check_dir=False), name="static"),
-        Mount("/", app=get_asgi_application()),
+        Mount("/", app=get_asgi_application()),  # type: ignore[arg-type]
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=ingest_middleware(writer), lifespan=lifespan)
     app.state.writer = writer
     return app
 

@@ -17,15 +17,15 @@ import asyncio
 import enum
 import hashlib
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from terminflow.kit import clock
 from terminflow.kit.crypto import token_hash
@@ -39,12 +39,8 @@ log = logging.getLogger("terminflow.etermin.ingest")
 # Enough to share one fsync among a burst; small enough that one batch holds the write lock
 # only for a few milliseconds.
 MAX_BATCH = 256
-# After each database call (above all the commit's fsync) the writer thread must win the GIL
-# back from the event loop. A busy loop only yields it every switch interval, 5 ms by default,
-# which would add up to 5 ms per call to every batch; 0.5 ms keeps the wait well under the
-# fsync it follows, for a few percent more thread switching on the loop.
-SWITCH_INTERVAL = 0.0005
 _CONTENT_TYPE_MAX = 200  # WebPush.content_type max_length
+WEB_PUSH_PATH = "/hooks/etermin/"
 
 
 class Outcome(enum.Enum):
@@ -191,8 +187,6 @@ class IngestWriter:
         self._group.on_commit = callback
 
     async def start(self) -> None:
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
         self._group.start()
 
     async def stop(self) -> None:
@@ -369,13 +363,7 @@ class WebPushEndpoint:
             return
         except _Disconnected:
             return  # the sender gave up before the body was complete; nothing to store
-        import os
-        mode = os.environ.get("XP")
-        if mode == "noparse":
-            await _answer(send, *_OK); return
         push = incoming_push(scope["path_params"]["token"], body, content_type)
-        if mode == "nowrite":
-            await _answer(send, *_OK); return
         try:
             outcome = await self.writer.submit(push)
         except Exception:
@@ -425,9 +413,40 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
 def ingest_routes(writer: IngestWriter) -> list[BaseRoute]:
     return [
         Route(
-            "/hooks/etermin/{token}",
+            WEB_PUSH_PATH + "{token}",
             WebPushEndpoint(writer),
             methods=["POST"],
             name="etermin-web-push",
         )
     ]
+
+
+class WebPushShortcut:
+    """ASGI middleware that hands ``POST /hooks/etermin/{token}`` straight to the endpoint.
+
+    The same requests the route above matches, minus Starlette's per-request exception
+    handling and routing, which cost a tenth of this path's CPU; the endpoint answers every
+    case itself. Anything else goes on to the app.
+    """
+
+    def __init__(self, app: ASGIApp, writer: IngestWriter) -> None:
+        self.app = app
+        self.endpoint = WebPushEndpoint(writer)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            if path.startswith(WEB_PUSH_PATH):
+                token = path[len(WEB_PUSH_PATH) :]
+                if token and "/" not in token:
+                    scope["path_params"] = {"token": token}
+                    await self.endpoint(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def ingest_middleware(writer: IngestWriter) -> list[Middleware]:
+    return [Middleware(WebPushShortcut, writer=writer)]

@@ -12,9 +12,11 @@ Three short steps, never a transaction held open across the network:
 The crash window: a server may accept an email and the sender die before step 3 commits. The
 row is then due again when its lease expires and goes out a second time. We chose that over
 the opposite (marking rows sent before sending, which loses emails in the same window):
-losing an appointment confirmation is worse than a rare duplicate, the window is one batch
-(``BATCH`` emails, well under a second), and the copy carries the same Message-ID (it derives
-from the row), which mailbox providers use to fold duplicates and which makes them detectable.
+losing an appointment confirmation is worse than a rare duplicate, the window is at most two
+batches (``BATCH`` emails each, well under a second of sending), and the copy carries the same
+Message-ID (it derives from the row), which mailbox providers use to fold duplicates and which
+makes them detectable. A server that hangs up after the message data without answering is the
+same case: no answer means not accepted, so the email is sent again later.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import available_timezones
 
 from django import forms
@@ -37,7 +38,7 @@ class LoginForm(forms.Form):
         return cleaned
 
 
-def _timezone_choices() -> list[tuple[str, str]]:
+def _timezone_choices() -> list[tuple[str, Any]]:
     zones = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
     return [("", _("Like the workspace")), *((z, z.replace("_", " ")) for z in zones)]
 
@@ -72,7 +73,7 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(label=_("Name of the token"), max_length=100, initial="default")
 
 
-def _status_choices() -> list[tuple[str, str]]:
+def _status_choices() -> list[tuple[str, Any]]:
     from .labels import EMAIL_STATUSES
 
     return [(code, label) for code, label in EMAIL_STATUSES.items()]
@@ -98,7 +99,7 @@ class ContactForm(forms.Form):
             self.fields[f"field__{field.key}"] = _input_for(field)
 
     def field_values(self) -> dict:
-        values = {}
+        values: dict[str, Any] = {}
         for field in self.workspace_fields:
             value = self.cleaned_data.get(f"field__{field.key}")
             if field.type == "checkbox":

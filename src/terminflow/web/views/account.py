@@ -71,7 +71,8 @@ def logout_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def switch_workspace(request: HttpRequest) -> HttpResponse:
     membership = Membership.objects.filter(
-        user=request.user, workspace_id=request.POST.get("workspace") or 0
+        user=request.user,  # type: ignore[misc]
+        workspace_id=request.POST.get("workspace") or 0,
     ).first()
     if membership is None:
         return HttpResponse(_("You are not a member of that workspace."), status=403)

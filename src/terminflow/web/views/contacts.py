@@ -393,7 +393,7 @@ def contact_export(request: HttpRequest) -> HttpResponse:
     )
     stamp = timezone.localtime().strftime("%Y-%m-%d")
     response["Content-Disposition"] = f'attachment; filename="contacts-{stamp}.csv"'
-    return response
+    return response  # type: ignore[return-value]
 
 
 @workspace_view
@@ -408,7 +408,10 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 item = contact_import.start_import(
-                    workspace, request.user, filename=upload.name, raw=upload.read()
+                    workspace,
+                    request.user,  # type: ignore[arg-type]
+                    filename=upload.name,
+                    raw=upload.read(),
                 )
             except TerminflowError as exc:
                 form.add_error("file", exc.detail)

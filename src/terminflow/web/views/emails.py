@@ -160,9 +160,10 @@ def email_preview(request: HttpRequest) -> HttpResponse:
             attach_ics=data.attach_ics,
         )
     else:
-        template = _template(request, int(params.get("email_id") or 0) or None)
-        if template is None:
+        found = _template(request, int(params.get("email_id") or 0) or None)
+        if found is None:
             raise Http404
+        template = found
         problems = []
     context: dict[str, Any] = {"problems": problems, "contact": contact}
     if contact is None:
