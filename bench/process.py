@@ -17,9 +17,12 @@ and PostgreSQL, each with 1 thousand and with 1 million existing contacts; ``--q
    the tag element per enrollment, one appointment per push.
 
 Each round activates a new campaign (the previous one is paused), so the contacts of earlier
-rounds can enter again and every round measures the same work. Figures per configuration:
-pushes/s over the rounds' wall time (median of rounds), per-push cost (median of per-batch
-cost), queries per push; then the ratio 1M/1k per backend (flatness: 1.0 is flat).
+rounds can enter again and every round measures the same work (the workspace grows by the
+round's new contacts, 1k → 3k by the third round). Figures per configuration, medians of the
+rounds: pushes/s over the round's wall time, per-push cost (median of per-batch cost), the
+same in this process's CPU time (steadier on a shared machine; SQLite's work counts, the
+PostgreSQL server's does not), queries per push; then the ratio 1M/1k per backend (flatness:
+1.0 is flat). ``--profile PATH`` writes a cProfile of each configuration's last round.
 
 The 2 cores are shared with whatever else runs: compare medians and ratios, not single runs.
 """

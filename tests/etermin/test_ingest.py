@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from django.test import override_settings
+from starlette.applications import Starlette
 
 from terminflow.asgi import create_app
 from terminflow.etermin import ingest
-from terminflow.etermin.ingest import IngestWriter, Outcome, incoming_push
+from terminflow.etermin.ingest import IngestWriter, Outcome, incoming_push, ingest_routes
 from terminflow.etermin.models import EterminAccount, WebPush
 from terminflow.etermin.services import connect_account, delete_account, rotate_web_push_token
 from tests.conftest import make_workspace
@@ -212,6 +213,32 @@ def test_a_stored_push_wakes_whoever_processes_the_inbox() -> None:
     assert asyncio.run(scenario()) is Outcome.STORED
     assert woken == [1]
     assert WebPush.objects.count() == 1
+
+
+def test_the_route_alone_serves_pushes_like_the_shortcut() -> None:
+    # given a plain Starlette app with only the ingest route (no shortcut middleware)
+    account = make_account()
+
+    async def scenario() -> Any:
+        writer = IngestWriter()
+        app = Starlette(routes=ingest_routes(writer))
+        await writer.start()
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tf") as client:
+                url = f"/hooks/etermin/{account.web_push_token}"
+                return [
+                    await client.post(url, content=push_body("uid-route")),
+                    await client.post("/hooks/etermin/unknown", content=push_body()),
+                ]
+        finally:
+            await writer.stop()
+
+    # when a push and one with an unknown token arrive, then they are answered the same way
+    ok, unknown = asyncio.run(scenario())
+    assert (ok.status_code, ok.text) == (200, "ok")
+    assert (unknown.status_code, unknown.text) == (404, "Not Found")
+    assert [row.appointment_uid for row in rows()] == ["uid-route"]
 
 
 # -- tokens ------------------------------------------------------------------------------------

@@ -102,7 +102,9 @@ class _Statements:
     )
 
     def __init__(self) -> None:
-        q = connection.ops.quote_name
+        def q(column: str | None) -> str:
+            return connection.ops.quote_name(str(column))
+
         self.mark = "?" if connection.vendor == "sqlite" else "%s"
         inbox = WebPush._meta
         fields = [f for f in inbox.concrete_fields if not f.primary_key]
