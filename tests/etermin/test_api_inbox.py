@@ -13,7 +13,7 @@ from terminflow.etermin.models import WebPush
 from tests.conftest import make_workspace
 
 BASE = "/api/v1/inbox"
-SAMPLES = Path("/work/shared/etermin/samples")
+SAMPLES = Path(__file__).parent / "samples"
 RECEIVED = datetime(2026, 11, 27, 14, 2, 12, tzinfo=UTC)
 
 

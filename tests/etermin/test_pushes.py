@@ -20,7 +20,7 @@ from terminflow.etermin.pushes import (
     parse_push,
 )
 
-SAMPLES = Path("/work/shared/etermin/samples")
+SAMPLES = Path(__file__).parent / "samples"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 UID = "6a1f0e52-3c1d-4b7e-9a51-2f0c8d9e4b11"
