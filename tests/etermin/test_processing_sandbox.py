@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from terminflow.asgi import create_app
 from terminflow.campaigns.models import Run
 from terminflow.contacts.models import Contact, EmailStatus, Note
 from terminflow.etermin.models import WebPush
 from terminflow.etermin.processing import process_pending
 from terminflow.etermin.services import connect_account
-from tests.fixtures.sandbox import ServerThread
 
 from .factories import etermin_element, make_campaign, make_field, push_body, store_push
 
 PUBLIC_KEY = "pk-seefeld"
 PRIVATE_KEY = "sk-seefeld-very-secret"
 NOW = datetime(2026, 11, 27, 14, 5, tzinfo=UTC)
-
-
-@pytest.fixture
-def front() -> Iterator[ServerThread]:
-    """terminflow's Starlette front in this process, so tests can process its inbox directly."""
-    server = ServerThread(create_app(run_worker=False))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def connect(workspace, sandbox, calendars=None):
@@ -41,7 +27,7 @@ def connect(workspace, sandbox, calendars=None):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_booking_in_sandbox_becomes_enrolled_contact(workspace, etermin_sandbox, front):
+def test_booking_in_sandbox_becomes_enrolled_contact(workspace, etermin_sandbox, terminflow_front):
     # given a connected account whose Web Push URL is set in eTermin
     account = connect(workspace, etermin_sandbox)
     make_field(workspace, "termin_start")
@@ -50,7 +36,7 @@ def test_booking_in_sandbox_becomes_enrolled_contact(workspace, etermin_sandbox,
         [etermin_element(start_field="termin_start", save_notes=True, calendar=211614)],
     )
     etermin_sandbox.configure_push(
-        PUBLIC_KEY, f"{front.url}/hooks/etermin/{account.web_push_token}", format="form"
+        PUBLIC_KEY, f"{terminflow_front.url}/hooks/etermin/{account.web_push_token}", format="form"
     )
 
     # when a customer books in eTermin

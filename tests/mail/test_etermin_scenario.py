@@ -7,13 +7,11 @@ in this process, and emails go to a real SMTP server on 127.0.0.1.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
 
-from terminflow.asgi import create_app
 from terminflow.campaigns import engine
 from terminflow.campaigns.models import Run
 from terminflow.contacts import services as contacts
@@ -31,16 +29,6 @@ from .conftest import make_email
 
 PUBLIC_KEY = "pk-seefeld"
 PRIVATE_KEY = "sk-seefeld-very-secret"
-
-
-@pytest.fixture
-def front() -> Iterator[ServerThread]:
-    server = ServerThread(create_app(run_worker=False))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def work() -> None:
@@ -63,7 +51,7 @@ def path_in(message: Received, kind: str) -> str:
 def test_booking_to_double_opt_in_to_marketing_to_one_click_unsubscribe(
     workspace: Workspace,
     etermin_sandbox: SandboxHandle,
-    front: ServerThread,
+    terminflow_front: ServerThread,
     smtp: SmtpServer,
 ) -> None:
     # given a connected eTermin account and three campaigns
@@ -72,7 +60,7 @@ def test_booking_to_double_opt_in_to_marketing_to_one_click_unsubscribe(
         workspace, name="Praxis Seefeld", public_key=PUBLIC_KEY, private_key=PRIVATE_KEY
     )
     etermin_sandbox.configure_push(
-        PUBLIC_KEY, f"{front.url}/hooks/etermin/{account.web_push_token}", format="json"
+        PUBLIC_KEY, f"{terminflow_front.url}/hooks/etermin/{account.web_push_token}", format="json"
     )
     doi = make_email(
         workspace,
