@@ -764,3 +764,22 @@ def test_signals_are_sent_after_the_write_inside_the_transaction(workspace):
     # then the receiver saw the tag, and its failure rolled the tag back
     assert seen == [["vip"]]
     assert ContactTag.objects.count() == 0
+
+
+def test_set_block_stores_counters_without_touching_status_or_ledger(workspace):
+    # given a single-opt-in contact
+    contact = make_contact(workspace, email="anna@example.ch", email_status="confirmed_soi")
+    until = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    ledger_before = list(ConsentEvent.objects.filter(contact=contact).values_list("id", flat=True))
+
+    # when mail records its second temporary block
+    services.set_block(contact, count=2, until=until)
+
+    # then the counters are stored, and nothing else changed
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.block_count, stored.blocked_until) == (2, until)
+    assert stored.email_status == "confirmed_soi"
+    assert (
+        list(ConsentEvent.objects.filter(contact=contact).values_list("id", flat=True))
+        == ledger_before
+    )

@@ -919,6 +919,17 @@ def set_email_status(
             signals.doi_confirmed.send(sender=Contact, contact=contact)
 
 
+def set_block(contact: Contact, *, count: int, until: datetime | None) -> None:
+    """Keep the bounce-block bookkeeping: how many temporary blocks, and until when.
+
+    The email status and its ledger entry are written by ``set_email_status``; this only
+    stores the counters that decide how long the next block lasts.
+    """
+    Contact.objects.filter(pk=contact.pk).update(block_count=count, blocked_until=until)
+    contact.block_count = count
+    contact.blocked_until = until
+
+
 def _record_status(
     contact: Contact,
     old: str,

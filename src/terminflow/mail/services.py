@@ -677,8 +677,7 @@ def record_bounce(
             status, until = EmailStatus.BLOCKED, None
         else:
             status, until = EmailStatus.BLOCKED_TEMPORARILY, now + block_duration(count)
-        # The block counters have no service in contacts yet; they are mail's bookkeeping.
-        Contact.objects.filter(pk=locked.pk).update(block_count=count, blocked_until=until)
+        contacts.set_block(locked, count=count, until=until)
         block_details = {
             **details,
             "previous_status": (
