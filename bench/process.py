@@ -6,7 +6,7 @@ and PostgreSQL, each with 1 thousand and with 1 million existing contacts; ``--q
 
 1. migrates a fresh database (SQLite: a file in a temp folder, WAL, ``synchronous=FULL`` as in
    production; PostgreSQL: a dedicated database on 127.0.0.1 that is dropped afterwards) and
-   bulk-inserts the existing contacts (``executemany`` / ``COPY``), then ANALYZE;
+   bulk-inserts the existing contacts (``executemany`` / ``COPY``), then ANALYZE (PostgreSQL);
 2. creates a workspace, an eTermin account, a datetime field and an active campaign:
    ``etermin.appointment`` (created, start field mapped, notes saved) → ``contact.tag``;
 3. per round, stores ``--pushes`` pending inbox rows with eTermin-like JSON bodies, every one a

@@ -8,12 +8,13 @@ For each backend a subprocess:
    a dedicated PostgreSQL database dropped afterwards) and activates a campaign
    ``contact.tag_added`` → ``wait.duration`` (60 min) → ``contact.tag`` (a reminder flow);
 2. baseline: bulk-inserts 1 thousand waiting runs (pending ``wait.duration`` runs due in 1 to
-   30 days, each with its enrollment: 1,000 contacts, rotation 0), ANALYZE; then inserts
-   ``--due`` waits of other contacts that come due spread over ``--spread`` seconds, starting
-   2 s later, and runs a real worker (``terminflow.worker.Worker`` with the campaigns sweep)
-   until every one has fired and its tag action has run;
+   30 days, each with its enrollment: 1,000 contacts, rotation 0), ANALYZE (PostgreSQL only);
+   then inserts ``--due`` waits of other contacts that come due spread over ``--spread``
+   seconds, starting 2 s later, and runs a real worker (``terminflow.worker.Worker`` with the
+   campaigns sweep) until every one has fired and its tag action has run; then the same number
+   again, all due at once, for the throughput of one worker (fires per second);
 3. large: bulk-inserts waiting runs up to 1 million (the same 1,000 contacts in rotations
-   1..999), ANALYZE, and repeats step 2 with new contacts.
+   1..999), ANALYZE (PostgreSQL), and repeats step 2 with new contacts.
 
 Figures per phase: lateness of each fired wait, p50 / p99 / max, both ``finished_at - due_at``
 (the run's record; ``finished_at`` is the sweep's "now") and done - due_at, where done is the
