@@ -1,11 +1,12 @@
 """The ASGI front: Starlette owns the hot routes and mounts Django for everything else.
 
-The lifespan starts the web push writer (group commit) and, in the embedded mode, the worker
-threads, so ``terminflow serve`` is the whole product in one process.
+The lifespan starts the web push writer (group commit) and, in the embedded mode, the worker in a
+child process, so ``terminflow serve`` is the whole product in one command.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,10 +44,10 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from terminflow.worker import Worker
+        from terminflow.worker import WorkerProcess
 
         await writer.start()
-        worker = Worker() if run_worker else None
+        worker = WorkerProcess() if run_worker else None
         if worker is not None:
             # New inbox rows are processed at once instead of at the sweep's next idle tick.
             writer.on_commit = worker.wake
@@ -55,7 +56,7 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
             yield
         finally:
             if worker is not None:
-                worker.stop()
+                await asyncio.to_thread(worker.stop)
             await writer.stop()
 
     static_dir = settings.STATIC_ROOT

@@ -3,12 +3,19 @@
 Each sweep is idempotent and claims its rows, so any number of workers on any number of
 machines can run side by side. A sweep that found work runs again at once; an idle one waits
 ``idle_seconds`` or until woken.
+
+``terminflow serve`` runs the worker in a child process (``WorkerProcess``), not in threads
+beside the event loop: processing is CPU-bound Python, and sharing one GIL with the ingest loop
+cut ingest to a tenth of its rate (decision 0002).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
+from typing import Any, Protocol
 
 from django.db import close_old_connections, connection
 
@@ -30,11 +37,18 @@ def sweeps() -> list[Sweep]:
     ]
 
 
+class _Event(Protocol):
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class Worker:
-    def __init__(self, selected: list[Sweep] | None = None) -> None:
+    def __init__(self, selected: list[Sweep] | None = None, *, wake: _Event | None = None) -> None:
         self._sweeps = selected if selected is not None else sweeps()
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        # A multiprocessing event when another process (the web front) wakes this worker.
+        self._wake: _Event = wake if wake is not None else threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -76,3 +90,49 @@ class Worker:
                     self._wake.clear()
         finally:
             connection.close()
+
+
+def _run_child(stop: Any, wake: Any, parent_pid: int) -> None:
+    """The worker process started by ``WorkerProcess``; ends with its parent, even a killed one."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
+    import django
+
+    django.setup()
+    worker = Worker(wake=wake)
+    worker.start()
+    try:
+        while not stop.wait(0.5):
+            if os.getppid() != parent_pid:
+                log.warning("the web process is gone; the worker stops")
+                break
+    finally:
+        worker.stop()
+
+
+class WorkerProcess:
+    """The embedded worker of ``terminflow serve``: the same sweeps, in a child process."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._wake = context.Event()
+        self._process = context.Process(
+            target=_run_child,
+            args=(self._stop, self._wake, os.getpid()),
+            name="terminflow-worker",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._process.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
