@@ -148,6 +148,21 @@ const DE = {
   "Operator": "Operator",
   "Statuses": "Status",
   "Status": "Status",
+  // Element descriptions from the registry (GET /api/v1/elements).
+  "Lets the contact pass a campaign (this one by default) again; its history is kept. In this campaign, the current pass ends here.": "Lässt den Kontakt eine Kampagne (standardmässig diese) erneut durchlaufen; sein Verlauf bleibt erhalten. In dieser Kampagne endet der aktuelle Durchlauf hier.",
+  "Takes the contact out of a campaign and cancels its waiting steps there.": "Nimmt den Kontakt aus einer Kampagne und bricht seine wartenden Schritte dort ab.",
+  "Writes a value into a contact field (null empties it).": "Schreibt einen Wert in ein Kontaktfeld (leer leert es).",
+  "Adds and removes tags on the contact.": "Fügt dem Kontakt Tags hinzu und entfernt Tags.",
+  "Asks the contact to confirm their address (double opt-in).": "Bittet den Kontakt, seine Adresse zu bestätigen (Double-Opt-in).",
+  "A marketing email; only contacts confirmed by double opt-in get it.": "Eine Marketing-E-Mail; nur per Double-Opt-in bestätigte Kontakte erhalten sie.",
+  "Yes when the contact's email status is one of the chosen ones.": "Ja, wenn der E-Mail-Status des Kontakts einer der gewählten ist.",
+  "Compares a contact field with a value (text ignores case).": "Vergleicht ein Kontaktfeld mit einem Wert (Text ohne Gross-/Kleinschreibung).",
+  "Yes when the contact has the tag.": "Ja, wenn der Kontakt den Tag hat.",
+  "Lets a contact in when it confirms its email address by double opt-in.": "Lässt einen Kontakt eintreten, wenn er seine E-Mail-Adresse per Double-Opt-in bestätigt.",
+  "Lets a contact in when the tag is added to it.": "Lässt einen Kontakt eintreten, wenn er den Tag erhält.",
+  "Reacts to appointments created, edited or deleted in eTermin. New contacts arrive as single opt-in.": "Reagiert auf Termine, die in eTermin erstellt, geändert oder gelöscht werden. Neue Kontakte kommen als Single-Opt-in an.",
+  "Waits the given number of minutes.": "Wartet die angegebene Anzahl Minuten.",
+  "Waits until the time in a date or datetime field, plus or minus an offset, in the workspace's time zone; re-timed when the field changes.": "Wartet bis zum Zeitpunkt in einem Datums- oder Datum-Zeit-Feld, plus oder minus einen Abstand, in der Zeitzone des Arbeitsbereichs; wird neu berechnet, wenn sich das Feld ändert.",
 };
 
 // English words for stored codes, so neither language shows a raw code.
