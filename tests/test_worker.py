@@ -1,0 +1,91 @@
+"""The worker loop: sweeps run until stopped, survive their own failures, and wake on demand."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from terminflow.kit.sweep import Sweep
+from terminflow.worker import Worker
+
+
+def test_failing_sweep_is_retried_and_other_sweeps_keep_running():
+    # given a sweep that fails on its first call and one that always works
+    calls = {"flaky": 0, "steady": 0}
+    recovered = threading.Event()
+
+    def flaky() -> int:
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            raise RuntimeError("database went away")
+        recovered.set()
+        return 0
+
+    def steady() -> int:
+        calls["steady"] += 1
+        return 0
+
+    worker = Worker([Sweep("flaky", flaky, 0.01), Sweep("steady", steady, 0.01)])
+
+    # when
+    worker.start()
+    try:
+        assert recovered.wait(5)
+    finally:
+        worker.stop()
+
+    # then the failing sweep ran again, and the other one was not held up
+    assert calls["flaky"] >= 2
+    assert calls["steady"] >= 2
+
+
+def test_idle_sweep_runs_again_at_once_when_woken():
+    # given an idle sweep that would otherwise wait a minute between runs
+    runs: list[float] = []
+    second_run = threading.Event()
+
+    def sweep() -> int:
+        runs.append(time.monotonic())
+        if len(runs) == 2:
+            second_run.set()
+        return 0
+
+    worker = Worker([Sweep("idle", sweep, idle_seconds=60)])
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        # when new work is announced
+        worker.wake()
+
+        # then it runs again long before its idle wait is over
+        assert second_run.wait(5)
+    finally:
+        worker.stop()
+    assert runs[1] - runs[0] < 5
+
+
+def test_busy_sweep_runs_back_to_back_until_idle():
+    # given a sweep with three rounds of work and a long idle wait
+    remaining = [3]
+    done = threading.Event()
+
+    def sweep() -> int:
+        if remaining[0] == 0:
+            done.set()
+            return 0
+        remaining[0] -= 1
+        return 1
+
+    worker = Worker([Sweep("busy", sweep, idle_seconds=60)])
+
+    # when
+    worker.start()
+    try:
+        # then all work is done without waiting for the idle timeout in between
+        assert done.wait(5)
+    finally:
+        worker.stop()
+    assert remaining == [0]
