@@ -13,6 +13,7 @@ def test_failing_sweep_is_retried_and_other_sweeps_keep_running():
     # given a sweep that fails on its first call and one that always works
     calls = {"flaky": 0, "steady": 0}
     recovered = threading.Event()
+    steady_again = threading.Event()
 
     def flaky() -> int:
         calls["flaky"] += 1
@@ -23,6 +24,8 @@ def test_failing_sweep_is_retried_and_other_sweeps_keep_running():
 
     def steady() -> int:
         calls["steady"] += 1
+        if calls["steady"] >= 2:
+            steady_again.set()
         return 0
 
     worker = Worker([Sweep("flaky", flaky, 0.01), Sweep("steady", steady, 0.01)])
@@ -31,6 +34,7 @@ def test_failing_sweep_is_retried_and_other_sweeps_keep_running():
     worker.start()
     try:
         assert recovered.wait(5)
+        assert steady_again.wait(5)
     finally:
         worker.stop()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from pydantic import BaseModel, ConfigDict
 
 from terminflow.campaigns import engine, registry
@@ -179,6 +181,121 @@ def test_an_inactive_campaign_lets_nobody_in(workspace):
     assert enter(campaign, contact) is None
     assert runs(campaign, contact) == []
     assert enrollments(campaign, contact) == []
+
+
+def enter_many(campaign, items, key="start", now=T0):
+    with transaction.atomic():
+        return engine.enter_many(node(campaign, key), items, now=now)
+
+
+def test_enter_many_keeps_the_rules_of_enter_for_each_contact(workspace):
+    # given a contact who passed the trigger already and one whose enrollment was stopped
+    campaign = tag_flow(workspace)
+    new, passed, stopped, other = (
+        make_contact(workspace, f"{name}@example.ch") for name in ("new", "passed", "stop", "o")
+    )
+    enter(campaign, passed)
+    enter(campaign, stopped)
+    stop_contact(campaign, stopped)
+
+    # when
+    entered = enter_many(
+        campaign,
+        [
+            (new, {"appointment_id": 1}),
+            (passed, {"appointment_id": 2}),
+            (stopped, None),
+            (other, {"appointment_id": 4}),
+            (new, {"appointment_id": 5}),
+        ],
+        now=T0 + MINUTE,
+    )
+
+    # then
+    assert [e is None for e in entered] == [False, True, True, False, True]
+    assert (entered[0].contact_id, entered[0].rotation, entered[0].status) == (new.pk, 0, "active")
+    assert Enrollment.objects.get(pk=entered[0].pk).context == {"appointment_id": 1}
+    assert Enrollment.objects.get(pk=entered[3].pk).context == {"appointment_id": 4}
+    for contact in (new, other):
+        assert runs(campaign, contact) == [("start", 0, "completed"), ("welcome", 0, "pending")]
+        assert run_of(campaign, contact, "welcome").due_at == T0 + MINUTE
+        assert run_of(campaign, contact, "start").finished_at == T0 + MINUTE
+    assert runs(campaign, passed) == [("start", 0, "completed"), ("welcome", 0, "pending")]
+    assert run_of(campaign, passed, "start").finished_at == T0
+    assert enrollments(campaign, stopped) == [(0, "stopped")]
+    assert runs(campaign, stopped) == [("start", 0, "completed"), ("welcome", 0, "cancelled")]
+
+
+def test_enter_many_reopens_a_completed_enrollment_and_merges_the_context(workspace):
+    campaign = make_campaign(
+        workspace,
+        [
+            element("booked", "contact.tag_added", tag="booked"),
+            element("paid", "contact.tag_added", tag="paid"),
+            element("thanks", "contact.tag", add=["thanks"]),
+        ],
+        [edge("paid", "thanks")],
+    )
+    contact = make_contact(workspace)
+    enter(campaign, contact, "booked", context={"source": "tag", "tag": "booked"})
+    assert enrollments(campaign, contact) == [(0, "completed")]
+
+    [enrollment] = enter_many(campaign, [(contact, {"tag": "paid"})], "paid", now=T0 + MINUTE)
+
+    assert (enrollment.status, enrollment.ended_at) == ("active", None)
+    stored = Enrollment.objects.get(pk=enrollment.pk)
+    assert (stored.status, stored.context) == ("active", {"source": "tag", "tag": "paid"})
+    assert runs(campaign, contact) == [
+        ("booked", 0, "completed"),
+        ("paid", 0, "completed"),
+        ("thanks", 0, "pending"),
+    ]
+
+
+def test_enter_many_completes_at_once_behind_a_trigger_without_successors(workspace):
+    campaign = make_campaign(workspace, [element("start", "contact.tag_added", tag="x")])
+    first, second = make_contact(workspace, "a@example.ch"), make_contact(workspace, "b@example.ch")
+
+    entered = enter_many(campaign, [(first, None), (second, None)])
+
+    assert [e.status for e in entered] == ["completed", "completed"]
+    assert sorted(Enrollment.objects.values_list("status", "ended_at")) == [
+        ("completed", T0),
+        ("completed", T0),
+    ]
+
+
+def test_enter_many_at_an_inactive_campaign_lets_nobody_in(workspace):
+    campaign = tag_flow(workspace)
+    pause_campaign(campaign)
+    contact = make_contact(workspace)
+
+    assert enter_many(campaign, [(contact, None)]) == [None]
+    assert runs(campaign, contact) == []
+    assert enrollments(campaign, contact) == []
+
+
+def test_enter_many_that_meets_a_concurrent_entry_takes_the_contacts_one_at_a_time(workspace):
+    # given a contact whose trigger run another worker wrote after the batch looked
+    campaign = tag_flow(workspace)
+    early, late = make_contact(workspace, "a@example.ch"), make_contact(workspace, "b@example.ch")
+    enter(campaign, late)
+    real_filter = Run.objects.filter
+    calls: list[int] = []
+
+    def filter_missing_the_run(*args, **kwargs):
+        calls.append(1)
+        query = real_filter(*args, **kwargs)
+        return query.none() if len(calls) == 1 else query
+
+    # when
+    with mock.patch.object(Run.objects, "filter", side_effect=filter_missing_the_run):
+        entered = enter_many(campaign, [(early, None), (late, None)], now=T0 + MINUTE)
+
+    # then the insert hit the unique index and each contact went through ``enter``
+    assert [e is None for e in entered] == [False, True]
+    assert runs(campaign, early) == [("start", 0, "completed"), ("welcome", 0, "pending")]
+    assert run_of(campaign, late, "start").finished_at == T0
 
 
 # --- the sweep ----------------------------------------------------------------------------
@@ -727,3 +844,23 @@ def test_the_sweep_reads_the_partial_index_of_pending_runs(workspace):
 
 def test_the_worker_sweeps_runs():
     assert [sweep.name for sweep in SWEEPS] == ["runs"]
+
+
+def test_within_a_retime_scope_another_field_costs_no_query_and_the_waited_one_still_retimes(
+    workspace,
+):
+    campaign = reminder_flow(workspace)
+    make_field(workspace, "city", "text")
+    contact = make_contact(workspace, fields={"appointment": "2026-06-10T07:00:00+00:00"})
+    enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
+    engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
+
+    with transaction.atomic(), engine.retime_scope():
+        engine.retime_waits(contact, "city")  # learns the workspace's waited fields
+        with CaptureQueriesContext(connection) as queries:
+            assert engine.retime_waits(contact, "city") == 0
+        contacts.set_field(contact, "appointment", "2026-06-12T13:30:00+00:00")
+
+    assert len(queries) == 0
+    expected = datetime(2026, 6, 11, 13, 30, tzinfo=UTC)
+    assert run_of(campaign, contact, "before").wait_until == expected

@@ -331,6 +331,105 @@ def test_booking_that_loses_the_insert_race_returns_the_winner(workspace):
     assert ConsentEvent.objects.count() == 0
 
 
+def booking(email: str, **kwargs: object) -> dict[str, object]:
+    return {"email": email, "first_name": "", "last_name": "", "phone": "", "source": "x", **kwargs}
+
+
+def test_bookings_in_a_batch_follow_the_rules_of_one_booking(workspace):
+    # given a known contact with a first name only, and one who unsubscribed
+    known = make_contact(workspace, "lea@example.ch", first_name="Lea")
+    gone = make_contact(workspace, "max@example.ch")
+    services.set_email_status(gone, "unsubscribed", source="unsubscribe_link")
+    # when
+    found = services.contacts_from_bookings(
+        workspace,
+        [
+            booking(
+                "Nina@Example.CH",
+                first_name="Nina",
+                phone="079 123 45 67",
+                source="etermin:7",
+                details={"appointment_uid": "a-1"},
+            ),
+            booking(
+                "LEA@example.ch", first_name="Leandra", last_name="Brunner", phone="044 668 18 00"
+            ),
+            booking("max@example.ch", first_name="Max"),
+            booking("ugo@example.ch", phone="12", source="etermin:7"),
+        ],
+    )
+    # then
+    assert [(c.email, created) for c, created in found] == [
+        ("nina@example.ch", True),
+        ("lea@example.ch", False),
+        ("max@example.ch", False),
+        ("ugo@example.ch", True),
+    ]
+    assert found[1][0].pk == known.pk
+    stored = {
+        c.email: (c.first_name, c.last_name, c.phone, c.email_status) for c in Contact.objects.all()
+    }
+    assert stored == {
+        "nina@example.ch": ("Nina", "", "+41791234567", "confirmed_soi"),
+        "lea@example.ch": ("Lea", "Brunner", "+41446681800", "unknown"),
+        "max@example.ch": ("Max", "", "", "unsubscribed"),
+        "ugo@example.ch": ("", "", "", "confirmed_soi"),
+    }
+    assert ledger(found[0][0]) == [("soi", "etermin:7", {"appointment_uid": "a-1"})]
+    assert ledger(found[3][0]) == [("soi", "etermin:7", {})]
+    assert ledger(known) == []
+    assert [kind for kind, _, _ in ledger(gone)] == ["unsubscribed"]
+
+
+def test_the_second_booking_of_a_new_address_in_a_batch_finds_the_first(workspace):
+    found = services.contacts_from_bookings(
+        workspace,
+        [
+            booking("nina@example.ch", first_name="Nina"),
+            booking("NINA@example.ch", last_name="Ott"),
+        ],
+    )
+    assert [created for _, created in found] == [True, False]
+    assert found[0][0] is found[1][0]
+    stored = Contact.objects.get()
+    assert (stored.email, stored.first_name, stored.last_name) == ("nina@example.ch", "Nina", "Ott")
+    assert [kind for kind, _, _ in ledger(stored)] == ["soi"]
+
+
+def test_a_batch_with_an_invalid_email_stores_nothing(workspace):
+    with pytest.raises(Unprocessable):
+        services.contacts_from_bookings(workspace, [booking("nina@example.ch"), booking("lea@")])
+    assert Contact.objects.count() == 0
+    assert ConsentEvent.objects.count() == 0
+
+
+def test_a_batch_that_loses_the_insert_race_takes_the_bookings_one_at_a_time(workspace):
+    # given a contact inserted by another job after the batch's look-up missed it
+    winner = make_contact(workspace, "lea@example.ch")
+    # when
+    real_alias = Contact.objects.alias
+    calls: list[int] = []
+
+    def alias_missing_the_winner(**kwargs):
+        calls.append(1)
+        query = real_alias(**kwargs)
+        return query.none() if len(calls) == 1 else query
+
+    with mock.patch.object(Contact.objects, "alias", side_effect=alias_missing_the_winner):
+        found = services.contacts_from_bookings(
+            workspace, [booking("nina@example.ch"), booking("lea@example.ch", first_name="Lea")]
+        )
+    # then
+    assert [(c.email, created) for c, created in found] == [
+        ("nina@example.ch", True),
+        ("lea@example.ch", False),
+    ]
+    assert found[1][0].pk == winner.pk
+    assert Contact.objects.count() == 2
+    assert Contact.objects.get(pk=winner.pk).first_name == "Lea"
+    assert ConsentEvent.objects.filter(contact=winner).count() == 0
+
+
 # -- notes -----------------------------------------------------------------------------------
 
 
@@ -544,6 +643,52 @@ def test_set_field_keeps_other_fields_written_meanwhile(workspace):
     services.set_field(stale, "visits", 3)
     # then
     assert Contact.objects.get(pk=contact.pk).fields == {"plan": "Gold", "visits": 3}
+
+
+def test_set_fields_many_sets_each_contacts_fields_and_signals_only_changes(workspace):
+    # given two contacts, one with fields set by another job since it was read
+    plan = make_field(workspace, "plan", "text")
+    make_field(workspace, "visits", "number")
+    lea = make_contact(workspace, "lea@example.ch", fields={"plan": "Gold", "visits": 1})
+    nina = make_contact(workspace, "nina@example.ch")
+    stale = Contact.objects.get(pk=nina.pk)
+    services.set_field(nina, "plan", "Silver")
+    # when
+    with captured(signals.field_changed) as changed:
+        services.set_fields_many(
+            [(lea, {"plan": "Gold", "visits": "2"}), (stale, {"visits": 5})],
+            source="etermin",
+            definitions={"plan": plan},
+        )
+    # then
+    assert [(c["contact"].pk, c["key"], c["old"], c["new"], c["source"]) for c in changed] == [
+        (lea.pk, "visits", 1, 2, "etermin"),
+        (nina.pk, "visits", None, 5, "etermin"),
+    ]
+    assert Contact.objects.get(pk=lea.pk).fields == {"plan": "Gold", "visits": 2}
+    assert Contact.objects.get(pk=nina.pk).fields == {"plan": "Silver", "visits": 5}
+    assert stale.fields == {"plan": "Silver", "visits": 5}
+
+
+def test_set_fields_many_writes_nothing_when_any_value_is_invalid(workspace):
+    make_field(workspace, "visits", "number")
+    lea = make_contact(workspace, "lea@example.ch")
+    nina = make_contact(workspace, "nina@example.ch")
+    with captured(signals.field_changed) as changed, pytest.raises(Unprocessable) as caught:
+        services.set_fields_many([(lea, {"visits": 1}), (nina, {"visits": "many"})])
+    assert caught.value.detail == "visits: 'many' is not a number."
+    assert list(Contact.objects.values_list("fields", flat=True)) == [{}, {}]
+    assert changed == []
+
+
+def test_set_fields_many_of_unchanged_values_writes_and_signals_nothing(workspace):
+    make_field(workspace, "visits", "number")
+    lea = make_contact(workspace, "lea@example.ch", fields={"visits": 1})
+    before = Contact.objects.get(pk=lea.pk).updated_at
+    with captured(signals.field_changed) as changed:
+        services.set_fields_many([(lea, {"visits": "1"})])
+    assert changed == []
+    assert Contact.objects.get(pk=lea.pk).updated_at == before
 
 
 def test_field_datetime_reads_dates_as_midnight_in_the_workspace_zone(workspace):
@@ -783,3 +928,48 @@ def test_set_block_stores_counters_without_touching_status_or_ledger(workspace):
         list(ConsentEvent.objects.filter(contact=contact).values_list("id", flat=True))
         == ledger_before
     )
+
+
+def test_notes_in_a_batch_keep_each_source_key_once(workspace):
+    # given a contact whose booking note was added before
+    lea = make_contact(workspace, "lea@example.ch")
+    nina = make_contact(workspace, "nina@example.ch")
+    services.add_note(lea, "old", source="etermin", source_key="k")
+    # when
+    added = services.add_notes(
+        [
+            (lea, "again", "etermin", "k"),
+            (nina, "Parkplatz", "etermin", "k"),
+            (nina, "twice", "etermin", "k"),
+            (nina, "free", "api", None),
+        ]
+    )
+    # then
+    assert [note is None for note in added] == [True, False, True, False]
+    assert sorted(Note.objects.values_list("contact__email", "text", "source", "source_key")) == [
+        ("lea@example.ch", "old", "etermin", "k"),
+        ("nina@example.ch", "Parkplatz", "etermin", "k"),
+        ("nina@example.ch", "free", "api", None),
+    ]
+    assert added[1] is not None and added[1].pk is not None
+
+
+def test_a_batch_of_notes_with_an_empty_one_stores_nothing(workspace):
+    contact = make_contact(workspace)
+    with pytest.raises(Unprocessable):
+        services.add_notes([(contact, "fine", "api", None), (contact, "  ", "api", None)])
+    assert Note.objects.count() == 0
+
+
+def test_notes_whose_key_a_concurrent_job_just_used_are_added_one_at_a_time(workspace):
+    # given a note with the key that the batch's look-up does not see (inserted concurrently)
+    contact = make_contact(workspace)
+    services.add_note(contact, "first", source="etermin", source_key="k")
+    # when
+    with mock.patch.object(QuerySet, "values_list", return_value=[]):
+        added = services.add_notes(
+            [(contact, "second", "etermin", "k"), (contact, "third", "etermin", "j")]
+        )
+    # then
+    assert added[0] is None
+    assert sorted(Note.objects.values_list("text", flat=True)) == ["first", "third"]

@@ -8,7 +8,7 @@ that cannot be inserted means the contact already passed the element in this rot
 Life of a run:
 
 - ``enter`` writes the trigger's run as completed and a pending run, due now, for each element
-  behind it.
+  behind it (``enter_many`` does the same for many contacts with a few statements in all).
 - ``advance_due`` (the sweep) claims pending runs whose ``due_at`` has come and executes each:
   an **action** calls its handler; a **condition** picks the ``yes`` or ``no`` edge; a **wait**
   computes its due time the first time it is executed (``wait_until``), stays pending until then,
@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -231,6 +233,178 @@ def enter(
     return latest
 
 
+def enter_many(
+    element: Element,
+    items: list[tuple[Contact, dict[str, Any] | None]],
+    *,
+    now: datetime | None = None,
+) -> list[Enrollment | None]:
+    """``enter`` for many (contact, context) at the same trigger; the result of each, in order.
+
+    The same rules as calling ``enter`` for each item in turn (an item whose contact appeared
+    earlier in ``items`` sees that earlier entry), with a handful of queries for the whole
+    list instead of a handful per contact. Must be called inside a transaction.
+    """
+    now = now or clock.now()
+    campaign = element.campaign
+    if (
+        not items
+        or element.removed
+        or element.kind != "trigger"
+        or campaign.status != CampaignStatus.ACTIVE
+    ):
+        return [None] * len(items)
+    results: list[Enrollment | None] = [None] * len(items)
+    # Waves of distinct contacts: a contact's second item goes in after its first.
+    pending = list(range(len(items)))
+    while pending:
+        seen: set[int] = set()
+        wave: list[int] = []
+        later: list[int] = []
+        for index in pending:
+            contact_id = items[index][0].pk
+            (later if contact_id in seen else wave).append(index)
+            seen.add(contact_id)
+        entered = _enter_distinct(element, [items[index] for index in wave], now)
+        for index, enrollment in zip(wave, entered, strict=True):
+            results[index] = enrollment
+        pending = later
+    return results
+
+
+def _enter_distinct(
+    element: Element, items: list[tuple[Contact, dict[str, Any] | None]], now: datetime
+) -> list[Enrollment | None]:
+    campaign = element.campaign
+    contact_ids = [contact.pk for contact, _ in items]
+    latest: dict[int, Enrollment] = {}
+    for row in Enrollment.objects.filter(
+        campaign_id=campaign.pk, contact_id__in=contact_ids
+    ).order_by("rotation"):
+        latest[row.contact_id] = row
+    passed = set(
+        Run.objects.filter(element_id=element.pk, contact_id__in=contact_ids).values_list(
+            "contact_id", "rotation"
+        )
+    )
+    results: list[Enrollment | None] = []
+    created: list[Enrollment] = []
+    entering: list[Enrollment] = []
+    contexts: list[dict[str, Any] | None] = []
+    for contact, context in items:
+        enrollment = latest.get(contact.pk)
+        if enrollment is None:
+            enrollment = Enrollment(
+                workspace_id=campaign.workspace_id,
+                campaign=campaign,
+                contact=contact,
+                rotation=0,
+                context=dict(context or {}),
+            )
+            created.append(enrollment)
+        elif (
+            enrollment.status == EnrollmentStatus.STOPPED
+            or (contact.pk, enrollment.rotation) in passed
+        ):
+            results.append(None)
+            continue
+        enrollment.contact = contact
+        entering.append(enrollment)
+        contexts.append(context)
+        results.append(enrollment)
+    if not entering:
+        return results
+    try:
+        with transaction.atomic():
+            Enrollment.objects.bulk_create(created)
+            Run.objects.bulk_create(
+                [
+                    Run(
+                        workspace_id=campaign.workspace_id,
+                        campaign=campaign,
+                        enrollment=enrollment,
+                        element=element,
+                        contact=enrollment.contact,
+                        rotation=enrollment.rotation,
+                        status=RunStatus.COMPLETED,
+                        branch="next",
+                        due_at=now,
+                        attempts=1,
+                        finished_at=now,
+                    )
+                    for enrollment in entering
+                ]
+            )
+    except IntegrityError:
+        # Another worker let one of the contacts in meanwhile: one at a time, as ``enter``.
+        return [enter(element, contact, context=context, now=now) for contact, context in items]
+    new = {id(enrollment) for enrollment in created}
+    reopened: list[Enrollment] = []
+    for enrollment, context in zip(entering, contexts, strict=True):
+        if id(enrollment) in new:
+            continue
+        changed = False
+        if enrollment.status != EnrollmentStatus.ACTIVE:
+            enrollment.status = EnrollmentStatus.ACTIVE
+            enrollment.ended_at = None
+            changed = True
+        if context:
+            enrollment.context = {**(enrollment.context or {}), **context}
+            changed = True
+        if changed:
+            reopened.append(enrollment)
+    if reopened:
+        Enrollment.objects.bulk_update(reopened, ["status", "ended_at", "context"])
+    targets = element.__dict__.get("_next_targets")
+    if targets is None:
+        targets = _targets_of([element.pk]).get((element.pk, "next"), [])
+        element.__dict__["_next_targets"] = targets
+    if targets:
+        Run.objects.bulk_create(
+            [
+                Run(
+                    workspace_id=enrollment.workspace_id,
+                    campaign_id=enrollment.campaign_id,
+                    enrollment=enrollment,
+                    element_id=element_id,
+                    contact_id=enrollment.contact_id,
+                    rotation=enrollment.rotation,
+                    status=RunStatus.PENDING,
+                    due_at=now,
+                )
+                for enrollment in entering
+                for element_id in targets
+            ],
+            ignore_conflicts=True,
+        )
+    _complete_all_if_done(
+        [e for e in entering if not targets or id(e) not in new],
+        now,
+    )
+    return results
+
+
+def _complete_all_if_done(enrollments: list[Enrollment], now: datetime) -> None:
+    """``_complete_if_done`` for many enrollments, with one read and one update."""
+    active = {e.pk: e for e in enrollments if e.status == EnrollmentStatus.ACTIVE}
+    if not active:
+        return
+    busy = set(
+        Run.objects.filter(enrollment_id__in=list(active), status=RunStatus.PENDING).values_list(
+            "enrollment_id", flat=True
+        )
+    )
+    done = [pk for pk in active if pk not in busy]
+    if not done:
+        return
+    Enrollment.objects.filter(pk__in=done, status=EnrollmentStatus.ACTIVE).update(
+        status=EnrollmentStatus.COMPLETED, ended_at=now
+    )
+    for pk in done:
+        active[pk].status = EnrollmentStatus.COMPLETED
+        active[pk].ended_at = now
+
+
 def advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """The sweep: execute up to ``limit`` pending runs that are due at ``now``.
 
@@ -263,15 +437,19 @@ def retime_waits(contact: Contact, field_key: str, *, now: datetime | None = Non
     many runs were re-timed or stopped.
     """
     now = now or clock.now()
-    types = {
-        t.key: t
-        for t in registry.all_types()
-        if t.kind == "wait" and t.wait_due is not None and t.meta.get(RETIMED_BY_FIELD)
-    }
+    types = _retimed_types()
     if not types:
         return 0
+    waited = _waited_fields.get()
+    if waited is not None:
+        workspace_id = contact.workspace_id
+        if workspace_id not in waited:
+            waited[workspace_id] = _fields_waited_on(workspace_id, types)
+        if field_key not in waited[workspace_id]:
+            return 0
     changed = 0
-    with transaction.atomic():
+    # No savepoint of its own: this either finishes or raises into the caller's transaction.
+    with transaction.atomic(savepoint=False):
         runs = _lock(
             Run.objects.filter(
                 contact_id=contact.pk,
@@ -309,6 +487,56 @@ def retime_waits(contact: Contact, field_key: str, *, now: datetime | None = Non
                 fields += ["due_at", "claimed_until"]
             run.save(update_fields=fields)
     return changed
+
+
+# Per workspace, the fields that some wait counts from; set only inside ``retime_scope``.
+_waited_fields: ContextVar[dict[int, frozenset[str]] | None] = ContextVar(
+    "waited_fields", default=None
+)
+
+
+@contextmanager
+def retime_scope() -> Iterator[None]:
+    """Within the scope, ``retime_waits`` learns once per workspace which fields waits count from.
+
+    A change of any other field then costs no query. For a batch that sets many contacts'
+    fields and changes no campaign meanwhile (the eTermin processing); outside the scope every
+    call looks at the contact's waiting runs.
+    """
+    token = _waited_fields.set({})
+    try:
+        yield
+    finally:
+        _waited_fields.reset(token)
+
+
+def _retimed_types() -> dict[str, registry.ElementType]:
+    return {
+        t.key: t
+        for t in registry.all_types()
+        if t.kind == "wait" and t.wait_due is not None and t.meta.get(RETIMED_BY_FIELD)
+    }
+
+
+def _fields_waited_on(workspace_id: int, types: dict[str, registry.ElementType]) -> frozenset[str]:
+    """The fields the workspace's waits count from, in campaigns of any status.
+
+    Paused campaigns count too: their parked runs are re-timed as well.
+    """
+    keys: set[str] = set()
+    elements = Element.objects.filter(
+        type__in=list(types), removed=False, campaign__workspace_id=workspace_id
+    ).values_list("type", "config")
+    for type_key, config in elements:
+        element_type = types[type_key]
+        try:
+            parsed = element_type.config_schema.model_validate(config)
+        except ValidationError:
+            continue
+        key = getattr(parsed, element_type.meta[RETIMED_BY_FIELD], None)
+        if isinstance(key, str):
+            keys.add(key)
+    return frozenset(keys)
 
 
 # --- claiming and executing ---------------------------------------------------------------

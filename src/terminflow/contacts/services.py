@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -341,13 +341,29 @@ def _clean_select(field: Field, value: Any) -> str:
     )
 
 
-def _clean_field_values(workspace: Workspace, values: dict[str, Any]) -> dict[str, Any]:
-    """Stored forms by key (None = clear), or ``Unprocessable`` listing every problem."""
+def _clean_field_values(
+    workspace: Workspace,
+    values: dict[str, Any],
+    definitions: Mapping[str, Field] | None = None,
+) -> dict[str, Any]:
+    """Stored forms by key (None = clear), or ``Unprocessable`` listing every problem.
+
+    ``definitions`` are fields the caller already read; only the others are looked up.
+    """
     if not isinstance(values, dict):
         raise Unprocessable("fields: must be an object of field keys and values.")
     if not values:
         return {}
-    by_key = {f.key: f for f in Field.objects.filter(workspace=workspace, key__in=list(values))}
+    by_key = {
+        key: definition
+        for key, definition in (definitions or {}).items()
+        if key in values and definition.workspace_id == workspace.id
+    }
+    missing = [key for key in values if key not in by_key]
+    if missing:
+        by_key.update(
+            (f.key, f) for f in Field.objects.filter(workspace=workspace, key__in=missing)
+        )
     zone = workspace_zone(workspace)
     cleaned: dict[str, Any] = {}
     problems: list[dict[str, str]] = []
@@ -372,15 +388,80 @@ def set_field(contact: Contact, key: str, value: Any, *, source: str = "") -> No
     set_fields(contact, {key: value}, source=source)
 
 
-def set_fields(contact: Contact, values: dict[str, Any], *, source: str = "") -> None:
+def set_fields(
+    contact: Contact,
+    values: dict[str, Any],
+    *,
+    source: str = "",
+    definitions: Mapping[str, Field] | None = None,
+) -> None:
     """Set several fields at once: all are validated before any is written.
 
     Sends ``field_changed`` once per field whose stored value actually changed.
+    ``definitions`` (key → ``Field`` of the contact's workspace) spares reading field
+    definitions the caller already holds, e.g. once for a whole batch.
     """
-    cleaned = _clean_field_values(contact.workspace, values)
+    cleaned = _clean_field_values(contact.workspace, values, definitions)
     if cleaned:
         with transaction.atomic(savepoint=False):
             _apply_fields(contact, cleaned, source=source)
+
+
+def set_fields_many(
+    items: list[tuple[Contact, dict[str, Any]]],
+    *,
+    source: str = "",
+    definitions: Mapping[str, Field] | None = None,
+) -> None:
+    """``set_fields`` for many contacts at once, as if one after the other, in order.
+
+    Every item is validated before anything is written (``Unprocessable`` stores nothing);
+    then one locked read and one update for all contacts, and ``field_changed`` once per field
+    whose stored value changed, in the order of ``items``. The signals are sent after all
+    writes, so a contact listed twice is seen with its final fields by each of its signals.
+    """
+    cleaned = [
+        (contact, _clean_field_values(contact.workspace, values, definitions))
+        for contact, values in items
+    ]
+    cleaned = [(contact, values) for contact, values in cleaned if values]
+    if not cleaned:
+        return
+    with transaction.atomic(savepoint=False):
+        # Read under the row locks so concurrent jobs setting other fields lose nothing.
+        current: dict[int, dict[str, Any]] = {
+            pk: dict(fields or {})
+            for pk, fields in Contact.objects.select_for_update()
+            .filter(pk__in={contact.pk for contact, _ in cleaned})
+            .values_list("pk", "fields")
+        }
+        changes: list[tuple[Contact, str, Any, Any]] = []
+        changed: dict[int, Contact] = {}
+        for contact, values in cleaned:
+            fields = current[contact.pk]
+            for key, new in values.items():
+                old = fields.get(key)
+                if old == new:
+                    continue
+                changes.append((contact, key, old, new))
+                changed[contact.pk] = contact
+                if new is None:
+                    fields.pop(key, None)
+                else:
+                    fields[key] = new
+        for contact, _ in cleaned:
+            contact.fields = dict(current[contact.pk])
+        if not changes:
+            return
+        now = clock.now()
+        for contact, _ in cleaned:
+            if contact.pk in changed:
+                contact.updated_at = now
+        Contact.objects.bulk_update(list(changed.values()), ["fields", "updated_at"])
+        for contact, key, old, new in changes:
+            signals.field_changed.send(
+                sender=Contact, contact=contact, key=key, old=old, new=new, source=source
+            )
 
 
 def _apply_fields(contact: Contact, cleaned: dict[str, Any], *, source: str) -> None:
@@ -666,6 +747,117 @@ def contact_from_booking(
     return contact, False
 
 
+def contacts_from_bookings(
+    workspace: Workspace, bookings: list[dict[str, Any]]
+) -> list[tuple[Contact, bool]]:
+    """``contact_from_booking`` for many bookings at once, in order; (contact, created) each.
+
+    Each booking is a dict of ``contact_from_booking``'s keyword arguments. The same rules hold,
+    as if the bookings came one after the other (a second booking of a new address finds the
+    contact the first one created), with one lookup for the batch and one insert each for the
+    new contacts and their ``soi`` events. Every email address is checked before anything is
+    written: one that is not an address raises ``Unprocessable`` and nothing is stored.
+    """
+    region = phone_region(workspace)
+    cleaned: list[tuple[str, str, str, str, str, dict[str, Any]]] = []
+    for booking in bookings:
+        email = normalize_email(booking["email"])
+        try:
+            phone = normalize_phone(booking.get("phone", ""), region=region)
+        except Unprocessable:
+            phone = ""
+        details = booking.get("details")
+        if details is not None and not isinstance(details, dict):
+            raise Unprocessable("details: must be an object.")
+        cleaned.append(
+            (
+                email,
+                _booking_text(booking.get("first_name", "")),
+                _booking_text(booking.get("last_name", "")),
+                phone,
+                booking["source"],
+                dict(details or {}),
+            )
+        )
+    if not cleaned:
+        return []
+    known: dict[str, Contact] = {
+        contact.email.lower(): contact
+        for contact in Contact.objects.alias(email_ci=Lower("email")).filter(
+            workspace=workspace, email_ci__in={email for email, *_ in cleaned}
+        )
+    }
+    new: dict[str, tuple[Contact, str, dict[str, Any]]] = {}
+    filled: dict[int, dict[str, str]] = {}
+    results: list[tuple[Contact, bool]] = []
+    for email, first_name, last_name, phone, source, details in cleaned:
+        contact = known.get(email)
+        if contact is None and email not in new:
+            contact = Contact(
+                workspace=workspace,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                phone=phone,
+                email_status=EmailStatus.CONFIRMED_SOI,
+            )
+            new[email] = (contact, source, details)
+            results.append((contact, True))
+            continue
+        if contact is None:
+            contact = new[email][0]
+        for name, value in (("first_name", first_name), ("last_name", last_name), ("phone", phone)):
+            if value and not getattr(contact, name):
+                setattr(contact, name, value)
+                if email in known:
+                    filled.setdefault(contact.pk, {})[name] = value
+        results.append((contact, False))
+    try:
+        with transaction.atomic():
+            _insert_bookings(workspace, list(new.values()))
+    except IntegrityError:
+        # Another job created one of the contacts meanwhile: take them one at a time.
+        return [
+            contact_from_booking(
+                workspace,
+                email=booking["email"],
+                first_name=booking.get("first_name", ""),
+                last_name=booking.get("last_name", ""),
+                phone=booking.get("phone", ""),
+                source=booking["source"],
+                details=booking.get("details"),
+            )
+            for booking in bookings
+        ]
+    now = clock.now()
+    for contact in known.values():
+        contact.workspace = workspace
+        if contact.pk in filled:
+            Contact.objects.filter(pk=contact.pk).update(**filled[contact.pk], updated_at=now)
+            contact.updated_at = now
+    return results
+
+
+def _insert_bookings(workspace: Workspace, new: list[tuple[Contact, str, dict[str, Any]]]) -> None:
+    if not new:
+        return
+    Contact.objects.bulk_create([contact for contact, _, _ in new])
+    now = clock.now()
+    ConsentEvent.objects.bulk_create(
+        [
+            ConsentEvent(
+                workspace_id=workspace.id,
+                contact=contact,
+                kind=ConsentKind.SOI,
+                occurred_at=now,
+                source=(source or "")[:255],
+                details=details,
+            )
+            for contact, source, details in new
+        ]
+    )
+
+
 def _booking_text(value: str | None) -> str:
     # What a customer typed into eTermin is kept as far as it can be stored, never refused.
     return (value or "").replace("\x00", "").strip()[:NAME_MAX_LENGTH]
@@ -877,6 +1069,54 @@ def add_note(
             return Note.objects.create(**values, source_key=source_key)
     except IntegrityError:
         return None
+
+
+def add_notes(
+    items: Iterable[tuple[Contact, str, str, str | None]],
+) -> list[Note | None]:
+    """``add_note`` for many (contact, text, source, source_key) at once, in order.
+
+    The same rules as one at a time: a source key is used at most once per contact (also
+    within ``items``), and such an item gives None. One lookup of the keys and one insert.
+    Every item is checked first: a bad one raises ``Unprocessable`` and nothing is stored.
+    """
+    cleaned: list[tuple[Contact, str, str, str | None]] = []
+    for contact, text, source, source_key in items:
+        if not isinstance(text, str) or not text.strip():
+            raise Unprocessable("A note needs text.")
+        text = _clean_text("note", text, NOTE_MAX_LENGTH)
+        if source_key is not None:
+            source_key = _clean_text("source_key", source_key, 255)
+        cleaned.append((contact, text, (source or "")[:200], source_key))
+    keyed = [(contact.pk, key) for contact, _, _, key in cleaned if key is not None]
+    used: set[tuple[int, str | None]] = set()
+    if keyed:
+        used = set(
+            Note.objects.filter(
+                contact_id__in={pk for pk, _ in keyed}, source_key__in={key for _, key in keyed}
+            ).values_list("contact_id", "source_key")
+        )
+    notes: list[Note | None] = []
+    for contact, text, source, source_key in cleaned:
+        if source_key is not None:
+            if (contact.pk, source_key) in used:
+                notes.append(None)
+                continue
+            used.add((contact.pk, source_key))
+        notes.append(Note(contact=contact, text=text, source=source, source_key=source_key))
+    fresh = [note for note in notes if note is not None]
+    if not fresh:
+        return notes
+    try:
+        with transaction.atomic():
+            Note.objects.bulk_create(fresh)
+    except IntegrityError:
+        # Another job used one of the keys meanwhile: add them one at a time.
+        return [
+            add_note(contact, text, source=source, source_key=source_key)
+            for contact, text, source, source_key in cleaned
+        ]
+    return notes
 
 
 # -- email status and the consent ledger -------------------------------------------------------

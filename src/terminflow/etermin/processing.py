@@ -2,15 +2,19 @@
 
 A batch is read and parsed first, then everything that needs eTermin's API (newsletter flags,
 calendar ids missing from a push) is looked up *outside* the database transaction, so a slow
-eTermin never holds the write lock that ingest needs. Then one transaction applies the batch, one
-savepoint per row: a row that fails is marked ``failed`` with its reason and the others commit.
+eTermin never holds the write lock that ingest needs. Then one transaction applies the batch:
+first together (the contacts, appointments, enrollments, notes and fields of all its rows with a
+few statements each), and if anything goes wrong there, row by row with one savepoint per row,
+so a row that fails is marked ``failed`` with its reason and the others commit.
 
 Processing a row twice changes nothing: the row's status is checked under the transaction, the
 engine lets a contact pass an element once per rotation, and notes carry a source key.
 
-Per push, the database work is what the contact and the engine need; everything the batch
-shares is read once (appointments, field types) and the inbox rows' outcomes are written with
-one statement per outcome at the end (``bench/process.py`` measures it).
+Applied together are the first row of each appointment and of each contact; the batch's later
+rows of the same appointment or contact follow row by row, so each appointment's pushes are still
+applied in inbox order. Everything the batch shares is read once (appointments, field
+definitions, the fields waits count from) and the inbox rows' outcomes are written with one
+statement per outcome at the end (``bench/process.py`` measures it).
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ class BatchContext:
     # Appointments by (account id, uid); ``looked_up`` holds keys known to have no row yet.
     appointments: dict[tuple[int, str], Appointment] = field(default_factory=dict)
     looked_up: set[tuple[int, str]] = field(default_factory=set)
-    field_types: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Field definitions by workspace and key; None for a key that is no field.
+    fields: dict[int, dict[str, ContactField | None]] = field(default_factory=dict)
 
     def elements_for(self, workspace: Workspace) -> list[tuple[Element, AppointmentTriggerConfig]]:
         if workspace.id not in self.elements:
@@ -127,18 +132,20 @@ class BatchContext:
         self.appointments.pop((row.account_id, uid), None)
         self.looked_up.discard((row.account_id, uid))
 
-    def types_of_fields(self, workspace_id: int, keys: set[str]) -> dict[str, str]:
-        known = self.field_types.setdefault(workspace_id, {})
+    def fields_of(self, workspace_id: int, keys: set[str]) -> dict[str, ContactField]:
+        """The workspace's field definitions among ``keys``, each read once per batch."""
+        known = self.fields.setdefault(workspace_id, {})
         missing = keys - known.keys()
         if missing:
             known.update(
-                ContactField.objects.filter(workspace_id=workspace_id, key__in=missing).values_list(
-                    "key", "type"
+                (definition.key, definition)
+                for definition in ContactField.objects.filter(
+                    workspace_id=workspace_id, key__in=missing
                 )
             )
             # Keys that are not fields are remembered too, so they are not asked for again.
-            known.update({key: "" for key in missing - known.keys()})
-        return {key: known[key] for key in keys if known[key]}
+            known.update({key: None for key in missing - known.keys()})
+        return {key: definition for key in keys if (definition := known[key]) is not None}
 
 
 def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> int:
@@ -168,7 +175,8 @@ def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> 
             events[row.id] = exc
     _prefetch_lookups(rows, events, context)
 
-    with transaction.atomic():
+    # The batch changes no campaign, so which fields waits count from is read once for it.
+    with transaction.atomic(), engine.retime_scope():
         locked = WebPush.objects.filter(id__in=ids, status=WebPushStatus.PENDING).order_by("id")
         if connection.features.has_select_for_update_skip_locked:
             locked = locked.select_for_update(skip_locked=True, of=("self",))
@@ -176,10 +184,17 @@ def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> 
         batch = [by_id[row_id] for row_id in locked.values_list("id", flat=True)]
         context.load_appointments(batch, events)
         outcomes: dict[tuple[str, str], list[int]] = defaultdict(list)
+        done, rest = _process_together(batch, events, context)
         for row in batch:
-            result = _process_row(row, events[row.id], context)
-            if result is not None:
+            if row.id in done:
+                result = done[row.id]
+                row.attempts += 1
+                row.status, row.reason, row.processed_at = result.status, result.reason, now
                 outcomes[(result.status, result.reason)].append(row.id)
+        for row in rest:
+            outcome = _process_row(row, events[row.id], context)
+            if outcome is not None:
+                outcomes[(outcome.status, outcome.reason)].append(row.id)
         # One statement per outcome: most rows of a batch end the same way.
         for (status, reason), row_ids in outcomes.items():
             WebPush.objects.filter(id__in=row_ids).update(
@@ -189,6 +204,179 @@ def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> 
                 attempts=F("attempts") + 1,
             )
     return len(batch)
+
+
+def _process_together(
+    rows: list[WebPush], events: dict[int, Any], context: BatchContext
+) -> tuple[dict[int, Result], list[WebPush]]:
+    """The fast path: apply the batch's rows together, with a few queries for all of them.
+
+    Returns the outcomes by row id and the rows left for the row-by-row path, in inbox order.
+    Taken together are the first row of each appointment and of each contact; later rows of
+    the same appointment or contact are left, so they are still applied after it, as one at a
+    time would. Should anything go wrong, the whole fast path is rolled back and every row is
+    left to the row-by-row path, where a bad row fails alone.
+    """
+    taken: set[tuple[int, str]] = set()
+    plans: list[Plan] = []
+    rest: list[WebPush] = []
+    for row in rows:
+        event = events[row.id]
+        if not isinstance(event, AppointmentEvent) or (row.account_id, event.uid) in taken:
+            rest.append(row)
+            continue
+        taken.add((row.account_id, event.uid))
+        try:
+            plans.append(_plan(row, event, context))
+        except Exception:
+            context.forget_appointment(row, event.uid)
+            rest.append(row)
+    if not plans:
+        return {}, rest
+    try:
+        with transaction.atomic():
+            left = _apply_together(plans, context)
+    except Exception:
+        log.info("the batch could not be applied together; one row at a time", exc_info=True)
+        left = plans
+    for plan in left:
+        context.forget_appointment(plan.row, plan.event.uid)
+    left_ids = {id(plan) for plan in left}
+    done: dict[int, Result] = {}
+    for plan in plans:
+        if id(plan) not in left_ids and plan.result is not None:
+            done[plan.row.id] = plan.result
+    rest += [plan.row for plan in left]
+    rest.sort(key=lambda row: row.id)
+    return done, rest
+
+
+def _apply_together(plans: list[Plan], context: BatchContext) -> list[Plan]:
+    """Carry out the plans as ``_apply`` would one by one; returns the plans left over."""
+    left: list[Plan] = []
+    contact_of: dict[int, Contact] = {}
+    booking: dict[int, list[Plan]] = defaultdict(list)
+    emails: set[tuple[int, str]] = set()
+    for plan in plans:
+        if plan.result is not None:
+            continue
+        appointment, row = plan.appointment, plan.row
+        if appointment.contact_id is not None:
+            contact = appointment.contact
+            assert contact is not None
+            contact.workspace = row.workspace
+            contact_of[id(plan)] = contact
+        elif not plan.reacting or not plan.event.email:
+            plan.result = _no_contact(plan)
+        elif (row.workspace_id, plan.event.email) in emails:
+            left.append(plan)
+        else:
+            emails.add((row.workspace_id, plan.event.email))
+            booking[row.workspace_id].append(plan)
+    for group in booking.values():
+        found = contacts.contacts_from_bookings(
+            group[0].row.workspace, [_booking(plan) for plan in group]
+        )
+        for plan, (contact, _) in zip(group, found, strict=True):
+            plan.appointment.contact = contact
+            plan.changed.add("contact")
+            contact_of[id(plan)] = contact
+
+    # One plan per contact: the others are left for after it.
+    going: list[Plan] = []
+    seen: set[int] = set()
+    for plan in plans:
+        contact = contact_of.get(id(plan))
+        if contact is None:
+            continue
+        if contact.pk in seen:
+            left.append(plan)
+            continue
+        seen.add(contact.pk)
+        going.append(plan)
+
+    tentative: set[int] = set()
+    new: list[Appointment] = []
+    for plan in going:
+        if not plan.reacting:
+            continue
+        if _take_in_tentatively(plan):
+            tentative.add(id(plan))
+        # The enrollments' context names the appointment, so it needs its id.
+        if plan.appointment.pk is None:
+            new.append(plan.appointment)
+            plan.changed.clear()
+        else:
+            _save(plan.appointment, plan.changed)
+    if new:
+        Appointment.objects.bulk_create(new)
+
+    by_element: dict[int, tuple[Element, list[Plan]]] = {}
+    for plan in going:
+        for element, _ in plan.reacting:
+            by_element.setdefault(element.pk, (element, []))[1].append(plan)
+    enrollments: dict[tuple[int, int], Enrollment | None] = {}
+    for element, group in by_element.values():
+        results = engine.enter_many(
+            element,
+            [(contact_of[id(plan)], _enrollment_context(plan)) for plan in group],
+            now=context.now,
+        )
+        for plan, enrollment in zip(group, results, strict=True):
+            enrollments[(id(plan), element.pk)] = enrollment
+
+    entered: dict[int, set[int]] = defaultdict(set)
+    notes: list[tuple[Contact, str, str, str | None]] = []
+    for plan in going:
+        appointment = plan.appointment
+        for element, config in plan.reacting:
+            if enrollments[(id(plan), element.pk)] is None:
+                plan.reasons.append(
+                    f"contact already passed element {element.key!r} in this campaign"
+                )
+                continue
+            entered[id(plan)].add(element.campaign_id)
+            if plan.event.command != "DELETED" and not appointment.taken_in:
+                appointment.taken_in = True
+                plan.changed.add("taken_in")
+            if config.save_notes and appointment.notes:
+                notes.append((contact_of[id(plan)], *_note(plan)))
+    if notes:
+        contacts.add_notes(notes)
+    updates: dict[int, list[tuple[Contact, dict[str, Any]]]] = defaultdict(list)
+    for plan in going:
+        contact = contact_of[id(plan)]
+        values = _finish_registry(plan, contact, entered[id(plan)], id(plan) in tentative, context)
+        if values:
+            updates[plan.row.workspace_id].append((contact, values))
+        plan.result = _outcome(plan, entered[id(plan)], len(values))
+    for workspace_id, items in updates.items():
+        keys = {key for _, values in items for key in values}
+        contacts.set_fields_many(
+            items, source="etermin", definitions=context.fields_of(workspace_id, keys)
+        )
+    left_ids = {id(plan) for plan in left}
+    for plan in plans:
+        if id(plan) not in left_ids:
+            _save(plan.appointment, plan.changed)
+    return left
+
+
+def _booking(plan: Plan) -> dict[str, Any]:
+    event, row = plan.event, plan.row
+    return {
+        "email": event.email,
+        "first_name": event.first_name,
+        "last_name": event.last_name,
+        "phone": event.phone,
+        "source": "etermin",
+        "details": {
+            "account_id": row.account_id,
+            "appointment_uid": event.uid,
+            "calendar_name": event.calendar_name,
+            "calendar_id": event.calendar_id,
+        },
+    }
 
 
 def _process_row(
@@ -336,36 +524,53 @@ def _save(appointment: Appointment, changed: set[str]) -> None:
     changed.clear()
 
 
+@dataclass
+class Plan:
+    """One push worked out as far as it goes without writing anything."""
+
+    row: WebPush
+    event: AppointmentEvent
+    appointment: Appointment
+    changed: set[str] = field(default_factory=set)
+    calendar_id: int | None = None
+    candidates: list[tuple[Element, AppointmentTriggerConfig]] = field(default_factory=list)
+    reacting: list[tuple[Element, AppointmentTriggerConfig]] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    # Known already when nothing reacts to the push; the registry is written all the same.
+    result: Result | None = None
+
+
 def _apply(row: WebPush, event: AppointmentEvent, context: BatchContext) -> Result:
+    plan = _plan(row, event, context)
+    if plan.result is None:
+        contact = _contact(row, event, plan.appointment, plan.changed, needed=bool(plan.reacting))
+        plan.result = _react(plan, contact, context)
+    _save(plan.appointment, plan.changed)
+    return plan.result
+
+
+def _plan(row: WebPush, event: AppointmentEvent, context: BatchContext) -> Plan:
+    """What the push does to the registry and which elements react to it; writes nothing."""
     appointment = context.appointment(row, event.uid)
+    plan = Plan(row=row, event=event, appointment=appointment)
     if appointment.status == AppointmentStatus.DELETED:
         if event.command == "DELETED":
-            return Result(WebPushStatus.IGNORED, "the appointment was already deleted")
-        return Result(
-            WebPushStatus.IGNORED,
-            "the appointment was deleted in eTermin; this older push arrived after the deletion",
-        )
-    changed = _record(appointment, event, row)
-    calendar_id = _resolve_calendar_id(event, appointment, context, row.account_id)
+            plan.result = Result(WebPushStatus.IGNORED, "the appointment was already deleted")
+        else:
+            plan.result = Result(
+                WebPushStatus.IGNORED,
+                "the appointment was deleted in eTermin; this older push arrived after the "
+                "deletion",
+            )
+        return plan
+    changed = plan.changed = _record(appointment, event, row)
+    calendar_id = plan.calendar_id = _resolve_calendar_id(
+        event, appointment, context, row.account_id
+    )
     if calendar_id is not None and not appointment.calendar_id:
         appointment.calendar_id = str(calendar_id)
         changed.add("calendar_id")
-    # The registry is written once, when the row's outcome is known, unless the engine needs
-    # the appointment's id before that.
-    result = _react(row, event, appointment, calendar_id, changed, context)
-    _save(appointment, changed)
-    return result
 
-
-def _react(
-    row: WebPush,
-    event: AppointmentEvent,
-    appointment: Appointment,
-    calendar_id: int | None,
-    changed: set[str],
-    context: BatchContext,
-) -> Result:
-    """Let the push's contact enter the elements that react to it; the row's outcome."""
     account = row.account
     candidates = [
         (element, config)
@@ -373,18 +578,23 @@ def _react(
         if _account_matches(config, account)
     ]
     if not candidates:
-        return Result(WebPushStatus.IGNORED, "no active campaign has an eTermin element")
+        plan.result = Result(WebPushStatus.IGNORED, "no active campaign has an eTermin element")
+        return plan
     if calendar_id is None and any(config.calendar != "all" for _, config in candidates):
         failure = context.failed_lookups.get((account.id, "calendars"))
         if failure:
             raise RetryLater(f"eTermin calendar lookup failed: {failure}")
     candidates = [(e, c) for e, c in candidates if _calendar_matches(c, calendar_id)]
     if not candidates:
-        return Result(WebPushStatus.IGNORED, "no active eTermin element reacts to this calendar")
+        plan.result = Result(
+            WebPushStatus.IGNORED, "no active eTermin element reacts to this calendar"
+        )
+        return plan
+    plan.candidates = candidates
 
     event_name = EVENT_BY_COMMAND[event.command]
     reacting = [(e, c) for e, c in candidates if c.event == event_name]
-    reasons: list[str] = []
+    reasons = plan.reasons
     if not reacting:
         reasons.append(f"no active eTermin element reacts to {event_name} appointments")
     if event.command == "DELETED" and reacting and not appointment.taken_in:
@@ -396,29 +606,44 @@ def _react(
             reacting = [(e, c) for e, c in reacting if not c.newsletter_only]
             if not reacting:
                 reasons.append("the customer did not tick the eTermin newsletter checkbox")
+    plan.reacting = reacting
+    return plan
 
-    contact = _contact(row, event, appointment, changed, needed=bool(reacting))
+
+def _no_contact(plan: Plan) -> Result:
+    if plan.reacting:
+        problem = plan.event.email_problem or "the push carries no email address"
+        return Result(WebPushStatus.FAILED, f"no usable email address: {problem}")
+    return Result(WebPushStatus.IGNORED, "; ".join(plan.reasons) or "nothing to do")
+
+
+def _take_in_tentatively(plan: Plan) -> bool:
+    """Nearly every new appointment is taken in: say so in its one INSERT.
+
+    It is put back afterwards in the rare case that no element let the contact in.
+    """
+    appointment = plan.appointment
+    if appointment.pk is None and plan.event.command != "DELETED":
+        appointment.taken_in = True
+        return True
+    return False
+
+
+def _react(plan: Plan, contact: Contact | None, context: BatchContext) -> Result:
+    """Let the push's contact enter the elements that react to it; the row's outcome."""
     if contact is None:
-        if reacting:
-            problem = event.email_problem or "the push carries no email address"
-            return Result(WebPushStatus.FAILED, f"no usable email address: {problem}")
-        return Result(WebPushStatus.IGNORED, "; ".join(reasons) or "nothing to do")
-
+        return _no_contact(plan)
+    event, appointment, changed = plan.event, plan.appointment, plan.changed
+    reasons = plan.reasons
     tentative = False
-    if reacting:
-        if appointment.pk is None and event.command != "DELETED":
-            # Nearly every new appointment is taken in: say so in its one INSERT and put it
-            # back below in the rare case that no element let the contact in.
-            appointment.taken_in = tentative = True
+    if plan.reacting:
+        tentative = _take_in_tentatively(plan)
         # The enrollment's context names the appointment, so it needs its id.
         _save(appointment, changed)
     entered: set[int] = set()
-    for element, config in reacting:
+    for element, config in plan.reacting:
         enrollment = engine.enter(
-            element,
-            contact,
-            context={"appointment_id": appointment.id, "source": "etermin", "push_id": row.id},
-            now=context.now,
+            element, contact, context=_enrollment_context(plan), now=context.now
         )
         if enrollment is None:
             reasons.append(f"contact already passed element {element.key!r} in this campaign")
@@ -428,23 +653,55 @@ def _react(
             appointment.taken_in = True
             changed.add("taken_in")
         if config.save_notes and appointment.notes:
-            contacts.add_note(
-                contact,
-                appointment.notes,
-                source=f"eTermin booking ({appointment.calendar_name or account.name})",
-                source_key=f"etermin:{account.id}:{appointment.uid}",
-            )
+            text, source, source_key = _note(plan)
+            contacts.add_note(contact, text, source=source, source_key=source_key)
+    return _finish(plan, contact, entered, tentative, context)
+
+
+def _enrollment_context(plan: Plan) -> dict[str, Any]:
+    return {"appointment_id": plan.appointment.id, "source": "etermin", "push_id": plan.row.id}
+
+
+def _note(plan: Plan) -> tuple[str, str, str]:
+    """The note an element that saves notes adds: (text, source, source key)."""
+    appointment, account = plan.appointment, plan.row.account
+    return (
+        appointment.notes,
+        f"eTermin booking ({appointment.calendar_name or account.name})",
+        f"etermin:{account.id}:{appointment.uid}",
+    )
+
+
+def _finish(
+    plan: Plan, contact: Contact, entered: set[int], tentative: bool, context: BatchContext
+) -> Result:
+    """After the elements were entered: the registry's flag, the mapped fields, the outcome."""
+    values = _finish_registry(plan, contact, entered, tentative, context)
+    if values:
+        definitions = context.fields_of(plan.row.workspace_id, set(values))
+        contacts.set_fields(contact, values, source="etermin", definitions=definitions)
+    return _outcome(plan, entered, len(values))
+
+
+def _finish_registry(
+    plan: Plan, contact: Contact, entered: set[int], tentative: bool, context: BatchContext
+) -> dict[str, Any]:
+    """Put back a tentative ``taken_in``; the field values the appointment maps to, to set."""
+    appointment = plan.appointment
     if tentative and not entered:
         appointment.taken_in = False
-        changed.add("taken_in")
-    updated = 0
-    if event.command != "DELETED":
-        updated = _update_mapped_fields(
-            row.workspace, contact, appointment, candidates, entered, context
-        )
+        plan.changed.add("taken_in")
+    if plan.event.command == "DELETED":
+        return {}
+    return _mapped_values(
+        plan.row.workspace, contact, appointment, plan.candidates, entered, context
+    )
+
+
+def _outcome(plan: Plan, entered: set[int], updated: int) -> Result:
     if entered or updated:
         return Result(WebPushStatus.PROCESSED)
-    return Result(WebPushStatus.IGNORED, "; ".join(reasons) or "nothing to do")
+    return Result(WebPushStatus.IGNORED, "; ".join(plan.reasons) or "nothing to do")
 
 
 def _newsletter_ticked(event: AppointmentEvent, account_id: int, context: BatchContext) -> bool:
@@ -491,15 +748,15 @@ def _contact(
     return contact
 
 
-def _update_mapped_fields(
+def _mapped_values(
     workspace: Workspace,
     contact: Contact,
     appointment: Appointment,
     candidates: list[tuple[Element, AppointmentTriggerConfig]],
     entered: set[int],
     context: BatchContext,
-) -> int:
-    """Write start and end into the fields of elements whose enrollment is this appointment.
+) -> dict[str, Any]:
+    """Start and end for the fields of elements whose enrollment is this appointment.
 
     A MODIFIED push moves the start: the fields follow, and the field-changed signal re-times
     the reminders waiting on them, also in campaigns that only react to *created*. The
@@ -507,7 +764,7 @@ def _update_mapped_fields(
     """
     mapped = [(e, c) for e, c in candidates if c.start_field or c.end_field]
     if not mapped:
-        return 0
+        return {}
     following = set(entered)
     others = {e.campaign_id for e, _ in mapped} - following
     if others:
@@ -527,14 +784,13 @@ def _update_mapped_fields(
         if config.end_field and appointment.end is not None:
             moments[config.end_field] = appointment.end
     if not moments:
-        return 0
-    types = context.types_of_fields(workspace.id, set(moments))
+        return {}
+    definitions = context.fields_of(workspace.id, set(moments))
     zone = ZoneInfo(workspace.timezone)
     values: dict[str, Any] = {
         # A date field holds the appointment's day as the business sees it, not UTC's.
-        key: moment.astimezone(zone).date() if types.get(key) == FieldType.DATE else moment
+        key: moment.astimezone(zone).date() if definitions[key].type == FieldType.DATE else moment
         for key, moment in moments.items()
-        if key in types
+        if key in definitions
     }
-    contacts.set_fields(contact, values, source="etermin")
-    return len(values)
+    return values
