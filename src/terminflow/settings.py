@@ -85,7 +85,8 @@ def _database(url: str) -> dict:
         if name.startswith("//"):
             name = name[1:]
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's backend, waiting for the write lock in finer steps (kit/sqlite/base.py).
+            "ENGINE": "terminflow.kit.sqlite",
             "NAME": name,
             "OPTIONS": {
                 # IMMEDIATE takes the write lock at BEGIN, so two writers queue on busy_timeout
@@ -120,7 +121,7 @@ def _database(url: str) -> dict:
 
 
 DATABASES = {"default": _database(_env("DATABASE_URL"))}
-IS_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+IS_SQLITE = DATABASES["default"]["ENGINE"] == "terminflow.kit.sqlite"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

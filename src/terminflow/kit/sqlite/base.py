@@ -1,0 +1,47 @@
+"""Django's SQLite backend with a faster way to wait for the write lock.
+
+SQLite lets one writer in at a time. When ``BEGIN IMMEDIATE`` finds the lock taken, SQLite's
+own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms between tries, so a
+writer that arrives during someone else's 5 ms transaction may wait 18 ms and one behind a 30 ms
+transaction 53 ms. The ingest writer answers web pushes only after its commit, so those sleeps
+land straight in their latency. Here ``BEGIN IMMEDIATE`` is retried every half millisecond
+instead, up to the connection's usual busy timeout; statements outside a transaction keep
+SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from django.db.backends.sqlite3 import base
+
+# Short enough to follow a released lock closely, long enough to cost no noticeable CPU.
+POLL_SECONDS = 0.0005
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def _start_transaction_under_autocommit(self) -> None:
+        if self.transaction_mode != "IMMEDIATE":  # type: ignore[attr-defined]
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]
+            return
+        cursor = self.cursor()
+        timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5))
+        deadline = time.monotonic() + timeout
+        raw: Any = self.connection
+        busy_ms = int(timeout * 1000)
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    return
+                except Exception as exc:  # Django wraps sqlite3.OperationalError
+                    cause = exc.__cause__ if exc.__cause__ is not None else exc
+                    locked = isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause)
+                    if not locked or time.monotonic() >= deadline:
+                        raise
+                time.sleep(POLL_SECONDS)  # noqa: TID251 (waiting for a lock, not a job)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={busy_ms}")

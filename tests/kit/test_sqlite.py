@@ -1,0 +1,103 @@
+"""The SQLite backend's write-lock wait: BEGIN IMMEDIATE polls instead of SQLite's long sleeps."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import OperationalError
+
+from terminflow.kit.sqlite.base import DatabaseWrapper
+
+
+def wrapper(path, timeout: float = 5) -> DatabaseWrapper:
+    return DatabaseWrapper(
+        {
+            "ENGINE": "terminflow.kit.sqlite",
+            "NAME": str(path),
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": timeout},
+            "TIME_ZONE": None,
+            "CONN_MAX_AGE": 0,
+            "CONN_HEALTH_CHECKS": False,
+            "AUTOCOMMIT": True,
+            "ATOMIC_REQUESTS": False,
+            "TEST": {},
+            "USER": "",
+            "PASSWORD": "",
+            "HOST": "",
+            "PORT": "",
+        },
+        alias="sqlite-test",
+    )
+
+
+def begin_write(db: DatabaseWrapper, value: int) -> None:
+    """What ``transaction.atomic`` does on SQLite, then a write."""
+    db.ensure_connection()
+    db._start_transaction_under_autocommit()
+    db.cursor().execute("INSERT INTO t (v) VALUES (%s)", [value])
+
+
+def commit(db: DatabaseWrapper) -> None:
+    db.cursor().execute("COMMIT")
+
+
+@pytest.fixture(autouse=True)
+def _unblocked(django_db_blocker):
+    # These tests open their own SQLite files, not the test database.
+    with django_db_blocker.unblock():
+        yield
+
+
+def test_begin_waits_for_the_lock_and_then_writes(tmp_path):
+    # given a table and a writer holding the write lock
+    path = tmp_path / "db.sqlite3"
+    holder, waiter = wrapper(path), wrapper(path)
+    holder.inc_thread_sharing()  # committed from a timer thread below
+    holder.ensure_connection()
+    holder.cursor().execute("CREATE TABLE t (v INTEGER)")
+    begin_write(holder, 1)
+    release = threading.Timer(0.05, commit, [holder])
+
+    begins: list[str] = []
+
+    def count_begins(execute, sql, params, many, context):
+        if sql.startswith("BEGIN"):
+            begins.append(sql)
+        return execute(sql, params, many, context)
+
+    # when a second writer begins while the first still holds the lock
+    release.start()
+    with waiter.execute_wrapper(count_begins):
+        begin_write(waiter, 2)
+    commit(waiter)
+    release.join()
+
+    # then it asked again and again rather than sleeping in SQLite's busy handler
+    assert len(begins) > 1
+    assert set(begins) == {"BEGIN IMMEDIATE"}
+
+    # then it got in once the first committed, and both rows are there
+    rows = sorted(r[0] for r in waiter.cursor().execute("SELECT v FROM t").fetchall())
+    assert rows == [1, 2]
+    # and the connection's usual busy timeout is back for statements outside transactions
+    assert waiter.cursor().execute("PRAGMA busy_timeout").fetchone() == (5000,)
+    holder.close()
+    waiter.close()
+
+
+def test_begin_gives_up_after_the_timeout_with_the_lock_error(tmp_path):
+    # given a writer that never lets go
+    path = tmp_path / "db.sqlite3"
+    holder, waiter = wrapper(path), wrapper(path, timeout=0.05)
+    holder.ensure_connection()
+    holder.cursor().execute("CREATE TABLE t (v INTEGER)")
+    begin_write(holder, 1)
+
+    # when another writer begins, then it fails with SQLite's own error and wrote nothing
+    with pytest.raises(OperationalError, match="locked"):
+        begin_write(waiter, 2)
+    commit(holder)
+    assert holder.cursor().execute("SELECT v FROM t").fetchall() == [(1,)]
+    holder.close()
+    waiter.close()
