@@ -21,6 +21,7 @@ from typing import Any, Literal
 from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from email_validator import EmailNotValidError, validate_email
 
 COMMANDS = ("CREATED", "MODIFIED", "DELETED")
@@ -127,12 +128,24 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _fast_json(body: bytes) -> Any:
+    """orjson on the hot path (a third of ``check_push``'s time went to ``json.loads``).
+
+    Anything orjson refuses goes through ``json`` again, so what is accepted and the error
+    messages people see stay the standard library's.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
 def _load_json(body: bytes, charset: str) -> dict[str, Any]:
     try:
         if charset and charset not in {"utf-8", "utf8"}:
             value = json.loads(body.decode(charset, errors="strict"))
         else:
-            value = json.loads(body)
+            value = _fast_json(body)
     except UnicodeDecodeError:
         # A declared or assumed UTF-8 that is not: the body is most likely latin-1.
         try:
