@@ -710,3 +710,22 @@ def test_arbitrary_bytes_never_raise_anything_but_unreadable(body, content_type)
     parsed = _outcome(parse_push, body, content_type)
     # then the cheap check refuses exactly what the full reading refuses
     assert checked == parsed
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ['"price": NaN', '"big": 123456789012345678901234567890', '"odd": "\\ud800"'],
+)
+def test_json_that_only_the_standard_library_reads_is_still_read(extra):
+    # given JSON the fast parser refuses but Python's json accepts
+    body = (
+        '{"command": "CREATED", "appointmentUID": "6a1f0e52-3c1d-4b7e-9a51-2f0c8d9e4b11", '
+        + extra
+        + "}"
+    ).encode()
+
+    # when
+    header = check_push(body, "application/json")
+
+    # then it is read as before
+    assert (header.command, header.uid) == ("CREATED", "6a1f0e52-3c1d-4b7e-9a51-2f0c8d9e4b11")
