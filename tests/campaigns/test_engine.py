@@ -864,3 +864,41 @@ def test_within_a_retime_scope_another_field_costs_no_query_and_the_waited_one_s
     assert len(queries) == 0
     expected = datetime(2026, 6, 11, 13, 30, tzinfo=UTC)
     assert run_of(campaign, contact, "before").wait_until == expected
+
+
+def test_within_a_trigger_scope_triggers_are_read_once_and_still_let_contacts_in(workspace):
+    # given a campaign that starts when the tag "vip" is added, and two contacts
+    campaign = make_campaign(workspace, [element("start", "contact.tag_added", tag="vip")])
+    anna = make_contact(workspace, email="anna@example.ch")
+    beat = make_contact(workspace, email="beat@example.ch")
+
+    # when both get the tag inside one scope, as in one sweep batch
+    with transaction.atomic(), engine.trigger_scope():
+        contacts.add_tags(anna, ["vip"])
+        with CaptureQueriesContext(connection) as queries:
+            found = engine.active_triggers(workspace, "contact.tag_added")
+        contacts.add_tags(beat, ["vip"])
+
+    # then the second look-up cost nothing, and both entered the campaign
+    assert len(queries) == 0
+    assert [e.key for e, _ in found] == ["start"]
+    entered = set(
+        Enrollment.objects.filter(campaign=campaign).values_list("contact__email", flat=True)
+    )
+    assert entered == {"anna@example.ch", "beat@example.ch"}
+
+
+def test_outside_a_trigger_scope_a_newly_activated_campaign_is_seen_at_once(workspace):
+    # given a contact and a draft campaign on the tag "vip"
+    contact = make_contact(workspace, email="anna@example.ch")
+    campaign = make_campaign(
+        workspace, [element("start", "contact.tag_added", tag="vip")], status="draft"
+    )
+    assert engine.active_triggers(workspace, "contact.tag_added") == []
+
+    # when the campaign is activated and the tag added
+    activate_campaign(campaign)
+    contacts.add_tags(contact, ["vip"])
+
+    # then no stale cache kept the contact out
+    assert Enrollment.objects.filter(campaign=campaign, contact=contact).count() == 1

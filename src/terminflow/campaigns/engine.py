@@ -90,12 +90,43 @@ _RUN_STATE = [
 ]
 
 
+# Per (workspace, trigger type), the active triggers; set only inside ``trigger_scope``.
+_trigger_cache: ContextVar[dict[tuple[int, str], list[tuple[Element, BaseModel]]] | None] = (
+    ContextVar("trigger_cache", default=None)
+)
+
+
+@contextmanager
+def trigger_scope() -> Iterator[None]:
+    """Within the scope, ``active_triggers`` reads each workspace's triggers of a type once.
+
+    For a sweep batch, whose handlers add tags or confirm contacts many times over but never
+    activate or pause a campaign; outside the scope every call reads the database.
+    """
+    token = _trigger_cache.set({})
+    try:
+        yield
+    finally:
+        _trigger_cache.reset(token)
+
+
 def active_triggers(workspace: Any, type_key: str) -> list[tuple[Element, BaseModel]]:
     """The trigger elements of one type in the workspace's active campaigns, configs parsed.
 
     An element whose stored config no longer parses (its type's schema changed) is left out and
     logged, rather than failing whatever event is being handled.
     """
+    cache = _trigger_cache.get()
+    key = (getattr(workspace, "pk", workspace), type_key)
+    if cache is not None and key in cache:
+        return cache[key]
+    found = _active_triggers(workspace, type_key)
+    if cache is not None:
+        cache[key] = found
+    return found
+
+
+def _active_triggers(workspace: Any, type_key: str) -> list[tuple[Element, BaseModel]]:
     element_type = registry.get(type_key)
     if element_type is None or element_type.kind != "trigger":
         return []
@@ -589,7 +620,7 @@ class _Batch:
 
 def _execute_batch(ids: list[int], now: datetime) -> int:
     moved = 0
-    with transaction.atomic():
+    with transaction.atomic(), trigger_scope(), retime_scope():
         runs = list(
             _lock(Run.objects.filter(id__in=ids, status=RunStatus.PENDING, due_at__lte=now))
             .select_related("element", "enrollment", "contact", "workspace", "campaign")
