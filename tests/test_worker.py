@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from terminflow.kit.sweep import Sweep
 from terminflow.worker import Worker
@@ -93,3 +99,62 @@ def test_busy_sweep_runs_back_to_back_until_idle():
     finally:
         worker.stop()
     assert remaining == [0]
+
+
+CHILD_SCRIPT = """
+import sys, time
+from terminflow.worker import WorkerProcess
+worker = WorkerProcess()
+worker.start()
+worker.wake()
+print(worker._process.pid, flush=True)
+# Wake it without pause, as ingest does under load, so the kill lands in the middle of a wake.
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    worker.wake()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0) until its parent (init here) reaps it.
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        return state != "Z"
+    return False
+
+
+def test_embedded_worker_process_ends_when_the_web_process_is_killed(tmp_path):
+    # given a process running the embedded worker in its child
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "terminflow.settings",
+        "TERMINFLOW_DATA_DIR": str(tmp_path),
+    }
+    web = subprocess.Popen(
+        [sys.executable, "-c", CHILD_SCRIPT],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        worker_pid = int(web.stdout.readline())
+        assert _alive(worker_pid)
+        time.sleep(0.5)
+
+        # when the web process is killed without any chance to clean up
+        web.send_signal(signal.SIGKILL)
+        web.wait(10)
+
+        # then its worker notices and ends instead of living on as an orphan
+        deadline = time.monotonic() + 10
+        while _alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker_pid)
+    finally:
+        if web.poll() is None:
+            web.kill()

@@ -15,7 +15,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from django.db import connection
 
@@ -37,18 +37,11 @@ def sweeps() -> list[Sweep]:
     ]
 
 
-class _Event(Protocol):
-    def set(self) -> None: ...
-    def clear(self) -> None: ...
-    def wait(self, timeout: float | None = None) -> bool: ...
-
-
 class Worker:
-    def __init__(self, selected: list[Sweep] | None = None, *, wake: _Event | None = None) -> None:
+    def __init__(self, selected: list[Sweep] | None = None) -> None:
         self._sweeps = selected if selected is not None else sweeps()
         self._stop = threading.Event()
-        # A multiprocessing event when another process (the web front) wakes this worker.
-        self._wake: _Event = wake if wake is not None else threading.Event()
+        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -95,19 +88,27 @@ class Worker:
             connection.close()
 
 
-def _run_child(stop: Any, wake: Any, parent_pid: int) -> None:
-    """The worker process started by ``WorkerProcess``; ends with its parent, even a killed one."""
+def _run_child(reader: Any) -> None:
+    """The worker process started by ``WorkerProcess``.
+
+    It listens on a pipe from the web process: a byte wakes the sweeps, ``q`` or end-of-file
+    stops them. End-of-file is what a killed web process leaves behind, so the worker never
+    outlives it. (A ``multiprocessing.Event`` would not do: its lock can die held by a killed
+    parent, and the child then waits on it forever.)
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
     import django
 
     django.setup()
-    worker = Worker(wake=wake)
+    worker = Worker()
     worker.start()
+    fd = reader.fileno()
     try:
-        while not stop.wait(0.5):
-            if os.getppid() != parent_pid:
-                log.warning("the web process is gone; the worker stops")
+        while True:
+            data = os.read(fd, 512)
+            if not data or b"q" in data:
                 break
+            worker.wake()
     finally:
         worker.stop()
 
@@ -117,25 +118,31 @@ class WorkerProcess:
 
     def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")
-        self._stop = context.Event()
-        self._wake = context.Event()
+        self._reader, self._writer = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_run_child,
-            args=(self._stop, self._wake, os.getpid()),
-            name="terminflow-worker",
-            daemon=True,
+            target=_run_child, args=(self._reader,), name="terminflow-worker", daemon=True
         )
 
     def start(self) -> None:
         self._process.start()
+        # Only the child reads; closing our copy lets it see end-of-file if we die.
+        self._reader.close()
+        os.set_blocking(self._writer.fileno(), False)
+
+    def _send(self, signal: bytes) -> None:
+        try:
+            os.write(self._writer.fileno(), signal)
+        except (BlockingIOError, BrokenPipeError, OSError):
+            # A full pipe already holds a wake-up; a closed one means the worker is gone.
+            pass
 
     def wake(self) -> None:
-        self._wake.set()
+        self._send(b"w")
 
     def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
-        self._wake.set()
+        self._send(b"q")
         self._process.join(timeout)
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(5)
+        self._writer.close()

@@ -465,3 +465,167 @@ def test_contacts_need_a_token(client):
     response = client.get("/api/v1/contacts")
     assert response.status_code == 401
     assert Note.objects.count() == 0
+
+
+# -- managing tags and field definitions -------------------------------------------------------
+
+
+def _tag_names(contact: Contact) -> list[str]:
+    contact.refresh_from_db()
+    return services.tag_names(contact)
+
+
+def test_list_tags_with_contact_counts(api):
+    # given
+    make_contact(api.workspace, tags=["vip", "newsletter"])
+    make_contact(api.workspace, "beat@example.ch", tags=["vip"])
+    make_contact(make_workspace("Praxis Enge"), tags=["foreign"])
+    # when
+    response = api.get("/api/v1/tags")
+    # then
+    assert response.status_code == 200
+    assert response.json() == [
+        {"name": "newsletter", "contact_count": 1},
+        {"name": "vip", "contact_count": 2},
+    ]
+
+
+def test_rename_tag(api):
+    # given
+    anna = make_contact(api.workspace, tags=["vip"])
+    # when
+    response = api.patch("/api/v1/tags/vip", {"name": "gold"})
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"name": "gold", "contact_count": 1}
+    assert _tag_names(anna) == ["gold"]
+
+
+def test_rename_tag_to_a_taken_name_is_409_and_changes_nothing(api):
+    # given
+    anna = make_contact(api.workspace, tags=["vip", "gold"])
+    # when
+    response = api.patch("/api/v1/tags/vip", {"name": "gold"})
+    # then
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "A tag called 'gold' already exists.",
+        "code": "conflict",
+    }
+    assert _tag_names(anna) == ["gold", "vip"]
+
+
+def test_rename_tag_to_an_empty_name_is_422(api):
+    anna = make_contact(api.workspace, tags=["vip"])
+    response = api.patch("/api/v1/tags/vip", {"name": " "})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "name: a tag needs a name."
+    assert _tag_names(anna) == ["vip"]
+
+
+def test_tags_of_another_workspace_cannot_be_changed(api):
+    # given
+    stranger = make_contact(make_workspace("Praxis Enge"), tags=["vip"])
+    # when
+    renamed = api.patch("/api/v1/tags/vip", {"name": "gold"})
+    deleted = api.delete("/api/v1/tags/vip")
+    # then
+    assert renamed.status_code == 404
+    assert deleted.status_code == 404
+    assert _tag_names(stranger) == ["vip"]
+
+
+def test_delete_tag_removes_it_from_contacts(api):
+    # given
+    anna = make_contact(api.workspace, tags=["vip", "gold"])
+    # when
+    response = api.delete("/api/v1/tags/vip")
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"contacts_changed": 1}
+    assert _tag_names(anna) == ["gold"]
+    assert not Tag.objects.filter(name="vip").exists()
+
+
+def test_patch_field_relabels_it(api):
+    # given
+    make_field(api.workspace, "plan", "select", options=["Basic"])
+    # when
+    response = api.patch("/api/v1/fields/plan", {"label": "Tarif"})
+    # then
+    assert response.status_code == 200
+    assert response.json() == {
+        "key": "plan",
+        "label": "Tarif",
+        "type": "select",
+        "options": ["Basic"],
+    }
+
+
+def test_patch_field_with_bad_options_is_422_and_changes_nothing(api):
+    make_field(api.workspace, "plan", "select", options=["Basic"])
+    response = api.patch("/api/v1/fields/plan", {"label": "Tarif", "options": []})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "options: a select field needs a list of at least one option."
+    )
+    field = Field.objects.get(workspace=api.workspace, key="plan")
+    assert (field.label, field.options) == ("Plan", ["Basic"])
+
+
+def test_delete_field_removes_values(api):
+    # given
+    make_field(api.workspace, "city", "text")
+    anna = make_contact(api.workspace, fields={"city": "Zürich"})
+    # when
+    response = api.delete("/api/v1/fields/city")
+    # then
+    assert response.status_code == 200
+    assert response.json() == {"contacts_changed": 1}
+    anna.refresh_from_db()
+    assert anna.fields == {}
+    assert api.get("/api/v1/fields").json() == []
+
+
+def test_delete_field_used_by_an_active_campaign_is_409(api):
+    # given
+    make_field(api.workspace, "city", "text")
+    anna = make_contact(api.workspace, fields={"city": "Zürich"})
+    campaign = apps.get_model("campaigns", "Campaign").objects.create(
+        workspace=api.workspace, name="Recall", status="active"
+    )
+    apps.get_model("campaigns", "Element").objects.create(
+        campaign=campaign, key="e1", type="x", kind="condition", config={"field": "city"}
+    )
+    # when
+    response = api.delete("/api/v1/fields/city")
+    # then
+    assert response.status_code == 409
+    assert response.json()["campaigns"] == ["Recall"]
+    anna.refresh_from_db()
+    assert anna.fields == {"city": "Zürich"}
+
+
+def test_fields_of_another_workspace_cannot_be_changed(api):
+    # given
+    other = make_workspace("Praxis Enge")
+    make_field(other, "city", "text")
+    # when
+    patched = api.patch("/api/v1/fields/city", {"label": "Ort"})
+    deleted = api.delete("/api/v1/fields/city")
+    # then
+    assert patched.status_code == 404
+    assert deleted.status_code == 404
+    assert Field.objects.get(workspace=other, key="city").label == "City"
+
+
+def test_tag_names_with_slashes_and_spaces_are_reachable(api):
+    # given
+    anna = make_contact(api.workspace, tags=["Kurs 3/4"])
+    # when
+    renamed = api.patch("/api/v1/tags/Kurs%203%2F4", {"name": "Kurs A"})
+    deleted = api.delete("/api/v1/tags/Kurs%20A")
+    # then
+    assert renamed.json() == {"name": "Kurs A", "contact_count": 1}
+    assert deleted.json() == {"contacts_changed": 1}
+    assert _tag_names(anna) == []

@@ -973,3 +973,177 @@ def test_notes_whose_key_a_concurrent_job_just_used_are_added_one_at_a_time(work
     # then
     assert added[0] is None
     assert sorted(Note.objects.values_list("text", flat=True)) == ["first", "third"]
+
+
+# -- managing tags and field definitions -------------------------------------------------------
+
+
+def _tags(contact: Contact) -> list[str]:
+    return sorted(ContactTag.objects.filter(contact=contact).values_list("tag__name", flat=True))
+
+
+def _live_campaign(workspace, name: str, status: str, config: dict) -> None:
+    from django.apps import apps
+
+    campaign = apps.get_model("campaigns", "Campaign").objects.create(
+        workspace=workspace, name=name, status=status
+    )
+    apps.get_model("campaigns", "Element").objects.create(
+        campaign=campaign, key="e1", type="condition.field", kind="condition", config=config
+    )
+
+
+def test_rename_tag_keeps_it_on_every_contact(workspace):
+    # given
+    anna = make_contact(workspace, tags=["vip", "newsletter"])
+    beat = make_contact(workspace, "beat@example.ch", tags=["vip"])
+    # when
+    tag = services.rename_tag(workspace, "vip", "  VIP client ")
+    # then
+    assert tag.name == "VIP client"
+    assert _tags(anna) == ["VIP client", "newsletter"]
+    assert _tags(beat) == ["VIP client"]
+    assert sorted(Tag.objects.filter(workspace=workspace).values_list("name", flat=True)) == [
+        "VIP client",
+        "newsletter",
+    ]
+
+
+def test_rename_tag_to_a_taken_name_is_a_conflict_and_changes_nothing(workspace):
+    # given
+    anna = make_contact(workspace, tags=["vip", "newsletter"])
+    # when
+    with pytest.raises(Conflict) as raised:
+        services.rename_tag(workspace, "vip", "newsletter")
+    # then
+    assert raised.value.detail == "A tag called 'newsletter' already exists."
+    assert _tags(anna) == ["newsletter", "vip"]
+
+
+@pytest.mark.parametrize(
+    ("new_name", "detail"),
+    [
+        ("  ", "name: a tag needs a name."),
+        ("x" * 101, "name: at most 100 characters."),
+    ],
+)
+def test_rename_tag_refuses_a_bad_name_and_changes_nothing(workspace, new_name, detail):
+    # given
+    anna = make_contact(workspace, tags=["vip"])
+    # when
+    with pytest.raises(Unprocessable) as raised:
+        services.rename_tag(workspace, "vip", new_name)
+    # then
+    assert raised.value.detail == detail
+    assert _tags(anna) == ["vip"]
+
+
+def test_rename_tag_of_another_workspace_is_not_found(workspace):
+    # given
+    other = make_workspace("Praxis Enge")
+    stranger = make_contact(other, tags=["vip"])
+    # when
+    with pytest.raises(NotFound):
+        services.rename_tag(workspace, "vip", "gold")
+    # then
+    assert _tags(stranger) == ["vip"]
+
+
+def test_delete_tag_removes_it_from_every_contact_of_the_workspace_only(workspace):
+    # given
+    anna = make_contact(workspace, tags=["vip", "newsletter"])
+    beat = make_contact(workspace, "beat@example.ch", tags=["vip"])
+    make_contact(workspace, "carla@example.ch", tags=["newsletter"])
+    other = make_workspace("Praxis Enge")
+    stranger = make_contact(other, tags=["vip"])
+    # when
+    removed = services.delete_tag(workspace, "vip")
+    # then
+    assert removed == 2
+    assert _tags(anna) == ["newsletter"]
+    assert _tags(beat) == []
+    assert not Tag.objects.filter(workspace=workspace, name="vip").exists()
+    assert _tags(stranger) == ["vip"]
+
+
+def test_delete_unknown_tag_is_not_found(workspace):
+    with pytest.raises(NotFound) as raised:
+        services.delete_tag(workspace, "vip")
+    assert raised.value.detail == "There is no tag 'vip'."
+
+
+def test_update_field_changes_label_and_options_but_not_key_or_type(workspace):
+    # given
+    make_field(workspace, "plan", "select", options=["Basic"])
+    # when
+    field = services.update_field(workspace, "plan", label="Tarif", options=["Basic", "Premium"])
+    # then
+    field.refresh_from_db()
+    assert (field.key, field.type, field.label, field.options) == (
+        "plan",
+        "select",
+        "Tarif",
+        ["Basic", "Premium"],
+    )
+
+
+def test_update_field_refuses_options_on_a_text_field_and_changes_nothing(workspace):
+    # given
+    field = make_field(workspace, "city", "text")
+    # when
+    with pytest.raises(Unprocessable) as raised:
+        services.update_field(workspace, "city", label="Ort", options=["Zürich"])
+    # then
+    assert raised.value.detail == "options: only select fields have options."
+    field.refresh_from_db()
+    assert (field.label, field.options) == ("City", [])
+
+
+def test_delete_field_removes_its_values_from_contacts(workspace):
+    # given
+    make_field(workspace, "city", "text")
+    make_field(workspace, "age", "number")
+    anna = make_contact(workspace, fields={"city": "Zürich", "age": 41})
+    beat = make_contact(workspace, "beat@example.ch", fields={"age": 30})
+    other = make_workspace("Praxis Enge")
+    make_field(other, "city", "text")
+    stranger = make_contact(other, fields={"city": "Bern"})
+    # when
+    changed = services.delete_field(workspace, "city")
+    # then
+    assert changed == 1
+    anna.refresh_from_db()
+    beat.refresh_from_db()
+    stranger.refresh_from_db()
+    assert anna.fields == {"age": 41}
+    assert beat.fields == {"age": 30}
+    assert stranger.fields == {"city": "Bern"}
+    assert [f.key for f in services.list_fields(workspace)] == ["age"]
+
+
+@pytest.mark.parametrize("status", ["active", "paused"])
+def test_delete_field_used_by_a_live_campaign_is_refused(workspace, status):
+    # given
+    make_field(workspace, "city", "text")
+    anna = make_contact(workspace, fields={"city": "Zürich"})
+    _live_campaign(workspace, "Recall", status, {"rules": [{"field": "city", "value": "x"}]})
+    # when
+    with pytest.raises(Conflict) as raised:
+        services.delete_field(workspace, "city")
+    # then
+    assert raised.value.as_dict()["campaigns"] == ["Recall"]
+    assert "Recall" in raised.value.detail
+    anna.refresh_from_db()
+    assert anna.fields == {"city": "Zürich"}
+    assert [f.key for f in services.list_fields(workspace)] == ["city"]
+
+
+def test_delete_field_used_only_by_a_draft_campaign_is_allowed(workspace):
+    # given
+    make_field(workspace, "city", "text")
+    _live_campaign(workspace, "Draft", "draft", {"field": "city"})
+    # when
+    changed = services.delete_field(workspace, "city")
+    # then
+    assert changed == 0
+    assert services.list_fields(workspace) == []

@@ -200,3 +200,173 @@ def test_export_writes_every_matching_contact_with_fields_and_tags(
         csv.reader(io.StringIO(b"".join(filtered.streaming_content).decode("utf-8-sig")))
     )
     assert [r[0] for r in filtered_rows[1:]] == ["ben@example.com"]
+
+
+# -- fields and tags page: rename, relabel, delete ----------------------------------------------
+
+
+def _page_messages(response) -> list[str]:
+    # The workspace speaks German (de-CH), so the page's own messages come translated.
+    return [str(m) for m in response.context["messages"]]
+
+
+def _workspace_tags(workspace) -> list[str]:
+    from terminflow.contacts.models import Tag
+
+    return sorted(Tag.objects.filter(workspace=workspace).values_list("name", flat=True))
+
+
+def test_editor_renames_a_tag(editor_client: Client, workspace) -> None:
+    # given
+    contact = create_contact(workspace, email="anna@example.com", tags=["vip"])
+    # when
+    response = editor_client.post(
+        "/fields/", {"action": "rename_tag", "name": "vip", "new_name": "gold"}, follow=True
+    )
+    # then
+    assert response.status_code == 200
+    assert _page_messages(response) == ["Das Tag wurde in gold umbenannt."]
+    assert tag_names(contact) == ["gold"]
+
+
+def test_renaming_a_tag_to_a_taken_name_shows_the_conflict_and_changes_nothing(
+    editor_client: Client, workspace
+) -> None:
+    # given
+    contact = create_contact(workspace, email="anna@example.com", tags=["vip", "gold"])
+    # when
+    response = editor_client.post(
+        "/fields/", {"action": "rename_tag", "name": "vip", "new_name": "gold"}, follow=True
+    )
+    # then
+    assert _page_messages(response) == ["A tag called 'gold' already exists."]
+    assert tag_names(contact) == ["gold", "vip"]
+
+
+def test_editor_deletes_a_tag_from_every_contact(editor_client: Client, workspace) -> None:
+    # given
+    anna = create_contact(workspace, email="anna@example.com", tags=["vip", "gold"])
+    ben = create_contact(workspace, email="ben@example.com", tags=["vip"])
+    # when
+    response = editor_client.post("/fields/", {"action": "delete_tag", "name": "vip"}, follow=True)
+    # then
+    assert _page_messages(response) == ["Das Tag vip wurde bei 2 Kontakten entfernt und gelöscht."]
+    assert (tag_names(anna), tag_names(ben)) == (["gold"], [])
+    assert _workspace_tags(workspace) == ["gold"]
+
+
+def test_editor_relabels_a_field(editor_client: Client, workspace) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="City")
+    # when
+    response = editor_client.post(
+        "/fields/", {"action": "relabel_field", "key": "city", "label": "Ort"}, follow=True
+    )
+    # then
+    assert _page_messages(response) == ["Das Feld city heisst jetzt Ort."]
+    assert [(f.key, f.label) for f in response.context["fields"]] == [("city", "Ort")]
+
+
+def test_editor_deletes_a_field_and_its_values(editor_client: Client, workspace) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="Ort")
+    contact = create_contact(workspace, email="anna@example.com", fields={"city": "Bern"})
+    # when
+    response = editor_client.post(
+        "/fields/", {"action": "delete_field", "key": "city"}, follow=True
+    )
+    # then
+    assert _page_messages(response) == [
+        "Das Feld city wurde gelöscht; bei 1 Kontakten wurde sein Wert entfernt."
+    ]
+    assert response.context["fields"] == []
+    contact.refresh_from_db()
+    assert contact.fields == {}
+
+
+def test_deleting_a_field_an_active_campaign_uses_is_refused(
+    editor_client: Client, workspace
+) -> None:
+    # given
+    from terminflow.campaigns.models import Campaign, Element
+
+    create_field(workspace, key="city", type="text", label="Ort")
+    contact = create_contact(workspace, email="anna@example.com", fields={"city": "Bern"})
+    campaign = Campaign.objects.create(workspace=workspace, name="Recall", status="active")
+    Element.objects.create(
+        campaign=campaign, key="e1", type="x", kind="condition", config={"field": "city"}
+    )
+    # when
+    response = editor_client.post(
+        "/fields/", {"action": "delete_field", "key": "city"}, follow=True
+    )
+    # then
+    assert _page_messages(response) == [
+        "The field 'city' is used by the campaigns: Recall. "
+        "Remove it from them or set them to draft first."
+    ]
+    assert [f.key for f in response.context["fields"]] == ["city"]
+    contact.refresh_from_db()
+    assert contact.fields == {"city": "Bern"}
+
+
+def test_viewer_sees_no_buttons_and_cannot_change_tags_or_fields(
+    viewer_client: Client, workspace
+) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="Ort")
+    contact = create_contact(
+        workspace, email="anna@example.com", fields={"city": "Bern"}, tags=["vip"]
+    )
+    # when
+    page = viewer_client.get("/fields/")
+    responses = [
+        viewer_client.post("/fields/", {"action": "rename_tag", "name": "vip", "new_name": "x"}),
+        viewer_client.post("/fields/", {"action": "delete_tag", "name": "vip"}),
+        viewer_client.post("/fields/", {"action": "relabel_field", "key": "city", "label": "X"}),
+        viewer_client.post("/fields/", {"action": "delete_field", "key": "city"}),
+    ]
+    # then
+    html = page.content.decode()
+    assert 'value="rename_tag"' not in html
+    assert 'value="delete_field"' not in html
+    assert [r.status_code for r in responses] == [403, 403, 403, 403]
+    contact.refresh_from_db()
+    assert (tag_names(contact), contact.fields) == (["vip"], {"city": "Bern"})
+    assert [(f.key, f.label) for f in page.context["fields"]] == [("city", "Ort")]
+
+
+def test_editor_sees_the_manage_forms(editor_client: Client, workspace) -> None:
+    create_field(workspace, key="city", type="text", label="Ort")
+    create_contact(workspace, email="anna@example.com", tags=["vip"])
+    html = editor_client.get("/fields/").content.decode()
+    assert html.count('value="rename_tag"') == 1
+    assert html.count('value="delete_tag"') == 1
+    assert html.count('value="relabel_field"') == 1
+    assert html.count('value="delete_field"') == 1
+
+
+def test_manage_forms_refuse_posts_without_csrf_token(editor, workspace) -> None:
+    # given
+    from tests.web.conftest import logged_in
+
+    create_field(workspace, key="city", type="text", label="Ort")
+    contact = create_contact(workspace, email="anna@example.com", tags=["vip"])
+    client = logged_in(editor, enforce_csrf_checks=True)
+    # when
+    responses = [
+        client.post("/fields/", {"action": "rename_tag", "name": "vip", "new_name": "x"}),
+        client.post("/fields/", {"action": "delete_tag", "name": "vip"}),
+        client.post("/fields/", {"action": "delete_field", "key": "city"}),
+    ]
+    # then
+    assert [r.status_code for r in responses] == [403, 403, 403]
+    assert tag_names(contact) == ["vip"]
+    assert _workspace_tags(workspace) == ["vip"]
+
+
+def test_unknown_action_is_400(editor_client: Client, workspace) -> None:
+    create_contact(workspace, email="anna@example.com", tags=["vip"])
+    response = editor_client.post("/fields/", {"action": "explode", "name": "vip"})
+    assert response.status_code == 400
+    assert _workspace_tags(workspace) == ["vip"]

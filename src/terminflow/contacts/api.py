@@ -1,4 +1,4 @@
-"""Contacts and fields API: ``/api/v1/contacts`` and ``/api/v1/fields`` (DESIGN §5)."""
+"""Contacts, fields and tags API: ``/api/v1/contacts``, ``/fields`` and ``/tags`` (DESIGN §5)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import binascii
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Query, Router, Schema, Status
 
 from terminflow.kit.errors import Unprocessable
 from terminflow.workspaces.api import current_workspace
@@ -27,6 +27,7 @@ from .schemas import (
 )
 
 fields_router = Router(tags=["Fields"])
+tags_router = Router(tags=["Tags"])
 router = Router(tags=["Contacts"])
 
 
@@ -54,6 +55,57 @@ def create_field(request: HttpRequest, payload: FieldIn) -> Status:
         options=payload.options,
     )
     return Status(201, _field_out(field))
+
+
+class FieldPatch(Schema):
+    label: str | None = None
+    options: list[str] | None = None
+
+
+class TagOut(Schema):
+    name: str
+    contact_count: int
+
+
+class TagPatch(Schema):
+    name: str
+
+
+class DeletedOut(Schema):
+    contacts_changed: int
+
+
+@fields_router.patch("/{key}", response=FieldOut)
+def update_field(request: HttpRequest, key: str, payload: FieldPatch) -> dict[str, Any]:
+    field = services.update_field(
+        current_workspace(request), key, **payload.dict(exclude_unset=True)
+    )
+    return _field_out(field)
+
+
+@fields_router.delete("/{key}", response=DeletedOut)
+def delete_field(request: HttpRequest, key: str) -> dict[str, Any]:
+    return {"contacts_changed": services.delete_field(current_workspace(request), key)}
+
+
+@tags_router.get("", response=list[TagOut])
+def list_tags(request: HttpRequest) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "contact_count": count}
+        for name, count in services.list_tags(current_workspace(request))
+    ]
+
+
+@tags_router.patch("/{path:name}", response=TagOut)
+def rename_tag(request: HttpRequest, name: str, payload: TagPatch) -> dict[str, Any]:
+    workspace = current_workspace(request)
+    tag = services.rename_tag(workspace, name, payload.name)
+    return {"name": tag.name, "contact_count": tag.contact_tags.count()}
+
+
+@tags_router.delete("/{path:name}", response=DeletedOut)
+def delete_tag(request: HttpRequest, name: str) -> dict[str, Any]:
+    return {"contacts_changed": services.delete_tag(current_workspace(request), name)}
 
 
 def _contact_out(contact: Contact) -> dict[str, Any]:

@@ -19,8 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q
+from django.apps import apps
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Func, JSONField, Prefetch, Q, Value
 from django.db.models.functions import Lower
 from email_validator import EmailNotValidError, validate_email
 
@@ -1221,3 +1222,164 @@ def record_consent(
         ip=_clean_ip(ip),
         user_agent=user_agent or "",
     )
+
+
+# -- managing tags and field definitions -------------------------------------------------------
+
+# Campaigns in these states still run, so a field they read must not disappear under them.
+_LIVE_CAMPAIGN_STATUSES = ("active", "paused")
+
+
+def list_tags(workspace: Workspace) -> list[tuple[str, int]]:
+    """Every tag of the workspace by name, with how many contacts carry it."""
+    return list(
+        Tag.objects.filter(workspace=workspace)
+        .annotate(contact_count=Count("contact_tags"))
+        .order_by("name")
+        .values_list("name", "contact_count")
+    )
+
+
+def _clean_tag_name(label: str, name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise Unprocessable(f"{label}: a tag needs a name.")
+    return _clean_text(label, name.strip(), TAG_MAX_LENGTH)
+
+
+def get_tag(workspace: Workspace, name: str) -> Tag:
+    """The workspace's tag called ``name``; ``NotFound`` if there is none."""
+    tag = (
+        Tag.objects.filter(workspace=workspace, name=name.strip()).first()
+        if isinstance(name, str)
+        else None
+    )
+    if tag is None:
+        raise NotFound(f"There is no tag '{_shorten(str(name))}'.")
+    return tag
+
+
+def rename_tag(workspace: Workspace, name: str, new_name: str) -> Tag:
+    """Give the tag a new name; every contact that carries it keeps it under the new name.
+
+    ``NotFound`` if the tag does not exist, ``Unprocessable`` if ``new_name`` is empty or
+    too long, ``Conflict`` if another tag of the workspace already has that name.
+    """
+    new_name = _clean_tag_name("name", new_name)
+    tag = get_tag(workspace, name)
+    if tag.name == new_name:
+        return tag
+    if Tag.objects.filter(workspace=workspace, name=new_name).exists():
+        raise Conflict(f"A tag called '{new_name}' already exists.")
+    try:
+        with transaction.atomic():
+            Tag.objects.filter(pk=tag.pk).update(name=new_name)
+    except IntegrityError:
+        raise Conflict(f"A tag called '{new_name}' already exists.") from None
+    tag.name = new_name
+    Contact.objects.filter(contact_tags__tag=tag).update(updated_at=clock.now())
+    return tag
+
+
+def delete_tag(workspace: Workspace, name: str) -> int:
+    """Remove the tag from every contact and delete it; returns how many contacts had it.
+
+    ``NotFound`` if the workspace has no such tag.
+    """
+    tag = get_tag(workspace, name)
+    with transaction.atomic(savepoint=False):
+        contact_ids = list(ContactTag.objects.filter(tag=tag).values_list("contact_id", flat=True))
+        Contact.objects.filter(pk__in=contact_ids).update(updated_at=clock.now())
+        ContactTag.objects.filter(tag=tag).delete()
+        tag.delete()
+    return len(contact_ids)
+
+
+def get_field(workspace: Workspace, key: str) -> Field:
+    """The workspace's field with ``key``; ``NotFound`` if there is none."""
+    field = Field.objects.filter(workspace=workspace, key=key).first()
+    if field is None:
+        raise NotFound(f"There is no field '{_shorten(str(key))}'.")
+    return field
+
+
+def update_field(
+    workspace: Workspace,
+    key: str,
+    *,
+    label: str | None = None,
+    options: list[str] | None = None,
+) -> Field:
+    """Change a field's label and, for a select field, its options; key and type stay.
+
+    An empty label falls back to the key. Options are checked as in ``create_field``
+    (``Unprocessable``); ``NotFound`` if the workspace has no such field.
+    """
+    field = get_field(workspace, key)
+    changed: list[str] = []
+    if label is not None:
+        field.label = _clean_name("label", label) or field.key
+        changed.append("label")
+    if options is not None:
+        field.options = _clean_options(field.type, options)
+        changed.append("options")
+    if changed:
+        field.save(update_fields=changed)
+    return field
+
+
+def campaigns_using_field(workspace: Workspace, key: str) -> list[str]:
+    """Names of the workspace's active or paused campaigns with an element that names ``key``."""
+    # Looked up through the app registry: contacts sits below campaigns and may not import it.
+    element_model = apps.get_model("campaigns", "Element")
+    elements = element_model.objects.filter(
+        campaign__workspace=workspace,
+        campaign__status__in=_LIVE_CAMPAIGN_STATUSES,
+        removed=False,
+    ).values_list("campaign__name", "config")
+    names = {name for name, config in elements if _mentions(config, key)}
+    return sorted(names)
+
+
+def _mentions(value: Any, key: str) -> bool:
+    if isinstance(value, str):
+        return value == key
+    if isinstance(value, dict):
+        return any(_mentions(v, key) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_mentions(v, key) for v in value)
+    return False
+
+
+class _WithoutKey(Func):
+    """The JSON object without one key, in one UPDATE on SQLite and PostgreSQL."""
+
+    output_field = JSONField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="json_remove(%(expressions)s)")
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" - ")
+
+
+def delete_field(workspace: Workspace, key: str) -> int:
+    """Delete the field and its value from every contact; returns how many contacts had one.
+
+    ``NotFound`` if there is no such field; ``Conflict`` naming the campaigns if an active or
+    paused campaign still uses it.
+    """
+    field = get_field(workspace, key)
+    using = campaigns_using_field(workspace, field.key)
+    if using:
+        raise Conflict(
+            f"The field '{field.key}' is used by the campaigns: {', '.join(using)}. "
+            "Remove it from them or set them to draft first.",
+            extra={"campaigns": using},
+        )
+    path = f"$.{field.key}" if connection.vendor == "sqlite" else field.key
+    with transaction.atomic(savepoint=False):
+        changed = Contact.objects.filter(workspace=workspace, fields__has_key=field.key).update(
+            fields=_WithoutKey("fields", Value(path)), updated_at=clock.now()
+        )
+        field.delete()
+    return changed

@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from terminflow.campaigns.api import router as campaigns_router
-from terminflow.contacts.api import fields_router
+from terminflow.contacts.api import fields_router, tags_router
 from terminflow.contacts.api import router as contacts_router
 from terminflow.etermin.api import inbox_router
 from terminflow.etermin.api import router as etermin_router
@@ -26,6 +26,7 @@ api = NinjaAPI(
 
 api.add_router("/contacts", contacts_router)
 api.add_router("/fields", fields_router)
+api.add_router("/tags", tags_router)
 api.add_router("/etermin", etermin_router)
 api.add_router("/inbox", inbox_router)
 api.add_router("/emails", emails_router)
