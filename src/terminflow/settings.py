@@ -49,7 +49,6 @@ BASE_URL = _env("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ETERMIN_API_URL = _env("ETERMIN_API_URL", "https://www.etermin.net/api").rstrip("/")
 ETERMIN_TIMEOUT_SECONDS = float(_env("ETERMIN_TIMEOUT_SECONDS", "10"))
 SMTP_URL = _env("SMTP_URL")
-QUEUE_URL = _env("QUEUE_URL")
 DEFAULT_FROM_EMAIL = _env("FROM_EMAIL", "terminflow@localhost")
 # Email links and signing: confirmation links expire after days; DKIM key as PEM or a file path.
 DOI_LINK_MAX_AGE_DAYS = float(_env("DOI_LINK_MAX_AGE_DAYS", "7"))
@@ -195,29 +194,11 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
 
-def _huey() -> dict:
-    if QUEUE_URL.startswith("redis://"):
-        return {
-            "huey_class": "huey.RedisHuey",
-            "name": "terminflow",
-            "url": QUEUE_URL,
-            "immediate": False,
-        }
-    return {
-        "huey_class": "huey.SqliteHuey",
-        "name": "terminflow",
-        "filename": str(DATA_DIR / "queue.sqlite3"),
-        "immediate": False,
-    }
-
-
-HUEY = _huey()
-
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": _env("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "huey": {"level": "WARNING"}},
+    "loggers": {"httpx": {"level": "WARNING"}},
 }

@@ -1,4 +1,4 @@
-"""Worker sweeps and huey tasks: thin wrappers around service functions."""
+"""Worker sweeps: thin wrappers around service functions."""
 
 from terminflow.kit.sweep import Sweep
 
