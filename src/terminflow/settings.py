@@ -120,7 +120,6 @@ def _database(url: str) -> dict:
 
 
 DATABASES = {"default": _database(_env("DATABASE_URL"))}
-IS_SQLITE = DATABASES["default"]["ENGINE"] == "terminflow.kit.sqlite"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

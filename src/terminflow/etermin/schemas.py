@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from ninja import Field, Schema
+
+from .pushes import AppointmentEvent
 
 
 class AccountIn(Schema):
@@ -69,38 +71,13 @@ class InboxPage(Schema):
     )
 
 
-class AppointmentEventOut(Schema):
-    command: str
-    uid: str
-    start: datetime | None
-    end: datetime | None
-    booked_at: datetime | None
-    calendar_id: int | None
-    calendar_name: str
-    salutation: str
-    first_name: str
-    last_name: str
-    phone: str
-    street: str
-    zip: str
-    town: str
-    birthday: date | None
-    email: str
-    email_problem: str
-    notes: str
-    services: str
-    language: str
-    newsletter: Literal["yes", "no", "unknown"]
-    additional: dict[str, str]
-    fields: dict[str, str]
-
-
 class InboxEntryDetailOut(InboxEntryOut):
     content_type: str
     body: str = Field(..., description="The raw body as eTermin sent it, decoded as text.")
     attempts: int
     next_attempt_at: datetime | None
-    event: AppointmentEventOut | None = Field(
+    # The adapter's own dataclass: one list of fields, not a copy to keep in step.
+    event: AppointmentEvent | None = Field(
         None, description="The body read as an appointment event; null when it cannot be read."
     )
     parse_error: str | None = Field(
