@@ -182,6 +182,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
+# English pages use day-month-year and 24 h time (en-GB), as Swiss users expect.
+FORMAT_MODULE_PATH = ["terminflow.web.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

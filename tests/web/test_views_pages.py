@@ -115,5 +115,5 @@ def test_dates_show_in_the_users_time_zone(editor, editor_client, workspace) -> 
     editor.save()
     tokyo = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
     # then
-    assert "1. Juli 2026 12:00" in zurich
-    assert "1. Juli 2026 19:00" in tokyo
+    assert "01.07.2026 12:00" in zurich
+    assert "01.07.2026 19:00" in tokyo
