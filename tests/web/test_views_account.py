@@ -111,15 +111,22 @@ def test_overview_counts_failed_emails_and_pushes_of_the_last_seven_days(
     queued(template, old, at=now - timedelta(days=9), failed_because="zu alt")
     queued(template, create_contact(workspace, email="ok@example.com"), at=now)
     foreign = make_email(other_workspace)
-    queued(foreign, create_contact(other_workspace, email="x@example.com"), at=now, failed_because="x")
-    account = connect_account(workspace, name="Seefeld", public_key="p", private_key="k", verify=False)
+    queued(
+        foreign, create_contact(other_workspace, email="x@example.com"), at=now, failed_because="x"
+    )
+    account = connect_account(
+        workspace, name="Seefeld", public_key="p", private_key="k", verify=False
+    )
     push = store_push(account, push_body("CREATED", "u-1"))
     type(push).objects.filter(pk=push.pk).update(status="failed", reason="Kalender unbekannt")
     # when
     response = editor_client.get("/")
     html = response.content.decode()
     # then
-    assert (response.context["counts"]["emails_failed"], response.context["counts"]["pushes_failed"]) == (1, 1)
+    assert (
+        response.context["counts"]["emails_failed"],
+        response.context["counts"]["pushes_failed"],
+    ) == (1, 1)
     assert "Fehlgeschlagene E-Mails, letzte 7 Tage" in html
     assert 'href="/outbox/?status=failed&amp;days=7"' in html
     assert 'href="/inbox/?status=failed&amp;days=7"' in html
@@ -133,7 +140,10 @@ def test_overview_without_failures_shows_no_failure_lists(editor_client) -> None
     response = editor_client.get("/")
     # then
     html = response.content.decode()
-    assert (response.context["counts"]["emails_failed"], response.context["counts"]["pushes_failed"]) == (0, 0)
+    assert (
+        response.context["counts"]["emails_failed"],
+        response.context["counts"]["pushes_failed"],
+    ) == (0, 0)
     assert 'data-testid="failed-emails-list"' not in html
     assert 'data-testid="failed-pushes-list"' not in html
 

@@ -408,7 +408,13 @@ def test_a_refused_new_field_keeps_the_relabels_unsaved(editor_client: Client, w
     # when
     response = editor_client.post(
         "/fields/",
-        {"action": "save", "label:city": "Wohnort", "new-label": "x", "new-key": "city", "new-type": "text"},
+        {
+            "action": "save",
+            "label:city": "Wohnort",
+            "new-label": "x",
+            "new-key": "city",
+            "new-type": "text",
+        },
     )
     # then nothing is stored, and the typed label is still in the form
     assert response.status_code == 422

@@ -121,16 +121,20 @@ def test_inbox_rows_show_customer_and_calendar_and_the_single_account_once(
     )
     assert "<strong>Lea Brunner</strong>" in html
     assert html.count(">Seefeld<") == 1
-    assert html.count("Web-Push</strong> ist die Nachricht") == 1
+    assert html.count("Web Push</strong> ist die Nachricht") == 1
     assert ">Erstellt<" in html
 
 
-def test_inbox_offers_an_account_filter_when_several_are_connected(editor_client, workspace) -> None:
+def test_inbox_offers_an_account_filter_when_several_are_connected(
+    editor_client, workspace
+) -> None:
     # given
     from tests.etermin.factories import push_body, store_push
 
     first = _account(workspace)
-    second = connect_account(workspace, name="Oerlikon", public_key="p2", private_key="k2", verify=False)
+    second = connect_account(
+        workspace, name="Oerlikon", public_key="p2", private_key="k2", verify=False
+    )
     store_push(first, push_body("CREATED", "a-1"))
     store_push(second, push_body("CREATED", "b-1"))
     # when
@@ -183,7 +187,12 @@ def test_outbox_days_filter_keeps_only_recent_rows(editor_client, workspace) -> 
     from .factories import make_email, queued
 
     template = make_email(workspace)
-    recent = queued(template, create_contact(workspace, email="a@example.com"), at=clock.now(), failed_because="x")
+    recent = queued(
+        template,
+        create_contact(workspace, email="a@example.com"),
+        at=clock.now(),
+        failed_because="x",
+    )
     queued(
         template,
         create_contact(workspace, email="b@example.com"),

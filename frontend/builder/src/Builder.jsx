@@ -331,11 +331,13 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
     <LookupContext.Provider value={lookups}>
       <div className="tf-builder">
         <div className="tf-toolbar" data-testid="toolbar">
-          <input className="tf-name" aria-label={t("Campaign name")} value={name} disabled={readOnly} title={name}
-            onChange={(e) => { setName(e.target.value); markDirty(); }} />
-          <span className={`tf-status tf-status-${status}`} data-testid="campaign-status">{t({ draft: "Draft", active: "Active", paused: "Paused" }[status] || status)}</span>
-          {dirty && <span className="tf-dirty">{t("Unsaved changes")}</span>}
-          <span className="tf-spacer" />
+          <div className="tf-title">
+            <input className="tf-name" aria-label={t("Campaign name")} value={name} disabled={readOnly} title={name}
+              onChange={(e) => { setName(e.target.value); markDirty(); }} />
+            <span className={`tf-status tf-status-${status}`} data-testid="campaign-status">{t({ draft: "Draft", active: "Active", paused: "Paused" }[status] || status)}</span>
+            {dirty && <span className="tf-dirty">{t("Unsaved changes")}</span>}
+          </div>
+          <div className="tf-actions">
           {!readOnly && <button type="button" className="tf-button" onClick={arrangeAll} title={t("Place the elements in rows, without overlaps")} data-testid="arrange">{t("Arrange")}</button>}
           {contactsUrl && <a className="tf-button" href={contactsUrl}>{t("Contacts and history")}</a>}
           {!readOnly && (
@@ -349,6 +351,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
                 : <button type="button" className="tf-button tf-green" disabled={busy} onClick={() => changeStatus("activate")}>{t("Activate")}</button>}
             </>
           )}
+          </div>
         </div>
         {readOnly && <div className="tf-alert tf-alert-info tf-banner">{t("You can look at this campaign but not change it.")}</div>}
         {notice && (

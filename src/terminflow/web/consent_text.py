@@ -148,6 +148,7 @@ def sentence(event: ConsentEvent, names: Names) -> str:
 
 def names_for(events: list[ConsentEvent], workspace: Any) -> Names:
     """Look up the accounts, emails and campaigns the events mention, in three queries at most."""
+
     def ids(key: str) -> set[int]:
         found = set()
         for event in events:

@@ -150,7 +150,10 @@ _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "é": 
 
 
 def key_from_label(label: str) -> str:
-    """``Terminbeginn (Praxis)`` → ``terminbeginn_praxis``; app.js makes the same key as one types."""
+    """``Terminbeginn (Praxis)`` → ``terminbeginn_praxis``.
+
+    ``app.js`` makes the same key while the label is typed.
+    """
     text = unicodedata.normalize("NFKD", label.strip().lower().translate(_UMLAUTS))
     text = text.encode("ascii", "ignore").decode("ascii")
     key = re.sub(r"[^a-z0-9]+", "_", text).strip("_")

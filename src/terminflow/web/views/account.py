@@ -29,7 +29,8 @@ from terminflow.workspaces.api import SESSION_WORKSPACE_KEY
 from terminflow.workspaces.models import Membership
 from terminflow.workspaces.services import update_preferences
 
-# The overview shows failures of the last week: old enough to see a weekend's, recent enough to act on.
+# The overview shows failures of the last week: long enough to cover a weekend, short enough
+# that what shows still needs action.
 FAILURE_DAYS = 7
 
 
@@ -152,8 +153,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "accounts_count": EterminAccount.objects.filter(workspace=workspace).count(),
             "recent_pushes": recent_pushes,
             "latest_failed_emails": list(
-                failed_emails.only("id", "to_email", "subject", "reason", "created_at", "contact_id")
-                .order_by("-id")[:5]
+                failed_emails.only(
+                    "id", "to_email", "subject", "reason", "created_at", "contact_id"
+                ).order_by("-id")[:5]
             ),
             "latest_failed_pushes": list(failed_pushes.defer("body").order_by("-id")[:5]),
         },

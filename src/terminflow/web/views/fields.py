@@ -51,9 +51,7 @@ def field_list(request: HttpRequest) -> HttpResponse:
             if changed:
                 messages.success(
                     request,
-                    ngettext(
-                        "%(count)s label was saved.", "%(count)s labels were saved.", changed
-                    )
+                    ngettext("%(count)s label was saved.", "%(count)s labels were saved.", changed)
                     % {"count": changed},
                 )
             if created is None and not changed:

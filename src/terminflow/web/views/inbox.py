@@ -79,7 +79,9 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
             "rows": [(push, _booking(push)) for push in rows],
             "statuses": list(INBOX_STATUSES.items()),
             "accounts": accounts,
-            "account_name": chosen.name if chosen else (accounts[0].name if len(accounts) == 1 else ""),
+            "account_name": chosen.name
+            if chosen
+            else (accounts[0].name if len(accounts) == 1 else ""),
             "filters": request.GET,
             "query_string": params.urlencode(),
             "older": rows[-1].pk if more else None,

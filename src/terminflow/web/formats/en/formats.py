@@ -1,4 +1,7 @@
-"""English as Swiss users read it (en-GB): day-month-year and 24-hour time, never 12/01/2026 6 a.m."""
+"""English as Swiss users read it (en-GB): day-month-year and 24-hour time.
+
+Never "12/01/2026 6 a.m.", which Django's plain ``en`` formats would show.
+"""
 
 DATE_FORMAT = "j F Y"
 TIME_FORMAT = "H:i"
