@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from terminflow.campaigns.engine import advance_due
 from terminflow.campaigns.models import Campaign
 from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import save_campaign
-from terminflow.contacts.models import Contact
+from terminflow.contacts.models import Contact, Field
 from terminflow.contacts.services import create_field
 from terminflow.etermin.processing import process_pending
 from terminflow.etermin.services import connect_account
@@ -212,6 +213,7 @@ def _practice(workspace: Workspace, *, accounts: int = 1, sandbox: Any = None) -
     store_push(made[0], push_body("CREATED", "termin-1", email="lea.meier@example.ch"))
     store_push(made[0], push_body("DELETED", "termin-unbekannt", email="max@example.ch"))
     process_pending()
+    advance_due()  # the double opt-in email is queued, the wait starts
     lea = Contact.objects.get(email="lea.meier@example.ch")
     Contact.objects.filter(pk=lea.pk).update(phone="+41446681800")
     # The mistake: a marketing email that needs an appointment sent without one.
@@ -277,6 +279,9 @@ def test_phone_and_tablet_menu_navigates_and_no_page_scrolls_sideways(
             # when the menu button is tapped
             sidebar = page.locator("#sidebar")
             assert not sidebar.is_visible()
+            page.get_by_test_id("menu-button").click()
+            page.get_by_test_id("menu-close").click()
+            sidebar.wait_for(state="hidden")
             page.get_by_test_id("menu-button").click()
             # then the drawer opens over the page and navigates
             sidebar.get_by_role("link", name="Kontakte").wait_for(state="visible")
@@ -579,3 +584,31 @@ def test_overview_and_outbox_show_the_failed_email_with_its_reason(
         email.wait_for()
         assert data["failed_email"].reason in email.inner_text()
         shot(page, "65-outbox-email-open")
+
+
+def test_fields_page_makes_the_key_from_the_label_and_saves_once(
+    workspace, terminflow_server_factory
+):
+    # given
+    data = _practice(workspace)
+    server = terminflow_server_factory(embedded_worker=False)
+    with chromium_page(viewport=PHONE, touch=True) as page:
+        log_in(page, server.url, data["editor"].email, PASSWORD)
+        page.goto(server.url + "/fields/")
+        # when a label is changed and a new field is typed
+        page.get_by_test_id("field-label-wohnort").fill("Ort")
+        page.locator("#id_new-label").fill("Nächster Termin")
+        # then the key follows the label until it is edited by hand
+        assert page.locator("#id_new-key").input_value() == "naechster_termin"
+        page.locator("#id_new-key").fill("termin_2")
+        page.locator("#id_new-label").fill("Nächster Termin (Praxis)")
+        assert page.locator("#id_new-key").input_value() == "termin_2"
+        page.locator("#id_new-type").select_option("datetime")
+        shot(page, "66-phone-fields-new")
+        # when the page is saved once
+        page.get_by_test_id("fields-save").click()
+        page.locator(".message").first.wait_for()
+    # then both changes are stored
+    stored = dict(Field.objects.filter(workspace=workspace).values_list("key", "label"))
+    assert stored["wohnort"] == "Ort"
+    assert stored["termin_2"] == "Nächster Termin (Praxis)"
