@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from terminflow.campaigns.engine import advance_due
+from terminflow.campaigns.engine import advance_due, fire
 from terminflow.campaigns.models import Campaign
 from terminflow.campaigns.schemas import CampaignIn
-from terminflow.campaigns.services import save_campaign
+from terminflow.campaigns.services import activate_campaign, save_campaign
 from terminflow.contacts.models import Contact, Field
 from terminflow.contacts.services import create_field
 from terminflow.etermin.processing import process_pending
@@ -504,6 +504,22 @@ def test_saving_warns_about_an_email_that_will_fail_and_names_the_element(
         assert "email-2" not in text
         assert "appointment" in text or "Termin" in text
 
+        # when the campaign runs anyway and a confirmed contact reaches the email
+        activate_campaign(Campaign.objects.get(pk=campaign.pk))
+        anna = Contact.objects.create(
+            workspace=workspace, email="anna@example.ch", email_status="confirmed_doi"
+        )
+        fire(workspace, "contact.doi_confirmed", anna)
+        advance_due()
+        page.goto(server.url + f"/campaigns/{campaign.pk}/")
+        # then the element shows its failure with the reason
+        failures = page.locator(
+            '.react-flow__node[data-id="email-2"] [data-testid="node-failures"]'
+        )
+        failures.wait_for()
+        assert "appointment" in failures.inner_text() or "Termin" in failures.inner_text()
+        shot(page, "63-builder-element-failures")
+
 
 def test_two_accounts_the_element_must_name_its_account(
     workspace, etermin_sandbox, terminflow_server_factory
@@ -531,7 +547,7 @@ def test_two_accounts_the_element_must_name_its_account(
         modal.locator("#tf-et-account").select_option(str(second.pk))
         modal.locator('#tf-et-calendar option[value="211615"]').wait_for(state="attached")
         modal.locator("#tf-et-calendar").select_option("211615")
-        shot(page, "63-builder-two-accounts")
+        shot(page, "67-builder-two-accounts")
         modal.get_by_role("button", name="Übernehmen").click()
         page.get_by_test_id("save").click()
         page.get_by_test_id("notice").wait_for()

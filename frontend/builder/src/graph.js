@@ -113,8 +113,8 @@ export function statsByElement(body) {
   return result;
 }
 
-// Per-element failures with their reasons. The stats row may carry them as a list
-// [{reason, count}] under "failures" (or "failure_reasons"), or as a map {reason: count}.
+// Per-element failures with their reasons: the stats row's "failures" list
+// [{reason, code, count, latest_at}] (a map {reason: count} is read too).
 export function failuresOf(row) {
   if (!row) return [];
   const source = row.failures ?? row.failure_reasons ?? row.failed_reasons;
@@ -126,7 +126,9 @@ export function failuresOf(row) {
   } else if (source && typeof source === "object") {
     list = Object.entries(source).map(([reason, count]) => ({ reason, count: Number(count) }));
   }
-  return list.filter((f) => f.reason || f.count).sort((a, b) => b.count - a.count);
+  const kept = list.filter((f) => f.reason || f.count);
+  // The server lists the latest reasons first; a map has no order, so the most frequent lead.
+  return Array.isArray(source) ? kept : kept.sort((a, b) => b.count - a.count);
 }
 
 // Offsets of "wait until a date" in the unit a person thinks in: 1440 → 1 day; -90 → 90 min before.

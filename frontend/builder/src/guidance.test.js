@@ -91,7 +91,7 @@ describe("names and failures", () => {
   });
 
   it("reads failures with reasons from a stats row in list or map form", () => {
-    expect(failuresOf({ failures: [{ reason: "a", count: 1 }, { reason: "b", count: 3 }] })).toEqual([{ reason: "b", count: 3, code: undefined }, { reason: "a", count: 1, code: undefined }]);
+    expect(failuresOf({ failures: [{ reason: "a", code: "x", count: 1 }, { reason: "b", count: 3 }] })).toEqual([{ reason: "a", count: 1, code: "x" }, { reason: "b", count: 3, code: undefined }]);
     expect(failuresOf({ failure_reasons: { "Vorlage fehlerhaft": 2 } })).toEqual([{ reason: "Vorlage fehlerhaft", count: 2 }]);
     expect(failuresOf({ failed: 0 })).toEqual([]);
   });

@@ -92,3 +92,9 @@ def phone(number: str | None, locale: str = "de-CH") -> str:
 def note_source(source: str | None) -> str:
     """Where a note came from (``etermin``, ``ui:lea@…``), in words."""
     return consent_text.channel(source or "")
+
+
+@register.filter
+def reason(text: str | None) -> str:
+    """A reason stored on a run, inbox entry or outbox row, in the reader's language."""
+    return text or ""
