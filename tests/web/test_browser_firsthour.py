@@ -324,12 +324,17 @@ def test_builder_on_a_tablet_pans_zooms_and_opens_settings(workspace, terminflow
         assert modal.locator("#tf-cfg-field").input_value() == "termin_beginn"
         assert overflow(page) == 0
         shot(page, "42-tablet-builder-settings")
-        # and the toolbar keeps its buttons on one line
+        # and with a long name the toolbar keeps its buttons on one line
         modal.get_by_role("button", name="Abbrechen").click()
+        page.get_by_label("Name der Kampagne").fill(
+            "Erinnerung 24 Stunden vor dem Termin für alle Kalender der Praxis Seefeld"
+        )
         tops = page.locator(".tf-actions > button").evaluate_all(
             "els => els.map(e => Math.round(e.getBoundingClientRect().top))"
         )
         assert len(set(tops)) == 1
+        assert overflow(page) == 0
+        shot(page, "43-tablet-builder-long-name")
 
 
 def test_every_page_speaks_german_with_data_errors_and_reasons(
