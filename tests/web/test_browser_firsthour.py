@@ -629,7 +629,17 @@ def test_fields_page_makes_the_key_from_the_label_and_saves_once(
         # when the page is saved once
         page.get_by_test_id("fields-save").click()
         page.locator(".message").first.wait_for()
-    # then both changes are stored
-    stored = dict(Field.objects.filter(workspace=workspace).values_list("key", "label"))
-    assert stored["wohnort"] == "Ort"
-    assert stored["termin_2"] == "Nächster Termin (Praxis)"
+        # then both changes are stored
+        stored = dict(Field.objects.filter(workspace=workspace).values_list("key", "label"))
+        assert stored["wohnort"] == "Ort"
+        assert stored["termin_2"] == "Nächster Termin (Praxis)"
+        # when a delete is asked for and the question is declined, then accepted
+        delete = page.locator('button[form="delete-field-geburtstag"]')
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        delete.click()
+        page.wait_for_timeout(300)
+        assert Field.objects.filter(workspace=workspace, key="geburtstag").exists()
+        page.once("dialog", lambda dialog: dialog.accept())
+        delete.click()
+        page.locator(".message").first.wait_for()
+        assert not Field.objects.filter(workspace=workspace, key="geburtstag").exists()
