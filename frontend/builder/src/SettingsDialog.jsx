@@ -183,7 +183,20 @@ function WaitUntilFieldForm({ schema, config, setConfig, lookups, readOnly, type
           <UnitInputs idPrefix="tf-offset" amount={parts.amount} unit={parts.unit} onChange={(next) => change({ ...parts, ...next })} readOnly={readOnly} />
         )}
       </fieldset>
-      <GenericForm schema={schema} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} type={type} skip={["field", "offset_minutes"]} />
+      {schema.properties && schema.properties.stop_if_appointment_deleted && (
+        <div className="tf-field">
+          <label htmlFor="tf-cfg-stop_if_appointment_deleted">{t("Stop when the appointment is deleted in eTermin")}</label>
+          <select id="tf-cfg-stop_if_appointment_deleted" name="stop_if_appointment_deleted" disabled={readOnly}
+            value={config.stop_if_appointment_deleted === true ? "yes" : config.stop_if_appointment_deleted === false ? "no" : ""}
+            onChange={(e) => setConfig({ ...config, stop_if_appointment_deleted: { yes: true, no: false }[e.target.value] ?? null })}>
+            <option value="">{t("Automatically: yes when an eTermin element fills this field")}</option>
+            <option value="yes">{t("Yes")}</option>
+            <option value="no">{t("No")}</option>
+          </select>
+          <p className="tf-help">{t("No reminder goes out for an appointment that was cancelled in eTermin.")}</p>
+        </div>
+      )}
+      <GenericForm schema={schema} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} type={type} skip={["field", "offset_minutes", "stop_if_appointment_deleted"]} />
     </>
   );
 }

@@ -191,6 +191,11 @@ const DE = {
   "more reasons in the settings": "weitere Gründe in den Einstellungen",
   "Failures": "Fehlschläge",
   "Arrange": "Anordnen",
+  "Stop when the appointment is deleted in eTermin": "Anhalten, wenn der Termin in eTermin gelöscht wird",
+  "Automatically: yes when an eTermin element fills this field": "Automatisch: ja, wenn ein eTermin-Element dieses Feld füllt",
+  "Yes": "Ja",
+  "No": "Nein",
+  "No reminder goes out for an appointment that was cancelled in eTermin.": "Für einen in eTermin abgesagten Termin geht keine Erinnerung hinaus.",
   "Active, with warnings:": "Aktiv, mit Hinweisen:",
   "Double-click an element (or tap ⚙) to open its settings. Connect elements by dragging from the dot at the bottom to the next element; one dot may lead to several.":
     "Doppelklick auf ein Element (oder ⚙ antippen) öffnet seine Einstellungen. Elemente verbinden: vom Punkt unten zum nächsten Element ziehen; ein Punkt darf zu mehreren führen.",
