@@ -113,9 +113,7 @@ def _answer(
     request: Request, state: SandboxState, payload: Any, item: str, status: int = 200
 ) -> Response:
     if state.quirks.xml_always or wants_xml(request.headers.get("accept", "")):
-        return Response(
-            to_xml(payload, item), status, media_type="application/xml; charset=utf-8"
-        )
+        return Response(to_xml(payload, item), status, media_type="application/xml; charset=utf-8")
     return JSONResponse(payload, status_code=status)
 
 
