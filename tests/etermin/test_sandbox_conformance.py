@@ -322,7 +322,7 @@ def test_calendar_fields(etermin_sandbox):
     ]
 
 
-# -- web push variants and pause -------------------------------------------------------------------
+# -- web push variants and pause ------------------------------------------------------------------
 
 
 def pushed_body(sandbox, variant: str, format: str = "json") -> dict:
@@ -409,7 +409,7 @@ def test_pause_without_web_push_is_refused(etermin_sandbox):
     assert response.status_code == 409
 
 
-# -- rate limit --------------------------------------------------------------------------------------
+# -- rate limit ---------------------------------------------------------------------------------
 
 
 def test_429_carries_retry_after_and_the_client_does_not_ask_again(etermin_sandbox):
