@@ -31,7 +31,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -222,11 +222,12 @@ def _record_failure(
         code, wait = SyncError.UNAVAILABLE, min(every * 2 ** min(failures, 10), MAX_BACKOFF)
     else:
         code, wait = SyncError.ERROR, min(every * 2 ** min(failures, 10), MAX_BACKOFF)
-    values = {
+    next_at = now + wait
+    values: dict[str, Any] = {
         "sync_error_code": code.value,
         "sync_error": exc.detail[:1000],
         "sync_failures": failures,
-        "sync_next_at": now + wait,
+        "sync_next_at": next_at,
         "sync_lease_until": None,
     }
     with transaction.atomic():
@@ -238,7 +239,7 @@ def _record_failure(
         account.pk,
         code.value,
         exc.detail,
-        values["sync_next_at"].isoformat(),
+        next_at.isoformat(),
     )
 
 
@@ -389,6 +390,36 @@ def _moved(event: AppointmentEvent, appointment: Appointment) -> bool:
     return event.calendar_id is not None and str(event.calendar_id) != appointment.calendar_id
 
 
+def _api_moment(row: dict[str, Any], utc_key: str, local_key: str, zone: ZoneInfo) -> Any:
+    """A start or end from an API row as aware UTC; None when absent or unreadable."""
+    for key, default_zone in ((utc_key, UTC), (local_key, zone)):
+        text = str(row.get(key) or "").strip()
+        if not text:
+            continue
+        try:
+            moment = datetime.fromisoformat(text.removesuffix("Z").removesuffix("z"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=default_zone)
+        return moment.astimezone(UTC)
+    return None
+
+
+def _unchanged(row: dict[str, Any], appointment: Appointment, zone: ZoneInfo) -> bool:
+    """True when the row surely has the registry's slot; False when unsure or moved."""
+    start = _api_moment(row, "startdatetimeutc", "startdatetime", zone)
+    end = _api_moment(row, "enddatetimeutc", "enddatetime", zone)
+    calendar = str(row.get("calendarid") or "").strip()
+    return (
+        start is not None
+        and end is not None
+        and start == appointment.start
+        and end == appointment.end
+        and (not calendar or calendar == appointment.calendar_id)
+    )
+
+
 def _differences(account: EterminAccount, listing: Listing) -> tuple[list[_Difference], int]:
     """What to queue, and how many appointments were compared; reads, never writes."""
     uids = set(listing.active) | set(listing.deleted) | set(listing.single)
@@ -402,12 +433,16 @@ def _differences(account: EterminAccount, listing: Listing) -> tuple[list[_Diffe
     )
     found: list[_Difference] = []
     rows = {**listing.active, **{u: r for u, r in listing.single.items() if r is not None}}
+    zone = ZoneInfo(account.timezone)
     for uid, row in rows.items():
         if uid in pending:
             continue
         known = registry.get(uid)
         if known is not None and known.status == AppointmentStatus.DELETED:
             continue  # nothing revives a deleted appointment
+        if known is not None and _unchanged(row, known, zone):
+            # The usual case every few minutes: a quick look, without reading the whole row.
+            continue
         command = "CREATED" if known is None else "MODIFIED"
         fields = push_fields(command, uid, row)
         event = _read(fields, account)
@@ -456,7 +491,7 @@ def _apply(account: EterminAccount, lease: datetime, listing: Listing, now: date
             attr = difference.command.lower()
             setattr(counts, attr, getattr(counts, attr) + 1)
         every = interval()
-        values = {
+        values: dict[str, Any] = {
             "synced_at": now,
             "sync_result": {**counts.as_dict(), "calls": listing.calls},
             "sync_error_code": "",
