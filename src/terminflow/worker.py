@@ -43,7 +43,7 @@ class Worker:
         self._stop = threading.Event()
         # One wake-up per sweep: a shared event cleared by one thread could swallow the stop
         # meant for another, which would then sleep out its whole idle time.
-        self._wakes: list[threading.Event] = []
+        self._wakes: list[tuple[Sweep, threading.Event]] = []
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -52,17 +52,19 @@ class Worker:
             thread = threading.Thread(
                 target=self._loop, args=(sweep, wake), name=f"sweep-{sweep.name}", daemon=True
             )
-            self._wakes.append(wake)
+            self._wakes.append((sweep, wake))
             thread.start()
             self._threads.append(thread)
 
     def wake(self) -> None:
-        for wake in self._wakes:
-            wake.set()
+        for sweep, wake in self._wakes:
+            if sweep.woken:
+                wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self.wake()
+        for _, wake in self._wakes:
+            wake.set()
         for thread in self._threads:
             thread.join(timeout)
 

@@ -18,5 +18,5 @@ def sync_accounts() -> int:
 SWEEPS: list[Sweep] = [
     Sweep("inbox", process_inbox, idle_seconds=0.1),
     # Syncs are due every few minutes at most; looking twice a minute is plenty.
-    Sweep("etermin-sync", sync_accounts, idle_seconds=30),
+    Sweep("etermin-sync", sync_accounts, idle_seconds=30, woken=False),
 ]
