@@ -352,3 +352,25 @@ def test_api_sync_of_another_workspaces_account_is_404(api_for, account, etermin
     assert response.status_code == 404
     assert etermin_sandbox.calls() == []
     assert EterminAccount.objects.get().sync_attempted_at is None
+
+
+def test_a_sync_whose_lease_was_taken_over_queues_nothing(account, etermin_sandbox, monkeypatch):
+    # given a sync that outlives its lease: another worker takes the account over meanwhile
+    book(etermin_sandbox)
+    fetch = sync._fetch
+
+    def slow_fetch(account, now):
+        listing = fetch(account, now)
+        EterminAccount.objects.filter(pk=account.pk).update(
+            sync_lease_until=now + timedelta(hours=1)
+        )
+        return listing
+
+    monkeypatch.setattr(sync, "_fetch", slow_fetch)
+    # when
+    with pytest.raises(sync.SyncRunning):
+        sync.sync_account(account)
+    # then its rows were rolled back and the other worker's lease stands
+    assert WebPush.objects.count() == 0
+    stored = EterminAccount.objects.get()
+    assert (stored.synced_at, stored.sync_result) == (None, {})

@@ -167,7 +167,7 @@ def sync_due(*, now: datetime | None = None) -> int:
 
 
 def sync_account(account: EterminAccount, *, now: datetime | None = None) -> SyncCounts:
-    """Reconcile one account now; raises ``Conflict`` while another sync of it runs.
+    """Reconcile one account now; raises ``SyncRunning`` (409) while another sync of it runs.
 
     eTermin's errors are recorded on the account (shown in Settings → eTermin) and raised.
     """
@@ -231,7 +231,11 @@ def _record_failure(
         "sync_lease_until": None,
     }
     with transaction.atomic():
-        EterminAccount.objects.filter(pk=account.pk, sync_lease_until=lease).update(**values)
+        kept = EterminAccount.objects.filter(pk=account.pk, sync_lease_until=lease).update(**values)
+        if not kept:
+            # The lease lapsed and another worker took the account over: its sync counts,
+            # this one's rows roll back.
+            raise SyncRunning("The sync took longer than its lease; another sync took over.")
     for name, value in values.items():
         setattr(account, name, value)
     log.warning(
@@ -500,7 +504,11 @@ def _apply(account: EterminAccount, lease: datetime, listing: Listing, now: date
             "sync_next_at": now + every if every else None,
             "sync_lease_until": None,
         }
-        EterminAccount.objects.filter(pk=account.pk, sync_lease_until=lease).update(**values)
+        kept = EterminAccount.objects.filter(pk=account.pk, sync_lease_until=lease).update(**values)
+        if not kept:
+            # The lease lapsed and another worker took the account over: its sync counts,
+            # this one's rows roll back.
+            raise SyncRunning("The sync took longer than its lease; another sync took over.")
     for name, value in values.items():
         setattr(account, name, value)
     log.info(
