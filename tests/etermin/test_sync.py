@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+import time
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 
 from terminflow.etermin import sync
 from terminflow.etermin.client import EterminAuthError, EterminClient, EterminRateLimited
@@ -374,3 +377,39 @@ def test_a_sync_whose_lease_was_taken_over_queues_nothing(account, etermin_sandb
     assert WebPush.objects.count() == 0
     stored = EterminAccount.objects.get()
     assert (stored.synced_at, stored.sync_result) == (None, {})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_sync_one_account_at_once(workspace, etermin_sandbox):
+    # given an account with a missed booking, and eTermin slow to answer the first call
+    etermin_sandbox.add_account(PUBLIC, PRIVATE, calendars=[(CALENDAR, "Praxis Seefeld")])
+    account = connect_account(
+        workspace, name="Praxis", public_key=PUBLIC, private_key=PRIVATE, verify=False
+    )
+    book(etermin_sandbox)
+    etermin_sandbox.fail_next(1, status=None, hang_seconds=1.5)
+    outcome: dict[str, object] = {}
+
+    def first_worker() -> None:
+        try:
+            outcome["first"] = sync.sync_account(EterminAccount.objects.get(pk=account.pk))
+        finally:
+            connection.close()
+
+    # when one worker syncs and a second one tries while the first waits for eTermin
+    thread = threading.Thread(target=first_worker)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not EterminAccount.objects.filter(pk=account.pk, sync_lease_until__isnull=False).exists():
+        assert time.monotonic() < deadline, "the first worker never took the lease"
+        time.sleep(0.01)
+    with pytest.raises(sync.SyncRunning):
+        sync.sync_account(EterminAccount.objects.get(pk=account.pk))
+    thread.join(10)
+
+    # then only the first asked eTermin (one sync: 7 distinct calls), and queued the booking once
+    asked = [(c["path"], c["query"]) for c in etermin_sandbox.calls() if c["method"] == "GET"]
+    assert (len(asked), len(set(asked))) == (7, 7)
+    assert outcome["first"].as_dict()["created"] == 1
+    assert WebPush.objects.filter(source="sync").count() == 1
+    assert EterminAccount.objects.get().sync_lease_until is None
