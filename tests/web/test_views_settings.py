@@ -240,3 +240,36 @@ def test_another_workspaces_account_cannot_be_synced(
     assert response.status_code == 302
     assert etermin_sandbox.calls() == []
     assert EterminAccount.objects.get().sync_attempted_at is None
+
+
+def test_new_keys_for_a_refused_account_are_checked_and_clear_the_mark(
+    editor_client, workspace, etermin_sandbox
+) -> None:
+    # given an account whose keys eTermin stopped accepting (changed in eTermin)
+    account = _connected(workspace, etermin_sandbox, private_key="changed-in-etermin")
+    editor_client.post(f"/settings/api/etermin/accounts/{account.pk}/sync/", headers=HTMX)
+    page = editor_client.get("/settings/api/etermin/").content.decode()
+    assert 'data-testid="new-keys"' in page
+    keys_url = f"/settings/api/etermin/accounts/{account.pk}/keys/"
+
+    # when wrong keys are entered, then nothing changes
+    editor_client.post(keys_url, {"public_key": PUBLIC_KEY, "private_key": "still-wrong"})
+    stored = EterminAccount.objects.get()
+    assert (str(stored.private_key), stored.sync_error_code) == (PRIVATE_KEY, "auth")
+
+    # when the current keys are entered
+    response = editor_client.post(
+        keys_url, {"public_key": PUBLIC_KEY, "private_key": "changed-in-etermin"}
+    )
+    # then they are stored, the mark is gone and the sync is due now
+    assert response.status_code == 302
+    stored = EterminAccount.objects.get()
+    assert (str(stored.private_key), stored.sync_error_code, stored.sync_failures) == (
+        "changed-in-etermin",
+        "",
+        0,
+    )
+    assert stored.sync_next_at <= clock.now()
+    page = editor_client.get("/settings/api/etermin/").content.decode()
+    assert "eTermin akzeptiert die neuen Schlüssel von Praxis" in page
+    assert 'data-testid="new-keys"' not in page

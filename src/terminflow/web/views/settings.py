@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from terminflow.etermin import services as etermin
 from terminflow.etermin import sync
 from terminflow.kit.errors import TerminflowError
-from terminflow.web.forms import ApiTokenForm, EterminAccountForm
+from terminflow.web.forms import ApiTokenForm, EterminAccountForm, EterminKeysForm
 from terminflow.web.http import is_htmx, render_page
 from terminflow.web.permissions import workspace_view
 from terminflow.workspaces.models import ApiToken, Feature, Role
@@ -168,4 +168,30 @@ def etermin_sync(request: HttpRequest, account_id: int) -> HttpResponse:
         )
     if notice:
         messages.info(request, notice)
+    return redirect("web:settings_etermin")
+
+
+@workspace_view
+@require_POST
+def etermin_keys(request: HttpRequest, account_id: int) -> HttpResponse:
+    """New keys for an account eTermin stopped accepting; checked against eTermin first."""
+    form = EterminKeysForm(request.POST)
+    try:
+        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
+        if not form.is_valid():
+            messages.error(request, _("Enter both API keys as eTermin shows them."))
+            return redirect("web:settings_etermin")
+        etermin.update_account(
+            account,
+            public_key=form.cleaned_data["public_key"],
+            private_key=form.cleaned_data["private_key"],
+        )
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(
+            request,
+            _("eTermin accepts the new keys of %(name)s; the next sync runs within a minute.")
+            % {"name": account.name},
+        )
     return redirect("web:settings_etermin")
