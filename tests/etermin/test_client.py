@@ -16,8 +16,10 @@ from terminflow.etermin.client import (
     EterminClient,
     EterminContact,
     EterminError,
+    EterminRateLimited,
     EterminUnavailable,
     client_for,
+    retry_after_seconds,
     signature_headers,
 )
 from terminflow.etermin.models import EterminAccount
@@ -569,3 +571,34 @@ def test_private_key_never_shows_in_repr_logs_or_errors(etermin_sandbox, caplog)
     assert "try 3 of 3 failed: it answered 500" in caplog.text
     assert PRIVATE not in shown
     assert "sk-wrong-secret-123" not in shown
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("Tue, 01 Dec 2026 10:05:00 GMT", 300.0),
+        ("Tue, 01 Dec 2026 09:00:00 GMT", 0.0),
+        ("soon", 60.0),
+        (None, 60.0),
+    ],
+    ids=["seconds", "http date", "date passed", "unreadable", "missing"],
+)
+def test_retry_after_is_read_as_seconds_or_a_date(header, seconds):
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now=now) == seconds
+
+
+def test_429_is_not_retried_and_says_how_long_to_wait():
+    headers = {"Retry-After": "7"}
+    client, seen = mock_client(lambda r: httpx.Response(429, json={}, headers=headers))
+    with pytest.raises(EterminRateLimited) as caught:
+        client.calendars()
+    assert (caught.value.retry_after, caught.value.code, len(seen)) == (
+        7.0,
+        "etermin_rate_limited",
+        1,
+    )
