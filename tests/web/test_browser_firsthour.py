@@ -554,9 +554,11 @@ def test_two_accounts_the_element_must_name_its_account(
         modal.locator("#tf-et-calendar").select_option("211615")
         shot(page, "67-builder-two-accounts")
         modal.get_by_role("button", name="Übernehmen").click()
+        # then the element names its account and calendar
+        assert "Praxis Oerlikon · Termin erstellt · Behandlung 2" in node.inner_text()
         page.get_by_test_id("save").click()
         page.get_by_test_id("notice").wait_for()
-    # then the element stores that account
+    # and stores that account
     config = Campaign.objects.get(pk=campaign.pk).elements.get(key="etermin-1").config
     assert (config["account_id"], config["calendar"]) == (second.pk, 211615)
 

@@ -39,7 +39,10 @@ export function summary(type, config, lookups) {
       const calendar = c.calendar === undefined || c.calendar === "all"
         ? t("All calendars (also ones created later)")
         : lookups.calendars[String(c.calendar)] || `${t("Calendar")} ${c.calendar}`;
-      return `${event} · ${calendar}`;
+      // With several accounts the element says which one it listens to.
+      const accounts = lookups.accountList || [];
+      const account = accounts.length > 1 && c.account_id ? accounts.find((a) => a.id === c.account_id) : null;
+      return account ? `${account.name} · ${event} · ${calendar}` : `${event} · ${calendar}`;
     }
     case "wait.duration":
       return c.minutes !== undefined ? duration(c.minutes) : "";
