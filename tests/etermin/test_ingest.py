@@ -491,6 +491,72 @@ def test_200_concurrent_distinct_pushes_for_one_appointment_are_each_stored_once
     assert {row.appointment_uid for row in rows()} == {"uid-busy"}
 
 
+def test_a_repeat_stored_meanwhile_by_another_web_process_is_not_stored_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a push stored by one web process
+    account = make_account()
+    body = push_body("uid-race")
+    assert post_one(account.web_push_token, body).status_code == 200
+    # and a second web process that looked for the newest row just before that commit (the
+    # race of two processes: its read cannot see the other's uncommitted row)
+    monkeypatch.setattr(ingest, "_newest_sha_by_appointment", lambda *args: {})
+
+    # when the same push reaches the second process
+    response = post_one(account.web_push_token, body)
+
+    # then it is answered ok as a repeat and the inbox still holds one row
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [bytes(row.body) for row in rows()] == [body]
+
+
+def test_the_same_push_at_two_writers_at_once_is_stored_once() -> None:
+    # given two writers (two web processes) and ten appointments, each push sent to both
+    account = make_account()
+    bodies = [push_body(f"uid-both-{n}") for n in range(10)]
+
+    async def scenario() -> list[Outcome]:
+        writers = [IngestWriter(), IngestWriter()]
+        for writer in writers:
+            await writer.start()
+        try:
+            pushes = [incoming_push(account.web_push_token, body, JSON) for body in bodies]
+            return await asyncio.gather(
+                *(writer.submit(push) for push in pushes for writer in writers)
+            )
+        finally:
+            for writer in writers:
+                await writer.stop()
+
+    # when both store them concurrently
+    outcomes = asyncio.run(scenario())
+
+    # then each appointment's push is stored by one writer and a repeat for the other
+    assert sorted(o.value for o in outcomes) == ["repeat"] * 10 + ["stored"] * 10
+    assert sorted(bytes(row.body) for row in rows()) == sorted(bodies)
+
+
+def test_the_request_id_of_a_push_is_kept_with_its_inbox_row() -> None:
+    account = make_account()
+
+    # when one push comes with a proxy's request id and one without, one with a bad id
+    given = post(
+        [(account.web_push_token, push_body("uid-a"), JSON)], headers={"x-request-id": "req-4711"}
+    )
+    made = post([(account.web_push_token, push_body("uid-b"), JSON)])
+    refused = post(
+        [(account.web_push_token, push_body("uid-c"), JSON)],
+        headers={"x-request-id": "bad id\nwith newline"},
+    )
+
+    # then the given one is kept, the others get a fresh 16-hex-digit id
+    assert [r.status_code for r in (*given, *made, *refused)] == [200, 200, 200]
+    ids = [row.request_id for row in rows()]
+    assert ids[0] == "req-4711"
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids[1:])
+    assert ids[1] != ids[2]
+
+
 def test_a_good_push_after_a_bad_one_in_the_same_batch_is_stored() -> None:
     # given a bad body and a good one queued before the writer starts (so: one batch)
     account = make_account()

@@ -69,6 +69,15 @@ class WebPush(models.Model):
     reason = models.TextField(blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Unique, so a repeated push is stored once even when copies reach two web processes at
+    # the same moment: a hash of (account, appointment, body, the appointment's newest inbox
+    # row when this one was stored). Chaining to the newest row keeps A → B → A (rescheduled
+    # there and back) three rows, as the ingest writer's dedupe wants. Null when the body has
+    # no appointment (nothing to dedupe by), and on rows stored before the key existed.
+    dedupe_key = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    # The request id of the web push request that stored the row; logs of its processing
+    # carry it, so one push can be followed from the hook to its enrollment.
+    request_id = models.CharField(max_length=64, blank=True, default="")
     # A worker that claimed the row owns it until then; a crashed worker's claim lapses.
     claimed_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
