@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 
 def _setup() -> None:
@@ -39,9 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from terminflow.workspaces.models import User
 
-    print(f"terminflow is running at http://{args.host}:{args.port}/  (data: {settings.DATA_DIR})")
+    banner = [
+        f"terminflow is running at http://{args.host}:{args.port}/  (data: {settings.DATA_DIR})"
+    ]
     if not User.objects.exists():
-        print(
+        banner.append(
             "No user yet. Create one with:\n"
             "  terminflow createadmin --email you@example.com --password '...' "
             "--workspace 'My shop'\n"
@@ -49,8 +53,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "  terminflow apitoken --workspace 'My shop'"
         )
     else:
-        print("Log in with your email and password at /login/ (operators: /admin/).")
+        banner.append("Log in with your email and password at /login/ (operators: /admin/).")
+    if settings.LOG_FORMAT == "json":
+        # Every line of a JSON log is an object, the greeting included.
+        for text in banner:
+            logging.getLogger("terminflow").info(text)
+    else:
+        print("\n".join(banner))
     sys.stdout.flush()
+    options: dict[str, Any] = {}
+    if settings.LOG_FORMAT == "json":
+        # uvicorn's own logging config prints plain lines; without it its loggers go to ours.
+        options["log_config"] = None
     uvicorn.run(
         "terminflow.asgi:app",
         host=args.host,
@@ -58,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        **options,
     )
     return 0
 

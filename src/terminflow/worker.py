@@ -15,10 +15,12 @@ import logging
 import multiprocessing
 import os
 import threading
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
+from terminflow.kit import clock
 from terminflow.kit.sweep import Sweep
 
 log = logging.getLogger("terminflow.worker")
@@ -37,18 +39,32 @@ def sweeps() -> list[Sweep]:
     ]
 
 
+# How often a worker writes its heartbeat row (``/readyz``, ``/metrics``).
+HEARTBEAT_SECONDS = 5.0
+
+
 class Worker:
-    def __init__(self, selected: list[Sweep] | None = None) -> None:
+    """The sweeps, one thread each; with ``heartbeat`` a row says the process is alive."""
+
+    def __init__(self, selected: list[Sweep] | None = None, *, heartbeat: bool = True) -> None:
         self._sweeps = selected if selected is not None else sweeps()
+        self._heartbeat = heartbeat and selected is None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._started_at = clock.now()
+        # When each sweep last finished a turn; the heartbeat reports the least recent.
+        self._turned: dict[str, datetime] = {s.name: self._started_at for s in self._sweeps}
 
     def start(self) -> None:
         for sweep in self._sweeps:
             thread = threading.Thread(
                 target=self._loop, args=(sweep,), name=f"sweep-{sweep.name}", daemon=True
             )
+            thread.start()
+            self._threads.append(thread)
+        if self._heartbeat:
+            thread = threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -81,9 +97,30 @@ class Worker:
                     # The connection may be what broke (database restarted): start afresh.
                     connection.close()
                     moved = 0
+                self._turned[sweep.name] = clock.now()
                 if moved == 0:
                     self._wake.wait(sweep.idle_seconds)
                     self._wake.clear()
+        finally:
+            connection.close()
+
+    def _beat_loop(self) -> None:
+        from terminflow import health
+
+        name = health.worker_name()
+        try:
+            while True:
+                try:
+                    health.beat(name, self._started_at, min(self._turned.values()))
+                except Exception:
+                    log.warning("worker heartbeat not written; trying again", exc_info=True)
+                    connection.close()
+                if self._stop.wait(HEARTBEAT_SECONDS):
+                    break
+            try:
+                health.forget_worker(name)
+            except Exception:
+                log.warning("worker heartbeat not removed", exc_info=True)
         finally:
             connection.close()
 

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ValidationError
 from terminflow.contacts.models import Contact
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.metrics import RUN_LATENESS_SECONDS, RUNS_EXECUTED
 
 from . import registry
 from .models import (
@@ -638,9 +639,12 @@ def _execute_batch(ids: list[int], now: datetime) -> int:
             if run.campaign.status != CampaignStatus.ACTIVE:
                 Run.objects.filter(pk=run.pk).update(claimed_until=None)
                 continue
+            if run.due_at is not None:
+                RUN_LATENESS_SECONDS.observe(max(0.0, (clock.now() - run.due_at).total_seconds()))
             _execute(run, batch)
             moved += 1
         _complete_finished(batch.touched, now)
+    RUNS_EXECUTED.labels("all").inc(moved)
     return moved
 
 

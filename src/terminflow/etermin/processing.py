@@ -20,6 +20,7 @@ statement per outcome at the end (``bench/process.py`` measures it).
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact, FieldType
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit import clock
+from terminflow.kit.metrics import INBOX_BATCH_SECONDS, INBOX_LAG_SECONDS, INBOX_PROCESSED
 from terminflow.workspaces.models import Workspace
 
 from .client import EterminError, client_for
@@ -159,6 +161,7 @@ def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> 
     )
     if not ids:
         return 0
+    started = time.perf_counter()
     rows = list(
         WebPush.objects.filter(id__in=ids)
         .select_related("account", "workspace__plan")
@@ -203,7 +206,39 @@ def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> 
                 processed_at=context.now,
                 attempts=F("attempts") + 1,
             )
+    _observe(batch, outcomes, by_id, started)
     return len(batch)
+
+
+def _observe(
+    batch: list[WebPush],
+    outcomes: dict[tuple[str, str], list[int]],
+    by_id: dict[int, WebPush],
+    started: float,
+) -> None:
+    """After the commit: the batch's metrics, and a line per push for following it by request id."""
+    finished = clock.now()
+    INBOX_BATCH_SECONDS.observe(time.perf_counter() - started)
+    for row in batch:
+        INBOX_LAG_SECONDS.observe(max(0.0, (finished - row.received_at).total_seconds()))
+    debug = log.isEnabledFor(logging.DEBUG)
+    for (status, reason), row_ids in outcomes.items():
+        INBOX_PROCESSED.labels(status).inc(len(row_ids))
+        if status != WebPushStatus.FAILED and not debug:
+            continue
+        for row_id in row_ids:
+            log.log(
+                logging.WARNING if status == WebPushStatus.FAILED else logging.DEBUG,
+                "web push %s %s%s",
+                row_id,
+                status,
+                f": {reason}" if reason else "",
+                extra={
+                    "request_id": by_id[row_id].request_id,
+                    "inbox_id": row_id,
+                    "status": status,
+                },
+            )
 
 
 def _process_together(
@@ -401,7 +436,9 @@ def _process_row(
             row.save(update_fields=["attempts", "next_attempt_at", "reason"])
             return None
     except Exception as exc:
-        log.exception("web push %s could not be processed", row.id)
+        log.exception(
+            "web push %s could not be processed", row.id, extra={"request_id": row.request_id}
+        )
         result = Result(WebPushStatus.FAILED, f"processing error: {type(exc).__name__}: {exc}")
     row.status = result.status
     row.reason = result.reason

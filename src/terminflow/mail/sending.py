@@ -34,6 +34,7 @@ from django.db.models import F
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
+from terminflow.kit.metrics import EMAILS
 
 from . import services, transports
 from .calendar import ics_method
@@ -212,6 +213,7 @@ def _record(
     now: datetime,
 ) -> None:
     sent = [row for row, delivery in results if delivery.outcome == "sent"]
+    _count(results, cancelled)
     with transaction.atomic():
         if sent:
             Outbox.objects.filter(id__in=[row["id"] for row in sent]).update(
@@ -238,6 +240,17 @@ def _record(
             if delivery.outcome in ("sent", "server_down"):
                 continue
             _record_refusal(row, delivery, now)
+
+
+def _count(
+    results: list[tuple[dict[str, Any], transports.Delivery]],
+    cancelled: list[tuple[dict[str, Any], str]],
+) -> None:
+    counts: dict[str, int] = {"cancelled": len(cancelled)} if cancelled else {}
+    for _, delivery in results:
+        counts[delivery.outcome] = counts.get(delivery.outcome, 0) + 1
+    for outcome, count in counts.items():
+        EMAILS.labels(outcome).inc(count)
 
 
 def _ledger_for_sent(rows: list[dict[str, Any]], now: datetime) -> None:
