@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -122,6 +123,32 @@ def cmd_apitoken(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    _setup()
+    from terminflow.backup import BackupError, backup
+
+    try:
+        print(backup(Path(args.file).resolve()))
+    except BackupError as exc:
+        print(f"terminflow backup: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    _setup()
+    from terminflow.backup import BackupError, restore
+
+    try:
+        print(restore(Path(args.file).resolve()))
+    except BackupError as exc:
+        print(f"terminflow restore: {exc}", file=sys.stderr)
+        return 2
+    # A backup from an older release gets this release's migrations.
+    _migrate()
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from terminflow.etermin.sandbox.server import main as sandbox_main
 
@@ -154,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--workspace", required=True)
     token.add_argument("--name", default="default")
     token.set_defaults(func=cmd_apitoken)
+
+    backup = sub.add_parser(
+        "backup", help="write a consistent backup of the database to FILE (also while serving)"
+    )
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser(
+        "restore", help="replace the database's content with a backup (stop terminflow first)"
+    )
+    restore.add_argument("file")
+    restore.set_defaults(func=cmd_restore)
 
     sandbox = sub.add_parser("sandbox", help="run the fake eTermin server for tests and demos")
     sandbox.add_argument("--host", default="127.0.0.1")
