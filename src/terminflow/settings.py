@@ -203,6 +203,11 @@ if METRICS_TOKEN:
     _metrics_dir = DATA_DIR / "metrics"
     _metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_metrics_dir))
+# How long a worker's claim on a run / on an email lasts: a worker killed mid-batch leaves its
+# claims to lapse after this, and another worker takes them over. An email's lease must cover
+# the slowest SMTP conversation of a batch, or it could be sent twice.
+RUN_LEASE_SECONDS = float(_env("RUN_LEASE_SECONDS", "60"))
+SEND_LEASE_SECONDS = float(_env("SEND_LEASE_SECONDS", "300"))
 # /readyz wants a worker sweep at most this long ago.
 READY_WORKER_SECONDS = float(_env("READY_WORKER_SECONDS", "60"))
 

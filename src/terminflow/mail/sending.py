@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
@@ -48,7 +49,7 @@ BATCH = 256
 # Rounds per sweep: enough to overlap claiming with sending, few enough that a sweep ends
 # within a second or so and the worker's other sweeps get their turn.
 ROUNDS_PER_SWEEP = 8
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=settings.SEND_LEASE_SECONDS)
 # A temporarily refused email is retried with backoff for this long, then it fails
 # (about what MTAs do with their own queues).
 RETRY_FOR = timedelta(days=3)
