@@ -102,7 +102,7 @@ def test_kill_a_worker_a_web_process_and_restart_postgresql_during_a_burst(
         database,
         sink.url,
         # Short leases, so the killed worker's claims lapse within the test.
-        TERMINFLOW_RUN_LEASE_SECONDS="3",
+        TERMINFLOW_WORKER_LEASE_SECONDS="3",
         TERMINFLOW_SEND_LEASE_SECONDS="10",
     )
     cluster.terminflow(env, "migrate")

@@ -206,7 +206,7 @@ if METRICS_TOKEN:
 # How long a worker's claim on a run / on an email lasts: a worker killed mid-batch leaves its
 # claims to lapse after this, and another worker takes them over. An email's lease must cover
 # the slowest SMTP conversation of a batch, or it could be sent twice.
-RUN_LEASE_SECONDS = float(_env("RUN_LEASE_SECONDS", "60"))
+WORKER_LEASE_SECONDS = float(_env("WORKER_LEASE_SECONDS", "60"))
 SEND_LEASE_SECONDS = float(_env("SEND_LEASE_SECONDS", "300"))
 # /readyz wants a worker sweep at most this long ago.
 READY_WORKER_SECONDS = float(_env("READY_WORKER_SECONDS", "60"))

@@ -98,7 +98,11 @@ class Worker:
                     connection.close()
                     moved = 0
                 self._turned[sweep.name] = clock.now()
-                if moved == 0:
+                if 0 < moved < sweep.full and sweep.pace_seconds > 0:
+                    if self._stop.wait(sweep.pace_seconds):
+                        break
+                    self._wake.clear()
+                elif moved == 0:
                     self._wake.wait(sweep.idle_seconds)
                     self._wake.clear()
         finally:
@@ -137,6 +141,9 @@ def _run_child(reader: Any) -> None:
     import django
 
     django.setup()
+    _exp_nice = int(os.environ.get("TF_EXP_NICE", "0"))
+    if _exp_nice:
+        os.nice(_exp_nice)
     worker = Worker()
     worker.start()
     fd = reader.fileno()

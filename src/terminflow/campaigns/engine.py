@@ -70,7 +70,7 @@ log = logging.getLogger("terminflow.campaigns.engine")
 # enough to delay the web push writer noticeably.
 BATCH_SIZE = 100
 # A claim older than this is taken to belong to a worker that died.
-LEASE = timedelta(seconds=settings.RUN_LEASE_SECONDS)
+LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
 # A run that keeps raising is given up after this many attempts (about 4 hours of backoff).
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(minutes=1)

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
@@ -48,6 +49,8 @@ from .services import list_calendars
 log = logging.getLogger("terminflow.etermin.processing")
 
 BATCH_SIZE = 200
+# How long a worker's lease on the inbox rows it read lasts (PostgreSQL, several workers).
+LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
 # A failed eTermin lookup is retried rather than guessed; after the last delay the row fails.
 RETRY_DELAYS = (
     timedelta(minutes=1),
@@ -153,12 +156,7 @@ class BatchContext:
 def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> int:
     """Process up to ``limit`` pending inbox rows, oldest first; returns how many were handled."""
     now = now or clock.now()
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    ids = list(
-        WebPush.objects.filter(due, status=WebPushStatus.PENDING)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
+    ids = _pending_ids(now, limit)
     if not ids:
         return 0
     started = time.perf_counter()
@@ -205,6 +203,7 @@ def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> 
                 reason=reason,
                 processed_at=context.now,
                 attempts=F("attempts") + 1,
+                claimed_until=None,
             )
     _observe(batch, outcomes, by_id, started)
     return len(batch)
@@ -239,6 +238,30 @@ def _observe(
                     "status": status,
                 },
             )
+
+
+def _pending_ids(now: datetime, limit: int) -> list[int]:
+    """The oldest pending rows that are due, up to ``limit``.
+
+    With several workers (PostgreSQL) each leases the rows it read, so the next worker reads
+    the next rows instead of the same ones, only to find them locked and wait idle. A killed
+    worker's lease lapses after ``LEASE``. On SQLite writers take turns anyway, and a lease
+    would cost every batch one more hold of the write lock that ingest needs.
+    """
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    pending = WebPush.objects.filter(due, status=WebPushStatus.PENDING).order_by("id")
+    if not connection.features.has_select_for_update_skip_locked:
+        return list(pending.values_list("id", flat=True)[:limit])
+    with transaction.atomic():
+        free = pending.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        ids = list(
+            free.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[
+                :limit
+            ]
+        )
+        if ids:
+            WebPush.objects.filter(id__in=ids).update(claimed_until=now + LEASE)
+    return ids
 
 
 def _process_together(
@@ -433,7 +456,8 @@ def _process_row(
         else:
             row.next_attempt_at = context.now + RETRY_DELAYS[row.attempts - 1]
             row.reason = f"{exc}; trying again at {row.next_attempt_at.isoformat()}"
-            row.save(update_fields=["attempts", "next_attempt_at", "reason"])
+            row.claimed_until = None
+            row.save(update_fields=["attempts", "next_attempt_at", "reason", "claimed_until"])
             return None
     except Exception as exc:
         log.exception(

@@ -9,4 +9,14 @@ def process_inbox() -> int:
     return process_pending()
 
 
-SWEEPS: list[Sweep] = [Sweep("inbox", process_inbox, idle_seconds=0.1)]
+import os as _os
+
+SWEEPS: list[Sweep] = [
+    Sweep(
+        "inbox",
+        process_inbox,
+        idle_seconds=0.1,
+        pace_seconds=float(_os.environ.get("TF_EXP_PACE", "0")),
+        full=200,
+    )
+]

@@ -11,3 +11,8 @@ class Sweep:
     name: str
     run: Callable[[], int]  # returns how many rows it moved forward; 0 means idle
     idle_seconds: float = 0.2
+    # After a turn that moved some rows but fewer than ``full``, wait this long (wake-ups
+    # ignored) for more to gather: one bigger batch then takes the write lock once instead of
+    # many small ones taking it in turn with the web push writer.
+    pace_seconds: float = 0.0
+    full: int = 0
