@@ -74,8 +74,13 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         await writer.start()
         worker = WorkerProcess() if run_worker else None
         if worker is not None:
-            # New inbox rows are processed at once instead of at the sweep's next idle tick.
-            writer.on_commit = worker.wake
+            # New inbox rows are processed soon instead of at the sweep's next idle tick; while
+            # ingest is busy the worker holds back instead (it shares the CPU and SQLite's
+            # write lock with this process) and catches up when the burst is over.
+            def after_commit(worker: WorkerProcess = worker) -> None:
+                worker.wake(busy=writer.busy)
+
+            writer.on_commit = after_commit
             worker.start()
         try:
             yield

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,13 @@ def sweeps() -> list[Sweep]:
     ]
 
 
+# The sweep that a stored web push wakes in the embedded worker.
+PUSH_SWEEP = "inbox"
+# While the web process says ingest is busy, the embedded worker's inbox sweep waits this long
+# after each such word, but never more than ``HOLD_BACK_MAX_SECONDS`` between two turns: a
+# backlog is fine during a burst, a worker that never runs is not.
+HOLD_BACK_SECONDS = 0.2
+HOLD_BACK_MAX_SECONDS = 2.0
 # How often a worker writes its heartbeat row (``/readyz``, ``/metrics``).
 HEARTBEAT_SECONDS = 5.0
 
@@ -50,7 +58,11 @@ class Worker:
         self._sweeps = selected if selected is not None else sweeps()
         self._heartbeat = heartbeat and selected is None
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        # One per sweep: a push wakes only the inbox sweep, and a sweep that moved rows wakes
+        # the others (its work flows downstream), instead of every wake-up stirring them all.
+        self._wakes = {sweep.name: threading.Event() for sweep in self._sweeps}
+        # Per sweep, a monotonic time before which it does not start a turn (``hold_back``).
+        self._held: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
         self._started_at = clock.now()
         # When each sweep last finished a turn; the heartbeat reports the least recent.
@@ -68,12 +80,30 @@ class Worker:
             thread.start()
             self._threads.append(thread)
 
-    def wake(self) -> None:
-        self._wake.set()
+    def wake(self, only: str | None = None) -> None:
+        """Run the sweeps (or just the sweep named ``only``) now instead of after their idle."""
+        for name, event in self._wakes.items():
+            if only is None or name == only:
+                event.set()
+
+    def hold_back(self, name: str, seconds: float) -> None:
+        """Keep sweep ``name`` from starting a turn for ``seconds`` (bounded, see below)."""
+        self._held[name] = time.monotonic() + seconds
+
+    def _wait_if_held(self, name: str, last_turn: float) -> bool:
+        """Wait while held back, at most until ``HOLD_BACK_MAX_SECONDS`` after the last turn;
+        returns False when the worker is stopping."""
+        while True:
+            now = time.monotonic()
+            until = min(self._held.get(name, 0.0), last_turn + HOLD_BACK_MAX_SECONDS)
+            if until <= now:
+                return True
+            if self._stop.wait(until - now):
+                return False
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._wake.set()
+        self.wake()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -88,8 +118,13 @@ class Worker:
     def _loop(self, sweep: Sweep) -> None:
         # Each sweep thread keeps its own connection for its lifetime: reconnecting on every
         # idle tick (Django's request-style close_old_connections) cost ~10 ms on PostgreSQL.
+        woken = self._wakes[sweep.name]
+        last_turn = time.monotonic()
         try:
             while not self._stop.is_set():
+                if not self._wait_if_held(sweep.name, last_turn):
+                    break
+                last_turn = time.monotonic()
                 try:
                     moved = sweep.run()
                 except Exception:
@@ -98,13 +133,18 @@ class Worker:
                     connection.close()
                     moved = 0
                 self._turned[sweep.name] = clock.now()
+                if moved:
+                    for name, event in self._wakes.items():
+                        if name != sweep.name:
+                            event.set()
                 if 0 < moved < sweep.full and sweep.pace_seconds > 0:
+                    # Wake-ups meanwhile are for rows this wait gathers anyway.
                     if self._stop.wait(sweep.pace_seconds):
                         break
-                    self._wake.clear()
+                    woken.clear()
                 elif moved == 0:
-                    self._wake.wait(sweep.idle_seconds)
-                    self._wake.clear()
+                    woken.wait(sweep.idle_seconds)
+                    woken.clear()
         finally:
             connection.close()
 
@@ -141,9 +181,6 @@ def _run_child(reader: Any) -> None:
     import django
 
     django.setup()
-    _exp_nice = int(os.environ.get("TF_EXP_NICE", "0"))
-    if _exp_nice:
-        os.nice(_exp_nice)
     worker = Worker()
     worker.start()
     fd = reader.fileno()
@@ -152,7 +189,10 @@ def _run_child(reader: Any) -> None:
             data = os.read(fd, 512)
             if not data or b"q" in data:
                 break
-            worker.wake()
+            if b"b" in data:
+                worker.hold_back(PUSH_SWEEP, HOLD_BACK_SECONDS)
+            else:
+                worker.wake(PUSH_SWEEP)
     finally:
         worker.stop()
 
@@ -180,8 +220,9 @@ class WorkerProcess:
             # A full pipe already holds a wake-up; a closed one means the worker is gone.
             pass
 
-    def wake(self) -> None:
-        self._send(b"w")
+    def wake(self, *, busy: bool = False) -> None:
+        """New pushes are stored; ``busy``: ingest is saturated, so hold processing back."""
+        self._send(b"b" if busy else b"w")
 
     def stop(self, timeout: float = 15.0) -> None:
         self._send(b"q")

@@ -520,9 +520,13 @@ def test_the_same_push_at_two_writers_at_once_is_stored_once() -> None:
         for writer in writers:
             await writer.start()
         try:
-            pushes = [incoming_push(account.web_push_token, body, JSON) for body in bodies]
+            # one request per body and writer, each with its own request id
             return await asyncio.gather(
-                *(writer.submit(push) for push in pushes for writer in writers)
+                *(
+                    writer.submit(incoming_push(account.web_push_token, body, JSON))
+                    for body in bodies
+                    for writer in writers
+                )
             )
         finally:
             for writer in writers:
@@ -534,6 +538,26 @@ def test_the_same_push_at_two_writers_at_once_is_stored_once() -> None:
     # then each appointment's push is stored by one writer and a repeat for the other
     assert sorted(o.value for o in outcomes) == ["repeat"] * 10 + ["stored"] * 10
     assert sorted(bytes(row.body) for row in rows()) == sorted(bodies)
+
+
+def test_two_different_pushes_whose_dedupe_keys_collide_are_both_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a stored push, and a 64-bit key that (as if by a hash collision) is the same for
+    # every push
+    monkeypatch.setattr(ingest, "_dedupe_key", lambda *args: 42)
+    account = make_account()
+    first = push_body("uid-1")
+    assert post_one(account.web_push_token, first).status_code == 200
+    monkeypatch.setattr(ingest, "_newest_sha_by_appointment", lambda *args: {})
+
+    # when a different push for another appointment comes, with the same key
+    second = push_body("uid-2")
+    response = post_one(account.web_push_token, second)
+
+    # then it is stored too, without a key
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [(bytes(row.body), row.dedupe_key) for row in rows()] == [(first, 42), (second, None)]
 
 
 def test_the_request_id_of_a_push_is_kept_with_its_inbox_row() -> None:

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from terminflow.kit import clock
 from terminflow.kit.crypto import token_hash
 from terminflow.kit.groupcommit import GroupCommit
-from terminflow.kit.logs import accept_request_id
+from terminflow.kit.logs import accept_request_id, new_request_id
 from terminflow.kit.metrics import WEB_PUSHES
 
 from .models import EterminAccount, WebPush, WebPushStatus
@@ -41,6 +41,9 @@ log = logging.getLogger("terminflow.etermin.ingest")
 # Enough to share one fsync among a burst; small enough that one batch holds the write lock
 # only for a few milliseconds.
 MAX_BATCH = 256
+# A batch this big means pushes arrive faster than one commit at a time: ingest is busy. (At
+# 1,000 pushes/s batches hold 1-3; saturated at 64 connections, 20-60.)
+BUSY_BATCH = 16
 _CONTENT_TYPE_MAX = 200  # WebPush.content_type max_length
 WEB_PUSH_PATH = "/hooks/etermin/"
 
@@ -83,7 +86,7 @@ def incoming_push(token: str, body: bytes, content_type: str, request_id: str = 
         command=command,
         uid=uid,
         reason=reason,
-        request_id=request_id,
+        request_id=request_id or new_request_id(),
     )
 
 
@@ -121,9 +124,19 @@ class _Statements:
             q(inbox.db_table), ", ".join(q(c) for c in columns)
         )
         # A copy of the same push stored meanwhile by another web process (same dedupe key)
-        # is skipped, not an error; the keys that did go in come back.
-        self.insert_tail = " ON CONFLICT DO NOTHING RETURNING {}".format(
-            q(by_name["dedupe_key"].column)
+        # is skipped, not an error; the row count tells whether that happened (rarely), and
+        # only then does the writer look at which rows went in (RETURNING on every batch cost
+        # more than its share of the hot path).
+        self.insert_tail = " ON CONFLICT DO NOTHING"
+        self.key_index = columns.index(by_name["dedupe_key"].column)
+        self.stored_keys = "SELECT {}, {}, {}, {}, {} FROM {} WHERE {} IN ({{}})".format(
+            *(
+                q(by_name[name].column)
+                for name in ("account", "dedupe_key", "appointment_uid", "body_sha256")
+            ),
+            q(by_name["request_id"].column),
+            q(inbox.db_table),
+            q(by_name["dedupe_key"].column),
         )
         self.insert_row = "({})".format(", ".join([self.mark] * len(columns)))
         # One statement for many rows: one round trip on PostgreSQL, and on SQLite one step
@@ -201,6 +214,11 @@ class IngestWriter:
     def on_commit(self, callback: Callable[[], None] | None) -> None:
         self._group.on_commit = callback
 
+    @property
+    def busy(self) -> bool:
+        """The batch just committed was big: requests are queueing for the writer."""
+        return self._group.last_batch >= BUSY_BATCH
+
     async def start(self) -> None:
         self._group.start()
 
@@ -256,13 +274,14 @@ class IngestWriter:
             seen: dict[tuple[int, str], set[str]] = {}
             rows: list[tuple[Any, ...]] = []
             outcomes: list[Outcome] = []
-            keyed: dict[str, int] = {}  # dedupe key → index in outcomes
+            keyed: list[tuple[int, int, IncomingPush] | None] = []  # (outcome index, account)
             for push in pushes:
                 account = accounts.get(push.token_hash)
                 if account is None:
                     outcomes.append(Outcome.UNKNOWN_TOKEN)
                     continue
                 dedupe_key = None
+                keyed.append(None)
                 if push.uid is not None:
                     key = (account[0], push.uid)
                     shas = seen.setdefault(key, set())
@@ -271,8 +290,8 @@ class IngestWriter:
                         outcomes.append(Outcome.REPEAT)
                         continue
                     shas.add(push.body_sha256)
-                    dedupe_key = _dedupe_key(account[0], push.uid, push.body_sha256, id_before)
-                    keyed[dedupe_key] = len(outcomes)
+                    dedupe_key = _dedupe_key(push.uid, push.body_sha256, id_before)
+                    keyed[-1] = (len(outcomes), account[0], push)
                 rows.append(
                     (
                         account[0],
@@ -292,15 +311,11 @@ class IngestWriter:
                 )
                 outcomes.append(Outcome.STORED)
             step = sql.rows_per_insert
-            inserted: set[str] = set()
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
                 cursor.execute(sql.insert(len(chunk)), [value for row in chunk for value in row])
-                inserted.update(row[0] for row in cursor.fetchall())
-            if len(inserted) < len(keyed):
-                for dedupe_key, index in keyed.items():
-                    if dedupe_key not in inserted:
-                        outcomes[index] = Outcome.REPEAT
+                if cursor.rowcount < len(chunk):
+                    _settle_conflicts(cursor, sql, chunk, keyed[start : start + step], outcomes)
         finally:
             cursor.close()
         return outcomes
@@ -336,9 +351,40 @@ def _accounts_by_hash(
     return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
 
 
-def _dedupe_key(account_id: int, uid: str, body_sha256: str, newest_id: int) -> str:
-    material = f"{account_id}\x00{uid}\x00{body_sha256}\x00{newest_id}".encode()
-    return hashlib.blake2b(material, digest_size=16).hexdigest()
+def _dedupe_key(uid: str, body_sha256: str, newest_id: int) -> int:
+    material = f"{uid}\x00{body_sha256}\x00{newest_id}".encode()
+    return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big", signed=True)
+
+
+def _settle_conflicts(
+    cursor: Any,
+    sql: _Statements,
+    chunk: list[tuple[Any, ...]],
+    keyed: list[tuple[int, int, IncomingPush] | None],
+    outcomes: list[Outcome],
+) -> None:
+    """Some rows of ``chunk`` met a row with their dedupe key: say which, and why.
+
+    Ours (same request id) went in. Another request's row with the same appointment and body
+    is the same push stored by another web process: a repeat. Anything else is two different
+    pushes whose 64-bit keys collide, which must not cost a push: it is stored without a key.
+    """
+    keys = [row[sql.key_index] for row in chunk if row[sql.key_index] is not None]
+    cursor.execute(sql.stored_keys.format(sql.marks(len(keys))), keys)
+    stored = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
+    for row, entry in zip(chunk, keyed, strict=True):
+        if entry is None:
+            continue
+        index, account_id, push = entry
+        uid, sha, request_id = stored[(account_id, row[sql.key_index])]
+        if request_id == push.request_id:
+            continue
+        if (uid, sha) == (push.uid, push.body_sha256):
+            outcomes[index] = Outcome.REPEAT
+            continue
+        unkeyed = list(row)
+        unkeyed[sql.key_index] = None
+        cursor.execute(sql.insert(1), unkeyed)
 
 
 def _newest_sha_by_appointment(

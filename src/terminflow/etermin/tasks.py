@@ -4,19 +4,13 @@ from terminflow.kit.sweep import Sweep
 
 
 def process_inbox() -> int:
-    from .processing import process_pending
+    from .processing import BATCH_SIZE, process_pending
 
-    return process_pending()
+    return process_pending(limit=BATCH_SIZE)
 
-
-import os as _os
 
 SWEEPS: list[Sweep] = [
-    Sweep(
-        "inbox",
-        process_inbox,
-        idle_seconds=0.1,
-        pace_seconds=float(_os.environ.get("TF_EXP_PACE", "0")),
-        full=200,
-    )
+    # Paced: while pushes trickle in, one batch every 50 ms rather than one per group commit,
+    # so processing takes SQLite's write lock a few times a second instead of hundreds.
+    Sweep("inbox", process_inbox, idle_seconds=0.1, pace_seconds=0.05, full=200)
 ]
