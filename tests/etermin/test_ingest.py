@@ -560,6 +560,42 @@ def test_two_different_pushes_whose_dedupe_keys_collide_are_both_stored(
     assert [(bytes(row.body), row.dedupe_key) for row in rows()] == [(first, 42), (second, None)]
 
 
+def test_the_writer_is_busy_while_many_requests_wait_for_their_commit() -> None:
+    account = make_account()
+
+    async def scenario() -> tuple[bool, bool, bool, list[Outcome]]:
+        writer = IngestWriter()
+        few = [
+            asyncio.ensure_future(
+                writer.submit(incoming_push(account.web_push_token, push_body(f"a{n}"), JSON))
+            )
+            for n in range(ingest.BUSY_WAITING - 1)
+        ]
+        await asyncio.sleep(0)
+        busy_with_few = writer.busy
+        many = [
+            asyncio.ensure_future(
+                writer.submit(incoming_push(account.web_push_token, push_body(f"b{n}"), JSON))
+            )
+            for n in range(1)
+        ]
+        await asyncio.sleep(0)
+        busy_with_many = writer.busy
+        await writer.start()
+        try:
+            outcomes = await asyncio.gather(*few, *many)
+        finally:
+            await writer.stop()
+        return busy_with_few, busy_with_many, writer.busy, outcomes
+
+    # when 15, then 16 requests wait (the writer not started), then all are committed
+    few, many, after, outcomes = asyncio.run(scenario())
+
+    # then it is busy only with 16 waiting, and not once they are answered
+    assert (few, many, after) == (False, True, False)
+    assert outcomes == [Outcome.STORED] * ingest.BUSY_WAITING
+
+
 def test_the_request_id_of_a_push_is_kept_with_its_inbox_row() -> None:
     account = make_account()
 

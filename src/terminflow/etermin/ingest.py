@@ -41,9 +41,9 @@ log = logging.getLogger("terminflow.etermin.ingest")
 # Enough to share one fsync among a burst; small enough that one batch holds the write lock
 # only for a few milliseconds.
 MAX_BATCH = 256
-# A batch this big means pushes arrive faster than one commit at a time: ingest is busy. (At
-# 1,000 pushes/s batches hold 1-3; saturated at 64 connections, 20-60.)
-BUSY_BATCH = 16
+# This many requests waiting for their commit means ingest is saturated. (At 1,000 pushes/s
+# one to three wait; at 64 connections flat out, most of the 64.)
+BUSY_WAITING = 16
 _CONTENT_TYPE_MAX = 200  # WebPush.content_type max_length
 WEB_PUSH_PATH = "/hooks/etermin/"
 
@@ -204,6 +204,7 @@ class IngestWriter:
             on_thread_exit=self._close_connection,
         )
         self._sql: _Statements | None = None
+        self._waiting = 0  # requests on the loop awaiting their commit
 
     @property
     def on_commit(self) -> Callable[[], None] | None:
@@ -216,8 +217,8 @@ class IngestWriter:
 
     @property
     def busy(self) -> bool:
-        """The batch just committed was big: requests are queueing for the writer."""
-        return self._group.last_batch >= BUSY_BATCH
+        """Many requests are waiting for their commit: pushes arrive faster than one by one."""
+        return self._waiting >= BUSY_WAITING
 
     async def start(self) -> None:
         self._group.start()
@@ -228,7 +229,11 @@ class IngestWriter:
 
     async def submit(self, push: IncomingPush) -> Outcome:
         """Store ``push``; returns once its batch is committed."""
-        return await self._group.submit(push)
+        self._waiting += 1
+        try:
+            return await self._group.submit(push)
+        finally:
+            self._waiting -= 1
 
     # -- the writer thread -----------------------------------------------------------------
 

@@ -73,8 +73,6 @@ class GroupCommit(Generic[T, R]):
         self.max_batch = max_batch
         self.name = name
         self.on_commit: Callable[[], None] | None = None
-        # Items in the batch being committed (read by ``on_commit``: a full batch means load).
-        self.last_batch = 0
         self._on_thread_exit = on_thread_exit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -153,7 +151,6 @@ class GroupCommit(Generic[T, R]):
 
     def _process(self, batch: list[_Pending[T]]) -> None:
         items = [entry.item for entry in batch]
-        self.last_batch = len(items)
         outcomes: list[tuple[bool, Any]]
         try:
             results = self._commit(items)
