@@ -641,7 +641,7 @@ def _execute_batch(ids: list[int], now: datetime) -> int:
                 Run.objects.filter(pk=run.pk).update(claimed_until=None)
                 continue
             if run.due_at is not None:
-                RUN_LATENESS_SECONDS.observe(max(0.0, (clock.now() - run.due_at).total_seconds()))
+                RUN_LATENESS_SECONDS.observe(max(0.0, (now - run.due_at).total_seconds()))
             _execute(run, batch)
             moved += 1
         _complete_finished(batch.touched, now)
