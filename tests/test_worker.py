@@ -208,6 +208,39 @@ def test_a_held_back_sweep_waits_but_never_longer_than_the_cap(
     assert all(0.3 <= gap < 1.0 for gap in gaps)
 
 
+def test_while_rows_arrive_a_sweep_takes_small_batches_and_full_ones_after() -> None:
+    # given a sweep with a normal and a small-batch run, told of rows arriving
+    used: list[str] = []
+    small_used = threading.Event()
+    normal_used = threading.Event()
+
+    def normal() -> int:
+        used.append("normal")
+        normal_used.set()
+        return 0
+
+    def small() -> int:
+        used.append("small")
+        small_used.set()
+        return 0
+
+    worker = Worker([Sweep("inbox", normal, idle_seconds=0.05, run_while_arriving=small)])
+    worker.start()
+    try:
+        assert normal_used.wait(5)
+        # when a stored push is announced for it
+        worker.wake("inbox")
+        # then it takes small batches
+        assert small_used.wait(5)
+        # and a second after the last announcement, full ones again
+        normal_used.clear()
+        assert normal_used.wait(5)
+    finally:
+        worker.stop()
+    first_small = used.index("small")
+    assert used[0] == "normal" and "normal" in used[first_small:]
+
+
 CHILD_SCRIPT = """
 import sys, time
 from terminflow.worker import WorkerProcess

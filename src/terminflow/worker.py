@@ -46,6 +46,8 @@ PUSH_SWEEP = "inbox"
 # after each such word, but never more than ``HOLD_BACK_MAX_SECONDS`` between two turns: a
 # backlog is fine during a burst, a worker that never runs is not.
 HOLD_BACK_SECONDS = 0.2
+# A sweep told of new rows within this long counts them as still arriving.
+ARRIVING_SECONDS = 1.0
 HOLD_BACK_MAX_SECONDS = 2.0
 # How often a worker writes its heartbeat row (``/readyz``, ``/metrics``).
 HEARTBEAT_SECONDS = 5.0
@@ -63,6 +65,8 @@ class Worker:
         self._wakes = {sweep.name: threading.Event() for sweep in self._sweeps}
         # Per sweep, a monotonic time before which it does not start a turn (``hold_back``).
         self._held: dict[str, float] = {}
+        # Per sweep, when it was last told of new rows by name (a stored web push).
+        self._told: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
         self._started_at = clock.now()
         # When each sweep last finished a turn; the heartbeat reports the least recent.
@@ -85,10 +89,14 @@ class Worker:
         for name, event in self._wakes.items():
             if only is None or name == only:
                 event.set()
+        if only is not None:
+            self._told[only] = time.monotonic()
 
     def hold_back(self, name: str, seconds: float) -> None:
         """Keep sweep ``name`` from starting a turn for ``seconds`` (bounded, see below)."""
-        self._held[name] = time.monotonic() + seconds
+        now = time.monotonic()
+        self._held[name] = now + seconds
+        self._told[name] = now
 
     def _wait_if_held(self, name: str, last_turn: float) -> bool:
         """Wait while held back, at most until ``HOLD_BACK_MAX_SECONDS`` after the last turn;
@@ -125,8 +133,12 @@ class Worker:
                 if not self._wait_if_held(sweep.name, last_turn):
                     break
                 last_turn = time.monotonic()
+                since_told = last_turn - self._told.get(sweep.name, -ARRIVING_SECONDS)
+                run, full = sweep.run, sweep.full
+                if sweep.run_while_arriving is not None and since_told < ARRIVING_SECONDS:
+                    run, full = sweep.run_while_arriving, sweep.full_while_arriving
                 try:
-                    moved = sweep.run()
+                    moved = run()
                 except Exception:
                     log.exception("sweep %s failed; trying again shortly", sweep.name)
                     # The connection may be what broke (database restarted): start afresh.
@@ -137,7 +149,7 @@ class Worker:
                     for name, event in self._wakes.items():
                         if name != sweep.name:
                             event.set()
-                if 0 < moved < sweep.full and sweep.pace_seconds > 0:
+                if 0 < moved < full and sweep.pace_seconds > 0:
                     # Wake-ups meanwhile are for rows this wait gathers anyway.
                     if self._stop.wait(sweep.pace_seconds):
                         break

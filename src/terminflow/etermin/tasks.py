@@ -9,8 +9,26 @@ def process_inbox() -> int:
     return process_pending(limit=BATCH_SIZE)
 
 
+# A quarter batch keeps each processing transaction to a few milliseconds.
+BATCH_WHILE_ARRIVING = 50
+
+
+def process_inbox_while_pushes_arrive() -> int:
+    from .processing import process_pending
+
+    return process_pending(limit=BATCH_WHILE_ARRIVING)
+
+
 SWEEPS: list[Sweep] = [
     # Paced: while pushes trickle in, one batch every 50 ms rather than one per group commit,
     # so processing takes SQLite's write lock a few times a second instead of hundreds.
-    Sweep("inbox", process_inbox, idle_seconds=0.1, pace_seconds=0.05, full=200)
+    Sweep(
+        "inbox",
+        process_inbox,
+        idle_seconds=0.1,
+        pace_seconds=0.05,
+        full=200,
+        run_while_arriving=process_inbox_while_pushes_arrive,
+        full_while_arriving=BATCH_WHILE_ARRIVING,
+    )
 ]

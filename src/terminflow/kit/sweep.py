@@ -16,3 +16,9 @@ class Sweep:
     # many small ones taking it in turn with the web push writer.
     pace_seconds: float = 0.0
     full: int = 0
+    # Used instead of ``run`` while new rows keep arriving (the embedded worker hears of each
+    # stored web push): smaller batches (a full one is ``full_while_arriving``), so each hold
+    # of SQLite's write lock, which the web push writer waits for, stays short even while a
+    # backlog is worked off.
+    run_while_arriving: Callable[[], int] | None = None
+    full_while_arriving: int = 0
