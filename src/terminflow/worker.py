@@ -61,7 +61,8 @@ class Worker:
         self._heartbeat = heartbeat and selected is None
         self._stop = threading.Event()
         # One per sweep: a push wakes only the inbox sweep, and a sweep that moved rows wakes
-        # the others (its work flows downstream), instead of every wake-up stirring them all.
+        # the others (its work flows downstream), instead of every wake-up stirring them all;
+        # and a shared event cleared by one thread could swallow the stop meant for another.
         self._wakes = {sweep.name: threading.Event() for sweep in self._sweeps}
         # Per sweep, a monotonic time before which it does not start a turn (``hold_back``).
         self._held: dict[str, float] = {}
@@ -85,10 +86,13 @@ class Worker:
             self._threads.append(thread)
 
     def wake(self, only: str | None = None) -> None:
-        """Run the sweeps (or just the sweep named ``only``) now instead of after their idle."""
-        for name, event in self._wakes.items():
-            if only is None or name == only:
-                event.set()
+        """Run the sweeps (or just the sweep named ``only``) now instead of after their idle.
+
+        Sweeps that new rows give nothing to do (``woken=False``) keep waiting out their idle.
+        """
+        for sweep in self._sweeps:
+            if sweep.woken and (only is None or sweep.name == only):
+                self._wakes[sweep.name].set()
         if only is not None:
             self._told[only] = time.monotonic()
 
@@ -111,7 +115,8 @@ class Worker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self.wake()
+        for event in self._wakes.values():
+            event.set()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -146,15 +151,15 @@ class Worker:
                     moved = 0
                 self._turned[sweep.name] = clock.now()
                 if moved:
-                    for name, event in self._wakes.items():
-                        if name != sweep.name:
-                            event.set()
+                    for other in self._sweeps:
+                        if other.woken and other.name != sweep.name:
+                            self._wakes[other.name].set()
                 if 0 < moved < full and sweep.pace_seconds > 0:
                     # Wake-ups meanwhile are for rows this wait gathers anyway.
                     if self._stop.wait(sweep.pace_seconds):
                         break
                     woken.clear()
-                elif moved == 0:
+                elif moved == 0 and not self._stop.is_set():
                     woken.wait(sweep.idle_seconds)
                     woken.clear()
         finally:

@@ -19,6 +19,12 @@ def process_inbox_while_pushes_arrive() -> int:
     return process_pending(limit=BATCH_WHILE_ARRIVING)
 
 
+def sync_accounts() -> int:
+    from .sync import sync_due
+
+    return sync_due()
+
+
 SWEEPS: list[Sweep] = [
     # Paced: while pushes trickle in, one batch every 50 ms rather than one per group commit,
     # so processing takes SQLite's write lock a few times a second instead of hundreds.
@@ -30,5 +36,7 @@ SWEEPS: list[Sweep] = [
         full=200,
         run_while_arriving=process_inbox_while_pushes_arrive,
         full_while_arriving=BATCH_WHILE_ARRIVING,
-    )
+    ),
+    # Syncs are due every few minutes at most; looking twice a minute is plenty.
+    Sweep("etermin-sync", sync_accounts, idle_seconds=30, woken=False),
 ]

@@ -61,8 +61,8 @@ ETERMIN_API_ERRORS = Counter(
 )
 ETERMIN_SYNC = Counter(
     "terminflow_etermin_sync",
-    "Appointments reconciled by the eTermin sync, by result (checked, created, modified, "
-    "deleted, failed).",
+    "Appointments the eTermin sync checked, and the differences it queued (created, "
+    "modified, deleted); failed counts sync runs that failed.",
     ["result"],
 )
 

@@ -11,6 +11,9 @@ class Sweep:
     name: str
     run: Callable[[], int]  # returns how many rows it moved forward; 0 means idle
     idle_seconds: float = 0.2
+    # False for a sweep that new pushes give nothing to do: worker wake-ups (one per ingest
+    # commit) would only make it ask the database again; it waits out ``idle_seconds``.
+    woken: bool = True
     # After a turn that moved some rows but fewer than ``full``, wait this long (wake-ups
     # ignored) for more to gather: one bigger batch then takes the write lock once instead of
     # many small ones taking it in turn with the web push writer.

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('etermin', '0003_appointment_last_command'),
+        ('etermin', '0004_account_sync_state_and_inbox_source'),
         ('workspaces', '0001_initial'),
     ]
 
