@@ -382,6 +382,7 @@ def test_wait_options_and_email_kinds_in_the_builder(workspace, terminflow_serve
         # when the wait is opened: only date and datetime fields are offered
         wait.dblclick()
         modal = page.locator(".tf-modal")
+        modal.locator("#tf-cfg-field").wait_for()
         options = modal.locator("#tf-cfg-field option").all_inner_texts()
         assert options == ["Auswählen…", "Terminbeginn", "Terminende", "Geburtstag"]
         assert modal.locator('input[name="direction"][value="before"]').is_checked()
@@ -395,12 +396,15 @@ def test_wait_options_and_email_kinds_in_the_builder(workspace, terminflow_serve
         assert "Terminbeginn · 3 Stunden vorher" in wait.inner_text()
         # and the email elements offer only their kind
         page.locator('.react-flow__node[data-id="email-2"]').dblclick()
+        modal.locator("#tf-cfg-email_id").wait_for()
         assert modal.locator("#tf-cfg-email_id option").all_inner_texts() == [
             "Auswählen…",
             "Bitte bestätigen",
         ]
         modal.get_by_role("button", name="Abbrechen").click()
+        modal.wait_for(state="detached")
         page.locator('.react-flow__node[data-id="email-4"]').dblclick()
+        modal.locator("#tf-cfg-email_id").wait_for()
         assert modal.locator("#tf-cfg-email_id option").all_inner_texts() == [
             "Auswählen…",
             "Erinnerung 24 h",
