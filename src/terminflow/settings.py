@@ -60,6 +60,8 @@ UNSUBSCRIBE_LINK_MAX_AGE_DAYS = float(_env("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", "365
 DKIM_DOMAIN = _env("DKIM_DOMAIN")
 DKIM_SELECTOR = _env("DKIM_SELECTOR")
 DKIM_PRIVATE_KEY = _env("DKIM_PRIVATE_KEY")
+# Raw web push bodies and rendered email bodies are pruned after this many days; 0 keeps them.
+RETENTION_DAYS = int(_env("RETENTION_DAYS", "90"))
 # Cap on one web push body; eTermin's pushes are a few KiB at most.
 WEB_PUSH_MAX_BYTES = int(_env("WEB_PUSH_MAX_BYTES", str(64 * 1024)))
 

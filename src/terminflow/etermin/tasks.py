@@ -15,8 +15,16 @@ def sync_accounts() -> int:
     return sync_due()
 
 
+def prune_bodies() -> int:
+    from .services import prune_raw_bodies
+
+    return prune_raw_bodies()
+
+
 SWEEPS: list[Sweep] = [
     Sweep("inbox", process_inbox, idle_seconds=0.1),
     # Syncs are due every few minutes at most; looking twice a minute is plenty.
     Sweep("etermin-sync", sync_accounts, idle_seconds=30, woken=False),
+    # Bodies age by the day: an hourly look is enough, and a busy one goes on batch by batch.
+    Sweep("etermin-retention", prune_bodies, idle_seconds=3600, woken=False),
 ]

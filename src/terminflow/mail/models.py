@@ -92,6 +92,8 @@ class Outbox(models.Model):
     smtp_reply = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the retention sweep emptied the rendered bodies; subject, status and times stay.
+    pruned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -106,6 +108,11 @@ class Outbox(models.Model):
             models.Index(fields=["contact", "-id"], name="outbox_contact"),
             models.Index(fields=["workspace", "-id"], name="outbox_workspace"),
             models.Index(fields=["claimed_at"], name="outbox_claimed_at"),
+            models.Index(
+                fields=["created_at"],
+                name="outbox_unpruned_created",
+                condition=models.Q(pruned_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -611,7 +611,10 @@ def unsubscribe(
 
 
 def webview(token: str) -> Outbox:
-    return outbox_for_link(links.Purpose.WEBVIEW, token)
+    row = outbox_for_link(links.Purpose.WEBVIEW, token)
+    if row.pruned_at is not None:
+        raise NotFound("This email is no longer kept.")
+    return row
 
 
 # Outbox queries -------------------------------------------------------------------------------
@@ -725,3 +728,29 @@ def deliverable_status(contact: Contact, now: datetime | None = None) -> str:
         details={"reason": "temporary block expired"},
     )
     return restored
+
+
+# Retention -------------------------------------------------------------------------------------
+
+PRUNE_BATCH = 500
+_FINAL = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.CANCELLED)
+
+
+def prune_rendered_bodies(*, now: datetime | None = None, batch: int = PRUNE_BATCH) -> int:
+    """Empty the rendered bodies of emails older than the retention period; one batch per call.
+
+    Subject, status, times and the SMTP reply stay for the outbox, statistics and the export.
+    Queued emails keep their body until they are sent. Safe to run twice or in parallel.
+    """
+    if settings.RETENTION_DAYS <= 0:
+        return 0
+    now = now or clock.now()
+    cutoff = now - timedelta(days=settings.RETENTION_DAYS)
+    prunable = Outbox.objects.filter(
+        pruned_at__isnull=True, created_at__lt=cutoff, status__in=_FINAL
+    )
+    with transaction.atomic():
+        ids = list(prunable.order_by("created_at", "id").values_list("id", flat=True)[:batch])
+        if not ids:
+            return 0
+        return prunable.filter(pk__in=ids).update(body_html="", body_text="", ics="", pruned_at=now)
