@@ -60,6 +60,10 @@ UNSUBSCRIBE_LINK_MAX_AGE_DAYS = float(_env("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", "365
 DKIM_DOMAIN = _env("DKIM_DOMAIN")
 DKIM_SELECTOR = _env("DKIM_SELECTOR")
 DKIM_PRIVATE_KEY = _env("DKIM_PRIVATE_KEY")
+# Late bounces: every message's return path is bounce+<token>@BOUNCE_DOMAIN, and the mailbox
+# that receives them is polled over IMAPS (imaps://user:password@host:993/INBOX).
+BOUNCE_DOMAIN = _env("BOUNCE_DOMAIN").strip().lower()
+BOUNCE_IMAP_URL = _env("BOUNCE_IMAP_URL")
 # Raw web push bodies and rendered email bodies are pruned after this many days; 0 keeps them.
 RETENTION_DAYS = int(_env("RETENTION_DAYS", "90"))
 # Cap on one web push body; eTermin's pushes are a few KiB at most.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -18,7 +19,8 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure, Note
 from terminflow.etermin.models import Appointment, WebPush
 from terminflow.etermin.processing import process_pending
-from terminflow.mail.models import Outbox
+from terminflow.mail import bounces
+from terminflow.mail.models import BounceMessage, Outbox
 from terminflow.web import contact_import
 from terminflow.web.models import ContactImport
 from terminflow.workspaces.models import Membership, Role, User, Workspace
@@ -33,6 +35,7 @@ from tests.etermin.factories import (
 )
 from tests.mail.conftest import make_email
 
+SAMPLES = Path(__file__).parents[1] / "mail" / "bounce_samples"
 EMAIL = "quirina.zwyssig@example.ch"
 PHONE_E164 = "+41795550123"
 OTHER_EMAIL = "bruno.keller@example.ch"
@@ -121,6 +124,18 @@ def booked_person(workspace: Workspace) -> tuple[Contact, Contact]:
         add_tags=[],
     )
     contact_import.import_chunk(item.pk, workspace)
+    # a late bounce of their email, and an auto-reply from them kept for review
+    row = Outbox.objects.get(contact=person)
+    bounce = (SAMPLES / "postfix_hard.eml").read_text()
+    for placeholder, value in (
+        ("@@TOKEN@@", row.public_id.hex),
+        ("@@MESSAGE_ID@@", row.message_id.strip("<>")),
+        ("@@RCPT@@", EMAIL),
+    ):
+        bounce = bounce.replace(placeholder, value)
+    assert bounces.record(bounce.encode()).status == "applied"  # type: ignore[union-attr]
+    reply = f"From: Quirina Zwyssig <{EMAIL}>\r\nSubject: Ferien\r\n\r\nBin weg.\r\n"
+    assert bounces.record(reply.encode()).status == "review"  # type: ignore[union-attr]
     operator = User.objects.create_user(
         email="operator@terminflow.test", password="x" * 16, is_staff=True
     )
@@ -177,7 +192,9 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_table(workspace: Workspace
         "mail_outbox",
         "web_contactimport",
         "django_admin_log",
+        "mail_bouncemessage",
     }
+    assert BounceMessage.objects.count() == 2
     ledger = list(
         ConsentEvent.objects.filter(contact=person)
         .order_by("occurred_at", "pk")
@@ -194,9 +211,10 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_table(workspace: Workspace
     [erasure] = Erasure.objects.filter(workspace=workspace)
     assert erasure.email_hash == privacy.email_pseudonym(workspace.pk, EMAIL)
     assert erasure.reason == "request"
-    assert [entry["kind"] for entry in erasure.ledger] == ledger == ["soi", "doi_requested"]
+    assert [entry["kind"] for entry in erasure.ledger] == ledger
+    assert ledger == ["soi", "doi_requested", "bounced", "blocked"]
     assert response.json()["email_hash"] == erasure.email_hash
-    assert response.json()["removed"]["emails"] == 1
+    assert response.json()["removed"]["emails"] == 3  # the email, its bounce, the reply
     assert response.json()["removed"]["admin_log"] == 1
     assert privacy.erasures_of(workspace.pk, EMAIL.upper()) == [erasure]
     # and the other customer keeps everything
@@ -342,7 +360,7 @@ def test_export_holds_the_whole_person(workspace: Workspace) -> None:
         "doi",
     )
     assert email["sent_at"] is None
-    assert [c["kind"] for c in data["consent"]] == ["soi", "doi_requested"]
+    assert [c["kind"] for c in data["consent"]] == ["soi", "doi_requested", "bounced", "blocked"]
     assert "imports" not in data
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from terminflow.contacts.models import Contact
 from terminflow.contacts.privacy import DataHolder, iso, register
 
-from .models import Outbox
+from .models import BounceMessage, BounceStatus, Outbox
 
 
 def export(contact: Contact) -> list[dict[str, Any]]:
@@ -26,10 +26,26 @@ def export(contact: Contact) -> list[dict[str, Any]]:
     ]
 
 
+def _unmatched_bounces_naming(email: str) -> list[int]:
+    # Kept raw for review and tied to no email of ours, so only their text can tell.
+    needle = email.lower().encode()
+    return [
+        pk
+        for pk, raw in BounceMessage.objects.filter(
+            status=BounceStatus.REVIEW, raw__isnull=False
+        ).values_list("pk", "raw")
+        if raw is not None and needle in bytes(raw).lower()
+    ]
+
+
 def erase(contact: Contact) -> int:
     # Rendered bodies and subjects name the person; a queued email is simply never sent.
+    # Bounces matched to the contact's emails go with them (cascade).
     deleted, _ = Outbox.objects.filter(contact=contact).delete()
-    return deleted
+    review, _ = BounceMessage.objects.filter(
+        pk__in=_unmatched_bounces_naming(contact.email)
+    ).delete()
+    return deleted + review
 
 
 def register_holder() -> None:

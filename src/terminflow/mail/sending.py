@@ -35,7 +35,7 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
 
-from . import services, transports
+from . import bounces, services, transports
 from .calendar import ics_method
 from .models import EmailKind, Outbox, OutboxStatus
 
@@ -160,7 +160,6 @@ def _start_round(config: transports.SmtpConfig, now: datetime, limit: int) -> _R
     rows = _claim(now, size)
     if not rows:
         return None
-    envelope_sender = transports.envelope_sender()
     dkim = transports.current_dkim()
     to_send: list[dict[str, Any]] = []
     cancelled: list[tuple[dict[str, Any], str]] = []
@@ -171,7 +170,11 @@ def _start_round(config: transports.SmtpConfig, now: datetime, limit: int) -> _R
         else:
             to_send.append(row)
     envelopes = [
-        transports.Envelope(envelope_sender, row["to_email"], partial(_envelope, row, now, dkim))
+        transports.Envelope(
+            bounces.return_path(row["public_id"]),
+            row["to_email"],
+            partial(_envelope, row, now, dkim),
+        )
         for row in to_send
     ]
     results = transports.pool_for(config).submit(envelopes)
