@@ -24,6 +24,7 @@ urlpatterns = [
     path("settings/", settings.index, name="settings"),
     path("settings/api/", settings.api_tokens, name="settings_api"),
     path("settings/api/etermin/", settings.etermin_tab, name="settings_etermin"),
+    path("settings/api/email/", settings.email_tab, name="settings_email"),
     path(
         "settings/api/etermin/accounts/new/",
         settings.etermin_add_account,
