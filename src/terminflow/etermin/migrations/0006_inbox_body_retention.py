@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('etermin', '0004_account_sync_state_and_inbox_source'),
+        ('etermin', '0005_inbox_dedupe_key_request_id'),
         ('workspaces', '0001_initial'),
     ]
 
