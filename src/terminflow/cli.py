@@ -37,6 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from django.conf import settings
 
+    from terminflow.kit.deadlines import http_protocol
     from terminflow.workspaces.models import User
 
     print(f"terminflow is running at http://{args.host}:{args.port}/  (data: {settings.DATA_DIR})")
@@ -58,6 +59,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        http=http_protocol(settings.HEADER_TIMEOUT_SECONDS),
+        timeout_keep_alive=settings.KEEP_ALIVE_SECONDS,
+        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
     )
     return 0
 

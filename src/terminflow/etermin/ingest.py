@@ -1,14 +1,17 @@
 """Web push ingest on the hot path (Starlette, not Django): token → store raw → answer → process.
 
-``POST /hooks/etermin/{token}`` reads the body (at most ``WEB_PUSH_MAX_BYTES``), reads just its
-command and appointment UID (``check_push``), and hands it to the one writer thread, which
-commits queued pushes in batches (group commit: one transaction and one fsync for many pushes).
-The answer is sent only after the push's batch is committed, so a ``200 ok`` is a promise that
-the push survives a crash. Processing happens later, in the worker's inbox sweep.
+``POST /hooks/etermin/{token}`` first checks the token and the declared charset (nothing of the
+body is read for a request that fails either), then reads the body (at most
+``WEB_PUSH_MAX_BYTES``, within ``WEB_PUSH_BODY_TIMEOUT_SECONDS``), reads just its command and
+appointment UID (``check_push``), and hands it to the one writer thread, which commits queued
+pushes in batches (group commit: one transaction and one fsync for many pushes). The answer is
+sent only after the push's batch is committed, so a ``200 ok`` is a promise that the push
+survives a crash. Processing happens later, in the worker's inbox sweep.
 
 Answers: ``200 ok`` stored (or a repeat of a stored push); ``400`` with the reason when the body
-cannot be read (the row is stored anyway, as ``failed``); ``404`` unknown token; ``413`` body too
-large; ``503`` when the database refused the write (eTermin may send it again).
+cannot be read (the row is stored anyway, as ``failed``); ``404`` unknown token; ``408`` the body
+did not arrive in time; ``413`` body too large; ``415`` a charset eTermin does not send (nothing
+stored); ``503`` when the database refused the write (eTermin may send it again).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from terminflow.kit.crypto import token_hash
 from terminflow.kit.groupcommit import GroupCommit
 
 from .models import EterminAccount, WebPush, WebPushStatus
-from .pushes import UnreadablePush, check_push
+from .pushes import UnreadablePush, UnsupportedCharset, check_push, push_codec
 
 log = logging.getLogger("terminflow.etermin.ingest")
 
@@ -64,6 +67,10 @@ class IncomingPush:
 
 def incoming_push(token: str, body: bytes, content_type: str) -> IncomingPush:
     """Read what the inbox row needs from a request; never raises for a bad body."""
+    return _incoming(token_hash(token), body, content_type)
+
+
+def _incoming(hashed_token: str, body: bytes, content_type: str) -> IncomingPush:
     content_type = content_type[:_CONTENT_TYPE_MAX].replace("\x00", "")
     try:
         header = check_push(body, content_type)
@@ -73,7 +80,7 @@ def incoming_push(token: str, body: bytes, content_type: str) -> IncomingPush:
     else:
         command, uid, reason = header.command, header.uid, ""
     return IncomingPush(
-        token_hash=token_hash(token),
+        token_hash=hashed_token,
         body=body,
         content_type=content_type,
         body_sha256=hashlib.sha256(body).hexdigest(),
@@ -159,6 +166,65 @@ class _Statements:
         return sql
 
 
+class TokenGate:
+    """Which web push tokens are valid, asked before a request's body is read.
+
+    A token found valid is remembered, so a push on it costs one set lookup here. An unknown
+    token is looked up in the database, the lookups of concurrent requests in one query on the
+    gate's own thread, and is not remembered: a token created a moment ago in another process
+    must work at once. The gate only spares work; the writer checks every token again in its
+    batch's transaction and stays the authority, so a token rotated or deleted in another
+    process is refused there (and then forgotten here).
+    """
+
+    # Only tokens that were valid get in, so this is reached only by churning thousands of
+    # accounts; then starting over costs one lookup per token.
+    MAX_KNOWN = 10_000
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+        self._lookups: GroupCommit[str, bool] = GroupCommit(
+            self._lookup, name="ingest-tokens", on_thread_exit=_close_connection
+        )
+
+    def start(self) -> None:
+        self._lookups.start()
+
+    def stop(self) -> None:
+        self._lookups.stop()
+
+    async def is_valid(self, hashed_token: str) -> bool:
+        if hashed_token in self.known:
+            return True
+        valid = await self._lookups.submit(hashed_token)
+        if valid:
+            if len(self.known) >= self.MAX_KNOWN:
+                self.known.clear()
+            self.known.add(hashed_token)
+        return valid
+
+    def forget(self, hashed_token: str) -> None:
+        self.known.discard(hashed_token)
+
+    @staticmethod
+    def _lookup(hashes: Sequence[str]) -> list[bool]:
+        try:
+            found = set(
+                EterminAccount.objects.filter(web_push_token_hash__in=set(hashes)).values_list(
+                    "web_push_token_hash", flat=True
+                )
+            )
+        except Exception:
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+            raise
+        return [hashed in found for hashed in hashes]
+
+
+def _close_connection() -> None:
+    connection.close()
+
+
 class IngestWriter:
     """The single group-commit writer of the inbox.
 
@@ -175,9 +241,10 @@ class IngestWriter:
             self._commit,
             max_batch=max_batch,
             name="ingest-writer",
-            on_thread_exit=self._close_connection,
+            on_thread_exit=_close_connection,
         )
         self._sql: _Statements | None = None
+        self.gate = TokenGate()
 
     @property
     def on_commit(self) -> Callable[[], None] | None:
@@ -189,10 +256,12 @@ class IngestWriter:
         self._group.on_commit = callback
 
     async def start(self) -> None:
+        self.gate.start()
         self._group.start()
 
     async def stop(self) -> None:
-        # Joining the thread blocks; off the loop, so the last batch's callers still get answers.
+        # Joining the threads blocks; off the loop, so the last batch's callers still get answers.
+        await asyncio.to_thread(self.gate.stop)
         await asyncio.to_thread(self._group.stop)
 
     async def submit(self, push: IncomingPush) -> Outcome:
@@ -200,10 +269,6 @@ class IngestWriter:
         return await self._group.submit(push)
 
     # -- the writer thread -----------------------------------------------------------------
-
-    @staticmethod
-    def _close_connection() -> None:
-        connection.close()
 
     def _commit(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
         try:
@@ -322,6 +387,7 @@ def _plain(status: int, text: str) -> tuple[int, bytes]:
 _OK = _plain(200, "ok")
 _NOT_FOUND = _plain(404, "Not Found")
 _TOO_LARGE = _plain(413, "The body is larger than the web push limit.")
+_TIMEOUT = _plain(408, "The body did not arrive in time.")
 _UNAVAILABLE = _plain(503, "The push could not be stored right now; please send it again.")
 
 
@@ -338,12 +404,16 @@ class WebPushEndpoint:
 
     A plain ASGI callable rather than a Starlette request handler: it streams the body against
     the cap without buffering more than the cap, and it is the hottest path in the product.
+    Everything that can be decided from the request line and headers (token, size, charset) is
+    decided before the first byte of the body is read, so junk costs no decoding.
     """
 
     def __init__(self, writer: IngestWriter) -> None:
         self.writer = writer
+        self.gate = writer.gate
         # Read once: a settings lookup per request is measurable on this path.
         self.max_bytes = settings.WEB_PUSH_MAX_BYTES
+        self.body_timeout = settings.WEB_PUSH_BODY_TIMEOUT_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         max_bytes = self.max_bytes
@@ -354,18 +424,39 @@ class WebPushEndpoint:
                 declared = value
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
+        hashed = token_hash(scope["path_params"]["token"])
+        if hashed not in self.gate.known:
+            try:
+                valid = await self.gate.is_valid(hashed)
+            except Exception:
+                log.exception("a web push token could not be looked up")
+                await _answer(send, *_UNAVAILABLE)
+                return
+            if not valid:
+                await _answer(send, *_NOT_FOUND)
+                return
         if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             # Refused on the header alone: the body is never read, let alone stored.
             await _answer(send, *_TOO_LARGE)
             return
+        if ";" in content_type:
+            try:
+                push_codec(content_type)
+            except UnsupportedCharset as exc:
+                await _answer(send, *_plain(415, exc.reason))
+                return
         try:
-            body = await _read_body(receive, max_bytes)
+            async with asyncio.timeout(self.body_timeout):
+                body = await _read_body(receive, max_bytes)
         except _TooLarge:
             await _answer(send, *_TOO_LARGE)
             return
+        except TimeoutError:
+            await _answer(send, *_TIMEOUT, close=True)
+            return
         except _Disconnected:
             return  # the sender gave up before the body was complete; nothing to store
-        push = incoming_push(scope["path_params"]["token"], body, content_type)
+        push = _incoming(hashed, body, content_type)
         try:
             outcome = await self.writer.submit(push)
         except Exception:
@@ -373,6 +464,7 @@ class WebPushEndpoint:
             await _answer(send, *_UNAVAILABLE)
             return
         if outcome is Outcome.UNKNOWN_TOKEN:
+            self.gate.forget(hashed)
             await _answer(send, *_NOT_FOUND)
         elif push.reason:
             await _answer(send, *_plain(400, push.reason))
@@ -398,13 +490,18 @@ async def _read_body(receive: Receive, max_bytes: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
+_PLAIN_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+_CLOSE_HEADERS = [*_PLAIN_HEADERS, (b"connection", b"close")]
+
+
+async def _answer(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
+    # ``close``: the rest of the request never came, so the connection cannot carry another.
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                *(_CLOSE_HEADERS if close else _PLAIN_HEADERS),
                 (b"content-length", str(len(body)).encode("ascii")),
             ],
         }
