@@ -51,3 +51,16 @@ def log_in(page: object, base_url: str, email: str, password: str) -> None:
     page.fill("input[name=password]", password)  # type: ignore[attr-defined]
     page.click("button[type=submit].primary")  # type: ignore[attr-defined]
     page.wait_for_url(base_url + "/")  # type: ignore[attr-defined]
+
+
+def watch_csp(page: object) -> list[str]:
+    """Collects what the Content-Security-Policy blocks on ``page`` (Chromium logs each case)."""
+    blocked: list[str] = []
+
+    def on_console(message: object) -> None:
+        text = message.text  # type: ignore[attr-defined]
+        if "Content Security Policy" in text:
+            blocked.append(text)
+
+    page.on("console", on_console)  # type: ignore[attr-defined]
+    return blocked

@@ -49,6 +49,13 @@
     }
   });
 
+  // Forms that destroy something ask first (the question is in data-confirm, not in an inline
+  // handler, which the Content-Security-Policy forbids).
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute ? event.target.getAttribute("data-confirm") : null;
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  }, true);
+
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) {
       event.target.form.requestSubmit ? event.target.form.requestSubmit() : event.target.form.submit();
