@@ -49,11 +49,14 @@ def with_header_deadline(base: type[Any], seconds: float) -> type[asyncio.Protoc
 
         def data_received(self, data: bytes) -> None:
             before = self.cycle
-            if self._header_timer is None and (before is None or before.response_complete):
-                self._arm_header_timer()
+            awaiting = before is None or before.response_complete
             super().data_received(data)
             if self.cycle is not before:
                 self._disarm_header_timer()
+            elif awaiting and self._header_timer is None and not self.transport.is_closing():
+                # Armed only when a request's headers stay incomplete: a whole request in one
+                # read (the usual case on the web push path) costs no timer.
+                self._arm_header_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_header_timer()
