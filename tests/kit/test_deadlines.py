@@ -6,6 +6,7 @@ protocol it picks, httptools) with short deadlines, and uvicorn's h11 protocol i
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from terminflow.etermin.models import WebPush
 from terminflow.etermin.services import connect_account
-from terminflow.kit.deadlines import BodyDeadline, with_header_deadline
+from terminflow.kit.deadlines import BodyDeadline, ReadDeadlines, with_header_deadline
 from tests.conftest import make_workspace
 
 DEADLINE = 1.0
@@ -238,3 +239,41 @@ def test_with_the_h11_parser_too_slow_headers_and_bodies_are_cut() -> None:
     for _, (result,) in running:
         assert result.closed_after is not None and DEADLINE * 0.9 <= result.closed_after < GIVE_UP
         assert result.answer.startswith(b"HTTP/1.1 408 "), result.answer
+
+
+def test_read_deadlines_cut_only_the_reads_past_their_deadline() -> None:
+    # given reads with a 0.3 s deadline: one that waits forever, one that finishes in time
+    deadlines = ReadDeadlines(0.3)
+
+    async def read(wait: asyncio.Event) -> str:
+        task = deadlines.enter()
+        try:
+            await wait.wait()
+            return "read"
+        except asyncio.CancelledError:
+            if not deadlines.overdue(task):
+                raise
+            return "cut"
+        finally:
+            deadlines.leave(task)
+
+    async def scenario() -> tuple[list[str], bool]:
+        never, soon = asyncio.Event(), asyncio.Event()
+        asyncio.get_running_loop().call_later(0.1, soon.set)
+        results = await asyncio.gather(read(never), read(soon))
+        # a task cancelled for another reason is not mistaken for an overdue read
+        other = asyncio.ensure_future(read(asyncio.Event()))
+        await asyncio.sleep(0)
+        other.cancel()
+        try:
+            await other
+        except asyncio.CancelledError:
+            return list(results), True
+        return list(results), False
+
+    # when they run (twice: a second event loop gets its own sweep)
+    first = asyncio.run(scenario())
+    second = asyncio.run(scenario())
+
+    # then only the read that never finished was cut, on both loops
+    assert first == second == (["cut", "read"], True)

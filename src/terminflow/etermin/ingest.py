@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from terminflow.kit import clock
 from terminflow.kit.crypto import token_hash
+from terminflow.kit.deadlines import ReadDeadlines
 from terminflow.kit.groupcommit import GroupCommit
 
 from .models import EterminAccount, WebPush, WebPushStatus
@@ -413,7 +414,7 @@ class WebPushEndpoint:
         self.gate = writer.gate
         # Read once: a settings lookup per request is measurable on this path.
         self.max_bytes = settings.WEB_PUSH_MAX_BYTES
-        self.body_timeout = settings.WEB_PUSH_BODY_TIMEOUT_SECONDS
+        self.deadlines = ReadDeadlines(settings.WEB_PUSH_BODY_TIMEOUT_SECONDS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         max_bytes = self.max_bytes
@@ -445,17 +446,21 @@ class WebPushEndpoint:
             except UnsupportedCharset as exc:
                 await _answer(send, *_plain(415, exc.reason))
                 return
+        reading = self.deadlines.enter()
         try:
-            async with asyncio.timeout(self.body_timeout):
-                body = await _read_body(receive, max_bytes)
+            body = await _read_body(receive, max_bytes)
         except _TooLarge:
             await _answer(send, *_TOO_LARGE)
             return
-        except TimeoutError:
-            await _answer(send, *_TIMEOUT, close=True)
-            return
         except _Disconnected:
             return  # the sender gave up before the body was complete; nothing to store
+        except asyncio.CancelledError:
+            if not self.deadlines.overdue(reading):
+                raise
+            await _answer(send, *_TIMEOUT, close=True)
+            return
+        finally:
+            self.deadlines.leave(reading)
         push = _incoming(hashed, body, content_type)
         try:
             outcome = await self.writer.submit(push)
