@@ -24,7 +24,9 @@ def _flag(name: str, default: bool = False) -> bool:
 def _private_dir(path: Path) -> Path:
     """The data folder, readable by this user only: it holds the database and the key."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+    folder = path.stat()
+    # A folder someone else owns (set up by an administrator) is left as they made it.
+    if folder.st_mode & 0o077 and folder.st_uid == os.getuid():
         path.chmod(0o700)
     return path
 
@@ -47,7 +49,8 @@ def _secret_key() -> str:
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(50))
-    if path.stat().st_mode & 0o077:
+    key_file = path.stat()
+    if key_file.st_mode & 0o077 and key_file.st_uid == os.getuid():
         path.chmod(0o600)  # a key file from before it was created private
     return path.read_text().strip()
 

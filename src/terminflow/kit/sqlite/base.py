@@ -41,18 +41,18 @@ def make_private(name: str) -> None:
         except OSError:
             return  # SQLite will say what is wrong with the path
         mode = 0o600
-    if mode & 0o077:
-        path.chmod(0o600)
-    if name in _CHECKED_COMPANIONS:
-        return
-    _CHECKED_COMPANIONS.add(name)
-    for suffix in ("-wal", "-shm"):
-        companion = Path(name + suffix)
-        try:
-            if companion.stat().st_mode & 0o077:
+    try:
+        if mode & 0o077:
+            path.chmod(0o600)
+        if name in _CHECKED_COMPANIONS:
+            return
+        _CHECKED_COMPANIONS.add(name)
+        for suffix in ("-wal", "-shm"):
+            companion = Path(name + suffix)
+            if companion.exists() and companion.stat().st_mode & 0o077:
                 companion.chmod(0o600)
-        except FileNotFoundError:
-            pass
+    except OSError:
+        pass  # a file someone else owns is left as they made it
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
