@@ -229,9 +229,9 @@ def _close_connection() -> None:
 class IngestWriter:
     """The single group-commit writer of the inbox.
 
-    Token lookup happens here, inside each batch's transaction (one query per batch), rather
-    than in a cache on the request path: a cache can be stale (a token rotated or an account
-    deleted in another process would still be accepted), while a lookup in the same transaction
+    The deciding token lookup happens here, inside each batch's transaction (one query per
+    batch): the ``TokenGate`` on the request path remembers tokens and so can be stale (a token
+    rotated or an account deleted in another process), while a lookup in the same transaction
     as the insert can never store a push for a token that is no longer valid. It costs one
     indexed query per batch, not per push. A hash lookup keeps the time independent of how
     much of a guessed token is right.
