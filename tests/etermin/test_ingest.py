@@ -743,13 +743,22 @@ def test_a_utf16_body_without_byte_order_mark_is_stored_failed_with_the_reason()
     assert (row.status, row.reason, bytes(row.body)) == ("failed", reason, body)
 
 
-def test_deeply_nested_json_with_an_invalid_byte_is_400_without_a_traceback(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    "body",
+    [
+        # ends in a byte that is not UTF-8: the standard parser then read it as latin-1 and
+        # recursed until RecursionError (a 500 with a traceback)
+        b"[" * 20_000 + b"\xff",
+        # valid, 1,010 deep: orjson reads it, turning the UID into text recursed too far
+        b'{"command": "CREATED", "appointmentUID": ' + b"[" * 1010 + b"]" * 1010 + b"}",
+    ],
+    ids=["invalid-byte", "valid-1010-deep"],
+)
+def test_deeply_nested_json_is_400_without_a_traceback(
+    body: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # given an account, and JSON nested 20,000 deep ending in a byte that is not UTF-8
-    # (the standard parser then reads it as latin-1 and recursed until RecursionError: 500)
+    # given an account, and deeply nested JSON
     account = make_account()
-    body = b"[" * 20_000 + b"\xff"
 
     # when it is posted, and a good push right after it
     with caplog.at_level("WARNING"):

@@ -610,6 +610,21 @@ def test_deeply_nested_json_with_a_byte_that_is_not_utf8_is_unreadable(read, ope
     assert caught.value.reason == "The body is JSON nested too deeply to be a web push."
 
 
+@pytest.mark.parametrize(
+    ("read", "field"),
+    [(check_push, "appointmentUID"), (parse_push, "appointmentUID"), (parse_push, "notes")],
+)
+def test_json_nested_deeper_than_python_can_write_back_is_unreadable(read, field):
+    # given valid JSON the fast parser reads (1,010 levels) in a field that is turned into text
+    fields = {"command": "CREATED", "appointmentUID": UID, field: None}
+    body = json.dumps(fields).replace("null", "[" * 1010 + "]" * 1010).encode()
+
+    # when / then
+    with pytest.raises(UnreadablePush) as caught:
+        read(body, JSON)
+    assert caught.value.reason == "The body is JSON nested too deeply to be a web push."
+
+
 @pytest.mark.parametrize("read", [check_push, parse_push])
 @pytest.mark.parametrize("charset", ["punycode", "idna", "rot13", "utf-7", "utf-32", "nonsense"])
 def test_a_charset_etermin_does_not_send_is_refused_unread(read, charset):

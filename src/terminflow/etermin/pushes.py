@@ -310,7 +310,11 @@ def _text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        # orjson reads 1024 levels; the standard encoder gives up at the recursion limit.
+        raise UnreadablePush("The body is JSON nested too deeply to be a web push.") from None
 
 
 def _printable(value: str, limit: int = 60) -> str:
