@@ -40,6 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from django.conf import settings
 
+    from terminflow.kit.deadlines import http_protocol
     from terminflow.workspaces.models import User
 
     banner = [
@@ -73,6 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        http=http_protocol(settings.HEADER_TIMEOUT_SECONDS),
+        timeout_keep_alive=settings.KEEP_ALIVE_SECONDS,
+        forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
         **options,
     )
     return 0

@@ -22,8 +22,17 @@ def _flag(name: str, default: bool = False) -> bool:
     return value in {"1", "true", "yes", "on"}
 
 
-DATA_DIR = Path(_env("DATA_DIR", "./terminflow-data")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+def _private_dir(path: Path) -> Path:
+    """The data folder, readable by this user only: it holds the database and the key."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = path.stat()
+    # A folder someone else owns (set up by an administrator) is left as they made it.
+    if folder.st_mode & 0o077 and folder.st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
+DATA_DIR = _private_dir(Path(_env("DATA_DIR", "./terminflow-data")).resolve())
 
 
 def _secret_key() -> str:
@@ -41,6 +50,9 @@ def _secret_key() -> str:
         else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(50))
+    key_file = path.stat()
+    if key_file.st_mode & 0o077 and key_file.st_uid == os.getuid():
+        path.chmod(0o600)  # a key file from before it was created private
     return path.read_text().strip()
 
 
@@ -75,6 +87,12 @@ WARMUP_FIRST_DAY = int(_env("WARMUP_FIRST_DAY", "0"))
 RETENTION_DAYS = int(_env("RETENTION_DAYS", "90"))
 # Cap on one web push body; eTermin's pushes are a few KiB at most.
 WEB_PUSH_MAX_BYTES = int(_env("WEB_PUSH_MAX_BYTES", str(64 * 1024)))
+# Slow clients (docs/deployment.md): how long a request may take to arrive before the connection
+# is answered 408 and closed, and how long an idle keep-alive connection stays open.
+HEADER_TIMEOUT_SECONDS = float(_env("HEADER_TIMEOUT_SECONDS", "10"))
+BODY_TIMEOUT_SECONDS = float(_env("BODY_TIMEOUT_SECONDS", "60"))
+WEB_PUSH_BODY_TIMEOUT_SECONDS = float(_env("WEB_PUSH_BODY_TIMEOUT_SECONDS", "10"))
+KEEP_ALIVE_SECONDS = int(_env("KEEP_ALIVE_SECONDS", "5"))
 
 _base = urlparse(BASE_URL)
 ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [
@@ -84,6 +102,28 @@ ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [
     _base.hostname or "localhost",
 ]
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
+
+
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` (meaning ``: https``) or ``Header-Name: value`` → Django's form."""
+    if not value.strip():
+        return None
+    name, _, expected = value.partition(":")
+    meta = "HTTP_" + name.strip().upper().replace("-", "_")
+    return (meta, expected.strip() or "https")
+
+
+# Served over TLS (directly or behind a proxy): cookies only over TLS, and browsers told to
+# come back only over TLS (HSTS). Django sends HSTS only on requests it sees as secure, so
+# behind a proxy that terminates TLS it needs the proxy's header (docs/deployment.md).
+HTTPS = _base.scheme == "https"
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(_env("HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("HSTS_INCLUDE_SUBDOMAINS")
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(_env("PROXY_SSL_HEADER"))
+# Addresses whose X-Forwarded-For/-Proto the server believes (uvicorn's --forwarded-allow-ips).
+FORWARDED_ALLOW_IPS = _env("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 # FULL makes every committed web push survive a power cut, not only a crash; tests may relax it.
@@ -145,6 +185,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Only for its templates and static files: /api/v1/docs serves Swagger UI from here, no CDN.
+    "ninja",
     "terminflow.workspaces",
     "terminflow.contacts",
     "terminflow.campaigns",
@@ -162,6 +204,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "terminflow.web.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "terminflow.urls"

@@ -66,3 +66,16 @@ def overflow(page: object) -> int:
             "document.scrollingElement.scrollWidth - window.innerWidth"
         )
     )
+
+
+def watch_csp(page: object) -> list[str]:
+    """Collects what the Content-Security-Policy blocks on ``page`` (Chromium logs each case)."""
+    blocked: list[str] = []
+
+    def on_console(message: object) -> None:
+        text = message.text  # type: ignore[attr-defined]
+        if "Content Security Policy" in text:
+            blocked.append(text)
+
+    page.on("console", on_console)  # type: ignore[attr-defined]
+    return blocked
