@@ -23,11 +23,12 @@ from terminflow.web.http import render_page
 from terminflow.web.permissions import activate_preferences, login_view, workspace_view
 from terminflow.workspaces.api import SESSION_WORKSPACE_KEY
 from terminflow.workspaces.models import Membership
-from terminflow.workspaces.services import update_preferences
-
-
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+from terminflow.workspaces.services import (
+    clear_login_failures,
+    login_locked,
+    record_login_failure,
+    update_preferences,
+)
 
 
 @never_cache
@@ -43,15 +44,15 @@ def login_page(request: HttpRequest) -> HttpResponse:
     locked = False
     if request.method == "POST":
         email = request.POST.get("email", "")
-        ip = _client_ip(request)
-        if throttle.is_locked(email, ip):
+        address = throttle.client_address(request)
+        if login_locked(email, address):
             locked = True
         elif form.is_valid():
-            throttle.reset(email, ip)
+            clear_login_failures(email, address)
             login(request, form.user)
             return HttpResponseRedirect(next_url or settings.LOGIN_REDIRECT_URL)
         else:
-            throttle.record_failure(email, ip)
+            record_login_failure(email, address)
     status = 429 if locked else (200 if request.method == "GET" or form.is_valid() else 400)
     return render(
         request,
