@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.etermin import services as etermin
-from terminflow.kit.errors import TerminflowError
+from terminflow.etermin.models import EterminAccount
+from terminflow.kit.errors import NotFound, TerminflowError
 from terminflow.web.forms import ApiTokenForm, EterminAccountForm
 from terminflow.web.http import is_htmx, render_page
-from terminflow.web.permissions import workspace_view
+from terminflow.web.permissions import can_edit, workspace_view
 from terminflow.workspaces.models import ApiToken, Feature, Role
 from terminflow.workspaces.services import issue_api_token
 
@@ -45,8 +46,10 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 def _etermin_context(request: HttpRequest) -> dict:
     workspace = request.workspace  # type: ignore[attr-defined]
+    # The URL lets anyone post bookings: viewers never receive it, not even hidden in the page.
+    show_url = can_edit(request.membership)  # type: ignore[attr-defined]
     accounts = [
-        {"account": account, "web_push_url": etermin.web_push_url(account)}
+        {"account": account, "web_push_url": etermin.web_push_url(account) if show_url else None}
         for account in etermin.accounts_of(workspace)
     ]
     return {
@@ -95,11 +98,18 @@ def etermin_add_account(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/settings_etermin.html", full, status=status)
 
 
+def _workspace_account(request: HttpRequest, account_id: int) -> EterminAccount:
+    try:
+        return etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+
+
 @workspace_view
 @require_POST
 def etermin_rotate(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _workspace_account(request, account_id)
     try:
-        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
         etermin.rotate_web_push_token(account)
     except TerminflowError as exc:
         messages.error(request, exc.detail)
@@ -118,9 +128,9 @@ def etermin_rotate(request: HttpRequest, account_id: int) -> HttpResponse:
 @workspace_view
 @require_POST
 def etermin_delete(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _workspace_account(request, account_id)
+    name = account.name
     try:
-        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
-        name = account.name
         etermin.delete_account(account)
     except TerminflowError as exc:
         messages.error(request, exc.detail)
