@@ -149,7 +149,7 @@ def test_an_operator_logs_in_to_the_admin(operator):
     # given
     client = Client()
     # when
-    response = client.post("/admin/login/", {"username": "ops@example.ch", "password": GOOD})
+    response = client.post("/admin/login/", {"username": "OPS@Example.ch", "password": GOOD})
     # then
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from terminflow.workspaces.models import User
 from terminflow.workspaces.services import (
     clear_login_failures,
     is_operator,
@@ -36,6 +37,11 @@ class OperatorAuthenticationForm(AdminAuthenticationForm):
     def clean(self) -> dict[str, Any]:
         if getattr(self.request, _LOCKED_ATTRIBUTE, False):
             raise ValidationError(LOCKED_MESSAGE, code="throttled")
+        # Like /login/: the email is the login name, in whatever case it is typed.
+        typed = (self.cleaned_data.get("username") or "").strip()
+        known = User.objects.filter(email__iexact=typed).first() if typed else None
+        if known is not None:
+            self.cleaned_data["username"] = known.get_username()
         return super().clean()
 
     def confirm_login_allowed(self, user: Any) -> None:
