@@ -63,6 +63,8 @@ def admin_urls(tenant_a: Workspace, user: User) -> list[str]:
         "/admin/campaigns/run/",
         "/admin/mail/outbox/",
         "/admin/mail/emailtemplate/",
+        "/admin/password_change/",
+        "/admin/jsi18n/",
     ]
 
 

@@ -65,14 +65,14 @@ def test_create_admin_refuses_an_invalid_email(db):
     assert (User.objects.count(), Workspace.objects.count()) == (0, 0)
 
 
-def test_check_password_refuses_with_translated_reasons(db):
+def test_validate_new_password_refuses_with_translated_reasons(db):
     # given
     user = User(username="anna@example.ch", email="anna@example.ch")
     # when
     with pytest.raises(services.PasswordRejected) as german:
-        services.check_password("1234", user)
+        services.validate_new_password("1234", user)
     with pytest.raises(services.PasswordRejected) as english, translation.override("en"):
-        services.check_password("1234", user)
+        services.validate_new_password("1234", user)
     # then
     assert german.value.code == "password_rejected"
     assert german.value.detail == (

@@ -71,7 +71,7 @@ def is_operator(user: Any) -> bool:
     )
 
 
-def check_password(password: str, user: User) -> None:
+def validate_new_password(password: str, user: User) -> None:
     """Refuse a password the validators reject (``settings.AUTH_PASSWORD_VALIDATORS``).
 
     ``user`` may be unsaved; its email is what the similarity check compares against.
@@ -118,7 +118,7 @@ def create_admin(
             )
             % {"email": user.email}
         )
-    check_password(password, user or User(username=email, email=email))
+    validate_new_password(password, user or User(username=email, email=email))
     with transaction.atomic():
         workspace = get_or_create_workspace(workspace_name)
         if user is None:
@@ -156,7 +156,7 @@ def create_operator(*, email: str, password: str, reset_password: bool = False) 
             )
             % {"email": user.email}
         )
-    check_password(password, user or User(username=email, email=email))
+    validate_new_password(password, user or User(username=email, email=email))
     with transaction.atomic():
         if user is None:
             user = User.objects.create_user(
