@@ -188,6 +188,41 @@ def test_admin_and_page_logins_share_their_counters(operator):
     assert "_auth_user_id" not in client.session
 
 
+def test_the_admin_adds_users_by_email_who_can_then_log_in(operator, tenant_a):
+    # given
+    client = logged_in(operator)
+    password = "Zahnarzt-Oerlikon-9"
+    # when
+    first, second, again = (
+        client.post(
+            "/admin/workspaces/user/add/",
+            {
+                "email": email,
+                "usable_password": "true",
+                "password1": password,
+                "password2": password,
+            },
+        )
+        for email in ("Lea@Example.ch", "ben@example.ch", "LEA@example.ch")
+    )
+    # then
+    assert (first.status_code, second.status_code, again.status_code) == (302, 302, 200)
+    assert "Ein Benutzer mit dieser E-Mail-Adresse existiert bereits." in again.content.decode()
+    added = list(
+        User.objects.exclude(pk=operator.pk)
+        .order_by("email")
+        .values_list("username", "email", "is_staff", "is_superuser")
+    )
+    assert added == [
+        ("ben@example.ch", "ben@example.ch", False, False),
+        ("lea@example.ch", "lea@example.ch", False, False),
+    ]
+    # and the new user logs in to the pages with that email once in a workspace
+    User.objects.get(email="lea@example.ch").memberships.create(workspace=tenant_a)
+    login = Client().post("/login/", {"email": "lea@example.ch", "password": password})
+    assert login.status_code == 302
+
+
 def test_the_admin_refuses_a_weak_password_for_a_new_user(operator):
     # given
     client = logged_in(operator)
@@ -195,7 +230,7 @@ def test_the_admin_refuses_a_weak_password_for_a_new_user(operator):
     weak = client.post(
         "/admin/workspaces/user/add/",
         {
-            "username": "new@example.ch",
+            "email": "new@example.ch",
             "usable_password": "true",
             "password1": "12345678",
             "password2": "12345678",
@@ -206,7 +241,7 @@ def test_the_admin_refuses_a_weak_password_for_a_new_user(operator):
     assert "Dieses Passwort ist zu kurz. Es muss mindestens 10 Zeichen enthalten." in (
         weak.content.decode()
     )
-    assert not User.objects.filter(username="new@example.ch").exists()
+    assert not User.objects.filter(email="new@example.ch").exists()
 
 
 def test_the_admin_refuses_a_weak_password_change(operator, tenant_b_admin):
