@@ -65,7 +65,13 @@ class TenantA:
             "email": EmailTemplate.objects.filter(pk=self.email.pk)
             .values_list("name", "subject", "version")
             .get(),
-            "account": (account.name, account.web_push_token_hash),
+            "account": (
+                account.name,
+                account.public_key,
+                account.private_key_encrypted,
+                account.web_push_token_hash,
+                account.synced_at,
+            ),
             "push": WebPush.objects.filter(pk=self.push.pk).values_list("status").get(),
         }
 
@@ -108,6 +114,7 @@ def api_calls(a: TenantA) -> list[tuple[str, str, dict | None]]:
         ("patch", f"/api/v1/etermin/accounts/{account}", {"rotate_web_push_token": True}),
         ("delete", f"/api/v1/etermin/accounts/{account}", None),
         ("get", f"/api/v1/etermin/accounts/{account}/calendars", None),
+        ("post", f"/api/v1/etermin/accounts/{account}/sync", {}),
         ("get", f"/api/v1/inbox?account_id={account}", None),
         ("get", f"/api/v1/inbox/{push}", None),
         ("post", f"/api/v1/inbox/{push}/retry", {}),
@@ -200,6 +207,11 @@ def test_the_pages_of_workspace_b_answer_404_for_every_id_of_a(tenant_a, tenant_
         (f"/emails/{email}/", {"name": "Mallory", "kind": "marketing", "subject": "x"}),
         (f"/settings/api/etermin/accounts/{a.account.pk}/rotate/", {}),
         (f"/settings/api/etermin/accounts/{a.account.pk}/delete/", {}),
+        (f"/settings/api/etermin/accounts/{a.account.pk}/sync/", {}),
+        (
+            f"/settings/api/etermin/accounts/{a.account.pk}/keys/",
+            {"public_key": "pub-m", "private_key": "priv-m"},
+        ),
         (f"/inbox/{a.push.pk}/retry/", {}),
     ]
     statuses = {("GET", path): client.get(path).status_code for path in gets}
