@@ -95,6 +95,8 @@ def api_calls(a: TenantA) -> list[tuple[str, str, dict | None]]:
         ("delete", f"/api/v1/contacts/{contact}", None),
         ("get", f"/api/v1/contacts/{contact}/appointments", None),
         ("get", f"/api/v1/contacts/{contact}/consent", None),
+        ("get", f"/api/v1/contacts/{contact}/export", None),
+        ("post", f"/api/v1/contacts/{contact}/erase", {}),
         ("get", f"/api/v1/campaigns/{campaign}", None),
         ("put", f"/api/v1/campaigns/{campaign}", {"name": "Mallory", "status": "draft"}),
         ("post", f"/api/v1/campaigns/{campaign}/activate", {}),
@@ -191,6 +193,7 @@ def test_the_pages_of_workspace_b_answer_404_for_every_id_of_a(tenant_a, tenant_
     gets = [
         f"/contacts/{contact}/",
         f"/contacts/{contact}/edit/",
+        f"/contacts/{contact}/export.json",
         f"/campaigns/{campaign}/",
         f"/campaigns/{campaign}/contacts/",
         f"/campaigns/{campaign}/contacts/{contact}/",
@@ -200,6 +203,7 @@ def test_the_pages_of_workspace_b_answer_404_for_every_id_of_a(tenant_a, tenant_
     posts = [
         (f"/contacts/{contact}/edit/", {"email": "m@b.example", "email_status": "unknown"}),
         (f"/contacts/{contact}/delete/", {}),
+        (f"/contacts/{contact}/erase/", {}),
         (f"/contacts/{contact}/notes/", {"text": "Mallory was here"}),
         (f"/contacts/{contact}/tags/", {"add": "hacked"}),
         (f"/campaigns/{campaign}/contacts/{contact}/reset/", {}),

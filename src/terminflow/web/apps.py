@@ -8,6 +8,11 @@ class WebConfig(AppConfig):
     default = True
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        from . import privacy
+
+        privacy.register_holder()
+
 
 class OperatorAdminConfig(admin_apps.AdminConfig):
     """Django's admin on the operators' site (``web/admin_site.py``)."""
