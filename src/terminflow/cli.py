@@ -1,4 +1,4 @@
-"""The ``terminflow`` command: serve | worker | migrate | createadmin | apitoken | sandbox | ..."""
+"""The ``terminflow`` command: serve | worker | migrate | createadmin | createoperator | ..."""
 
 from __future__ import annotations
 
@@ -31,7 +31,31 @@ def _migrate(verbosity: int = 0) -> None:
 def cmd_migrate(args: argparse.Namespace) -> int:
     _setup()
     _migrate(verbosity=1)
+    _warn_about_operators_in_workspaces()
     return 0
+
+
+def _warn_about_operators_in_workspaces() -> None:
+    """Name the accounts that can open /admin/ and also work in a workspace.
+
+    Older versions made every ``createadmin`` user an operator; which of them really run the
+    server only the operator knows, so nothing is changed automatically (see the README).
+    """
+    from django.utils.translation import gettext as _
+
+    from terminflow.workspaces.services import operators_in_workspaces
+
+    users = operators_in_workspaces()
+    if users:
+        print(
+            _(
+                "These workspace members are also operators and can see every workspace in "
+                "/admin/: %(emails)s. If they do not run this server, remove their staff and "
+                "superuser status (README, “Upgrading”)."
+            )
+            % {"emails": ", ".join(user.email for user in users)},
+            file=sys.stderr,
+        )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -51,8 +75,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "No user yet. Create one with:\n"
             "  terminflow createadmin --email you@example.com --password '...' "
             "--workspace 'My shop'\n"
-            "then log in at /login/ (or /admin/), and make an API token with\n"
-            "  terminflow apitoken --workspace 'My shop'"
+            "then log in at /login/, and make an API token with\n"
+            "  terminflow apitoken --workspace 'My shop'\n"
+            "The operator who manages plans in /admin/ gets an account of their own:\n"
+            "  terminflow createoperator --email ops@example.com --password '...'"
         )
     else:
         banner.append("Log in with your email and password at /login/ (operators: /admin/).")
@@ -98,12 +124,44 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_createadmin(args: argparse.Namespace) -> int:
     _setup()
     _migrate()
+    from django.utils.translation import gettext as _
+
+    from terminflow.kit.errors import TerminflowError
     from terminflow.workspaces.services import create_admin
 
-    user, workspace = create_admin(
-        email=args.email, password=args.password, workspace_name=args.workspace
+    try:
+        user, workspace = create_admin(
+            email=args.email,
+            password=args.password,
+            workspace_name=args.workspace,
+            reset_password=args.reset_password,
+        )
+    except TerminflowError as exc:
+        print(exc.detail, file=sys.stderr)
+        return 1
+    print(
+        _("Admin %(email)s can now log in to workspace %(workspace)s.")
+        % {"email": user.email, "workspace": repr(workspace.name)}
     )
-    print(f"Admin {user.email} can now log in to workspace {workspace.name!r}.")
+    return 0
+
+
+def cmd_createoperator(args: argparse.Namespace) -> int:
+    _setup()
+    _migrate()
+    from django.utils.translation import gettext as _
+
+    from terminflow.kit.errors import TerminflowError
+    from terminflow.workspaces.services import create_operator
+
+    try:
+        user = create_operator(
+            email=args.email, password=args.password, reset_password=args.reset_password
+        )
+    except TerminflowError as exc:
+        print(exc.detail, file=sys.stderr)
+        return 1
+    print(_("Operator %(email)s can now log in at /admin/.") % {"email": user.email})
     return 0
 
 
@@ -175,11 +233,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run worker sweeps only").set_defaults(func=cmd_worker)
     sub.add_parser("migrate", help="create or update the database").set_defaults(func=cmd_migrate)
 
-    admin = sub.add_parser("createadmin", help="create a workspace admin user")
+    admin = sub.add_parser(
+        "createadmin",
+        help="create the admin of a workspace (creating the workspace if needed); "
+        "workspace admins use the pages and the API, never /admin/",
+    )
     admin.add_argument("--email", required=True)
-    admin.add_argument("--password", required=True)
-    admin.add_argument("--workspace", required=True)
+    admin.add_argument("--password", required=True, help="checked by the password validators")
+    admin.add_argument("--workspace", required=True, help="the workspace's name")
+    admin.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="the user exists already: give them this password (refused without this flag)",
+    )
     admin.set_defaults(func=cmd_createadmin)
+
+    operator = sub.add_parser(
+        "createoperator",
+        help="create an operator: runs the server, may use /admin/ and sees every workspace",
+    )
+    operator.add_argument("--email", required=True)
+    operator.add_argument("--password", required=True, help="checked by the password validators")
+    operator.add_argument(
+        "--reset-password",
+        action="store_true",
+        help="the operator exists already: give them this password (refused without this flag)",
+    )
+    operator.set_defaults(func=cmd_createoperator)
 
     token = sub.add_parser("apitoken", help="print a new API token for a workspace")
     token.add_argument("--workspace", required=True)

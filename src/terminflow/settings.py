@@ -179,7 +179,7 @@ def _database(url: str) -> dict:
 DATABASES = {"default": _database(_env("DATABASE_URL"))}
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "terminflow.web.apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -231,6 +231,20 @@ TEMPLATES = [
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# Checked wherever a password is set: the CLI, the admin and every form that takes one.
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        # The username is the email address; naming it "email address" is what people know.
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "first_name", "last_name")},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 if _flag("FAST_PASSWORD_HASHER"):
     # Tests only: argon2 costs ~50 ms a hash, which adds up over hundreds of test users.

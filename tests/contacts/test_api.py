@@ -6,12 +6,14 @@ import pytest
 import time_machine
 from django.apps import apps
 
-from terminflow.contacts import services
+from terminflow.contacts import services, signals
 from terminflow.contacts.models import ConsentEvent, Contact, Field, Note, Tag
 from terminflow.kit import crypto
+from terminflow.workspaces.models import Role
 from tests.conftest import make_workspace
+from tests.web.conftest import logged_in, make_user
 
-from .factories import make_contact, make_field
+from .factories import captured, make_contact, make_field
 
 pytestmark = pytest.mark.django_db
 
@@ -326,6 +328,90 @@ def test_patch_email_status_lands_in_the_consent_ledger(api):
             "user_agent": "",
         }
     ]
+
+
+DOI_BY_HAND_DE = (
+    "Nur der Kontakt selbst kann ein Double-Opt-in bestätigen, mit dem Link in der "
+    "Double-Opt-in-E-Mail; den Status „Bestätigt (Double-Opt-in)“ kann niemand von Hand setzen."
+)
+DOI_BY_HAND_EN = (
+    "Only the contact can confirm a double opt-in, by the link in the double opt-in email; "
+    "the status “confirmed (double opt-in)” cannot be set by hand."
+)
+
+
+def test_post_contact_as_confirmed_doi_is_422_and_stores_nothing(api):
+    # when
+    with captured(signals.doi_confirmed) as confirmed:
+        german = api.post(
+            "/api/v1/contacts",
+            {"email": "new@example.com", "email_status": "confirmed_doi", "tags": ["x"]},
+        )
+        english = api.post(
+            "/api/v1/contacts",
+            {"email": "new@example.com", "email_status": "confirmed_doi"},
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+    # then
+    assert german.status_code == 422
+    assert german.json() == {
+        "detail": DOI_BY_HAND_DE,
+        "code": "doi_by_hand",
+        "field": "email_status",
+    }
+    assert english.json()["detail"] == DOI_BY_HAND_EN
+    assert (Contact.objects.count(), ConsentEvent.objects.count(), Tag.objects.count()) == (0, 0, 0)
+    assert confirmed == []
+
+
+@pytest.mark.parametrize("status", ["unknown", "confirmed_soi", "unsubscribed"])
+def test_patch_to_confirmed_doi_is_422_and_changes_nothing(api, status):
+    # given
+    contact = make_contact(api.workspace, first_name="Anna", email_status=status)
+    events = ConsentEvent.objects.count()
+    # when
+    with captured(signals.doi_confirmed) as confirmed:
+        response = api.patch(
+            f"/api/v1/contacts/{contact.pk}",
+            {"first_name": "Berta", "email_status": "confirmed_doi"},
+        )
+    # then
+    assert response.status_code == 422
+    assert response.json()["code"] == "doi_by_hand"
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.first_name, stored.email_status) == ("Anna", status)
+    assert ConsentEvent.objects.count() == events
+    assert confirmed == []
+
+
+def test_a_contact_confirmed_by_doi_keeps_its_status_through_a_patch(api):
+    # given a contact who confirmed the double opt-in
+    contact = make_contact(api.workspace)
+    services.set_email_status(contact, "confirmed_doi", source="doi_link")
+    # when the whole contact is sent back, status unchanged
+    response = api.patch(
+        f"/api/v1/contacts/{contact.pk}", {"first_name": "Berta", "email_status": "confirmed_doi"}
+    )
+    # then
+    assert response.status_code == 200
+    assert response.json()["email_status"] == "confirmed_doi"
+    assert Contact.objects.get(pk=contact.pk).first_name == "Berta"
+
+
+def test_session_editor_cannot_set_confirmed_doi_either(workspace):
+    # given
+    contact = make_contact(workspace)
+    editor = logged_in(make_user("editor@praxis.example", workspace, Role.EDITOR))
+    # when
+    response = editor.patch(
+        f"/api/v1/contacts/{contact.pk}",
+        {"email_status": "confirmed_doi"},
+        content_type="application/json",
+    )
+    # then
+    assert response.status_code == 422
+    assert response.json()["code"] == "doi_by_hand"
+    assert Contact.objects.get(pk=contact.pk).email_status == "unknown"
 
 
 def test_delete_contact(api):

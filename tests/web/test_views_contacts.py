@@ -9,8 +9,15 @@ import json
 from django.test import Client
 
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure
-from terminflow.contacts.services import create_contact, create_field, list_fields, tag_names
+from terminflow.contacts.services import (
+    create_contact,
+    create_field,
+    list_fields,
+    set_email_status,
+    tag_names,
+)
 from terminflow.web.views.contacts import PAGE_SIZE
+from tests.contacts.factories import DOI_PROOF
 
 
 def _emails(response) -> list[str]:
@@ -28,6 +35,7 @@ def test_search_and_filters_narrow_the_list(editor_client: Client, workspace) ->
         workspace,
         email="ben@example.com",
         email_status="confirmed_doi",
+        doi_proof=DOI_PROOF,
         tags=["stamm"],
         fields={"vip": True},
     )
@@ -121,6 +129,58 @@ def test_create_refuses_a_taken_email_and_stores_nothing_new(editor_client, work
     assert Contact.objects.count() == 1
 
 
+DOI_BY_HAND_DE = "den Status „Bestätigt (Double-Opt-in)“ kann niemand von Hand setzen."
+
+
+def test_the_form_cannot_create_a_contact_confirmed_by_doi(editor_client, workspace) -> None:
+    # when
+    page = editor_client.get("/contacts/new/").content.decode()
+    response = editor_client.post(
+        "/contacts/new/",
+        {"email": "lea@example.com", "email_status": "confirmed_doi", "tags": "neu"},
+    )
+    # then
+    assert 'value="confirmed_doi"' not in page
+    assert response.status_code == 422
+    assert DOI_BY_HAND_DE in response.content.decode()
+    assert (Contact.objects.count(), ConsentEvent.objects.count()) == (0, 0)
+
+
+def test_the_form_cannot_move_a_contact_to_confirmed_by_doi(editor_client, workspace) -> None:
+    # given
+    contact = create_contact(workspace, email="anna@example.com", email_status="confirmed_soi")
+    # when
+    page = editor_client.get(f"/contacts/{contact.pk}/edit/").content.decode()
+    response = editor_client.post(
+        f"/contacts/{contact.pk}/edit/",
+        {"email": "anna@example.com", "first_name": "Anna", "email_status": "confirmed_doi"},
+    )
+    # then
+    assert 'value="confirmed_doi"' not in page
+    assert response.status_code == 422
+    assert DOI_BY_HAND_DE in response.content.decode()
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.email_status) == ("", "confirmed_soi")
+    assert ConsentEvent.objects.filter(contact=contact).count() == 1
+
+
+def test_the_form_keeps_a_confirmed_double_opt_in(editor_client, workspace) -> None:
+    # given a contact who confirmed the double opt-in
+    contact = create_contact(workspace, email="anna@example.com")
+    set_email_status(contact, "confirmed_doi", source="doi_link")
+    # when
+    page = editor_client.get(f"/contacts/{contact.pk}/edit/").content.decode()
+    response = editor_client.post(
+        f"/contacts/{contact.pk}/edit/",
+        {"email": "anna@example.com", "first_name": "Anna", "email_status": "confirmed_doi"},
+    )
+    # then
+    assert 'value="confirmed_doi" selected' in page
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.email_status) == ("Anna", "confirmed_doi")
+
+
 def test_edit_changes_fields_and_replaces_tags(editor_client, workspace) -> None:
     # given
     create_field(workspace, key="city", type="text", label="Ort")
@@ -175,7 +235,9 @@ def test_export_writes_every_matching_contact_with_fields_and_tags(
     # given
     create_field(workspace, key="city", type="text", label="Ort")
     create_contact(workspace, email="anna@example.com", fields={"city": "Bern"}, tags=["b", "a"])
-    create_contact(workspace, email="ben@example.com", email_status="confirmed_doi")
+    create_contact(
+        workspace, email="ben@example.com", email_status="confirmed_doi", doi_proof=DOI_PROOF
+    )
     create_contact(other_workspace, email="foreign@example.com")
     # when
     response = editor_client.get("/contacts/export.csv")

@@ -255,7 +255,7 @@ def test_another_workspaces_account_cannot_be_synced(
 ):
     foreign = _connected(other_workspace, etermin_sandbox)
     response = editor_client.post(f"/settings/api/etermin/accounts/{foreign.pk}/sync/")
-    assert response.status_code == 302
+    assert response.status_code == 404
     assert etermin_sandbox.calls() == []
     assert EterminAccount.objects.get().sync_attempted_at is None
 

@@ -23,6 +23,7 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Func, JSONField, Prefetch, Q, Value
 from django.db.models.functions import Lower
+from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
 from terminflow.kit import clock
@@ -157,6 +158,29 @@ def _clean_status(status: Any) -> str:
             f"'{status}' is not an email status; use one of: {', '.join(EmailStatus.values)}."
         )
     return str(status)
+
+
+class DoiByHand(Unprocessable):
+    code = "doi_by_hand"
+
+
+def _refuse_doi_by_hand(current: str, new: str | None, proof: Mapping[str, Any] | None) -> None:
+    """Only the double opt-in itself (or an import that carries its proof) confirms by DOI.
+
+    Marketing email goes only to ``confirmed_doi`` contacts, so setting it by hand would
+    skip the consent that status stands for. Keeping a status that is already there is fine.
+    """
+    if new != EmailStatus.CONFIRMED_DOI or current == EmailStatus.CONFIRMED_DOI:
+        return
+    if proof is not None and isinstance(proof, Mapping) and proof.get("confirmed_at"):
+        return
+    raise DoiByHand(
+        _(
+            "Only the contact can confirm a double opt-in, by the link in the double opt-in "
+            "email; the status “confirmed (double opt-in)” cannot be set by hand."
+        ),
+        extra={"field": "email_status"},
+    )
 
 
 def _clean_ip(ip: str | None) -> str | None:
@@ -584,17 +608,21 @@ def create_contact(
     fields: dict[str, Any] | None = None,
     tags: list[str] | None = None,
     source: str = "api",
+    doi_proof: Mapping[str, Any] | None = None,
 ) -> Contact:
     """Create a contact; ``Conflict`` (409) if the email address is taken in the workspace.
 
     A status other than ``unknown`` is recorded in the consent ledger; fields and tags send
-    their signals, and ``confirmed_doi`` sends ``doi_confirmed``.
+    their signals, and ``confirmed_doi`` sends ``doi_confirmed``. ``confirmed_doi`` needs
+    ``doi_proof`` (at least ``confirmed_at``, from the system that ran the opt-in), which goes
+    into the ledger entry; without it ``DoiByHand`` (422).
     """
     email = normalize_email(email)
     first_name = _clean_name("first_name", first_name)
     last_name = _clean_name("last_name", last_name)
     phone = normalize_phone(phone, region=phone_region(workspace))
     email_status = _clean_status(email_status)
+    _refuse_doi_by_hand(EmailStatus.UNKNOWN, email_status, doi_proof)
     cleaned_fields = {
         k: v for k, v in _clean_field_values(workspace, fields or {}).items() if v is not None
     }
@@ -614,7 +642,13 @@ def create_contact(
         )
         if contact is not None:
             if email_status != EmailStatus.UNKNOWN:
-                _record_status(contact, EmailStatus.UNKNOWN, email_status, source=source)
+                _record_status(
+                    contact,
+                    EmailStatus.UNKNOWN,
+                    email_status,
+                    source=source,
+                    details={"proof": dict(doi_proof)} if doi_proof else None,
+                )
             for key, value in cleaned_fields.items():
                 signals.field_changed.send(
                     sender=Contact, contact=contact, key=key, old=None, new=value, source=source
@@ -659,6 +693,7 @@ def update_contact(contact: Contact, **changes: Any) -> Contact:
         if phone != contact.phone:
             columns["phone"] = phone
     status = _clean_status(changes["email_status"]) if "email_status" in changes else None
+    _refuse_doi_by_hand(contact.email_status, status, None)
     cleaned_fields = _clean_field_values(workspace, changes.get("fields") or {})
     tag_names = _clean_tag_names(changes["tags"]) if changes.get("tags") is not None else None
 

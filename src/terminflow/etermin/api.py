@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from terminflow.kit.errors import Unprocessable
-from terminflow.workspaces.api import current_workspace
+from terminflow.workspaces.api import current_workspace, may_see_secrets
 from terminflow.workspaces.models import Feature
 from terminflow.workspaces.services import require_feature
 
@@ -40,12 +40,13 @@ MAX_PAGE_SIZE = 200
 ERRORS = {400: dict, 403: dict, 404: dict, 409: dict, 422: dict}
 
 
-def _account_out(account: EterminAccount) -> dict[str, Any]:
+def _account_out(account: EterminAccount, request: HttpRequest) -> dict[str, Any]:
+    # Whoever holds the Web Push URL can post bookings into the workspace: viewers get null.
     return {
         "id": account.pk,
         "name": account.name,
         "public_key": account.public_key,
-        "web_push_url": services.web_push_url(account),
+        "web_push_url": services.web_push_url(account) if may_see_secrets(request) else None,
         "timezone": account.timezone,
         "created_at": account.created_at,
         "sync": {
@@ -63,10 +64,13 @@ def _account_out(account: EterminAccount) -> dict[str, Any]:
 
 @router.get("/accounts", response={200: list[AccountOut], **ERRORS}, summary="List accounts")
 def list_accounts(request: HttpRequest) -> list[dict[str, Any]]:
-    """The workspace's connected eTermin accounts, oldest first."""
+    """The workspace's connected eTermin accounts, oldest first.
+
+    `web_push_url` is null for viewers: the URL lets anyone post bookings into the workspace.
+    """
     workspace = current_workspace(request)
     require_feature(workspace, Feature.ETERMIN)
-    return [_account_out(account) for account in services.accounts_of(workspace)]
+    return [_account_out(account, request) for account in services.accounts_of(workspace)]
 
 
 @router.post("/accounts", response={201: AccountOut, **ERRORS}, summary="Connect an account")
@@ -85,14 +89,14 @@ def connect_account(request: HttpRequest, data: AccountIn) -> Status[dict[str, A
         verify=data.verify,
         timezone=data.timezone,
     )
-    return Status(201, _account_out(account))
+    return Status(201, _account_out(account, request))
 
 
 @router.get("/accounts/{account_id}", response={200: AccountOut, **ERRORS}, summary="One account")
 def get_account(request: HttpRequest, account_id: int) -> dict[str, Any]:
     workspace = current_workspace(request)
     require_feature(workspace, Feature.ETERMIN)
-    return _account_out(services.account_for_workspace(workspace, account_id))
+    return _account_out(services.account_for_workspace(workspace, account_id), request)
 
 
 @router.patch(
@@ -113,7 +117,7 @@ def update_account(request: HttpRequest, account_id: int, data: AccountPatch) ->
         rotate_token=data.rotate_web_push_token,
         verify=data.verify,
     )
-    return _account_out(account)
+    return _account_out(account, request)
 
 
 @router.delete(

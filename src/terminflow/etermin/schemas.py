@@ -52,7 +52,10 @@ class AccountOut(Schema):
     id: int
     name: str
     public_key: str
-    web_push_url: str
+    web_push_url: str | None = Field(
+        ...,
+        description="Paste into eTermin; null for viewers (it lets anyone post bookings).",
+    )
     timezone: str
     created_at: datetime
     sync: SyncStateOut

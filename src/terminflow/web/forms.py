@@ -110,9 +110,17 @@ class ContactForm(forms.Form):
         label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
     )
 
-    def __init__(self, *args, workspace_fields=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, workspace_fields=(), current_status="", **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.fields["email_status"].choices = _status_choices()
+        choices = _status_choices()
+        self.fields["email_status"].choices = choices
+        # Only the contact confirms a double opt-in, so the list offers it only where it is
+        # already the status; a posted "confirmed_doi" is refused by the service, with reason.
+        self.fields["email_status"].widget.choices = [
+            (code, label)
+            for code, label in choices
+            if code != "confirmed_doi" or current_status == "confirmed_doi"
+        ]
         self.workspace_fields = list(workspace_fields)
         for field in self.workspace_fields:
             self.fields[f"field__{field.key}"] = _input_for(field)

@@ -24,12 +24,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
 
 
+# The attribute on the request that holds the role the request acts with.
+_ROLE_ATTRIBUTE = "terminflow_role"
+# Tokens belong to a workspace, not to a person, and only admins can issue them; a token acts
+# with the admin role (it reads secrets such as Web Push URLs and writes everything).
+API_TOKEN_ROLE = Role.ADMIN
+
+
 class ApiTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Workspace | None:
         try:
-            return authenticate_token(token)
+            workspace = authenticate_token(token)
         except NotAuthenticated:
             return None
+        setattr(request, _ROLE_ATTRIBUTE, API_TOKEN_ROLE)
+        return workspace
 
 
 def memberships_of(user: Any) -> list[Membership]:
@@ -88,7 +97,21 @@ class SessionAuth(APIKeyCookie):
             return None
         check_write_access(request, membership)
         request.membership = membership  # type: ignore[attr-defined]
+        setattr(request, _ROLE_ATTRIBUTE, Role(membership.role))
         return membership.workspace
+
+
+def request_role(request: Any) -> Role:
+    """The role an API request acts with: the session user's, or ``API_TOKEN_ROLE``.
+
+    Anything that did not go through the two authenticators counts as a viewer.
+    """
+    return getattr(request, _ROLE_ATTRIBUTE, Role.VIEWER)
+
+
+def may_see_secrets(request: Any) -> bool:
+    """Web Push URLs and other secret-bearing values are for editors and admins only."""
+    return ROLE_RANK[request_role(request)] >= ROLE_RANK[Role.EDITOR]
 
 
 def current_workspace(request: Any) -> Workspace:

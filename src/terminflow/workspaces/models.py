@@ -84,3 +84,15 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class LoginThrottle(models.Model):
+    """Failed logins counted in the current window for one key.
+
+    A key is a hash of an (email, client address) pair or of an address alone, never the email
+    itself. Kept in the database so every web process counts the same failures.
+    """
+
+    key = models.CharField(max_length=80, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField(db_index=True)

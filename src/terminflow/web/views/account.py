@@ -27,15 +27,16 @@ from terminflow.web.http import render_page
 from terminflow.web.permissions import activate_preferences, login_view, workspace_view
 from terminflow.workspaces.api import SESSION_WORKSPACE_KEY
 from terminflow.workspaces.models import Membership
-from terminflow.workspaces.services import update_preferences
+from terminflow.workspaces.services import (
+    clear_login_failures,
+    login_locked,
+    record_login_failure,
+    update_preferences,
+)
 
 # The overview shows failures of the last week: long enough to cover a weekend, short enough
 # that what shows still needs action.
 FAILURE_DAYS = 7
-
-
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 @never_cache
@@ -51,15 +52,15 @@ def login_page(request: HttpRequest) -> HttpResponse:
     locked = False
     if request.method == "POST":
         email = request.POST.get("email", "")
-        ip = _client_ip(request)
-        if throttle.is_locked(email, ip):
+        address = throttle.client_address(request)
+        if login_locked(email, address):
             locked = True
         elif form.is_valid():
-            throttle.reset(email, ip)
+            clear_login_failures(email, address)
             login(request, form.user)
             return HttpResponseRedirect(next_url or settings.LOGIN_REDIRECT_URL)
         else:
-            throttle.record_failure(email, ip)
+            record_login_failure(email, address)
     status = 429 if locked else (200 if request.method == "GET" or form.is_valid() else 400)
     return render(
         request,

@@ -230,6 +230,7 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
         request.POST or None,
         workspace_fields=fields,
         initial=_initial_values(contact, fields),
+        current_status=contact.email_status,
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -14,7 +15,7 @@ from terminflow.etermin import services as etermin
 from terminflow.etermin.models import WebPush, WebPushStatus
 from terminflow.etermin.pushes import AppointmentEvent, UnreadablePush, parse_push
 from terminflow.kit import clock
-from terminflow.kit.errors import TerminflowError
+from terminflow.kit.errors import NotFound, TerminflowError
 from terminflow.mail import services as mail
 from terminflow.mail.models import Outbox
 from terminflow.web.http import is_htmx, render_page
@@ -97,12 +98,18 @@ def inbox_list(request: HttpRequest) -> HttpResponse:
 def inbox_retry(request: HttpRequest, push_id: int) -> HttpResponse:
     try:
         push = etermin.inbox_entry(request.workspace, push_id)  # type: ignore[attr-defined]
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+    try:
         etermin.retry_push(push)
     except TerminflowError as exc:
         messages.error(request, exc.detail)
     else:
         messages.success(request, _("The web push is processed again shortly."))
-    return redirect(request.POST.get("next") or "web:inbox")
+    next_url = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
+    return redirect(next_url or "web:inbox")
 
 
 @workspace_view
