@@ -58,6 +58,8 @@ DKIM_SELECTOR = _env("DKIM_SELECTOR")
 DKIM_PRIVATE_KEY = _env("DKIM_PRIVATE_KEY")
 # Cap on one web push body; eTermin's pushes are a few KiB at most.
 WEB_PUSH_MAX_BYTES = int(_env("WEB_PUSH_MAX_BYTES", str(64 * 1024)))
+# Wall-clock seconds one email may take to render; over it, that email fails with the reason.
+RENDER_BUDGET_SECONDS = float(_env("RENDER_BUDGET_SECONDS", "2"))
 
 _base = urlparse(BASE_URL)
 ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [

@@ -24,7 +24,7 @@ from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field,
 from terminflow.kit import clock
 from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
 
-from . import calendar, links, rendering, transports
+from . import calendar, links, rendering, sandbox, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
 
 if TYPE_CHECKING:
@@ -146,8 +146,10 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
             k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
         }
         for part, source in sources.items():
+            # Each part on its own budget, so a slow subject cannot hide the body's problems.
             try:
-                rendering.render_part(part, source, context, formatting(workspace))
+                with rendering.budget(rendering.check_budget_seconds()):
+                    rendering.render_part(part, source, context, formatting(workspace))
             except rendering.RenderError as exc:
                 problems.append(exc)
     found = [p.as_problem() for p in problems]
@@ -297,17 +299,45 @@ def render_email(
     public_id: uuid.UUID | None,
     extra: dict[str, Any],
     now: datetime,
+    seconds: float | None = None,
 ) -> RenderedEmail:
-    """Render a template for one contact; raises ``rendering.RenderError`` with the reason."""
+    """Render a template for one contact; raises ``rendering.RenderError`` with the reason.
+
+    All of it (parts, text version, footer, calendar file) shares one wall-clock budget:
+    ``seconds``, by default ``TERMINFLOW_RENDER_BUDGET_SECONDS``.
+    """
     workspace = template.workspace
     fmt = formatting(workspace)
     context = _context(workspace, contact, template.kind, public_id, extra)
-    subject = rendering.one_line(rendering.render_part("subject", template.subject, context, fmt))
-    body_html = rendering.render_part("body_html", template.body_html, context, fmt)
-    if template.body_text.strip():
-        body_text = rendering.render_part("body_text", template.body_text, context, fmt)
-    else:
-        body_text = rendering.html_to_text(body_html)
+    part = "subject"
+    try:
+        with rendering.budget(seconds):
+            subject = rendering.one_line(
+                rendering.render_part("subject", template.subject, context, fmt)
+            )
+            part = "body_html"
+            body_html = rendering.render_part("body_html", template.body_html, context, fmt)
+            part = "body_text"
+            if template.body_text.strip():
+                body_text = rendering.render_part("body_text", template.body_text, context, fmt)
+            else:
+                body_text = rendering.html_to_text(body_html)
+            return _finish_email(template, public_id, extra, now, subject, body_html, body_text)
+    except sandbox.RenderLimit as exc:
+        # The budget ran out between two parts (the text version of a huge HTML body).
+        raise rendering.RenderError(part, str(exc)) from exc
+
+
+def _finish_email(
+    template: EmailTemplate,
+    public_id: uuid.UUID | None,
+    extra: dict[str, Any],
+    now: datetime,
+    subject: str,
+    body_html: str,
+    body_text: str,
+) -> RenderedEmail:
+    workspace = template.workspace
     headers: dict[str, str] = {}
     unsubscribe = (
         links.url(links.Purpose.UNSUBSCRIBE, public_id)
@@ -481,7 +511,14 @@ def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
     if sample:
         extra = {**extra, "appointment": _sample_appointment(template.workspace)}
     try:
-        rendered = render_email(template, contact, public_id=None, extra=extra, now=clock.now())
+        rendered = render_email(
+            template,
+            contact,
+            public_id=None,
+            extra=extra,
+            now=clock.now(),
+            seconds=rendering.check_budget_seconds(),
+        )
     except rendering.RenderError as exc:
         raise Unprocessable(str(exc), extra={"errors": [exc.as_problem()]}) from None
     return {
