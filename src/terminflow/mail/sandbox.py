@@ -23,8 +23,15 @@ one email's failure reason.
 
 from __future__ import annotations
 
+import _markupbase
+import html
+import html.parser
+import json
+import os
+import pprint
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -32,10 +39,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import wraps
+from pathlib import Path
 from string import Formatter
 from types import BuiltinMethodType, MethodType
 from typing import Any
 
+import babel
+import jinja2
+import markupsafe
 from django.utils.translation import gettext as _
 from jinja2 import nodes, pass_context
 from jinja2.compiler import CodeGenerator, Frame
@@ -89,6 +100,11 @@ def _seconds(value: float) -> str:
     return f"{value:g}"
 
 
+def _count(value: int) -> str:
+    # Thin spaces between thousands read the same in German and English.
+    return f"{value:,}".replace(",", "\u2009")
+
+
 _current: ContextVar[Budget | None] = ContextVar("render_budget", default=None)
 
 
@@ -120,11 +136,39 @@ def budget(seconds: float) -> Iterator[Budget]:
         _current.reset(token)
 
 
+def _module_dir(module: Any) -> str:
+    return str(Path(module.__file__).parent) + os.sep
+
+
+# Code a render runs in: Jinja's compiler and runtime, the filters' helpers, this app's
+# rendering and text conversion. The profile hook raises only from frames of these files, so a
+# finalizer or ``__del__`` that garbage collection happens to run mid-render is never cut short.
+_WATCHED = (
+    "<template>",
+    _module_dir(jinja2),
+    _module_dir(markupsafe),
+    _module_dir(babel),
+    str(Path(__file__).parent) + os.sep,
+    textwrap.__file__,
+    pprint.__file__,
+    _module_dir(json),
+    _module_dir(html),
+    _markupbase.__file__,
+)
+
+
 def _profile_hook(current: Budget) -> Callable[[Any, str, Any], None]:
     now = time.perf_counter
 
     def hook(frame: Any, event: str, arg: Any) -> None:
-        if current.active and now() > current.deadline:
+        # Only before C calls: every Python loop makes them, and a "call" event may be a
+        # generator being closed, whose exception Python would print and swallow.
+        if (
+            event == "c_call"
+            and current.active
+            and now() > current.deadline
+            and frame.f_code.co_filename.startswith(_WATCHED)
+        ):
             # Python removes a profile hook that raises; the exception surfaces in the render.
             current.check()
 
@@ -137,7 +181,7 @@ def _profile_hook(current: Budget) -> Callable[[Any, str, Any], None]:
 def _too_long(what: str, size: int, limit: int) -> RenderLimit:
     return RenderLimit(
         _("%(what)s would have %(size)s characters or items; at most %(limit)s are allowed")
-        % {"what": what, "size": f"{size:,}", "limit": f"{limit:,}"}
+        % {"what": what, "size": _count(size), "limit": _count(limit)}
     )
 
 
@@ -151,7 +195,8 @@ def _check_size(what: str, value: Any) -> Any:
 
 def _number_too_big(what: str) -> RenderLimit:
     return RenderLimit(
-        _("%(what)s would make a number larger than %(bits)s bits") % {"what": what, "bits": MAX_INT_BITS}
+        _("%(what)s would make a number larger than %(bits)s bits")
+        % {"what": what, "bits": MAX_INT_BITS}
     )
 
 
@@ -202,15 +247,15 @@ def check_brace_format(text: str) -> None:
 def check_binop(operator: str, left: Any, right: Any) -> None:
     """Refuse an operation whose result would be too large, before Python computes it."""
     if operator == "**":
-        if _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1:
-            if left.bit_length() * right > MAX_INT_BITS:
-                raise _number_too_big("**")
+        positive = _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1
+        if positive and left.bit_length() * right > MAX_INT_BITS:
+            raise _number_too_big("**")
         return
     if operator == "*":
         if _is_int(left) and _is_int(right):
             if left.bit_length() + right.bit_length() > MAX_INT_BITS:
                 raise _number_too_big("*")
-        elif _sized(left) and _is_int(right) or _sized(right) and _is_int(left):
+        elif (_sized(left) and _is_int(right)) or (_sized(right) and _is_int(left)):
             sequence, times = (left, right) if _sized(left) else (right, left)
             size = len(sequence) * max(times, 0)
             limit = MAX_TEXT if isinstance(sequence, str | bytes) else MAX_ITEMS
@@ -282,7 +327,7 @@ def checked_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
         raise RenderLimit(_("%(name)s() is not allowed in templates") % {"name": name})
     if name in _PADDING:
         width = args[0] if args else kwargs.get("width")
-        if _is_int(width) and width > MAX_TEXT:
+        if isinstance(width, int) and width > MAX_TEXT:
             raise _too_long(name, width, MAX_TEXT)
     elif name == "replace" and len(args) >= 2:
         size = _replaced_size(receiver, *args[:3])
@@ -342,7 +387,10 @@ def _precheck_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[
             raise _too_long("tojson", indent, 100)
     elif name == "sum":
         items = _bounded_list(value, "sum")
-        if not all(isinstance(i, int | float | Decimal) for i in items) and arg(0, "attribute") is None:
+        if (
+            not all(isinstance(i, int | float | Decimal) for i in items)
+            and arg(0, "attribute") is None
+        ):
             raise RenderLimit(_("sum only adds numbers in templates"))
         return items
     elif name in ("datetime", "date", "time"):
@@ -389,7 +437,7 @@ def bounded_range(*args: int) -> range:
 # The environment -----------------------------------------------------------------------------
 
 
-def _is_guarded(node: nodes.Expr) -> bool:
+def _is_guarded(node: nodes.Node) -> bool:
     return (
         isinstance(node, nodes.Call)
         and isinstance(node.node, nodes.EnvironmentAttribute)
@@ -435,7 +483,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         check_binop(operator, left, right)
         return _check_size(operator, super().call_binop(context, operator, left, right))
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check()
         args = checked_call(__obj, args, kwargs)
         return _check_size("call", super().call(__context, __obj, *args, **kwargs))
@@ -456,7 +504,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 if budget.iterations > MAX_ITERATIONS:
                     raise RenderLimit(
                         _("the template's loops ran more than %(limit)s times")
-                        % {"limit": f"{MAX_ITERATIONS:,}"}
+                        % {"limit": _count(MAX_ITERATIONS)}
                     )
                 budget.check()
             yield item
@@ -473,7 +521,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             if size > MAX_OUTPUT:
                 raise RenderLimit(
                     _("the rendered text would be longer than %(limit)s characters")
-                    % {"limit": f"{MAX_OUTPUT:,}"}
+                    % {"limit": _count(MAX_OUTPUT)}
                 )
             out.append(piece)
             if not count % _OUTPUT_CHECK_EVERY:

@@ -1,8 +1,10 @@
 """Email services: templates, queueing rendered emails, previews, double opt-in and unsubscribe.
 
-The only code that writes the ``mail`` tables. Emails are rendered when they are queued (in the
-run's transaction), so a template error fails that run at once with its reason, the outbox keeps
-exactly what was sent, and the sender only has to put bytes on the wire.
+The only code that writes the ``mail`` tables. Emails are rendered just before they are queued
+(``render_for_queue``, outside any write transaction: the campaign engine calls it from the
+email elements' ``prepare`` step), so a template error fails that run at once with its reason,
+a slow template holds no lock, the outbox keeps exactly what was sent, and the sender only has
+to put bytes on the wire.
 """
 
 from __future__ import annotations
@@ -145,13 +147,16 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
         context = {
             k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
         }
-        for part, source in sources.items():
-            # Each part on its own budget, so a slow subject cannot hide the body's problems.
-            try:
-                with rendering.budget(rendering.check_budget_seconds()):
+        # One budget for the parts together, as when the email is sent: the editor's answer
+        # comes within it, whatever the template does.
+        with rendering.budget(rendering.check_budget_seconds()) as budget:
+            for part, source in sources.items():
+                try:
                     rendering.render_part(part, source, context, formatting(workspace))
-            except rendering.RenderError as exc:
-                problems.append(exc)
+                except rendering.RenderError as exc:
+                    problems.append(exc)
+                    if budget.expired:
+                        break
     found = [p.as_problem() for p in problems]
     if (
         not found
@@ -388,6 +393,38 @@ def consent_text_version(template: EmailTemplate) -> str:
     return f"email {template.pk} v{template.version}"
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """One email rendered for one contact, not yet stored: what ``queue_email`` writes."""
+
+    template_version: int
+    public_id: uuid.UUID
+    extra: dict[str, Any]
+    email: RenderedEmail | None
+    error: str = ""
+
+
+def render_for_queue(
+    template: EmailTemplate,
+    contact: Contact,
+    *,
+    enrollment: Enrollment | None = None,
+    now: datetime | None = None,
+) -> Rendering:
+    """Render ``template`` for ``contact`` as ``queue_email`` will store it; writes nothing.
+
+    Call it outside any transaction: a render may take up to its budget.
+    """
+    now = now or clock.now()
+    public_id = uuid.uuid4()
+    extra = registry.enrollment_context(enrollment) if enrollment is not None else {}
+    try:
+        email = render_email(template, contact, public_id=public_id, extra=extra, now=now)
+    except rendering.RenderError as exc:
+        return Rendering(template.version, public_id, extra, None, str(exc))
+    return Rendering(template.version, public_id, extra, email)
+
+
 def queue_email(
     template: EmailTemplate,
     contact: Contact,
@@ -396,26 +433,31 @@ def queue_email(
     enrollment: Enrollment | None = None,
     source: str = "",
     now: datetime | None = None,
+    rendered: Rendering | None = None,
 ) -> Outbox:
-    """Render ``template`` for ``contact`` and queue it; one row per run, however often called.
+    """Queue ``template`` for ``contact``; one row per run, however often called.
 
-    A template that cannot be rendered gives a ``failed`` row carrying the reason (the caller
-    fails its run with it). A double opt-in request is recorded in the consent ledger.
+    ``rendered`` is what ``render_for_queue`` made beforehand, outside the transaction; without
+    it the email is rendered here. A template that cannot be rendered gives a ``failed`` row
+    carrying the reason (the caller fails its run with it). A double opt-in request is
+    recorded in the consent ledger.
     """
     now = now or clock.now()
     if run is not None:
         existing = Outbox.objects.filter(run=run).first()
         if existing is not None:
             return existing
+    if rendered is None:
+        rendered = render_for_queue(template, contact, enrollment=enrollment, now=now)
     workspace = template.workspace
-    public_id = uuid.uuid4()
-    extra = registry.enrollment_context(enrollment) if enrollment is not None else {}
+    public_id = rendered.public_id
     row = Outbox(
         workspace=workspace,
         contact=contact,
         run=run,
         template=template,
-        template_version=template.version,
+        # The version that was rendered, should the template have been saved since.
+        template_version=rendered.template_version,
         public_id=public_id,
         message_id=f"<{public_id.hex}@{transports.message_id_domain()}>",
         kind=template.kind,
@@ -424,19 +466,17 @@ def queue_email(
         created_at=now,
         next_attempt_at=now,
     )
-    try:
-        rendered = render_email(template, contact, public_id=public_id, extra=extra, now=now)
-    except rendering.RenderError as exc:
+    if rendered.email is None:
         row.status = OutboxStatus.FAILED
-        row.reason = str(exc)
+        row.reason = rendered.error
         row.next_attempt_at = None
         row.subject = rendering.one_line(template.subject)
     else:
-        row.subject = rendered.subject
-        row.body_html = rendered.body_html
-        row.body_text = rendered.body_text
-        row.headers = rendered.headers
-        row.ics = rendered.ics
+        row.subject = rendered.email.subject
+        row.body_html = rendered.email.body_html
+        row.body_text = rendered.email.body_text
+        row.headers = rendered.email.headers
+        row.ics = rendered.email.ics
         if not smtp_configured():
             row.reason = NO_SMTP_REASON
     try:
@@ -454,7 +494,7 @@ def queue_email(
             contact,
             ConsentKind.DOI_REQUESTED,
             source=source or "email",
-            details=_doi_details(template, row, extra, enrollment),
+            details=_doi_details(template, row, rendered.extra, enrollment),
             occurred_at=now,
         )
     return row
@@ -745,6 +785,16 @@ def _status_before_block(contact: Contact) -> str:
     )
     previous = (event.details or {}).get("previous_status") if event else None
     return previous or EmailStatus.UNKNOWN
+
+
+def current_status(contact: Contact, now: datetime | None = None) -> str:
+    """``deliverable_status`` without writing: what it would return."""
+    if contact.email_status != EmailStatus.BLOCKED_TEMPORARILY:
+        return contact.email_status
+    now = now or clock.now()
+    if contact.blocked_until is not None and contact.blocked_until > now:
+        return contact.email_status
+    return _status_before_block(contact)
 
 
 def deliverable_status(contact: Contact, now: datetime | None = None) -> str:
