@@ -218,7 +218,9 @@ def environment(fmt: Formatting, *, autoescape: bool) -> sandbox.BoundedEnvironm
 
 @lru_cache(maxsize=512)
 def _compile(fmt: Formatting, autoescape: bool, source: str) -> Template:
-    return environment(fmt, autoescape=autoescape).from_string(source)
+    # Compiling is Python that passes no hook of the sandbox: watched (on a cache miss only).
+    with sandbox.watched():
+        return environment(fmt, autoescape=autoescape).from_string(source)
 
 
 def _line_of(exc: BaseException) -> int | None:
@@ -292,7 +294,7 @@ def render_part(part: str, source: str, context: Mapping[str, Any], fmt: Formatt
 
 def _parse(part: str, source: str) -> nodes.Template:
     try:
-        with budget(check_budget_seconds()):
+        with budget(check_budget_seconds()), sandbox.watched():
             return environment(Formatting(), autoescape=False).parse(source)
     except TemplateSyntaxError as exc:
         raise RenderError(part, exc.message or str(exc), exc.lineno) from exc

@@ -326,7 +326,8 @@ def render_email(
             if template.body_text.strip():
                 body_text = rendering.render_part("body_text", template.body_text, context, fmt)
             else:
-                body_text = rendering.html_to_text(body_html)
+                with sandbox.watched():
+                    body_text = rendering.html_to_text(body_html)
             return _finish_email(template, public_id, extra, now, subject, body_html, body_text)
     except sandbox.RenderLimit as exc:
         # The budget ran out between two parts (the text version of a huge HTML body).
