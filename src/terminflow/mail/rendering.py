@@ -203,6 +203,15 @@ def _make_filters(fmt: Formatting) -> dict[str, Any]:
     return {"datetime": datetime_filter, "date": date_filter, "time": time_filter}
 
 
+def _warm(fmt: Formatting) -> None:
+    locale, zone = _locale(fmt.locale), _zone(fmt.timezone)
+    moment = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    for width in WIDTHS:
+        format_date(moment, width, locale=locale)
+        format_time(moment, width, tzinfo=zone, locale=locale)
+        get_datetime_format(width, locale=locale)  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=64)
 def environment(fmt: Formatting, *, autoescape: bool) -> sandbox.BoundedEnvironment:
     env = sandbox.BoundedEnvironment(
@@ -210,6 +219,9 @@ def environment(fmt: Formatting, *, autoescape: bool) -> sandbox.BoundedEnvironm
     )
     env.filters.update(_make_filters(fmt))
     env.guard_filters()
+    # Babel loads a locale's data on first use (tens of milliseconds, more on a busy machine):
+    # here, once per process, rather than inside the first render's budget.
+    _warm(fmt)
     # Helpers whose internals are the usual way out of a sandbox; templates do not need them.
     for name in ("lipsum", "cycler", "joiner"):
         env.globals.pop(name, None)
@@ -247,8 +259,12 @@ def _describe(exc: BaseException) -> str:
 
 
 def compile_part(part: str, source: str, fmt: Formatting) -> Template:
+    """The compiled template (cached), under a budget of its own: a render's budget is for
+    rendering, and the first compile of a template in a process is not the template's fault.
+    """
     try:
-        return _compile(fmt, part == "body_html", source)
+        with sandbox.budget(budget_seconds(), fresh=True):
+            return _compile(fmt, part == "body_html", source)
     except TemplateSyntaxError as exc:
         raise RenderError(part, exc.message or str(exc), exc.lineno) from exc
     except Exception as exc:
@@ -279,10 +295,11 @@ def budget(seconds: float | None = None) -> Any:
 def render_part(part: str, source: str, context: Mapping[str, Any], fmt: Formatting) -> str:
     """Render one part; any failure becomes a ``RenderError`` naming the part and line.
 
-    Runs under the caller's ``budget()``, or under a budget of its own.
+    Runs under the caller's ``budget()``, or under a budget of its own. Callers that share a
+    budget between parts compile them first (``compile_part``), outside it.
     """
+    template = compile_part(part, source, fmt)
     with budget():
-        template = compile_part(part, source, fmt)
         try:
             return template.render(context)
         except Exception as exc:

@@ -119,10 +119,13 @@ def _check() -> None:
 
 
 @contextmanager
-def budget(seconds: float) -> Iterator[Budget]:
-    """Run the renders inside under one wall-clock budget (nested calls share the outer one)."""
+def budget(seconds: float, *, fresh: bool = False) -> Iterator[Budget]:
+    """Run the renders inside under one wall-clock budget.
+
+    Nested calls share the outer budget, unless ``fresh`` (compiling, which has its own).
+    """
     outer = _current.get()
-    if outer is not None:
+    if outer is not None and not fresh:
         yield outer
         return
     current = Budget(seconds)

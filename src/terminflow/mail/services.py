@@ -148,11 +148,17 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
             k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
         }
         # One budget for the parts together, as when the email is sent: the editor's answer
-        # comes within it, whatever the template does.
+        # comes within it, whatever the template does. (Parsing above compiled nothing.)
+        fmt = formatting(workspace)
+        for part, source in sources.items():
+            try:
+                rendering.compile_part(part, source, fmt)
+            except rendering.RenderError:
+                pass  # reported by the trial render below, with the same reason
         with rendering.budget(rendering.check_budget_seconds()) as budget:
             for part, source in sources.items():
                 try:
-                    rendering.render_part(part, source, context, formatting(workspace))
+                    rendering.render_part(part, source, context, fmt)
                 except rendering.RenderError as exc:
                     problems.append(exc)
                     if budget.expired:
@@ -314,6 +320,10 @@ def render_email(
     workspace = template.workspace
     fmt = formatting(workspace)
     context = _context(workspace, contact, template.kind, public_id, extra)
+    for name in rendering.PARTS:
+        source = getattr(template, name)
+        if name != "body_text" or source.strip():
+            rendering.compile_part(name, source, fmt)  # before the budget, which is for rendering
     part = "subject"
     try:
         with rendering.budget(seconds):
