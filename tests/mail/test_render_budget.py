@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from terminflow.campaigns import engine
 from terminflow.campaigns.models import Run
 from terminflow.contacts import services as contacts
 from terminflow.etermin.services import connect_account
+from terminflow.kit import clock
 from terminflow.mail import rendering
 from terminflow.mail.models import EmailTemplate, Outbox
 from terminflow.workspaces.services import issue_api_token
@@ -32,7 +33,6 @@ from tests.fixtures.server import TerminflowServer
 
 from .conftest import make_contact, make_email
 
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 # Fast for the sample contact (n = 1) and for n = 2, far over any budget for n = 300.
 SLOW_FOR_SOME = (
     "<p>Hallo {{ contact.first_name }}</p>"
@@ -114,7 +114,7 @@ def test_a_template_slow_for_one_contact_fails_only_that_email_and_holds_no_writ
         contacts.add_tags(contact, ["go"], source="test")
     # when the worker (German by default) moves the runs
     with translation.override("de"):
-        while engine.advance_due(now=T0 + timedelta(seconds=1)):
+        while engine.advance_due(now=clock.now() + timedelta(seconds=1)):
             pass
 
     # then only the slow contact's email failed, with the budget as its reason
@@ -153,10 +153,11 @@ def test_two_workers_rendering_the_same_run_queue_one_email(
     contacts.add_tags(contact, ["go"], source="test")
     spy = RenderSpy(monkeypatch, barrier=threading.Barrier(2, timeout=10))
     moved: list[int] = []
+    later = clock.now() + timedelta(seconds=1)
 
     def worker() -> None:
         try:
-            moved.append(engine.advance_due(now=T0 + timedelta(seconds=1), limit=1))
+            moved.append(engine.advance_due(now=later, limit=1))
         finally:
             connection.close()
 
