@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from pydantic import BaseModel, ValidationError
@@ -52,6 +53,7 @@ from pydantic import BaseModel, ValidationError
 from terminflow.contacts.models import Contact
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.metrics import RUN_LATENESS_SECONDS, RUNS_EXECUTED
 
 from . import registry
 from .models import (
@@ -71,10 +73,14 @@ log = logging.getLogger("terminflow.campaigns.engine")
 # enough to delay the web push writer noticeably.
 BATCH_SIZE = 100
 # A claim older than this is taken to belong to a worker that died.
+<<<<<<< HEAD
 LEASE = timedelta(seconds=60)
 # Claimed runs are prepared (emails rendered) for at most this long before the prepared ones
 # are executed; the rest go back in line, so no claim outlives its lease while others render.
 PREPARE_WINDOW = timedelta(seconds=15)
+=======
+LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+>>>>>>> main
 # A run that keeps raising is given up after this many attempts (about 4 hours of backoff).
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(minutes=1)
@@ -711,9 +717,12 @@ def _execute_batch(
             if run.campaign.status != CampaignStatus.ACTIVE:
                 Run.objects.filter(pk=run.pk).update(claimed_until=None)
                 continue
+            if run.due_at is not None:
+                RUN_LATENESS_SECONDS.observe(max(0.0, (now - run.due_at).total_seconds()))
             _execute(run, batch)
             moved += 1
         _complete_finished(batch.touched, now)
+    RUNS_EXECUTED.labels("all").inc(moved)
     return moved
 
 
