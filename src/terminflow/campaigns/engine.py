@@ -73,14 +73,10 @@ log = logging.getLogger("terminflow.campaigns.engine")
 # enough to delay the web push writer noticeably.
 BATCH_SIZE = 100
 # A claim older than this is taken to belong to a worker that died.
-<<<<<<< HEAD
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
 # Claimed runs are prepared (emails rendered) for at most this long before the prepared ones
 # are executed; the rest go back in line, so no claim outlives its lease while others render.
-PREPARE_WINDOW = timedelta(seconds=15)
-=======
-LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
->>>>>>> main
+PREPARE_WINDOW = min(timedelta(seconds=15), LEASE / 4)
 # A run that keeps raising is given up after this many attempts (about 4 hours of backoff).
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(minutes=1)

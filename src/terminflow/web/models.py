@@ -52,7 +52,6 @@ class ContactImport(models.Model):
         ordering = ["-id"]
 
 
-<<<<<<< HEAD
 class ContactImportRow(models.Model):
     """One data row of an upload, parsed once; deleted when it has been imported.
 
@@ -71,7 +70,8 @@ class ContactImportRow(models.Model):
                 fields=["contact_import", "number"], name="contact_import_row_number"
             )
         ]
-=======
+
+
 class WorkerHeartbeat(models.Model):
     """One row per running worker process, refreshed every few seconds while its sweeps turn.
 
@@ -88,4 +88,3 @@ class WorkerHeartbeat(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["swept_at"], name="heartbeat_swept_at")]
->>>>>>> main

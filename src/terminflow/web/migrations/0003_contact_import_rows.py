@@ -40,7 +40,7 @@ def rows_from_content(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("web", "0001_initial"),
+        ("web", "0002_worker_heartbeat"),
     ]
 
     operations = [
