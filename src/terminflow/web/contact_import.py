@@ -40,7 +40,7 @@ YIELD_SECONDS = 0.001
 # Rows read per query inside a chunk's transaction.
 READ_ROWS = 50
 # Rows stored per transaction at upload.
-STORE_ROWS = 1_000
+STORE_ROWS = 250
 REJECTED_KEPT = 1000
 BASE_TARGETS = ("email", "first_name", "last_name", "phone", "tags")
 # Statuses an import may give new contacts; confirmations need their own evidence.
