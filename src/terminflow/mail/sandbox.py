@@ -12,8 +12,9 @@ loops, macro recursion or ``"x".center(10**9)`` run as long as they like. Here:
   ``to_bytes``...) are checked on their arguments first; ``range`` yields at most
   ``MAX_RANGE`` numbers, loops at most ``MAX_ITERATIONS`` iterations per render, and a
   rendered part at most ``MAX_OUTPUT`` characters.
-- **Every render has a wall-clock budget.** Each hook above checks the deadline (every loop
-  iteration, call, attribute, operator, filter and output piece). Where Python code runs long
+- **Every render has a wall-clock budget** (enforced once the render also used half of it in
+  CPU time, or at four times it regardless; see ``_CPU_SHARE``). Each hook above checks it
+  (every loop iteration, call, attribute, operator, filter and output piece). Where Python code runs long
   without passing a hook (compiling, filters that loop in Python such as ``wordwrap``, the text
   version of the HTML), a profile hook (``sys.setprofile``, this thread only, ``watched()``)
   checks it before every C call. It is not on for the whole render: it costs several times
@@ -81,6 +82,8 @@ class Budget:
 
     seconds: float
     deadline: float = 0.0
+    hard_deadline: float = 0.0
+    cpu_started: float = 0.0
     iterations: int = 0
     # Whether the profile hook may still raise (off once it did, and after the render).
     active: bool = True
@@ -89,15 +92,31 @@ class Budget:
 
     def __post_init__(self) -> None:
         self.deadline = time.perf_counter() + self.seconds
+        self.hard_deadline = time.perf_counter() + self.seconds * _HARD_FACTOR
+        self.cpu_started = time.thread_time()
+
+    def _spent(self) -> bool:
+        return (
+            time.thread_time() - self.cpu_started >= self.seconds * _CPU_SHARE
+            or time.perf_counter() > self.hard_deadline
+        )
 
     def check(self) -> None:
-        if self.expired or time.perf_counter() > self.deadline:
+        if self.expired or (time.perf_counter() > self.deadline and self._spent()):
             self.expired = True
             self.active = False
             raise RenderLimit(
                 _("the template took longer than its %(seconds)s s budget to render")
                 % {"seconds": _seconds(self.seconds)}
             )
+
+
+# Over its wall-clock budget, a render stops once it also used half of it in CPU time of its
+# own, or at four times the budget in any case: a template burning CPU stops at its budget on a
+# quiet machine, while an ordinary render that an overloaded machine (or a garbage collection)
+# held up for a moment is not failed for time it never used.
+_CPU_SHARE = 0.5
+_HARD_FACTOR = 4
 
 
 def _seconds(value: float) -> str:
@@ -184,6 +203,7 @@ def _profile_hook(current: Budget) -> Callable[[Any, str, Any], None]:
             and current.active
             and now() > current.deadline
             and frame.f_code.co_filename.startswith(_WATCHED)
+            and current._spent()
         ):
             # Python removes a profile hook that raises; the exception surfaces in the render.
             current.check()
