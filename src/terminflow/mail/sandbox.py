@@ -15,9 +15,9 @@ loops, macro recursion or ``"x".center(10**9)`` run as long as they like. Here:
 - **Every render has a wall-clock budget** (enforced once the render also used half of it in
   CPU time, or at four times it regardless; see ``_CPU_SHARE``). Each hook above checks it
   (every loop iteration, call, attribute, operator, filter and output piece). Where Python
-  code runs long without passing a hook (compiling, filters that loop in Python such as ``wordwrap``, the text
-  version of the HTML), a profile hook (``sys.setprofile``, this thread only, ``watched()``)
-  checks it before every C call. It is not on for the whole render: it costs several times
+  code runs long without passing a hook (compiling, filters that loop in Python such as
+  ``wordwrap``, the text version of the HTML), a profile hook (``sys.setprofile``, this
+  thread only, ``watched()``) checks it before every C call. It is not on for the whole render: it costs several times
   the render itself. What is left between two checks is one C call on bounded data:
   milliseconds.
 
