@@ -18,8 +18,8 @@ loops, macro recursion or ``"x".center(10**9)`` run as long as they like. Here:
   code runs long without passing a hook (compiling, filters that loop in Python such as
   ``wordwrap``, the text version of the HTML), a profile hook (``sys.setprofile``, this
   thread only, ``watched()``) checks it before every C call. It is not on for the whole
-  render: it costs several times the render itself. What is left between two checks is one C call on bounded data:
-  milliseconds.
+  render: it costs several times the render itself. What is left between two checks is one
+  C call on bounded data: milliseconds.
 
 A template that breaks a limit raises ``RenderLimit``; the rendering module turns it into the
 one email's failure reason.
