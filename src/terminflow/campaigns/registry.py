@@ -32,13 +32,17 @@ BRANCHES_BY_KIND: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class RunContext:
-    """What a handler sees: the run, its element's parsed config and the enrollment."""
+    """What a handler sees: the run, its element's parsed config and the enrollment.
+
+    ``prepared`` is what the type's ``prepare`` returned for this run, when it has one.
+    """
 
     run: Run
     element: Element
     enrollment: Enrollment
     config: BaseModel
     now: datetime
+    prepared: Any = None
 
 
 @dataclass
@@ -59,6 +63,9 @@ class Outcome:
 # A wait computes its due time; None means "stop here" with the reason returned beside it.
 WaitDue = Callable[[RunContext], tuple[datetime | None, str]]
 Handler = Callable[[RunContext], Outcome]
+# Slow, read-only work for a run (rendering an email), done before the run's transaction so no
+# write lock is held meanwhile; the handler then only writes. Must not write.
+Prepare = Callable[[RunContext], Any]
 # Checks references (accounts, fields, emails) when a campaign is saved; returns problems.
 ConfigCheck = Callable[["Workspace", BaseModel, "Campaign | None"], list[str]]
 
@@ -70,6 +77,7 @@ class ElementType:
     label: str
     config_schema: type[BaseModel]
     handler: Handler | None = None
+    prepare: Prepare | None = None
     wait_due: WaitDue | None = None
     check: ConfigCheck | None = None
     description: str = ""

@@ -1,4 +1,8 @@
-"""The email elements of the campaign builder: ``email.send`` and ``email.doi``."""
+"""The email elements of the campaign builder: ``email.send`` and ``email.doi``.
+
+Each renders its email in ``prepare``, before the engine opens the run's transaction, so a
+slow template never holds the database's write lock; the handler then only decides and writes.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +63,29 @@ def _refusal(status: str, kind: str) -> str:
     return ""
 
 
+def _template(context: RunContext) -> EmailTemplate | None:
+    config = context.config
+    assert isinstance(config, EmailConfig)
+    return (
+        EmailTemplate.objects.select_related("workspace")
+        .filter(workspace_id=context.run.workspace_id, pk=config.email_id)
+        .first()
+    )
+
+
+def _render(context: RunContext, kind: str) -> services.Rendering | None:
+    """The email rendered for the run's contact; None when the handler will not send one."""
+    contact = context.run.contact
+    if _refusal(services.current_status(contact, context.now), kind):
+        return None
+    template = _template(context)
+    if template is None or template.kind != kind:
+        return None
+    return services.render_for_queue(
+        template, contact, enrollment=context.enrollment, now=context.now
+    )
+
+
 def _queue(context: RunContext, kind: str) -> Outcome:
     config = context.config
     assert isinstance(config, EmailConfig)
@@ -68,11 +95,7 @@ def _queue(context: RunContext, kind: str) -> Outcome:
     refusal = _refusal(status, kind)
     if refusal:
         return Outcome(status="skipped", reason=refusal)
-    template = (
-        EmailTemplate.objects.select_related("workspace")
-        .filter(workspace_id=run.workspace_id, pk=config.email_id)
-        .first()
-    )
+    template = _template(context)
     if template is None:
         return Outcome(status="failed", reason=f"email {config.email_id} does not exist")
     if template.kind != kind:
@@ -87,6 +110,7 @@ def _queue(context: RunContext, kind: str) -> Outcome:
         enrollment=context.enrollment,
         source=f"campaign {campaign.name!r} ({context.element.type} {context.element.key})",
         now=context.now,
+        rendered=context.prepared,
     )
     if row.status == OutboxStatus.FAILED:
         return Outcome(status="failed", reason=row.reason)
@@ -101,6 +125,14 @@ def request_doi(context: RunContext) -> Outcome:
     return _queue(context, EmailKind.DOI)
 
 
+def render_email(context: RunContext) -> services.Rendering | None:
+    return _render(context, EmailKind.MARKETING)
+
+
+def render_doi(context: RunContext) -> services.Rendering | None:
+    return _render(context, EmailKind.DOI)
+
+
 def register() -> None:
     registry.register(
         ElementType(
@@ -109,6 +141,7 @@ def register() -> None:
             label="Send email",
             config_schema=EmailConfig,
             handler=send_email,
+            prepare=render_email,
             check=_checker(EmailKind.MARKETING),
             description="A marketing email; only contacts confirmed by double opt-in get it.",
             marketing=True,
@@ -121,6 +154,7 @@ def register() -> None:
             label="Double opt-in email",
             config_schema=EmailConfig,
             handler=request_doi,
+            prepare=render_doi,
             check=_checker(EmailKind.DOI),
             description="Asks the contact to confirm their address (double opt-in).",
             doi=True,

@@ -1,8 +1,10 @@
 """Email services: templates, queueing rendered emails, previews, double opt-in and unsubscribe.
 
-The only code that writes the ``mail`` tables. Emails are rendered when they are queued (in the
-run's transaction), so a template error fails that run at once with its reason, the outbox keeps
-exactly what was sent, and the sender only has to put bytes on the wire.
+The only code that writes the ``mail`` tables. Emails are rendered just before they are queued
+(``render_for_queue``, outside any write transaction: the campaign engine calls it from the
+email elements' ``prepare`` step), so a template error fails that run at once with its reason,
+a slow template holds no lock, the outbox keeps exactly what was sent, and the sender only has
+to put bytes on the wire.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field,
 from terminflow.kit import clock
 from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
 
-from . import calendar, links, rendering, transports
+from . import calendar, links, rendering, sandbox, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
 
 if TYPE_CHECKING:
@@ -145,11 +147,22 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
         context = {
             k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
         }
+        # One budget for the parts together, as when the email is sent: the editor's answer
+        # comes within it, whatever the template does. (Parsing above compiled nothing.)
+        fmt = formatting(workspace)
         for part, source in sources.items():
             try:
-                rendering.render_part(part, source, context, formatting(workspace))
-            except rendering.RenderError as exc:
-                problems.append(exc)
+                rendering.compile_part(part, source, fmt)
+            except rendering.RenderError:
+                pass  # reported by the trial render below, with the same reason
+        with rendering.budget(rendering.check_budget_seconds()) as budget:
+            for part, source in sources.items():
+                try:
+                    rendering.render_part(part, source, context, fmt)
+                except rendering.RenderError as exc:
+                    problems.append(exc)
+                    if budget.expired:
+                        break
     found = [p.as_problem() for p in problems]
     if (
         not found
@@ -297,17 +310,50 @@ def render_email(
     public_id: uuid.UUID | None,
     extra: dict[str, Any],
     now: datetime,
+    seconds: float | None = None,
 ) -> RenderedEmail:
-    """Render a template for one contact; raises ``rendering.RenderError`` with the reason."""
+    """Render a template for one contact; raises ``rendering.RenderError`` with the reason.
+
+    All of it (parts, text version, footer, calendar file) shares one wall-clock budget:
+    ``seconds``, by default ``TERMINFLOW_RENDER_BUDGET_SECONDS``.
+    """
     workspace = template.workspace
     fmt = formatting(workspace)
     context = _context(workspace, contact, template.kind, public_id, extra)
-    subject = rendering.one_line(rendering.render_part("subject", template.subject, context, fmt))
-    body_html = rendering.render_part("body_html", template.body_html, context, fmt)
-    if template.body_text.strip():
-        body_text = rendering.render_part("body_text", template.body_text, context, fmt)
-    else:
-        body_text = rendering.html_to_text(body_html)
+    for name in rendering.PARTS:
+        source = getattr(template, name)
+        if name != "body_text" or source.strip():
+            rendering.compile_part(name, source, fmt)  # before the budget, which is for rendering
+    part = "subject"
+    try:
+        with rendering.budget(seconds):
+            subject = rendering.one_line(
+                rendering.render_part("subject", template.subject, context, fmt)
+            )
+            part = "body_html"
+            body_html = rendering.render_part("body_html", template.body_html, context, fmt)
+            part = "body_text"
+            if template.body_text.strip():
+                body_text = rendering.render_part("body_text", template.body_text, context, fmt)
+            else:
+                with sandbox.watched():
+                    body_text = rendering.html_to_text(body_html)
+            return _finish_email(template, public_id, extra, now, subject, body_html, body_text)
+    except sandbox.RenderLimit as exc:
+        # The budget ran out between two parts (the text version of a huge HTML body).
+        raise rendering.RenderError(part, str(exc)) from exc
+
+
+def _finish_email(
+    template: EmailTemplate,
+    public_id: uuid.UUID | None,
+    extra: dict[str, Any],
+    now: datetime,
+    subject: str,
+    body_html: str,
+    body_text: str,
+) -> RenderedEmail:
+    workspace = template.workspace
     headers: dict[str, str] = {}
     unsubscribe = (
         links.url(links.Purpose.UNSUBSCRIBE, public_id)
@@ -358,6 +404,38 @@ def consent_text_version(template: EmailTemplate) -> str:
     return f"email {template.pk} v{template.version}"
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """One email rendered for one contact, not yet stored: what ``queue_email`` writes."""
+
+    template_version: int
+    public_id: uuid.UUID
+    extra: dict[str, Any]
+    email: RenderedEmail | None
+    error: str = ""
+
+
+def render_for_queue(
+    template: EmailTemplate,
+    contact: Contact,
+    *,
+    enrollment: Enrollment | None = None,
+    now: datetime | None = None,
+) -> Rendering:
+    """Render ``template`` for ``contact`` as ``queue_email`` will store it; writes nothing.
+
+    Call it outside any transaction: a render may take up to its budget.
+    """
+    now = now or clock.now()
+    public_id = uuid.uuid4()
+    extra = registry.enrollment_context(enrollment) if enrollment is not None else {}
+    try:
+        email = render_email(template, contact, public_id=public_id, extra=extra, now=now)
+    except rendering.RenderError as exc:
+        return Rendering(template.version, public_id, extra, None, str(exc))
+    return Rendering(template.version, public_id, extra, email)
+
+
 def queue_email(
     template: EmailTemplate,
     contact: Contact,
@@ -366,26 +444,31 @@ def queue_email(
     enrollment: Enrollment | None = None,
     source: str = "",
     now: datetime | None = None,
+    rendered: Rendering | None = None,
 ) -> Outbox:
-    """Render ``template`` for ``contact`` and queue it; one row per run, however often called.
+    """Queue ``template`` for ``contact``; one row per run, however often called.
 
-    A template that cannot be rendered gives a ``failed`` row carrying the reason (the caller
-    fails its run with it). A double opt-in request is recorded in the consent ledger.
+    ``rendered`` is what ``render_for_queue`` made beforehand, outside the transaction; without
+    it the email is rendered here. A template that cannot be rendered gives a ``failed`` row
+    carrying the reason (the caller fails its run with it). A double opt-in request is
+    recorded in the consent ledger.
     """
     now = now or clock.now()
     if run is not None:
         existing = Outbox.objects.filter(run=run).first()
         if existing is not None:
             return existing
+    if rendered is None:
+        rendered = render_for_queue(template, contact, enrollment=enrollment, now=now)
     workspace = template.workspace
-    public_id = uuid.uuid4()
-    extra = registry.enrollment_context(enrollment) if enrollment is not None else {}
+    public_id = rendered.public_id
     row = Outbox(
         workspace=workspace,
         contact=contact,
         run=run,
         template=template,
-        template_version=template.version,
+        # The version that was rendered, should the template have been saved since.
+        template_version=rendered.template_version,
         public_id=public_id,
         message_id=f"<{public_id.hex}@{transports.message_id_domain()}>",
         kind=template.kind,
@@ -394,19 +477,17 @@ def queue_email(
         created_at=now,
         next_attempt_at=now,
     )
-    try:
-        rendered = render_email(template, contact, public_id=public_id, extra=extra, now=now)
-    except rendering.RenderError as exc:
+    if rendered.email is None:
         row.status = OutboxStatus.FAILED
-        row.reason = str(exc)
+        row.reason = rendered.error
         row.next_attempt_at = None
         row.subject = rendering.one_line(template.subject)
     else:
-        row.subject = rendered.subject
-        row.body_html = rendered.body_html
-        row.body_text = rendered.body_text
-        row.headers = rendered.headers
-        row.ics = rendered.ics
+        row.subject = rendered.email.subject
+        row.body_html = rendered.email.body_html
+        row.body_text = rendered.email.body_text
+        row.headers = rendered.email.headers
+        row.ics = rendered.email.ics
         if not smtp_configured():
             row.reason = NO_SMTP_REASON
     try:
@@ -424,7 +505,7 @@ def queue_email(
             contact,
             ConsentKind.DOI_REQUESTED,
             source=source or "email",
-            details=_doi_details(template, row, extra, enrollment),
+            details=_doi_details(template, row, rendered.extra, enrollment),
             occurred_at=now,
         )
     return row
@@ -481,7 +562,14 @@ def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
     if sample:
         extra = {**extra, "appointment": _sample_appointment(template.workspace)}
     try:
-        rendered = render_email(template, contact, public_id=None, extra=extra, now=clock.now())
+        rendered = render_email(
+            template,
+            contact,
+            public_id=None,
+            extra=extra,
+            now=clock.now(),
+            seconds=rendering.check_budget_seconds(),
+        )
     except rendering.RenderError as exc:
         raise Unprocessable(str(exc), extra={"errors": [exc.as_problem()]}) from None
     return {
@@ -730,6 +818,16 @@ def _status_before_block(contact: Contact) -> str:
     )
     previous = (event.details or {}).get("previous_status") if event else None
     return previous or EmailStatus.UNKNOWN
+
+
+def current_status(contact: Contact, now: datetime | None = None) -> str:
+    """``deliverable_status`` without writing: what it would return."""
+    if contact.email_status != EmailStatus.BLOCKED_TEMPORARILY:
+        return contact.email_status
+    now = now or clock.now()
+    if contact.blocked_until is not None and contact.blocked_until > now:
+        return contact.email_status
+    return _status_before_block(contact)
 
 
 def deliverable_status(contact: Contact, now: datetime | None = None) -> str:

@@ -146,7 +146,10 @@ def email_preview(request: HttpRequest) -> HttpResponse:
         form = EmailTemplateForm(posted)
         if not form.is_valid():
             return render_page(
-                request, "web/email_preview.html", {"form_errors": form.errors, "contact": contact}
+                request,
+                "web/email_preview.html",
+                {"form_errors": form.errors, "contact": contact},
+                status=422,
             )
         data = _data(form)
         problems = mail.check_template(workspace, data)
@@ -166,6 +169,9 @@ def email_preview(request: HttpRequest) -> HttpResponse:
         template = found
         problems = []
     context: dict[str, Any] = {"problems": problems, "contact": contact}
+    if problems:
+        # The check already rendered the draft (with sample data) and said why it fails.
+        return render_page(request, "web/email_preview.html", context, status=422)
     if contact is None:
         return render_page(request, "web/email_preview.html", context)
     contact.workspace = workspace
@@ -181,6 +187,7 @@ def email_preview(request: HttpRequest) -> HttpResponse:
                 public_id=None,
                 extra=registry.enrollment_context(enrollment),
                 now=clock.now(),
+                seconds=rendering.check_budget_seconds(),
             )
             context["rendered"] = {
                 "subject": rendered.subject,
@@ -195,4 +202,5 @@ def email_preview(request: HttpRequest) -> HttpResponse:
         context["render_error"] = str(exc)
     except TerminflowError as exc:
         context["render_error"] = exc.detail
-    return render_page(request, "web/email_preview.html", context)
+    failed = bool(problems or context.get("render_error"))
+    return render_page(request, "web/email_preview.html", context, status=422 if failed else 200)

@@ -114,6 +114,15 @@
     });
   });
 
+  // 422 answers carry the page's explanation (a form's errors, a template's problems): show
+  // them like any other answer instead of htmx's default of ignoring 4xx bodies.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // Server-rendered dialogs swapped in by htmx open themselves.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.target.closest ? event.target.closest("dialog") : null;
