@@ -70,7 +70,7 @@ def test_duplicate_field_key_is_409(api):
         ({"key": "plan", "type": "colour"}, "'colour' is not a field type; use one of: "),
         ({"key": "plan", "type": "select"}, "options: a select field needs a list"),
         ({"key": "Plan!", "type": "text"}, "'Plan!' is not a field key"),
-        ({"type": "text"}, "key: Field required"),
+        ({"type": "text"}, "Key: required."),
     ],
 )
 def test_bad_field_is_422_and_nothing_is_stored(api, body, detail):
@@ -157,8 +157,8 @@ def test_duplicate_email_in_other_case_is_409_conflict(api):
         ({"email": "anna@example.ch", "email_status": "vip"}, "'vip' is not an email status"),
         ({"email": "anna@example.ch", "fields": {"visits": "many"}}, "visits: 'many' is not"),
         ({"email": "anna@example.ch", "fields": {"nope": 1}}, "nope: no such field"),
-        ({"email": "anna@example.ch", "tags": "vip"}, "tags: Input should be a valid list"),
-        ({"first_name": "Anna"}, "email: Field required"),
+        ({"email": "anna@example.ch", "tags": "vip"}, "Tags: must be a list."),
+        ({"first_name": "Anna"}, "Email address: required."),
         ({"email": "anna@example.ch", "first_name": "A\u0000"}, "first_name: contains a NUL"),
     ],
 )
@@ -240,8 +240,8 @@ def test_list_pages_by_tag_with_a_cursor(api):
     ("query", "detail"),
     [
         ("cursor=garbage", "cursor: not a cursor this API returned"),
-        ("limit=0", "limit: Input should be greater than or equal to 1"),
-        ("limit=201", "limit: Input should be less than or equal to 200"),
+        ("limit=0", "Limit: must be at least 1."),
+        ("limit=201", "Limit: may be at most 200."),
         ("status=vip", "'vip' is not an email status"),
         ("q=a%00b", "q: contains a NUL character."),
     ],

@@ -654,7 +654,7 @@ def _call(run: Run, call: Callable[[], Any]) -> tuple[Any, Outcome | None]:
         with transaction.atomic():
             return call(), None
     except TerminflowError as exc:
-        return None, Outcome(status="failed", reason=exc.detail)
+        return None, Outcome(status="failed", reason=exc.english)
     except Exception as exc:
         log.exception("run %s (%s) raised; trying again later", run.pk, run.element.type)
         return None, Outcome(status="retry", reason=f"{type(exc).__name__}: {exc}")

@@ -454,7 +454,7 @@ def _prefetch_lookups(rows: list[WebPush], events: dict[int, Any], context: Batc
                     for calendar in list_calendars(row.account)
                 }
             except EterminError as exc:
-                context.failed_lookups[(row.account_id, "calendars")] = exc.detail
+                context.failed_lookups[(row.account_id, "calendars")] = exc.english
         event_name = EVENT_BY_COMMAND[event.command]
         needs_newsletter = event.newsletter == "unknown" and any(
             config.newsletter_only and config.event == event_name for config in candidates
@@ -465,7 +465,7 @@ def _prefetch_lookups(rows: list[WebPush], events: dict[int, Any], context: Batc
                 with client_for(row.account) as client:
                     found = client.contacts_by_email(event.email)
             except EterminError as exc:
-                context.failed_lookups[key] = exc.detail
+                context.failed_lookups[key] = exc.english
                 continue
             context.newsletter[key] = any(contact.newsletter for contact in found)
 

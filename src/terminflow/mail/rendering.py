@@ -107,6 +107,61 @@ def scoped(path: str, value: Any) -> Any:
 # Formatting -----------------------------------------------------------------------------------
 
 
+class Moment:
+    """A date or datetime in a template: reads localized, works with the date filters.
+
+    ``{{ contact.fields.termin_beginn }}`` then gives "Freitag, 4. Dezember 2026 um 16:30" in
+    the workspace's locale and zone instead of the stored ISO text, and ``| time`` or
+    ``| date("short")`` still see the instant. Public attributes (``year``, ``isoformat``) are
+    the underlying value's.
+    """
+
+    __slots__ = ("fmt", "value")
+
+    def __init__(self, value: datetime | date, fmt: Formatting) -> None:
+        self.value = value
+        self.fmt = fmt
+
+    def __str__(self) -> str:
+        filters = _filters(self.fmt)
+        if isinstance(self.value, datetime):
+            return str(filters["datetime"](self.value, "full"))
+        return str(filters["date"](self.value, "full"))
+
+    def __repr__(self) -> str:
+        return f"<Moment {self.value.isoformat()}>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.value, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Moment):
+            other = other.value
+        return bool(self.value == other)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def moment(value: Any, fmt: Formatting, *, kind: str = "datetime") -> Any:
+    """A stored date/datetime (object or ISO text) as a ``Moment``; other values unchanged."""
+    if isinstance(value, datetime | date):
+        return Moment(value, fmt)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            if kind == "date":
+                return Moment(date.fromisoformat(text), fmt)
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return value
+        return Moment(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), fmt)
+    return value
+
+
+
 @dataclass(frozen=True)
 class Formatting:
     """How dates read for one workspace: a Babel locale and an IANA time zone."""
@@ -136,6 +191,8 @@ def _instant(value: Any, zone: tzinfo) -> datetime | date:
     if isinstance(value, Undefined):
         # Raises the placeholder's own message.
         str(value)
+    if isinstance(value, Moment):
+        value = value.value
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -193,6 +250,11 @@ def _make_filters(fmt: Formatting) -> dict[str, Any]:
         return format_time(moment, format, tzinfo=zone, locale=locale)
 
     return {"datetime": datetime_filter, "date": date_filter, "time": time_filter}
+
+
+@lru_cache(maxsize=64)
+def _filters(fmt: Formatting) -> dict[str, Any]:
+    return _make_filters(fmt)
 
 
 @lru_cache(maxsize=64)

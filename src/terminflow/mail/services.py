@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from email.utils import formataddr
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -142,9 +142,7 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
     if not problems:
         # A trial render with sample data catches what parsing cannot: sandbox escapes, unknown
         # fields, filters applied to the wrong kind of value.
-        context = {
-            k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
-        }
+        context = localized_context(workspace, _sample_context(workspace, data.kind))
         for part, source in sources.items():
             try:
                 rendering.render_part(part, source, context, formatting(workspace))
@@ -274,6 +272,34 @@ def _context(
     context["contact"] = contact_context(contact)
     context["links"] = _links(kind, public_id)
     context["workspace"] = {"name": workspace.name}
+    return localized_context(workspace, context)
+
+
+def localized_context(workspace: Workspace, context: dict[str, Any]) -> dict[str, Any]:
+    """The context as templates see it: scoped names, dates read in the workspace's locale.
+
+    Date and datetime fields (stored as ISO text) and the providers' datetimes become
+    ``rendering.Moment``, so ``{{ contact.fields.termin }}`` reads "Freitag, 4. Dezember 2026
+    um 16:30" and the date filters still work on them.
+    """
+    fmt = formatting(workspace)
+    contact = context.get("contact")
+    if isinstance(contact, dict) and contact.get("fields"):
+        kinds = dict(
+            Field.objects.filter(
+                workspace=workspace, type__in=[FieldType.DATE, FieldType.DATETIME]
+            ).values_list("key", "type")
+        )
+        contact["fields"] = {
+            key: rendering.moment(value, fmt, kind=kinds[key]) if key in kinds else value
+            for key, value in contact["fields"].items()
+        }
+    for name, value in context.items():
+        if name != "contact" and isinstance(value, dict):
+            context[name] = {
+                key: rendering.moment(item, fmt) if isinstance(item, datetime | date) else item
+                for key, item in value.items()
+            }
     return {name: rendering.scoped(name, value) for name, value in context.items()}
 
 
