@@ -61,6 +61,11 @@ WaitDue = Callable[[RunContext], tuple[datetime | None, str]]
 Handler = Callable[[RunContext], Outcome]
 # Checks references (accounts, fields, emails) when a campaign is saved; returns problems.
 ConfigCheck = Callable[["Workspace", BaseModel, "Campaign | None"], list[str]]
+# The names an element makes available to the elements after it ("appointment",
+# "contact.fields.termin"), and the names an element's content needs (an email's placeholders).
+# Saving warns when some path to an element does not provide a name it needs.
+Provides = Callable[[BaseModel], set[str]]
+Needs = Callable[["Workspace", BaseModel], set[str]]
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class ElementType:
     handler: Handler | None = None
     wait_due: WaitDue | None = None
     check: ConfigCheck | None = None
+    provides: Provides | None = None
+    needs: Needs | None = None
     description: str = ""
     # Marketing email elements must be preceded by a double opt-in step (a warning, not an error).
     marketing: bool = False
@@ -110,6 +117,11 @@ _CONTEXT_PROVIDERS: dict[str, ContextProvider] = {}
 
 def register_context(name: str, provider: ContextProvider) -> None:
     _CONTEXT_PROVIDERS[name] = provider
+
+
+def context_names() -> set[str]:
+    """The template names that only some enrollments have (``appointment``)."""
+    return set(_CONTEXT_PROVIDERS)
 
 
 def enrollment_context(enrollment: Enrollment) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class CampaignIn(Schema):
 class ProblemOut(Schema):
     element: str | None
     message: str
+    code: str = ""
 
 
 class ElementOut(Schema):

@@ -19,7 +19,7 @@ from terminflow.kit import clock
 from terminflow.kit.errors import NotFound
 from terminflow.workspaces.models import Workspace
 
-from . import registry
+from . import registry, validation
 from .engine import end_enrollment
 from .models import (
     Campaign,
@@ -32,7 +32,7 @@ from .models import (
     RunStatus,
 )
 from .schemas import CampaignIn, EdgeIn, ElementIn
-from .validation import GraphWarning, InvalidGraph, marketing_warnings, validate_graph
+from .validation import GraphWarning, InvalidGraph, validate_graph
 
 # Rows written per statement when a mass action touches many contacts.
 CHUNK = 1000
@@ -86,10 +86,8 @@ def campaign_graph(campaign: Campaign) -> CampaignIn:
 
 
 def graph_warnings(campaign: Campaign) -> list[GraphWarning]:
-    """The warnings of the stored graph (no database reads beyond the graph itself)."""
-    graph = campaign_graph(campaign)
-    types = {element.id: registry.get(element.type) for element in graph.elements}
-    return marketing_warnings(types, [(e.source, e.target, e.branch) for e in graph.edges])
+    """The warnings of the stored graph: double opt-in missing, names a path cannot provide."""
+    return validation.graph_warnings(campaign.workspace, campaign_graph(campaign))
 
 
 @transaction.atomic

@@ -38,8 +38,8 @@ class TerminflowError(Exception):
     @property
     def detail(self) -> str:
         """The message in the active language, parameters filled in."""
-        text = str(self._detail)
-        return text % self.params if self.params else text
+        # ``%`` before ``str``: a lazy plural picks its form from the parameters.
+        return str(self._detail % self.params) if self.params else str(self._detail)
 
     @property
     def english(self) -> str:

@@ -82,7 +82,7 @@ def formatting(workspace: Workspace) -> rendering.Formatting:
 
 def template_names() -> set[str]:
     """Top-level names a template may use: the contract's four plus every context provider's."""
-    return set(BASE_NAMES) | set(registry._CONTEXT_PROVIDERS)
+    return set(BASE_NAMES) | registry.context_names()
 
 
 def _sample_field_value(field: Field) -> Any:

@@ -17,7 +17,7 @@ from terminflow.mail.api import outbox_router
 from terminflow.mail.api import router as emails_router
 from terminflow.workspaces.api import ApiTokenAuth, SessionAuth
 
-from .input_errors import sentence
+from terminflow.kit.input_errors import sentence
 
 api = NinjaAPI(
     title="terminflow API",

@@ -1,4 +1,4 @@
-"""Pydantic's input errors as sentences in the reader's language.
+"""Pydantic's input errors as sentences in the reader's language (API bodies, element settings).
 
 django-ninja answers bad JSON with pydantic's English messages ("String should have at least 1
 character") and field names ("body_html"). Here each error type gets its own translated
@@ -51,6 +51,25 @@ FIELD_LABELS: dict[str, Promise] = {
     "text": _("Text"),
     "value": _("Value"),
     "id": _("ID"),
+    "cursor": _("Cursor"),
+    "field": _("Field"),
+    "offset_minutes": _("Offset"),
+    "minutes": _("Minutes"),
+    "if_past": _("When the time has passed"),
+    "stop_if_appointment_deleted": _("Stop when the appointment is deleted"),
+    "calendar": _("Calendar"),
+    "event": _("Event"),
+    "start_field": _("Field for the start"),
+    "end_field": _("Field for the end"),
+    "save_notes": _("Save notes"),
+    "newsletter_only": _("Only with newsletter checkbox"),
+    "email_id": _("Email"),
+    "campaign_id": _("Campaign"),
+    "tag": _("Tag"),
+    "add": _("Tags to add"),
+    "remove": _("Tags to remove"),
+    "op": _("Comparison"),
+    "statuses": _("Email statuses"),
 }
 
 # One sentence per pydantic error type; ``%(name)s`` come from the error's ``ctx``.
