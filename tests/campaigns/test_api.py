@@ -294,7 +294,7 @@ def test_stats_count_runs_per_element(api):
     response = api.get(f"/api/v1/campaigns/{campaign.pk}/stats")
 
     assert response.status_code == 200
-    zero = {"skipped": 0, "failed": 0, "cancelled": 0, "removed": False}
+    zero = {"skipped": 0, "failed": 0, "cancelled": 0, "removed": False, "failures": []}
     assert response.json() == {
         "campaign_id": campaign.pk,
         "enrollments": {"active": 1, "completed": 1, "stopped": 0, "reset": 0, "ready": 0},

@@ -14,6 +14,7 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ContactTag, EmailStatus, FieldType
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.reasons import Reason
 
 from . import engine, registry
 from .models import Campaign
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
 TAG_ADDED = "contact.tag_added"
 DOI_CONFIRMED = "contact.doi_confirmed"
 WAIT_UNTIL_FIELD = "wait.until_field"
+# The reasons these elements store on runs (English; shown translated through kit.reasons).
+TAGS_UNCHANGED = Reason("tags_unchanged", "the tags were already as configured")
+RESET_CAMPAIGN_GONE = Reason("campaign_gone", "the campaign to reset no longer exists")
+STOP_CAMPAIGN_GONE = Reason("campaign_gone", "the campaign to stop no longer exists")
+RUNS_CANCELLED = Reason("runs_cancelled", "%(count)s waiting runs cancelled")
+FIELD_GONE = Reason("field_gone", "field '%(field)s' no longer exists")
+CANNOT_COMPARE = Reason("cannot_compare", "cannot compare %(have)s with %(want)s as %(type)s")
+FIELD_EMPTY = Reason("field_empty", "field '%(field)s' is empty")
+TIME_PASSED = Reason("time_passed", "the time (%(time)s) had already passed")
+APPOINTMENT_DELETED = Reason("appointment_deleted", "the appointment was deleted in eTermin")
 # About ten years: long enough for any reminder, short enough to catch a typo of many zeros.
 MAX_WAIT_MINUTES = 10 * 366 * 24 * 60
 
@@ -170,6 +181,11 @@ def _check_set_field(
     return problems
 
 
+def _provides_set_field(config: BaseModel) -> set[str]:
+    assert isinstance(config, SetFieldConfig)
+    return set() if config.value in (None, "") else {f"contact.fields.{config.field}"}
+
+
 def _check_wait_until_field(
     workspace: Workspace, config: BaseModel, campaign: Campaign | None
 ) -> list[str]:
@@ -233,7 +249,7 @@ def _tag(context: RunContext) -> Outcome:
     added = contacts.add_tags(contact, config.add, source=_source(context)) if config.add else []
     removed = contacts.remove_tags(contact, config.remove) if config.remove else []
     if not added and not removed:
-        return Outcome(status="completed", reason="the tags were already as configured")
+        return Outcome(status="completed", reason=TAGS_UNCHANGED())
     return Outcome()
 
 
@@ -256,7 +272,7 @@ def _campaign_reset(context: RunContext) -> Outcome:
 
     campaign = _target_campaign(context)
     if campaign is None:
-        return Outcome(status="failed", reason="the campaign to reset no longer exists")
+        return Outcome(status="failed", reason=RESET_CAMPAIGN_GONE())
     reset_contact(campaign, context.run.contact, now=context.now)
     return Outcome()
 
@@ -266,9 +282,9 @@ def _campaign_stop(context: RunContext) -> Outcome:
 
     campaign = _target_campaign(context)
     if campaign is None:
-        return Outcome(status="failed", reason="the campaign to stop no longer exists")
+        return Outcome(status="failed", reason=STOP_CAMPAIGN_GONE())
     cancelled = stop_contact(campaign, context.run.contact, now=context.now)
-    return Outcome(reason=f"{cancelled} waiting runs cancelled" if cancelled else "")
+    return Outcome(reason=RUNS_CANCELLED(count=cancelled) if cancelled else "")
 
 
 def _condition_tag(context: RunContext) -> Outcome:
@@ -290,7 +306,7 @@ def _condition_field(context: RunContext) -> Outcome:
         return Outcome(branch="yes" if empty == (config.op == "empty") else "no")
     field = ContactField.objects.filter(workspace_id=contact.workspace_id, key=config.field).first()
     if field is None:
-        return Outcome(status="failed", reason=f"field {config.field!r} no longer exists")
+        return Outcome(status="failed", reason=FIELD_GONE(field=config.field))
     if empty:
         return Outcome(branch="yes" if config.op == "ne" else "no")
     zone = contacts.workspace_zone(contact.workspace)
@@ -299,7 +315,8 @@ def _condition_field(context: RunContext) -> Outcome:
         want = typed_value(field.type, contacts.clean_field_value(field, config.value, zone=zone))
     except (TypeError, ValueError, TerminflowError):
         return Outcome(
-            status="failed", reason=f"cannot compare {raw!r} with {config.value!r} as {field.type}"
+            status="failed",
+            reason=CANNOT_COMPARE(have=repr(raw), want=repr(config.value), type=field.type),
         )
     result = {
         "eq": have == want,
@@ -345,10 +362,10 @@ def _wait_until_field(context: RunContext) -> tuple[datetime | None, str]:
     assert isinstance(config, WaitUntilFieldConfig)
     moment = contacts.field_datetime(context.run.contact, config.field)
     if moment is None:
-        return None, f"field {config.field!r} is empty"
+        return None, FIELD_EMPTY(field=config.field)
     due = wall_clock_due(moment, config.offset_minutes, context.run.workspace.timezone)
     if due <= context.now and config.if_past == "stop":
-        return None, f"the time ({due.isoformat()}) had already passed"
+        return None, TIME_PASSED(time=due.isoformat())
     return due, ""
 
 
@@ -409,6 +426,7 @@ BUILT_IN: list[ElementType] = [
         config_schema=SetFieldConfig,
         handler=_set_field,
         check=_check_set_field,
+        provides=_provides_set_field,
         meta={"group": "actions"},
     ),
     ElementType(

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ValidationError
 from terminflow.contacts.models import Contact
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.reasons import Reason
 
 from . import registry
 from .models import (
@@ -77,6 +78,14 @@ BACKOFF_CAP = timedelta(hours=1)
 # A wait type names the config attribute holding its field in ``meta["retimed_by_field"]``; its
 # waiting runs are re-timed when that contact field changes.
 RETIMED_BY_FIELD = "retimed_by_field"
+
+# The reasons the engine stores on runs (English; shown translated through kit.reasons).
+ELEMENT_REMOVED = Reason("element_removed", "the element was removed from the campaign")
+ENROLLMENT_ENDED = Reason("enrollment_ended", "the enrollment is %(status)s")
+UNKNOWN_BRANCH = Reason("unknown_branch", "the handler chose the unknown branch '%(branch)s'")
+GAVE_UP = Reason("gave_up", "gave up after %(attempts)s attempts: %(reason)s")
+CAMPAIGN_RESET = Reason("campaign_reset", "the campaign was reset")
+CONTACT_STOPPED = Reason("contact_stopped", "the contact was stopped")
 
 _RUN_STATE = [
     "status",
@@ -664,11 +673,13 @@ def _execute(run: Run, batch: _Batch) -> None:
     element = run.element
     now = batch.now
     if element.removed:
-        _finish(run, RunStatus.CANCELLED, now, reason="the element was removed from the campaign")
+        _finish(run, RunStatus.CANCELLED, now, reason=ELEMENT_REMOVED())
         batch.touched.add(run.enrollment_id)
         return
     if run.enrollment.status != EnrollmentStatus.ACTIVE:
-        _finish(run, RunStatus.CANCELLED, now, reason=f"the enrollment is {run.enrollment.status}")
+        _finish(
+            run, RunStatus.CANCELLED, now, reason=ENROLLMENT_ENDED(status=run.enrollment.status)
+        )
         return
     element_type = registry.get(element.type)
     if element_type is None:
@@ -719,9 +730,7 @@ def _execute(run: Run, batch: _Batch) -> None:
         _record(run, failure, batch, refresh=element_type.kind == "action")
         return
     if outcome.status == "completed" and outcome.branch not in element_type.branches:
-        outcome = Outcome(
-            status="failed", reason=f"the handler chose the unknown branch {outcome.branch!r}"
-        )
+        outcome = Outcome(status="failed", reason=UNKNOWN_BRANCH(branch=outcome.branch))
     _record(run, outcome, batch, refresh=element_type.kind == "action")
 
 
@@ -738,9 +747,7 @@ def _record(run: Run, outcome: Outcome, batch: _Batch, *, refresh: bool = False)
             run.claimed_until = None
             run.save(update_fields=["attempts", "due_at", "reason", "claimed_until"])
             return
-        outcome = Outcome(
-            status="failed", reason=f"gave up after {attempts} attempts: {outcome.reason}"
-        )
+        outcome = Outcome(status="failed", reason=GAVE_UP(attempts=attempts, reason=outcome.reason))
     status = RunStatus(outcome.status)
     branch = outcome.branch if status == RunStatus.COMPLETED else "next"
     _finish(

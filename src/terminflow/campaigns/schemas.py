@@ -69,6 +69,13 @@ class CampaignOut(Schema):
     updated_at: datetime
 
 
+class FailureOut(Schema):
+    reason: str = Field(description="In the request's language")
+    code: str = Field(description='Stable English code; "" for a reason without one')
+    count: int
+    latest_at: datetime | None
+
+
 class ElementStatsOut(Schema):
     id: str
     type: str
@@ -79,6 +86,9 @@ class ElementStatsOut(Schema):
     skipped: int
     failed: int
     cancelled: int
+    failures: list[FailureOut] = Field(
+        default_factory=list, description="Failed runs by reason, the latest reasons first"
+    )
 
 
 class CampaignStatsOut(Schema):
@@ -104,7 +114,8 @@ class RunOut(Schema):
     rotation: int
     status: str
     branch: str
-    reason: str
+    reason: str = Field(description="In the request's language")
+    reason_code: str = Field("", description='Stable English code of the reason; "" if none')
     attempts: int
     due_at: datetime | None
     wait_until: datetime | None

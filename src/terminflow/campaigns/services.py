@@ -11,16 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Max, Q, Value
+from django.db.models import Count, F, Max, Q, Value
 from django.db.models.functions import Coalesce
 
 from terminflow.contacts.models import Contact
-from terminflow.kit import clock
+from terminflow.kit import clock, reasons
 from terminflow.kit.errors import NotFound
 from terminflow.workspaces.models import Workspace
 
 from . import registry, validation
-from .engine import end_enrollment
+from .engine import CAMPAIGN_RESET, CONTACT_STOPPED, ELEMENT_REMOVED, end_enrollment
 from .models import (
     Campaign,
     CampaignStatus,
@@ -158,9 +158,7 @@ def save_campaign(
     )
 
     if gone:
-        _cancel_runs(
-            campaign, Q(element_id__in=gone), "the element was removed from the campaign", now
-        )
+        _cancel_runs(campaign, Q(element_id__in=gone), ELEMENT_REMOVED(), now)
     _apply_status(campaign, previous_status, now)
     return campaign, warnings
 
@@ -250,7 +248,7 @@ def reset_contact(
     if latest is not None:
         rotation = latest.rotation + 1
         if latest.status == EnrollmentStatus.ACTIVE:
-            end_enrollment(latest, EnrollmentStatus.RESET, now, reason="the campaign was reset")
+            end_enrollment(latest, EnrollmentStatus.RESET, now, reason=CAMPAIGN_RESET())
     return Enrollment.objects.create(
         workspace_id=campaign.workspace_id,
         campaign=campaign,
@@ -271,7 +269,7 @@ def stop_contact(campaign: Campaign, contact: Contact, *, now: datetime | None =
     latest = _latest_enrollment(campaign, contact)
     if latest is None or latest.status == EnrollmentStatus.STOPPED:
         return 0
-    return end_enrollment(latest, EnrollmentStatus.STOPPED, now, reason="the contact was stopped")
+    return end_enrollment(latest, EnrollmentStatus.STOPPED, now, reason=CONTACT_STOPPED())
 
 
 @transaction.atomic
@@ -292,7 +290,7 @@ def reset_campaign(campaign: Campaign, *, now: datetime | None = None) -> int:
     )
     Run.objects.filter(campaign=campaign, status=RunStatus.PENDING).update(
         status=RunStatus.CANCELLED,
-        reason="the campaign was reset",
+        reason=CAMPAIGN_RESET(),
         finished_at=now,
         claimed_until=None,
     )
@@ -331,6 +329,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
         .order_by()
     }
     names = ("entered", "completed", "waiting", "skipped", "failed", "cancelled")
+    failures = _failure_reasons(campaign)
     elements = []
     for element in campaign.elements.order_by("id"):
         row = counts.get(element.pk)
@@ -342,6 +341,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
                 "type": element.type,
                 "removed": element.removed,
                 **{name: (row[name] if row else 0) for name in names},
+                "failures": failures.get(element.pk, []),
             }
         )
     by_status = Counter(
@@ -357,6 +357,38 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
         "enrollments": {status: by_status.get(status, 0) for status in EnrollmentStatus.values},
         "elements": elements,
     }
+
+
+# Distinct failure reasons shown per element, the latest first.
+FAILURE_REASONS = 3
+
+
+def _failure_reasons(campaign: Campaign) -> dict[int, list[dict[str, Any]]]:
+    """Per element, its failed runs grouped by reason: how many, when last, in the reader's words.
+
+    The builder shows these on each element, so a send that fails for every contact is seen
+    where the campaign is edited, not only in a filtered outbox.
+    """
+    rows = (
+        Run.objects.filter(campaign=campaign, status=RunStatus.FAILED)
+        .values("element_id", "reason")
+        .annotate(count=Count("id"), latest_at=Max("finished_at"))
+        .order_by("element_id", F("latest_at").desc(nulls_last=True))
+    )
+    found: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        listed = found.setdefault(row["element_id"], [])
+        if len(listed) < FAILURE_REASONS:
+            code, message = reasons.describe(row["reason"])
+            listed.append(
+                {
+                    "reason": message,
+                    "code": code,
+                    "count": row["count"],
+                    "latest_at": row["latest_at"],
+                }
+            )
+    return found
 
 
 def contact_history(campaign: Campaign, contact: Contact) -> dict[str, Any]:
@@ -391,7 +423,8 @@ def contact_history(campaign: Campaign, contact: Contact) -> dict[str, Any]:
                 "rotation": run.rotation,
                 "status": run.status,
                 "branch": run.branch,
-                "reason": run.reason,
+                "reason": reasons.translate(run.reason),
+                "reason_code": reasons.describe(run.reason)[0],
                 "attempts": run.attempts,
                 "due_at": run.due_at,
                 "wait_until": run.wait_until,

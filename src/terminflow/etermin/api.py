@@ -9,8 +9,10 @@ import dataclasses
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import pgettext_lazy
 from ninja import Query, Router, Status
 
+from terminflow.kit import reasons
 from terminflow.kit.errors import Unprocessable
 from terminflow.workspaces.api import current_workspace
 from terminflow.workspaces.models import Feature
@@ -152,14 +154,31 @@ repeats or skips an entry, even while new pushes arrive.
 """
 
 
+# eTermin's commands and the inbox states as people read them ("Erstellt", not CREATED).
+COMMAND_LABELS = {
+    "CREATED": pgettext_lazy("etermin event", "Created"),
+    "MODIFIED": pgettext_lazy("etermin event", "Changed"),
+    "DELETED": pgettext_lazy("etermin event", "Deleted"),
+}
+STATUS_LABELS = {
+    "pending": pgettext_lazy("inbox", "Pending"),
+    "processed": pgettext_lazy("inbox", "Processed"),
+    "ignored": pgettext_lazy("inbox", "Ignored"),
+    "failed": pgettext_lazy("inbox", "Failed"),
+}
+
+
 def _inbox_out(push: WebPush) -> dict[str, Any]:
     return {
         "id": push.pk,
         "account_id": push.account_id,
         "command": push.command,
         "appointment_uid": push.appointment_uid,
+        "command_label": str(COMMAND_LABELS.get(push.command or "", "")),
         "status": push.status,
-        "reason": push.reason,
+        "status_label": str(STATUS_LABELS.get(push.status, push.status)),
+        "reason": reasons.translate(push.reason),
+        "reason_code": reasons.describe(push.reason)[0],
         "received_at": push.received_at,
         "processed_at": push.processed_at,
     }

@@ -94,6 +94,16 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
     return problems
 
 
+def _provides(config: BaseModel) -> set[str]:
+    """The appointment for the emails after it, and the fields it fills with its times."""
+    assert isinstance(config, AppointmentTriggerConfig)
+    names = {"appointment"}
+    if config.event != "deleted":
+        # A deleted appointment leaves the fields as they were (processing sets none).
+        names |= {f"contact.fields.{key}" for key in (config.start_field, config.end_field) if key}
+    return names
+
+
 def appointment_context(enrollment: Enrollment) -> dict[str, Any] | None:
     """The appointment that let the contact in, as email templates see it."""
     from .models import Appointment
@@ -128,6 +138,7 @@ def register() -> None:
             ),
             config_schema=AppointmentTriggerConfig,
             check=_check,
+            provides=_provides,
             meta={"single_opt_in_source": True, "group": "events", "color": "orange"},
         )
     )

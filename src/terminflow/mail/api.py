@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import pgettext_lazy
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from terminflow.contacts.services import get_contact
+from terminflow.kit import reasons
 from terminflow.workspaces.api import current_workspace
 
 from . import services
@@ -73,7 +75,9 @@ class OutboxOut(Schema):
     to: str
     subject: str
     status: str
+    status_label: str = ""
     reason: str
+    reason_code: str = ""
     attempts: int
     message_id: str
     created_at: datetime
@@ -137,6 +141,15 @@ def preview_email(request: HttpRequest, email_id: int, payload: PreviewIn) -> di
     return services.preview(template, contact)
 
 
+OUTBOX_STATUS_LABELS = {
+    "queued": pgettext_lazy("outbox", "Queued"),
+    "sending": pgettext_lazy("outbox", "Sending"),
+    "sent": pgettext_lazy("outbox", "Sent"),
+    "failed": pgettext_lazy("outbox", "Failed"),
+    "cancelled": pgettext_lazy("outbox", "Not sent on purpose"),
+}
+
+
 def _outbox_out(row: Outbox) -> dict[str, Any]:
     return {
         "id": row.pk,
@@ -147,7 +160,9 @@ def _outbox_out(row: Outbox) -> dict[str, Any]:
         "to": row.to_email,
         "subject": row.subject,
         "status": row.status,
-        "reason": row.reason,
+        "status_label": str(OUTBOX_STATUS_LABELS.get(row.status, row.status)),
+        "reason": reasons.translate(row.reason),
+        "reason_code": reasons.describe(row.reason)[0],
         "attempts": row.attempts,
         "message_id": row.message_id,
         "created_at": row.created_at,

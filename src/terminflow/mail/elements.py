@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from terminflow.campaigns import registry
 from terminflow.campaigns.registry import ElementType, Outcome, RunContext
 from terminflow.contacts.models import EmailStatus
+from terminflow.kit.reasons import Reason
 
-from . import services
+from . import rendering, services
 from .models import EmailKind, EmailTemplate, OutboxStatus
 
 if TYPE_CHECKING:
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 SEND = "email.send"
 DOI = "email.doi"
 DOI_REQUIRED = "double opt-in required"
+# The reasons these elements store on runs (English; shown translated through kit.reasons).
+Reason("doi_required", DOI_REQUIRED)
+NO_EMAIL = Reason("no_email", "contact is %(status)s: no email")
+ALREADY_CONFIRMED = Reason("already_confirmed", "already confirmed by double opt-in")
+EMAIL_GONE = Reason("email_gone", "email %(id)s does not exist")
+EMAIL_WRONG_KIND = Reason("email_wrong_kind", "email %(id)s is a %(kind)s email")
 
 
 class EmailConfig(BaseModel):
@@ -48,14 +55,26 @@ def _checker(kind: str):  # type: ignore[no-untyped-def]
     return check
 
 
+def _needs(workspace: Workspace, config: BaseModel) -> set[str]:
+    """What the email's template reads, for the campaign's check of the paths leading to it."""
+    assert isinstance(config, EmailConfig)
+    template = EmailTemplate.objects.filter(workspace=workspace, pk=config.email_id).first()
+    if template is None:
+        return set()
+    names: set[str] = set()
+    for source in (template.subject, template.body_html, template.body_text):
+        names |= rendering.names_used(source)
+    return names
+
+
 def _refusal(status: str, kind: str) -> str:
     """Why this contact gets no email of this kind, or "" when it may."""
     if status in services.NO_EMAIL_STATUSES:
-        return f"contact is {status}: no email"
+        return NO_EMAIL(status=status)
     if kind == EmailKind.MARKETING and status not in services.MARKETING_STATUSES:
         return DOI_REQUIRED
     if kind == EmailKind.DOI and status == EmailStatus.CONFIRMED_DOI:
-        return "already confirmed by double opt-in"
+        return ALREADY_CONFIRMED()
     return ""
 
 
@@ -74,10 +93,10 @@ def _queue(context: RunContext, kind: str) -> Outcome:
         .first()
     )
     if template is None:
-        return Outcome(status="failed", reason=f"email {config.email_id} does not exist")
+        return Outcome(status="failed", reason=EMAIL_GONE(id=config.email_id))
     if template.kind != kind:
         return Outcome(
-            status="failed", reason=f"email {config.email_id} is a {template.kind} email"
+            status="failed", reason=EMAIL_WRONG_KIND(id=config.email_id, kind=template.kind)
         )
     campaign = context.enrollment.campaign
     row = services.queue_email(
@@ -110,6 +129,7 @@ def register() -> None:
             config_schema=EmailConfig,
             handler=send_email,
             check=_checker(EmailKind.MARKETING),
+            needs=_needs,
             description="A marketing email; only contacts confirmed by double opt-in get it.",
             marketing=True,
         )
@@ -122,6 +142,7 @@ def register() -> None:
             config_schema=EmailConfig,
             handler=request_doi,
             check=_checker(EmailKind.DOI),
+            needs=_needs,
             description="Asks the contact to confirm their address (double opt-in).",
             doi=True,
         )

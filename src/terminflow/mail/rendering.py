@@ -161,7 +161,6 @@ def moment(value: Any, fmt: Formatting, *, kind: str = "datetime") -> Any:
     return value
 
 
-
 @dataclass(frozen=True)
 class Formatting:
     """How dates read for one workspace: a Babel locale and an IANA time zone."""
@@ -339,6 +338,38 @@ def uses_link(source: str, name: str) -> bool:
         ):
             return True
     return False
+
+
+@lru_cache(maxsize=512)
+def names_used(source: str) -> frozenset[str]:
+    """The names a template reads: top-level names, and ``contact.fields.<key>`` per field.
+
+    Found on the syntax tree, without rendering, so a campaign can be checked against what the
+    paths to an email provide. A template that does not parse uses nothing (saving it failed).
+    """
+    try:
+        tree = _parse("template", source)
+    except RenderError:
+        return frozenset()
+    declared = _declared_names(tree)
+    found: set[str] = set()
+    for name_node in tree.find_all(nodes.Name):
+        if name_node.ctx == "load" and name_node.name not in declared:
+            found.add(name_node.name)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        inner = node.node
+        if not (
+            isinstance(inner, nodes.Getattr)
+            and inner.attr == "fields"
+            and isinstance(inner.node, nodes.Name)
+            and inner.node.name == "contact"
+        ):
+            continue
+        if isinstance(node, nodes.Getattr):
+            found.add(f"contact.fields.{node.attr}")
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found.add(f"contact.fields.{node.arg.value}")
+    return frozenset(found)
 
 
 def static_problems(part: str, source: str, allowed_names: Iterable[str]) -> list[RenderError]:

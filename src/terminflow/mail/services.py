@@ -23,6 +23,7 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
 from terminflow.kit import clock
 from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
+from terminflow.kit.reasons import Reason
 
 from . import calendar, links, rendering, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
     from terminflow.workspaces.models import Workspace
 
 NO_SMTP_REASON = "not sent: no SMTP server configured"
+# The reasons stored on outbox rows (English; shown translated through kit.reasons).
+Reason("no_smtp", NO_SMTP_REASON)
+UNSUBSCRIBED = Reason("unsubscribed", "contact unsubscribed")
+# Render errors: the part and line, then Jinja's or our own message.
+Reason("template_error", "Template error in %(where)s: %(message)s")
 BASE_NAMES = ("contact", "appointment", "links", "workspace")
 
 # Statuses that may receive each kind of email (DESIGN §2: marketing only after double opt-in).
@@ -632,7 +638,7 @@ def unsubscribe(
             )
         Outbox.objects.filter(
             contact=contact, status=OutboxStatus.QUEUED, kind=EmailKind.MARKETING
-        ).update(status=OutboxStatus.CANCELLED, reason="contact unsubscribed", next_attempt_at=None)
+        ).update(status=OutboxStatus.CANCELLED, reason=UNSUBSCRIBED(), next_attempt_at=None)
     return contact
 
 

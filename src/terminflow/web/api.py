@@ -13,11 +13,10 @@ from terminflow.contacts.api import router as contacts_router
 from terminflow.etermin.api import inbox_router
 from terminflow.etermin.api import router as etermin_router
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.input_errors import sentence
 from terminflow.mail.api import outbox_router
 from terminflow.mail.api import router as emails_router
 from terminflow.workspaces.api import ApiTokenAuth, SessionAuth
-
-from terminflow.kit.input_errors import sentence
 
 api = NinjaAPI(
     title="terminflow API",
