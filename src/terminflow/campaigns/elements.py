@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from django.utils.translation import gettext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ContactTag, EmailStatus, FieldType
@@ -17,7 +18,7 @@ from terminflow.kit.errors import TerminflowError
 from terminflow.kit.reasons import Reason
 
 from . import engine, registry
-from .models import Campaign
+from .models import Campaign, Element, Run, RunStatus
 from .registry import ElementType, Outcome, RunContext
 
 if TYPE_CHECKING:
@@ -116,6 +117,13 @@ class WaitUntilFieldConfig(_Config):
     if_past: Literal["continue", "stop"] = Field(
         default="continue", description="When the time has already passed: go on now, or stop"
     )
+    stop_if_appointment_deleted: bool | None = Field(
+        default=None,
+        description=(
+            "Stop waiting when the appointment behind the field is deleted in eTermin. Default "
+            "(null): on when an eTermin element fills the field, off otherwise."
+        ),
+    )
 
 
 class ConditionTagConfig(_Config):
@@ -190,7 +198,85 @@ def _check_wait_until_field(
     workspace: Workspace, config: BaseModel, campaign: Campaign | None
 ) -> list[str]:
     assert isinstance(config, WaitUntilFieldConfig)
-    return _check_field(workspace, config.field, {FieldType.DATE, FieldType.DATETIME})[1]
+    problems = _check_field(workspace, config.field, {FieldType.DATE, FieldType.DATETIME})[1]
+    if (
+        not problems
+        and config.stop_if_appointment_deleted
+        and config.field not in appointment_fields(workspace.pk)
+    ):
+        problems.append(
+            gettext(
+                "“Stop when the appointment is deleted” needs a field that an eTermin element "
+                "fills; no eTermin element fills “%(field)s”."
+            )
+            % {"field": config.field}
+        )
+    return problems
+
+
+def appointment_fields(workspace_id: int) -> set[str]:
+    """The fields that elements of the workspace fill from an appointment (eTermin's start/end).
+
+    Read from the registry: an element type that provides ``appointment`` fills the fields it
+    provides beside it from that appointment. Removed elements and all campaign states count,
+    so pausing a campaign does not change what a wait elsewhere does.
+    """
+    types = {t.key: t for t in registry.all_types() if t.provides is not None}
+    found: set[str] = set()
+    rows = Element.objects.filter(
+        campaign__workspace_id=workspace_id, type__in=list(types), removed=False
+    ).values_list("type", "config")
+    for type_key, config in rows:
+        element_type = types[type_key]
+        assert element_type.provides is not None
+        try:
+            names = element_type.provides(element_type.config_schema.model_validate(config))
+        except ValidationError:
+            continue
+        if "appointment" in names:
+            found |= {n[len("contact.fields.") :] for n in names if n.startswith("contact.fields.")}
+    return found
+
+
+def _stops_on_deletion(config: WaitUntilFieldConfig, workspace_id: int) -> bool:
+    if config.stop_if_appointment_deleted is not None:
+        return config.stop_if_appointment_deleted
+    return config.field in appointment_fields(workspace_id)
+
+
+def stop_waits_for_deleted_appointment(
+    contact: Contact, appointment_id: int, moments: set[datetime], now: datetime
+) -> int:
+    """Stop the contact's waits tied to an appointment that was deleted in eTermin.
+
+    A wait is tied to it when the appointment let the contact into the campaign, or when the
+    wait's field still holds the appointment's start or end. Only waits whose option "stop when
+    the appointment is deleted" is on (by default when an eTermin element fills the field);
+    they end as cancelled with the reason ``appointment_deleted``, so no reminder goes out for
+    an appointment that no longer exists. Returns how many were stopped.
+    """
+    runs = Run.objects.filter(
+        contact_id=contact.pk,
+        status=RunStatus.PENDING,
+        element__type=WAIT_UNTIL_FIELD,
+        element__removed=False,
+    ).select_related("element", "enrollment")
+    stopped = 0
+    for run in runs:
+        try:
+            config = WaitUntilFieldConfig.model_validate(run.element.config)
+        except ValidationError:
+            continue
+        if not _stops_on_deletion(config, contact.workspace_id):
+            continue
+        entered_by = (run.enrollment.context or {}).get("appointment_id")
+        if entered_by != appointment_id and (
+            contacts.field_datetime(contact, config.field) not in moments
+        ):
+            continue
+        engine.stop_pending(run, APPOINTMENT_DELETED(), now)
+        stopped += 1
+    return stopped
 
 
 def _check_condition_field(
@@ -360,6 +446,10 @@ def wall_clock_due(moment: datetime, offset_minutes: int, zone: str) -> datetime
 def _wait_until_field(context: RunContext) -> tuple[datetime | None, str]:
     config = context.config
     assert isinstance(config, WaitUntilFieldConfig)
+    if _stops_on_deletion(config, context.run.workspace_id):
+        appointment = registry.enrollment_context(context.enrollment).get("appointment")
+        if appointment and appointment.get("status") == "deleted":
+            return None, APPOINTMENT_DELETED()
     moment = contacts.field_datetime(context.run.contact, config.field)
     if moment is None:
         return None, FIELD_EMPTY(field=config.field)

@@ -837,6 +837,12 @@ def _complete_finished(enrollment_ids: set[int], now: datetime) -> int:
     )
 
 
+def stop_pending(run: Run, reason: str, now: datetime) -> None:
+    """Stop one pending run for good (cancelled, with the reason); its flow goes no further."""
+    _finish(run, RunStatus.CANCELLED, now, reason=reason)
+    _complete_if_done(run.enrollment, now)
+
+
 def end_enrollment(enrollment: Enrollment, status: str, now: datetime, *, reason: str) -> int:
     """End an enrollment with ``status`` and cancel its pending runs; returns how many."""
     cancelled = Run.objects.filter(enrollment_id=enrollment.pk, status=RunStatus.PENDING).update(

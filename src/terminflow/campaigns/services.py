@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, F, Max, Q, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy
 
 from terminflow.contacts.models import Contact
 from terminflow.kit import clock, reasons
@@ -42,14 +43,18 @@ def get_campaign(workspace: Workspace, campaign_id: int) -> Campaign:
     """The workspace's campaign; ``NotFound`` for any other id, another workspace's included."""
     campaign = Campaign.objects.filter(workspace=workspace, pk=campaign_id).first()
     if campaign is None:
-        raise NotFound(f"Campaign {campaign_id} does not exist.")
+        raise NotFound(
+            gettext_lazy("Campaign %(campaign_id)s does not exist."), campaign_id=campaign_id
+        )
     return campaign
 
 
 def get_contact(workspace: Workspace, contact_id: int) -> Contact:
     contact = Contact.objects.filter(workspace=workspace, pk=contact_id).first()
     if contact is None:
-        raise NotFound(f"Contact {contact_id} does not exist.")
+        raise NotFound(
+            gettext_lazy("Contact %(contact_id)s does not exist."), contact_id=contact_id
+        )
     return contact
 
 

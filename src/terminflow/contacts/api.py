@@ -7,6 +7,7 @@ import binascii
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 from ninja import Query, Router, Schema, Status
 
 from terminflow.kit.errors import Unprocessable
@@ -141,7 +142,9 @@ def _decode_cursor(cursor: str) -> int:
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Unprocessable(
-            "cursor: not a cursor this API returned; take next_cursor from the previous page."
+            gettext_lazy(
+                "cursor: not a cursor this API returned; take next_cursor from the previous page."
+            )
         ) from None
     return before_id
 

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from ninja import Query, Router, Status
 
 from terminflow.kit import reasons
@@ -189,7 +189,7 @@ def _cursor_id(cursor: str | None) -> int | None:
         return None
     if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise Unprocessable(
-            "cursor: use the next_cursor of the previous page as it was given.",
+            gettext_lazy("cursor: use the next_cursor of the previous page as it was given."),
             extra={"field": "cursor"},
         )
     return int(cursor)
@@ -211,7 +211,9 @@ def list_inbox(
     workspace = current_workspace(request)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise Unprocessable(
-            f"limit: use a number from 1 to {MAX_PAGE_SIZE}.", extra={"field": "limit"}
+            gettext_lazy("limit: use a number from 1 to %(MAX_PAGE_SIZE)s."),
+            MAX_PAGE_SIZE=MAX_PAGE_SIZE,
+            extra={"field": "limit"},
         )
     before = _cursor_id(cursor)
     rows = WebPush.objects.filter(workspace=workspace)

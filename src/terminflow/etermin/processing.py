@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
 from terminflow.campaigns import engine
+from terminflow.campaigns.elements import stop_waits_for_deleted_appointment
 from terminflow.campaigns.models import Element, Enrollment
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact, FieldType
@@ -541,12 +542,26 @@ def _record(appointment: Appointment, event: AppointmentEvent, row: WebPush) -> 
 
 
 def _save(appointment: Appointment, changed: set[str]) -> None:
-    """Write the appointment: all of it when new, else only what changed (nothing if nothing)."""
+    """Write the appointment: all of it when new, else only what changed (nothing if nothing).
+
+    An appointment deleted just now stops the waits tied to it (a reminder for it must not go
+    out), in the same transaction as the deletion.
+    """
+    deleted_now = (
+        appointment.pk is not None
+        and "status" in changed
+        and appointment.status == AppointmentStatus.DELETED
+    )
     if appointment.pk is None:
         appointment.save()
     elif changed:
         appointment.save(update_fields=[*changed, "updated_at"])
     changed.clear()
+    if deleted_now and appointment.contact_id is not None:
+        contact = appointment.contact
+        assert contact is not None
+        moments = {m.astimezone(UTC) for m in (appointment.start, appointment.end) if m}
+        stop_waits_for_deleted_appointment(contact, appointment.pk, moments, clock.now())
 
 
 @dataclass

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy
 
 from terminflow.kit import crypto
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
@@ -48,16 +49,24 @@ def account_for_workspace(workspace: Workspace, account_id: int) -> EterminAccou
     """The workspace's account with this id; another workspace's id is ``NotFound`` too."""
     account = EterminAccount.objects.filter(workspace=workspace, pk=account_id).first()
     if account is None:
-        raise NotFound(f"No eTermin account {account_id} in this workspace.")
+        raise NotFound(
+            gettext_lazy("No eTermin account %(account_id)s in this workspace."),
+            account_id=account_id,
+        )
     return account
 
 
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise Unprocessable("Give the account a name, e.g. the practice it belongs to.")
+        raise Unprocessable(
+            gettext_lazy("Give the account a name, e.g. the practice it belongs to.")
+        )
     if len(name) > MAX_NAME_LENGTH:
-        raise Unprocessable(f"The account name is longer than {MAX_NAME_LENGTH} characters.")
+        raise Unprocessable(
+            gettext_lazy("The account name is longer than %(MAX_NAME_LENGTH)s characters."),
+            MAX_NAME_LENGTH=MAX_NAME_LENGTH,
+        )
     return name
 
 
@@ -65,14 +74,24 @@ def _clean_key(value: str, *, label: str, limit: int) -> str:
     value = (value or "").strip()
     if not value:
         raise Unprocessable(
-            f"The {label} API key is missing; copy it from eTermin under API → API & Web Push."
+            gettext_lazy(
+                "The %(label)s API key is missing; copy it from eTermin under API → API & Web Push."
+            ),
+            label=label,
         )
     if len(value) > limit:
-        raise Unprocessable(f"The {label} API key is longer than {limit} characters.")
+        raise Unprocessable(
+            gettext_lazy("The %(label)s API key is longer than %(limit)s characters."),
+            label=label,
+            limit=limit,
+        )
     if not value.isascii() or not value.isprintable():
         raise Unprocessable(
-            f"The {label} API key contains characters eTermin keys never have; "
-            "copy it again from eTermin."
+            gettext_lazy(
+                "The %(label)s API key contains characters eTermin keys never have; copy it again "
+                "from eTermin."
+            ),
+            label=label,
         )
     return value
 
@@ -83,7 +102,8 @@ def _clean_timezone(name: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise Unprocessable(
-            f"{name!r} is not a time zone; use an IANA name like Europe/Zurich."
+            gettext_lazy("%(name)r is not a time zone; use an IANA name like Europe/Zurich."),
+            name=name,
         ) from None
     return name
 
@@ -229,7 +249,7 @@ def list_calendars(account: EterminAccount) -> list[Calendar]:
 def inbox_entry(workspace: Workspace, push_id: int) -> WebPush:
     push = WebPush.objects.filter(workspace=workspace, pk=push_id).first()
     if push is None:
-        raise NotFound(f"No web push {push_id} in this workspace.")
+        raise NotFound(gettext_lazy("No web push %(push_id)s in this workspace."), push_id=push_id)
     return push
 
 
@@ -247,7 +267,9 @@ def retry_push(push: WebPush) -> WebPush:
     if not updated:
         push.refresh_from_db()
         raise Conflict(
-            f"Web push {push.pk} is {push.status}; only failed web pushes can be retried."
+            gettext_lazy("Web push %(pk)s is %(status)s; only failed web pushes can be retried."),
+            pk=push.pk,
+            status=push.status,
         )
     push.refresh_from_db()
     logger.info("web push %s set back to pending", push.pk)

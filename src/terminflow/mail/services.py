@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy
 
 from terminflow.campaigns import registry
 from terminflow.contacts import services as contacts
@@ -179,7 +180,12 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
 def _refuse(problems: list[dict[str, Any]]) -> Unprocessable:
     first = problems[0]
     where = first["field"] + (f", line {first['line']}" if first.get("line") else "")
-    return Unprocessable(f"{where}: {first['message']}", extra={"errors": problems})
+    return Unprocessable(
+        gettext_lazy("%(where)s: %(value)s"),
+        where=where,
+        value=first["message"],
+        extra={"errors": problems},
+    )
 
 
 def create_template(workspace: Workspace, data: TemplateData) -> EmailTemplate:
@@ -221,7 +227,9 @@ def get_template(workspace: Workspace, template_id: int) -> EmailTemplate:
         .first()
     )
     if template is None:
-        raise NotFound(f"Email {template_id} does not exist.")
+        raise NotFound(
+            gettext_lazy("Email %(template_id)s does not exist."), template_id=template_id
+        )
     return template
 
 
@@ -503,7 +511,7 @@ def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
     sample appointment stands in, and ``sample_appointment`` says so.
     """
     if contact.workspace_id != template.workspace_id:
-        raise NotFound(f"Contact {contact.pk} does not exist.")
+        raise NotFound(gettext_lazy("Contact %(pk)s does not exist."), pk=contact.pk)
     extra: dict[str, Any] = {}
     for enrollment in contact.enrollments.order_by("-id")[:20]:
         extra = registry.enrollment_context(enrollment)

@@ -12,6 +12,7 @@ import io
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import EmailStatus
@@ -42,7 +43,7 @@ def _decode(raw: bytes) -> str:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise Unprocessable("The file is not text (UTF-8 or Windows-1252).")
+    raise Unprocessable(gettext_lazy("The file is not text (UTF-8 or Windows-1252)."))
 
 
 def _header_end(text: str, delimiter: str) -> int:
@@ -72,10 +73,12 @@ def start_import(
 ) -> ContactImport:
     """Store an uploaded CSV and guess its column mapping."""
     if len(raw) > MAX_BYTES:
-        raise Unprocessable(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+        raise Unprocessable(
+            gettext_lazy("The file is larger than %(value)s MB."), value=MAX_BYTES // (1024 * 1024)
+        )
     text = _decode(raw)
     if not text.strip():
-        raise Unprocessable("The file is empty.")
+        raise Unprocessable(gettext_lazy("The file is empty."))
     sample = text[:8192]
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -85,7 +88,7 @@ def start_import(
     header = [cell.strip() for cell in rows[0]] if rows else []
     data_rows = [row for row in rows[1:] if any(cell.strip() for cell in row)]
     if not header or not data_rows:
-        raise Unprocessable("The file needs a header line and at least one contact.")
+        raise Unprocessable(gettext_lazy("The file needs a header line and at least one contact."))
     field_keys = [f.key for f in contacts.list_fields(workspace)]
     return ContactImport.objects.create(
         workspace=workspace,
@@ -106,19 +109,21 @@ def configure(
 ) -> ContactImport:
     """Fix the mapping and start the import; the email column is required."""
     if item.status != ImportStatus.MAPPING:
-        raise Unprocessable("This import has already started.")
+        raise Unprocessable(gettext_lazy("This import has already started."))
     field_keys = {f.key for f in contacts.list_fields(item.workspace)}
     targets = [t for t in mapping.values() if t]
     allowed = set(BASE_TARGETS) | {f"field:{key}" for key in field_keys}
     unknown = [t for t in targets if t not in allowed]
     if unknown:
-        raise Unprocessable(f"Unknown target: {', '.join(unknown)}.")
+        raise Unprocessable(gettext_lazy("Unknown target: %(value)s."), value=", ".join(unknown))
     if "email" not in targets:
-        raise Unprocessable("Choose the column that holds the email address.")
+        raise Unprocessable(gettext_lazy("Choose the column that holds the email address."))
     if len(targets) != len(set(targets)):
-        raise Unprocessable("Each field can take only one column.")
+        raise Unprocessable(gettext_lazy("Each field can take only one column."))
     if email_status not in IMPORT_STATUSES:
-        raise Unprocessable("Imported contacts can only be 'unknown' or 'confirmed (import)'.")
+        raise Unprocessable(
+            gettext_lazy("Imported contacts can only be 'unknown' or 'confirmed (import)'.")
+        )
     item.mapping = {k: v for k, v in mapping.items() if v}
     item.email_status = email_status
     item.add_tags = [t.strip() for t in add_tags if t.strip()]
