@@ -181,7 +181,8 @@ LANGUAGES = [("de", "Deutsch"), ("en", "English")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
+# kit is no app, so its catalogue (API input errors, stored reasons) is named here.
+LOCALE_PATHS = [Path(__file__).resolve().parent / "kit" / "locale"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

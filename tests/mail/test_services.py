@@ -54,7 +54,7 @@ def test_syntax_error_is_refused_with_line_and_nothing_is_stored(workspace: Work
     assert errors == [
         {"field": "body_html", "line": 3, "message": "unexpected '}'"},
     ]
-    assert caught.value.detail == "body_html, line 3: unexpected '}'"
+    assert caught.value.detail == "HTML content, line 3: unexpected '}'"
     assert EmailTemplate.objects.count() == 0
 
 

@@ -161,10 +161,11 @@ def _check_field(
 ) -> tuple[ContactField | None, list[str]]:
     field = _find_field(workspace, key)
     if field is None:
-        return None, [f"field {key!r} does not exist"]
+        return None, [gettext("field %(key)r does not exist") % {"key": key}]
     if allowed is not None and field.type not in allowed:
-        kinds = " or ".join(sorted(allowed))
-        return field, [f"field {key!r} is of type {field.type}; it must be {kinds}"]
+        kinds = gettext(" or ").join(sorted(allowed))
+        message = gettext("field %(key)r is of type %(type)s; it must be %(kinds)s")
+        return field, [message % {"key": key, "type": field.type, "kinds": kinds}]
     return field, []
 
 
@@ -300,7 +301,7 @@ def _check_campaign_id(
     if campaign_id is None:
         return []
     if not Campaign.objects.filter(workspace=workspace, pk=campaign_id).exists():
-        return [f"campaign {campaign_id} does not exist"]
+        return [gettext("campaign %(id)s does not exist") % {"id": campaign_id}]
     return []
 
 

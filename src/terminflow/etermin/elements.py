@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from django.utils.translation import gettext
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from terminflow.campaigns import registry
+from terminflow.kit.input_errors import label
 
 if TYPE_CHECKING:
     from terminflow.campaigns.models import Campaign, Enrollment
@@ -59,15 +61,19 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
     account = None
     if config.account_id is None:
         if not accounts:
-            problems.append("Connect an eTermin account first (Settings → API info → eTermin).")
+            problems.append(
+                gettext("Connect an eTermin account first (Settings → API info → eTermin).")
+            )
         elif len(accounts) > 1:
-            problems.append("Choose the eTermin account: this workspace has several.")
+            problems.append(gettext("Choose the eTermin account: this workspace has several."))
         else:
             account = accounts[0]
     else:
         account = next((a for a in accounts if a.id == config.account_id), None)
         if account is None:
-            problems.append(f"eTermin account {config.account_id} does not exist.")
+            problems.append(
+                gettext("eTermin account %(id)s does not exist.") % {"id": config.account_id}
+            )
     if account is not None and config.calendar != "all":
         try:
             calendar_ids = {calendar.id for calendar in list_calendars(account)}
@@ -76,7 +82,8 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
             calendar_ids = None
         if calendar_ids is not None and config.calendar not in calendar_ids:
             problems.append(
-                f"Calendar {config.calendar} does not exist in eTermin account {account.name!r}."
+                gettext("Calendar %(calendar)s does not exist in eTermin account “%(account)s”.")
+                % {"calendar": config.calendar, "account": account.name}
             )
     for attribute in ("start_field", "end_field"):
         key = getattr(config, attribute)
@@ -88,9 +95,15 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
             .first()
         )
         if field_type is None:
-            problems.append(f"{attribute}: field {key!r} does not exist.")
+            problems.append(
+                gettext("%(setting)s: field %(key)r does not exist.")
+                % {"setting": label([attribute]), "key": key}
+            )
         elif field_type not in {FieldType.DATE, FieldType.DATETIME}:
-            problems.append(f"{attribute}: field {key!r} must be of type date or datetime.")
+            problems.append(
+                gettext("%(setting)s: field %(key)r must be of type date or datetime.")
+                % {"setting": label([attribute]), "key": key}
+            )
     return problems
 
 

@@ -10,12 +10,13 @@ behind.
 from __future__ import annotations
 
 import logging
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from terminflow.kit import crypto
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
@@ -70,7 +71,7 @@ def _clean_name(name: str) -> str:
     return name
 
 
-def _clean_key(value: str, *, label: str, limit: int) -> str:
+def _clean_key(value: str, *, label: Any, limit: int) -> str:
     value = (value or "").strip()
     if not value:
         raise Unprocessable(
@@ -137,8 +138,12 @@ def connect_account(
     """
     require_feature(workspace, Feature.ETERMIN)
     name = _clean_name(name)
-    public_key = _clean_key(public_key, label="public", limit=MAX_PUBLIC_KEY_LENGTH)
-    private_key = _clean_key(private_key, label="private", limit=MAX_PRIVATE_KEY_LENGTH)
+    public_key = _clean_key(
+        public_key, label=pgettext_lazy("api key", "public"), limit=MAX_PUBLIC_KEY_LENGTH
+    )
+    private_key = _clean_key(
+        private_key, label=pgettext_lazy("api key", "private"), limit=MAX_PRIVATE_KEY_LENGTH
+    )
     zone = _clean_timezone(timezone or workspace.timezone)
     if verify:
         _verify_keys(public_key, private_key)
@@ -199,12 +204,16 @@ def update_account(
         account.timezone = _clean_timezone(timezone)
         changed.append("timezone")
     new_public = (
-        _clean_key(public_key, label="public", limit=MAX_PUBLIC_KEY_LENGTH)
+        _clean_key(
+            public_key, label=pgettext_lazy("api key", "public"), limit=MAX_PUBLIC_KEY_LENGTH
+        )
         if public_key is not None
         else None
     )
     new_private = (
-        _clean_key(private_key, label="private", limit=MAX_PRIVATE_KEY_LENGTH)
+        _clean_key(
+            private_key, label=pgettext_lazy("api key", "private"), limit=MAX_PRIVATE_KEY_LENGTH
+        )
         if private_key is not None
         else None
     )

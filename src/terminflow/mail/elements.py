@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext
 from pydantic import BaseModel, ConfigDict, Field
 
 from terminflow.campaigns import registry
@@ -46,10 +47,13 @@ def _checker(kind: str):  # type: ignore[no-untyped-def]
             .first()
         )
         if found is None:
-            return [f"email {config.email_id} does not exist"]
+            return [gettext("email %(id)s does not exist") % {"id": config.email_id}]
         if found != kind:
-            wanted = "a double opt-in email" if kind == EmailKind.DOI else "a marketing email"
-            return [f"email {config.email_id} is not {wanted}"]
+            if kind == EmailKind.DOI:
+                return [
+                    gettext("email %(id)s is not a double opt-in email") % {"id": config.email_id}
+                ]
+            return [gettext("email %(id)s is not a marketing email") % {"id": config.email_id}]
         return []
 
     return check

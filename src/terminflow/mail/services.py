@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from terminflow.campaigns import registry
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
-from terminflow.kit import clock
+from terminflow.kit import clock, reasons
 from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
+from terminflow.kit.input_errors import label
 from terminflow.kit.reasons import Reason
 
 from . import calendar, links, rendering, transports
@@ -34,11 +35,27 @@ if TYPE_CHECKING:
     from terminflow.workspaces.models import Workspace
 
 NO_SMTP_REASON = "not sent: no SMTP server configured"
+DOI_LINK_MISSING = "a double opt-in email must contain the confirmation link {{ links.confirm }}"
+SUBJECT_EMPTY = "the subject is empty"
+KIND_INVALID = "kind must be marketing or doi"
 # The reasons stored on outbox rows (English; shown translated through kit.reasons).
 Reason("no_smtp", NO_SMTP_REASON)
 UNSUBSCRIBED = Reason("unsubscribed", "contact unsubscribed")
 # Render errors: the part and line, then Jinja's or our own message.
 Reason("template_error", "Template error in %(where)s: %(message)s")
+# Problems of a template, shown when it is saved and stored with a failed email.
+for _code, _msgid in (
+    ("unknown_placeholder", "unknown placeholder '%(name)s'"),
+    ("private_attribute", "attributes starting with '_' are not allowed ('%(name)s')"),
+    ("not_allowed", "not allowed in a template: %(error)s"),
+    ("syntax", "unexpected '%(token)s'"),
+    ("syntax", "unexpected end of template, expected '%(token)s'."),
+    ("syntax", "Encountered unknown tag '%(tag)s'."),
+    ("doi_link_missing", DOI_LINK_MISSING),
+    ("subject_empty", SUBJECT_EMPTY),
+    ("kind_invalid", KIND_INVALID),
+):
+    Reason(_code, _msgid)
 BASE_NAMES = ("contact", "appointment", "links", "workspace")
 
 # Statuses that may receive each kind of email (DESIGN §2: marketing only after double opt-in).
@@ -140,7 +157,7 @@ def _sample_context(workspace: Workspace, kind: str) -> dict[str, Any]:
 def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, Any]]:
     """Problems that keep a template from being saved, each ``{field, line, message}``."""
     if data.kind not in EmailKind.values:
-        return [{"field": "kind", "line": None, "message": "kind must be marketing or doi"}]
+        return [{"field": "kind", "line": None, "message": reasons.translate(KIND_INVALID)}]
     names = template_names()
     problems: list[rendering.RenderError] = []
     sources = {"subject": data.subject, "body_html": data.body_html, "body_text": data.body_text}
@@ -155,7 +172,7 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
                 rendering.render_part(part, source, context, formatting(workspace))
             except rendering.RenderError as exc:
                 problems.append(exc)
-    found = [p.as_problem() for p in problems]
+    found = [{**p.as_problem(), "message": reasons.translate(p.message)} for p in problems]
     if (
         not found
         and data.kind == EmailKind.DOI
@@ -168,18 +185,21 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
             {
                 "field": "body_html",
                 "line": None,
-                "message": "a double opt-in email must contain the confirmation link "
-                "{{ links.confirm }}",
+                "message": reasons.translate(DOI_LINK_MISSING),
             }
         )
     if not data.subject.strip():
-        found.append({"field": "subject", "line": None, "message": "the subject is empty"})
+        found.append(
+            {"field": "subject", "line": None, "message": reasons.translate(SUBJECT_EMPTY)}
+        )
     return found
 
 
 def _refuse(problems: list[dict[str, Any]]) -> Unprocessable:
     first = problems[0]
-    where = first["field"] + (f", line {first['line']}" if first.get("line") else "")
+    where = label([first["field"]])
+    if first.get("line"):
+        where = gettext("%(part)s, line %(line)s") % {"part": where, "line": first["line"]}
     return Unprocessable(
         gettext_lazy("%(where)s: %(value)s"),
         where=where,
