@@ -98,10 +98,18 @@ def test_referenced_fields_must_exist_with_a_fitting_type(workspace):
     edges = [edge("start", key) for key in "abcd"]
 
     assert problems(workspace, elements, edges) == [
-        ("a", "Element “Wait until a date”: field 'city' is of type text; it must be date or datetime"),
+        (
+            "a",
+            "Element “Wait until a date”: field 'city' is of type text; it must be date or "
+            "datetime",
+        ),
         ("b", "Element “Wait until a date 2”: field 'nowhere' does not exist"),
         ("c", "Element “Set a field”: visits: 'many' is not a number."),
-        ("d", "Element “Field check”: field 'city' is of type text; it must be date or datetime or number"),
+        (
+            "d",
+            "Element “Field check”: field 'city' is of type text; it must be date or datetime or "
+            "number",
+        ),
     ]
 
 

@@ -53,8 +53,9 @@ def test_appointment_behind_double_opt_in_confirmed_is_warned_about_and_saved(
     ]
     # and the builder reads the same warning when it loads the campaign
     campaign_id = response.json()["id"]
-    assert api.get(f"/api/v1/campaigns/{campaign_id}").json()["warnings"] == (
-        response.json()["warnings"]
+    assert (
+        api.get(f"/api/v1/campaigns/{campaign_id}").json()["warnings"]
+        == (response.json()["warnings"])
     )
     assert Campaign.objects.count() == 1
     assert Outbox.objects.count() == 0

@@ -13,7 +13,6 @@ from terminflow.kit.errors import Unprocessable
 from terminflow.mail import services
 from terminflow.mail.models import EmailTemplate, Outbox
 from terminflow.workspaces.models import Workspace
-
 from tests.contacts.factories import make_field
 
 from .conftest import make_contact, make_email

@@ -357,6 +357,7 @@ def names_used(source: str) -> frozenset[str]:
         if name_node.ctx == "load" and name_node.name not in declared:
             found.add(name_node.name)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
         inner = node.node
         if not (
             isinstance(inner, nodes.Getattr)

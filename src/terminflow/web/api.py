@@ -58,7 +58,7 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
         "code": "invalid",
         # Only plain parts: pydantic's ``ctx`` can hold exception objects that JSON cannot carry.
         "errors": [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            {"loc": list(e.get("loc", ())), "msg": sentence(e), "type": e.get("type")}
             for e in exc.errors
         ],
     }
