@@ -65,6 +65,9 @@ ConfigCheck = Callable[["Workspace", BaseModel, "Campaign | None"], list[str]]
 # "contact.fields.termin"), and the names an element's content needs (an email's placeholders).
 # Saving warns when some path to an element does not provide a name it needs.
 Provides = Callable[[BaseModel], set[str]]
+# Fills in what the workspace makes unambiguous before a valid config is stored (the only
+# eTermin account), so a later change of the workspace cannot change what the element means.
+Complete = Callable[["Workspace", BaseModel], BaseModel]
 Needs = Callable[["Workspace", BaseModel], set[str]]
 
 
@@ -78,6 +81,7 @@ class ElementType:
     wait_due: WaitDue | None = None
     check: ConfigCheck | None = None
     provides: Provides | None = None
+    complete: Complete | None = None
     needs: Needs | None = None
     description: str = ""
     # Marketing email elements must be preceded by a double opt-in step (a warning, not an error).

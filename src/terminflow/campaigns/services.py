@@ -131,7 +131,10 @@ def save_campaign(
     for item in data.elements:
         element_type = registry.get(item.type)
         assert element_type is not None  # validated above
-        config = element_type.config_schema.model_validate(item.config).model_dump(mode="json")
+        parsed = element_type.config_schema.model_validate(item.config)
+        if element_type.complete is not None:
+            parsed = element_type.complete(workspace, parsed)
+        config = parsed.model_dump(mode="json")
         element = existing.get(item.id)
         if element is None:
             element = Element(campaign=campaign, key=item.id)

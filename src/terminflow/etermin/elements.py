@@ -107,6 +107,20 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
     return problems
 
 
+def _complete(workspace: Workspace, config: BaseModel) -> BaseModel:
+    """Store the account even when the workspace has only one, so connecting a second account
+    later leaves the element reacting to the account it was built for."""
+    from .models import EterminAccount
+
+    assert isinstance(config, AppointmentTriggerConfig)
+    if config.account_id is not None:
+        return config
+    ids = list(EterminAccount.objects.filter(workspace=workspace).values_list("id", flat=True)[:2])
+    if len(ids) != 1:
+        return config
+    return config.model_copy(update={"account_id": ids[0]})
+
+
 def _provides(config: BaseModel) -> set[str]:
     """The appointment for the emails after it, and the fields it fills with its times."""
     assert isinstance(config, AppointmentTriggerConfig)
@@ -152,6 +166,7 @@ def register() -> None:
             config_schema=AppointmentTriggerConfig,
             check=_check,
             provides=_provides,
+            complete=_complete,
             meta={"single_opt_in_source": True, "group": "events", "color": "orange"},
         )
     )
