@@ -50,13 +50,16 @@ def test_a_second_account_leaves_the_first_accounts_campaign_working(workspace) 
         workspace, [etermin_element(), tag_element("tag", "gebucht")], [("booking", "tag")]
     )
 
-    # when a second account is connected and the first one sends a booking
-    make_account(workspace, name="Enge", public_key="pub-2")
+    # when a second account is connected and both send a booking
+    second = make_account(workspace, name="Enge", public_key="pub-2")
     store_push(first, push_body("CREATED", "u-1"))
+    store_push(second, push_body("CREATED", "u-2", email="max@example.ch"))
     process_pending()
 
-    # then the campaign still lets the customer in
-    assert Enrollment.objects.filter(campaign=campaign).count() == 1
+    # then the campaign lets in the first account's customer only, and can be saved again
+    entered = Enrollment.objects.filter(campaign=campaign).values_list("contact__email", flat=True)
+    assert list(entered) == ["lea.brunner@example.ch"]
+    assert Element.objects.get(campaign=campaign, key="booking").config["account_id"] == first.pk
 
 
 def test_the_migration_fills_the_only_account_and_leaves_ambiguous_ones(workspace) -> None:
