@@ -65,6 +65,7 @@ class CampaignOut(Schema):
     elements: list[ElementOut]
     edges: list[EdgeOut]
     warnings: list[ProblemOut]
+    archived: bool = False
     created_at: datetime
     updated_at: datetime
 

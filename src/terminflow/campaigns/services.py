@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from terminflow.contacts.models import Contact
 from terminflow.kit import clock, reasons
-from terminflow.kit.errors import NotFound
+from terminflow.kit.errors import Conflict, NotFound
 from terminflow.workspaces.models import Workspace
 
 from . import registry, validation
@@ -62,9 +62,51 @@ def _with_graph() -> Any:
     return Campaign.objects.prefetch_related("elements", "edges__source", "edges__target")
 
 
-def list_campaigns(workspace: Workspace) -> list[Campaign]:
-    """The workspace's campaigns with their graphs loaded."""
-    return list(_with_graph().filter(workspace=workspace).order_by("id"))
+def list_campaigns(workspace: Workspace, *, archived: bool = False) -> list[Campaign]:
+    """The workspace's campaigns with their graphs loaded: the current ones, or the archived."""
+    return list(
+        _with_graph().filter(workspace=workspace, archived_at__isnull=not archived).order_by("id")
+    )
+
+
+@transaction.atomic
+def archive_campaign(campaign: Campaign) -> Campaign:
+    """Take a campaign out of the lists; an active one is paused first, so it reacts to nothing
+    and its waiting contacts stay parked (unarchive and activate to go on)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.archived_at is not None:
+        return campaign
+    previous = CampaignStatus(campaign.status)
+    if previous == CampaignStatus.ACTIVE:
+        campaign.status = CampaignStatus.PAUSED
+    campaign.archived_at = clock.now()
+    campaign.save(update_fields=["status", "archived_at", "updated_at"])
+    _apply_status(campaign, previous, clock.now())
+    return campaign
+
+
+@transaction.atomic
+def unarchive_campaign(campaign: Campaign) -> Campaign:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.archived_at is not None:
+        campaign.archived_at = None
+        campaign.save(update_fields=["archived_at", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def delete_campaign(campaign: Campaign) -> None:
+    """Delete a campaign no contact ever entered; one with history can only be archived."""
+    if Enrollment.objects.filter(campaign=campaign).exists():
+        raise Conflict(
+            gettext_lazy(
+                "The campaign “%(name)s” has contacts with history; archive it instead of "
+                "deleting it."
+            ),
+            name=campaign.name,
+            code="campaign_in_use",
+        )
+    campaign.delete()
 
 
 def load_campaign(campaign_id: int) -> Campaign:
@@ -175,6 +217,11 @@ def save_campaign(
 def activate_campaign(campaign: Campaign) -> tuple[Campaign, list[GraphWarning]]:
     """Validate the stored graph again and let the campaign react; parked runs move on."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.archived_at is not None:
+        raise Conflict(
+            gettext_lazy("The campaign is archived; take it out of the archive first."),
+            code="campaign_archived",
+        )
     errors, warnings = validate_graph(
         campaign.workspace, campaign_graph(campaign), campaign, activating=True
     )

@@ -45,6 +45,7 @@ class EmailOut(Schema):
     kind: str
     attach_ics: bool
     version: int
+    archived: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -102,6 +103,7 @@ def _email_out(template: EmailTemplate) -> dict[str, Any]:
         "kind": template.kind,
         "attach_ics": template.attach_ics,
         "version": template.version,
+        "archived": template.archived_at is not None,
         "created_at": template.created_at,
         "updated_at": template.updated_at,
     }
@@ -112,8 +114,30 @@ def _data(payload: EmailIn) -> services.TemplateData:
 
 
 @router.get("", response=list[EmailOut])
-def list_emails(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_email_out(t) for t in services.list_templates(current_workspace(request))]
+def list_emails(request: HttpRequest, archived: bool = False) -> list[dict[str, Any]]:
+    """The current emails (what the builder offers); ``?archived=true`` the archived ones."""
+    templates = services.list_templates(current_workspace(request), archived=archived)
+    return [_email_out(t) for t in templates]
+
+
+@router.post("/{email_id}/archive", response=EmailOut)
+def archive_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
+    """409 ``email_in_use`` while a campaign that is not archived sends it."""
+    template = services.get_template(current_workspace(request), email_id)
+    return _email_out(services.archive_template(template))
+
+
+@router.post("/{email_id}/unarchive", response=EmailOut)
+def unarchive_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
+    template = services.get_template(current_workspace(request), email_id)
+    return _email_out(services.unarchive_template(template))
+
+
+@router.delete("/{email_id}", response={204: None})
+def delete_email(request: HttpRequest, email_id: int) -> Status:
+    """Only an email no campaign uses and none was sent of; 409 ``email_in_use`` otherwise."""
+    services.delete_template(services.get_template(current_workspace(request), email_id))
+    return Status(204, None)
 
 
 @router.post("", response={201: EmailOut})

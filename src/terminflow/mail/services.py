@@ -23,7 +23,7 @@ from terminflow.campaigns import registry
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
 from terminflow.kit import clock, reasons
-from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
+from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from terminflow.kit.input_errors import label
 from terminflow.kit.reasons import Reason
 
@@ -253,8 +253,67 @@ def get_template(workspace: Workspace, template_id: int) -> EmailTemplate:
     return template
 
 
-def list_templates(workspace: Workspace) -> list[EmailTemplate]:
-    return list(EmailTemplate.objects.filter(workspace=workspace).order_by("id"))
+def list_templates(workspace: Workspace, *, archived: bool = False) -> list[EmailTemplate]:
+    """The workspace's emails: the current ones (what the builder offers), or the archived."""
+    return list(
+        EmailTemplate.objects.filter(
+            workspace=workspace, archived_at__isnull=not archived
+        ).order_by("id")
+    )
+
+
+def _campaigns_using(template: EmailTemplate, *, archived_too: bool = True) -> list[str]:
+    """Names of the campaigns with an email element that sends this email."""
+    from terminflow.campaigns.models import Element
+
+    elements = Element.objects.filter(
+        campaign__workspace_id=template.workspace_id,
+        type__in=["email.send", "email.doi"],
+        removed=False,
+        config__email_id=template.pk,
+    )
+    if not archived_too:
+        elements = elements.filter(campaign__archived_at__isnull=True)
+    return sorted(set(elements.values_list("campaign__name", flat=True)))
+
+
+def archive_template(template: EmailTemplate) -> EmailTemplate:
+    """Take an email out of the lists; refused while a campaign that is not archived uses it."""
+    using = _campaigns_using(template, archived_too=False)
+    if using:
+        raise Conflict(
+            gettext_lazy(
+                "The email is used by the campaigns %(names)s; take it out of them or archive "
+                "them first."
+            ),
+            names=", ".join(f"“{name}”" for name in using),
+            code="email_in_use",
+        )
+    if template.archived_at is None:
+        template.archived_at = clock.now()
+        template.save(update_fields=["archived_at", "updated_at"])
+    return template
+
+
+def unarchive_template(template: EmailTemplate) -> EmailTemplate:
+    if template.archived_at is not None:
+        template.archived_at = None
+        template.save(update_fields=["archived_at", "updated_at"])
+    return template
+
+
+def delete_template(template: EmailTemplate) -> None:
+    """Delete an email that no campaign uses and that was never queued; else archive it."""
+    if _campaigns_using(template) or Outbox.objects.filter(template=template).exists():
+        raise Conflict(
+            gettext_lazy(
+                "The email “%(name)s” is used by a campaign or was sent; archive it instead of "
+                "deleting it."
+            ),
+            name=template.name,
+            code="email_in_use",
+        )
+    template.delete()
 
 
 # Rendering an email ---------------------------------------------------------------------------
