@@ -69,6 +69,7 @@ def test_creating_a_campaign_returns_its_graph(api):
             {"source": "welcome", "target": "wait", "branch": "next"},
         ],
         "warnings": [],
+        "archived": False,
         "created_at": data["created_at"],
         "updated_at": data["updated_at"],
     }
