@@ -9,16 +9,42 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(f"TERMINFLOW_{name}", default)
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
 def _flag(name: str, default: bool = False) -> bool:
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off; anything else is refused by name."""
     value = _env(name, "1" if default else "0").strip().lower()
-    return value in {"1", "true", "yes", "on"}
+    if value not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(
+            f"TERMINFLOW_{name}={_env(name)!r} is not a yes/no value; "
+            "use 1/true/yes/on or 0/false/no/off"
+        )
+    return value in _TRUE
+
+
+def _number(name: str, default: str, kind: type[int] | type[float] = float) -> Any:
+    """A positive number setting, refused by name (not with a traceback) when it is not one."""
+    text = _env(name, default).strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        noun = "whole number" if kind is int else "number"
+        raise ImproperlyConfigured(f"TERMINFLOW_{name}={text!r} is not a positive {noun}")
+    return value
 
 
 DATA_DIR = Path(_env("DATA_DIR", "./terminflow-data")).resolve()
@@ -47,17 +73,19 @@ SECRET_KEY = _secret_key()
 DEBUG = _flag("DEBUG")
 BASE_URL = _env("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ETERMIN_API_URL = _env("ETERMIN_API_URL", "https://www.etermin.net/api").rstrip("/")
-ETERMIN_TIMEOUT_SECONDS = float(_env("ETERMIN_TIMEOUT_SECONDS", "10"))
+ETERMIN_TIMEOUT_SECONDS = _number("ETERMIN_TIMEOUT_SECONDS", "10")
 SMTP_URL = _env("SMTP_URL")
 DEFAULT_FROM_EMAIL = _env("FROM_EMAIL", "terminflow@localhost")
 # Email links and signing: confirmation links expire after days; DKIM key as PEM or a file path.
-DOI_LINK_MAX_AGE_DAYS = float(_env("DOI_LINK_MAX_AGE_DAYS", "7"))
-UNSUBSCRIBE_LINK_MAX_AGE_DAYS = float(_env("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", "365"))
+DOI_LINK_MAX_AGE_DAYS = _number("DOI_LINK_MAX_AGE_DAYS", "7")
+UNSUBSCRIBE_LINK_MAX_AGE_DAYS = _number("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", "365")
 DKIM_DOMAIN = _env("DKIM_DOMAIN")
 DKIM_SELECTOR = _env("DKIM_SELECTOR")
 DKIM_PRIVATE_KEY = _env("DKIM_PRIVATE_KEY")
 # Cap on one web push body; eTermin's pushes are a few KiB at most.
-WEB_PUSH_MAX_BYTES = int(_env("WEB_PUSH_MAX_BYTES", str(64 * 1024)))
+WEB_PUSH_MAX_BYTES = _number("WEB_PUSH_MAX_BYTES", str(64 * 1024), int)
+# Off for web processes when separate ``terminflow worker`` processes do the work.
+EMBEDDED_WORKER = _flag("EMBEDDED_WORKER", True)
 
 _base = urlparse(BASE_URL)
 ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [
@@ -72,7 +100,7 @@ CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 # FULL makes every committed web push survive a power cut, not only a crash; tests may relax it.
 SQLITE_SYNCHRONOUS = _env("SQLITE_SYNCHRONOUS", "FULL").upper()
 if SQLITE_SYNCHRONOUS not in {"FULL", "NORMAL", "EXTRA"}:
-    raise ValueError("TERMINFLOW_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+    raise ImproperlyConfigured("TERMINFLOW_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
 
 
 def _database(url: str) -> dict:
@@ -116,7 +144,10 @@ def _database(url: str) -> dict:
             "TEST": {"NAME": _env("TEST_DATABASE_NAME") or None},
             "OPTIONS": options,
         }
-    raise ValueError(f"TERMINFLOW_DATABASE_URL: unsupported scheme {parsed.scheme!r}")
+    raise ImproperlyConfigured(
+        f"TERMINFLOW_DATABASE_URL: unsupported scheme {parsed.scheme!r}; "
+        "use sqlite:////absolute/path.sqlite3 or postgresql://user:pass@host:5432/db"
+    )
 
 
 DATABASES = {"default": _database(_env("DATABASE_URL"))}
@@ -194,11 +225,19 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = _env("LOG_LEVEL", "INFO").strip().upper()
+if LOG_LEVEL not in LOG_LEVELS:
+    raise ImproperlyConfigured(
+        f"TERMINFLOW_LOG_LEVEL={_env('LOG_LEVEL')!r} is not a log level; use one of "
+        + ", ".join(LOG_LEVELS)
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": _env("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"httpx": {"level": "WARNING"}},
 }
