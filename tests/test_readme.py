@@ -24,7 +24,7 @@ def test_every_file_the_docs_name_exists() -> None:
     for doc in ("README.md", "CONTRIBUTING.md", "docs/architecture.md", "bench/README.md"):
         text = (ROOT / doc).read_text()
         named |= set(re.findall(r"`((?:docs|bench|src|tests|frontend|\.ci)/[\w./-]+)`", text))
-        named |= set(re.findall(r"`([\w./-]+\.(?:md|py|toml))`", text))
+        named |= set(re.findall(r"`([\w.-]*/[\w./-]+\.(?:md|py|toml))`", text))
         named |= set(re.findall(r"\b([A-Z]+\.md)\b", text))
 
     missing = sorted(name for name in named if not (ROOT / name).exists() and "*" not in name)
