@@ -34,16 +34,19 @@ def _flag(name: str, default: bool = False) -> bool:
     return value in _TRUE
 
 
-def _number(name: str, default: str, kind: type[int] | type[float] = float) -> Any:
+def _number(
+    name: str, default: str, kind: type[int] | type[float] = float, *, allow_zero: bool = False
+) -> Any:
     """A positive number setting, refused by name (not with a traceback) when it is not one."""
     text = _env(name, default).strip()
     try:
         value = kind(text)
     except ValueError:
         value = None
-    if value is None or value <= 0:
+    if value is None or value < 0 or (value == 0 and not allow_zero):
         noun = "whole number" if kind is int else "number"
-        raise ImproperlyConfigured(f"TERMINFLOW_{name}={text!r} is not a positive {noun}")
+        adjective = "non-negative" if allow_zero else "positive"
+        raise ImproperlyConfigured(f"TERMINFLOW_{name}={text!r} is not a {adjective} {noun}")
     return value
 
 
@@ -74,6 +77,10 @@ DEBUG = _flag("DEBUG")
 BASE_URL = _env("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ETERMIN_API_URL = _env("ETERMIN_API_URL", "https://www.etermin.net/api").rstrip("/")
 ETERMIN_TIMEOUT_SECONDS = _number("ETERMIN_TIMEOUT_SECONDS", "10")
+# Reconciliation with eTermin's API catches pushes that never arrived; 0 turns the sweep off.
+ETERMIN_SYNC_MINUTES = _number("ETERMIN_SYNC_MINUTES", "15", allow_zero=True)
+ETERMIN_SYNC_DAYS_BACK = _number("ETERMIN_SYNC_DAYS_BACK", "2", int, allow_zero=True)
+ETERMIN_SYNC_DAYS_AHEAD = _number("ETERMIN_SYNC_DAYS_AHEAD", "180", int)
 SMTP_URL = _env("SMTP_URL")
 DEFAULT_FROM_EMAIL = _env("FROM_EMAIL", "terminflow@localhost")
 # Email links and signing: confirmation links expire after days; DKIM key as PEM or a file path.

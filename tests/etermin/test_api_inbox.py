@@ -95,6 +95,7 @@ def test_list_newest_first_with_exact_shape(api):
                 "reason_code": "unreadable",
                 "received_at": "2026-11-27T14:07:12Z",
                 "processed_at": None,
+                "source": "push",
             },
             {
                 "id": older.pk,
@@ -108,6 +109,7 @@ def test_list_newest_first_with_exact_shape(api):
                 "reason_code": "",
                 "received_at": "2026-11-27T14:02:12Z",
                 "processed_at": "2026-11-27T14:02:13Z",
+                "source": "push",
             },
         ],
         "next_cursor": None,
