@@ -30,7 +30,7 @@ def fill_account_ids(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("etermin", "0003_appointment_last_command"),
+        ("etermin", "0004_account_sync_state_and_inbox_source"),
         ("campaigns", "0003_run_wait_until_alter_enrollment_status"),
     ]
 
