@@ -271,6 +271,8 @@ def test_later_ics_for_the_same_appointment_updates_it_and_a_cancellation_cancel
         ("de-CH", "{{ contact.fields.termin_beginn.year }}", "2026"),
         ("en-GB", "{{ contact.fields.termin_beginn }}", "Friday, 4 December 2026 at 16:30"),
         ("en-GB", "{{ contact.fields.termin_beginn | datetime('short') }}", "04/12/2026, 16:30"),
+        ("en", "{{ contact.fields.termin_beginn | datetime }}", "4 Dec 2026, 16:30"),
+        ("en-US", "{{ contact.fields.termin_beginn | date('short') }}", "04/12/2026"),
     ],
 )
 def test_date_and_datetime_fields_read_in_the_workspace_locale_and_zone(

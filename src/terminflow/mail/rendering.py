@@ -171,8 +171,12 @@ class Formatting:
 
 @lru_cache(maxsize=64)
 def _locale(name: str) -> Locale:
+    code = name.replace("-", "_")
+    # English for Swiss practices reads day-month-year and 24 h, never "12/4/26, 4:30 PM".
+    if code.lower() in ("en", "en_us"):
+        code = "en_GB"
     try:
-        return Locale.parse(name.replace("-", "_"))
+        return Locale.parse(code)
     except (UnknownLocaleError, ValueError):
         return Locale.parse("de_CH")
 
