@@ -7,9 +7,10 @@ import time_machine
 from django.apps import apps
 
 from terminflow.contacts import services
+from terminflow.contacts import services as contact_service
 from terminflow.contacts.models import ConsentEvent, Contact, Field, Note, Tag
 from terminflow.kit import crypto
-from tests.conftest import make_workspace
+from tests.conftest import ApiClient, make_workspace
 
 from .factories import make_contact, make_field
 
@@ -319,8 +320,10 @@ def test_patch_email_status_lands_in_the_consent_ledger(api):
     assert response.json() == [
         {
             "kind": "status_changed",
+            "kind_label": "Email status changed",
             "occurred_at": "2026-12-01T11:00:00Z",
             "source": "api",
+            "source_label": "api",
             "details": {"from": "unknown", "to": "confirmed_manual"},
             "ip": None,
             "user_agent": "",
@@ -629,3 +632,20 @@ def test_tag_names_with_slashes_and_spaces_are_reachable(api):
     assert renamed.json() == {"name": "Kurs A", "contact_count": 1}
     assert deleted.json() == {"contacts_changed": 1}
     assert _tag_names(anna) == []
+
+
+def test_the_consent_ledger_names_kind_and_source_in_the_reader_s_language(workspace):
+    # given a contact who confirmed by the double opt-in link and one from an eTermin booking
+    contact = contact_service.create_contact(workspace, email="lea@example.ch")
+    contact_service.record_consent(contact, "doi_confirmed", source="double opt-in link")
+    contact_service.record_consent(contact, "soi", source="etermin")
+
+    # when the ledger is read in German
+    german = ApiClient(workspace, language="de")
+    events = german.get(f"/api/v1/contacts/{contact.pk}/consent").json()
+
+    # then kind and source read as words, the stored codes stay as they were
+    assert [(e["kind"], e["kind_label"], e["source"], e["source_label"]) for e in events] == [
+        ("doi_confirmed", "Double-Opt-in bestätigt", "double opt-in link", "Double-Opt-in-Link"),
+        ("soi", "Single-Opt-in", "etermin", "eTermin-Buchung"),
+    ]
