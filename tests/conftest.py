@@ -58,6 +58,25 @@ class ApiClient:
         return self._call("delete", path, **extra)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_session_outlives_the_test_database(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """End every other session on the PostgreSQL test database before it is dropped.
+
+    A connection left open by a thread or a child process of some test (the server fixture's
+    worker was one) makes the drop fail, and the next run finds the database still there.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def english_outside_requests() -> Any:
     """Code run outside a request reads the msgids; German is asked for explicitly."""
