@@ -6,14 +6,16 @@ from typing import Any
 
 import pytest
 
+from terminflow.campaigns.engine import advance_due
 from terminflow.campaigns.models import Campaign
 from terminflow.contacts.models import Field
+from terminflow.mail import sending
 from terminflow.mail.models import Outbox
 from tests.campaigns.factories import edge, element
 from tests.conftest import ApiClient
 from tests.etermin.factories import etermin_element, make_account, make_field
 
-from .conftest import make_email
+from .conftest import make_contact, make_email
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +131,38 @@ def test_a_field_filled_on_one_path_only_is_warned_about_and_a_missing_field_too
         "Element “Double opt-in email” uses the field “termin”, which not every path leading to "
         "it fills; sending fails for contacts without it."
     )
+
+
+def test_an_email_the_server_refused_shows_on_its_element_with_the_reason(
+    workspace: Any, smtp: Any
+) -> None:
+    # given a campaign that emails contacts tagged "news", and a server that refuses one address
+    email = make_email(workspace, "marketing", name="News")
+    german = ApiClient(workspace, language="de")
+    campaign_id = german.post(
+        "/api/v1/campaigns",
+        {
+            "name": "News",
+            "status": "active",
+            "elements": [
+                element("tagged", "contact.tag_added", tag="news"),
+                element("mail", "email.send", email_id=email.pk),
+            ],
+            "edges": [edge("tagged", "mail")],
+        },
+    ).json()["id"]
+    smtp.handler.refuse["gone@example.com"] = "550 5.1.1 no such user"
+    make_contact(workspace, email="gone@example.com", tags=["news"])
+    advance_due()
+
+    # when the email is sent and refused
+    sending.send_due()
+
+    # then the element's stats show the failure and its reason, in German, with a code
+    stats = german.get(f"/api/v1/campaigns/{campaign_id}/stats").json()
+    mail = next(row for row in stats["elements"] if row["id"] == "mail")
+    assert mail["completed"] == 1
+    assert [(f["reason"], f["code"], f["count"]) for f in mail["failures"]] == [
+        ("Adresse vom Mailserver abgelehnt: 550 5.1.1 no such user", "address_refused", 1)
+    ]
+    assert Outbox.objects.get().status == "failed"

@@ -123,6 +123,21 @@ def register_context(name: str, provider: ContextProvider) -> None:
     _CONTEXT_PROVIDERS[name] = provider
 
 
+# Failures an element's work met after its run completed (an email the mail server refused
+# later), contributed by the app that knows them: rows of (element id, reason, count, latest).
+FailureSource = Callable[["Campaign"], list[tuple[int, str, int, datetime | None]]]
+_FAILURE_SOURCES: list[FailureSource] = []
+
+
+def register_failures(source: FailureSource) -> None:
+    if source not in _FAILURE_SOURCES:
+        _FAILURE_SOURCES.append(source)
+
+
+def later_failures(campaign: Campaign) -> list[tuple[int, str, int, datetime | None]]:
+    return [row for source in _FAILURE_SOURCES for row in source(campaign)]
+
+
 def context_names() -> set[str]:
     """The template names that only some enrollments have (``appointment``)."""
     return set(_CONTEXT_PROVIDERS)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F, Max, Q, Value
+from django.db.models import Count, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy
 
@@ -424,25 +424,22 @@ def _failure_reasons(campaign: Campaign) -> dict[int, list[dict[str, Any]]]:
     The builder shows these on each element, so a send that fails for every contact is seen
     where the campaign is edited, not only in a filtered outbox.
     """
-    rows = (
-        Run.objects.filter(campaign=campaign, status=RunStatus.FAILED)
+    rows = [
+        (row["element_id"], row["reason"], row["count"], row["latest_at"])
+        for row in Run.objects.filter(campaign=campaign, status=RunStatus.FAILED)
         .values("element_id", "reason")
         .annotate(count=Count("id"), latest_at=Max("finished_at"))
-        .order_by("element_id", F("latest_at").desc(nulls_last=True))
-    )
+        .order_by()
+    ]
+    rows += registry.later_failures(campaign)
+    # The latest first; a row without a time (never the case for runs) last.
+    rows.sort(key=lambda row: (row[3] is None, -(row[3].timestamp() if row[3] else 0)))
     found: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        listed = found.setdefault(row["element_id"], [])
+    for element_id, reason, count, latest_at in rows:
+        listed = found.setdefault(element_id, [])
         if len(listed) < FAILURE_REASONS:
-            code, message = reasons.describe(row["reason"])
-            listed.append(
-                {
-                    "reason": message,
-                    "code": code,
-                    "count": row["count"],
-                    "latest_at": row["latest_at"],
-                }
-            )
+            code, message = reasons.describe(reason)
+            listed.append({"reason": message, "code": code, "count": count, "latest_at": latest_at})
     return found
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.db.models import Count, Max
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +16,7 @@ from terminflow.contacts.models import EmailStatus
 from terminflow.kit.reasons import Reason
 
 from . import rendering, services
-from .models import EmailKind, EmailTemplate, OutboxStatus
+from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
 
 if TYPE_CHECKING:
     from terminflow.campaigns.models import Campaign
@@ -124,7 +127,23 @@ def request_doi(context: RunContext) -> Outcome:
     return _queue(context, EmailKind.DOI)
 
 
+def _send_failures(campaign: Campaign) -> list[tuple[int, str, int, datetime | None]]:
+    """Emails of the campaign that failed after their run completed (refused by the server)."""
+    from terminflow.campaigns.models import RunStatus
+
+    rows = (
+        Outbox.objects.filter(
+            run__campaign=campaign, status=OutboxStatus.FAILED, run__status=RunStatus.COMPLETED
+        )
+        .values("run__element_id", "reason")
+        .annotate(count=Count("id"), latest_at=Max(Coalesce("claimed_at", "created_at")))
+        .order_by()
+    )
+    return [(r["run__element_id"], r["reason"], r["count"], r["latest_at"]) for r in rows]
+
+
 def register() -> None:
+    registry.register_failures(_send_failures)
     registry.register(
         ElementType(
             key=SEND,

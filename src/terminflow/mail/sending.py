@@ -79,6 +79,10 @@ _FIELDS = (
 # The reasons stored on outbox rows (English; shown translated through kit.reasons).
 SMTP_WAITING = Reason("smtp_waiting", "waiting for the SMTP server: %(reply)s")
 SMTP_RETRY = Reason("smtp_retry", "temporarily refused, will retry: %(reply)s")
+Reason("address_refused", "address refused by the server: %(reply)s")
+Reason("address_refused", "address refused temporarily for %(days)s days: %(reply)s")
+Reason("refused", "refused for %(days)s days, giving up: %(reply)s")
+Reason("refused", "refused by the server: %(reply)s")
 
 
 def backoff(attempts: int, longest: timedelta) -> timedelta:
