@@ -22,7 +22,7 @@ from .factories import (
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("terminflow.etermin.migrations.0006_element_account_id")
+migration = importlib.import_module("terminflow.etermin.migrations.0007_element_account_id")
 
 
 def test_saving_with_one_account_stores_its_id(api: ApiClient) -> None:

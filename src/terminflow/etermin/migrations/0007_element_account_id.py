@@ -30,7 +30,7 @@ def fill_account_ids(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("etermin", "0005_inbox_dedupe_key_request_id"),
+        ("etermin", "0006_inbox_body_retention"),
         ("campaigns", "0003_run_wait_until_alter_enrollment_status"),
     ]
 
