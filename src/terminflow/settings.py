@@ -234,6 +234,8 @@ USE_I18N = True
 USE_TZ = True
 # kit is no app, so its catalogue (API input errors, stored reasons) is named here.
 LOCALE_PATHS = [Path(__file__).resolve().parent / "kit" / "locale"]
+# English pages use day-month-year and 24 h time (en-GB), as Swiss users expect.
+FORMAT_MODULE_PATH = ["terminflow.web.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"

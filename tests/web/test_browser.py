@@ -147,7 +147,8 @@ def test_connect_etermin_build_campaign_book_and_see_results(
         modal.get_by_role("button", name="Übernehmen").click()
 
         page.locator('.react-flow__node[data-id="wait-2"]').dblclick()
-        modal.locator("#tf-cfg-minutes").fill("1")
+        modal.locator("#tf-wait-amount").fill("1")
+        modal.locator("#tf-wait-unit").select_option("minutes")
         modal.get_by_role("button", name="Übernehmen").click()
         page.locator('.react-flow__node[data-id="contact-3"]').dblclick()
         modal.locator("#tf-cfg-add").fill("gebucht")

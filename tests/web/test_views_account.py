@@ -88,3 +88,70 @@ def test_preferences_refuse_an_unknown_time_zone(editor, editor_client: Client) 
     assert response.status_code == 200
     editor.refresh_from_db()
     assert editor.timezone == ""
+
+
+def test_overview_counts_failed_emails_and_pushes_of_the_last_seven_days(
+    editor_client, workspace, other_workspace
+) -> None:
+    # given two failed emails (one 3 days old, one 9 days old), a sent one, and failed pushes
+    from datetime import timedelta
+
+    from terminflow.contacts.services import create_contact
+    from terminflow.etermin.services import connect_account
+    from terminflow.kit import clock
+    from tests.etermin.factories import push_body, store_push
+
+    from .factories import make_email, queued
+
+    now = clock.now()
+    template = make_email(workspace)
+    anna = create_contact(workspace, email="anna@example.com", first_name="Anna")
+    queued(template, anna, at=now - timedelta(days=3), failed_because="SMTP 550 mailbox unknown")
+    old = create_contact(workspace, email="alt@example.com")
+    queued(template, old, at=now - timedelta(days=9), failed_because="zu alt")
+    queued(template, create_contact(workspace, email="ok@example.com"), at=now)
+    foreign = make_email(other_workspace)
+    queued(
+        foreign, create_contact(other_workspace, email="x@example.com"), at=now, failed_because="x"
+    )
+    account = connect_account(
+        workspace, name="Seefeld", public_key="p", private_key="k", verify=False
+    )
+    push = store_push(account, push_body("CREATED", "u-1"))
+    type(push).objects.filter(pk=push.pk).update(status="failed", reason="Kalender unbekannt")
+    # when
+    response = editor_client.get("/")
+    html = response.content.decode()
+    # then
+    assert (
+        response.context["counts"]["emails_failed"],
+        response.context["counts"]["pushes_failed"],
+    ) == (1, 1)
+    assert "Fehlgeschlagene E-Mails, letzte 7 Tage" in html
+    assert 'href="/outbox/?status=failed&amp;days=7"' in html
+    assert 'href="/inbox/?status=failed&amp;days=7"' in html
+    assert "SMTP 550 mailbox unknown" in html
+    assert "Kalender unbekannt" in html
+    assert "zu alt" not in html
+
+
+def test_overview_without_failures_shows_no_failure_lists(editor_client) -> None:
+    # when
+    response = editor_client.get("/")
+    # then
+    html = response.content.decode()
+    assert (
+        response.context["counts"]["emails_failed"],
+        response.context["counts"]["pushes_failed"],
+    ) == (0, 0)
+    assert 'data-testid="failed-emails-list"' not in html
+    assert 'data-testid="failed-pushes-list"' not in html
+
+
+def test_navigation_has_a_menu_button_and_no_inline_script(editor_client) -> None:
+    # when
+    html = editor_client.get("/").content.decode()
+    # then
+    assert 'data-nav-toggle aria-controls="sidebar" aria-expanded="false"' in html
+    assert "Menü" in html
+    assert "onsubmit=" not in html and "onclick=" not in html and "<script>" not in html

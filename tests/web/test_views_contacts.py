@@ -9,7 +9,7 @@ import json
 from django.test import Client
 
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure
-from terminflow.contacts.services import create_contact, create_field, tag_names
+from terminflow.contacts.services import create_contact, create_field, list_fields, tag_names
 from terminflow.web.views.contacts import PAGE_SIZE
 
 
@@ -343,7 +343,8 @@ def test_editor_sees_the_manage_forms(editor_client: Client, workspace) -> None:
     html = editor_client.get("/fields/").content.decode()
     assert html.count('value="rename_tag"') == 1
     assert html.count('value="delete_tag"') == 1
-    assert html.count('value="relabel_field"') == 1
+    assert html.count('name="label:city"') == 1
+    assert html.count('value="save"') == 1
     assert html.count('value="delete_field"') == 1
 
 
@@ -371,6 +372,100 @@ def test_unknown_action_is_400(editor_client: Client, workspace) -> None:
     response = editor_client.post("/fields/", {"action": "explode", "name": "vip"})
     assert response.status_code == 400
     assert _workspace_tags(workspace) == ["vip"]
+
+
+def test_one_save_relabels_fields_and_adds_a_field_with_a_key_made_from_its_label(
+    editor_client: Client, workspace
+) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="City")
+    # when the page is saved once with a new label and a new field without a key
+    response = editor_client.post(
+        "/fields/",
+        {
+            "action": "save",
+            "label:city": "Wohnort",
+            "new-label": "Terminbeginn (Praxis Zürich)",
+            "new-key": "",
+            "new-type": "datetime",
+            "new-options": "",
+        },
+        follow=True,
+    )
+    # then
+    assert [(f.key, f.label, f.type) for f in response.context["fields"]] == [
+        ("city", "Wohnort", "text"),
+        ("terminbeginn_praxis_zuerich", "Terminbeginn (Praxis Zürich)", "datetime"),
+    ]
+    assert _page_messages(response) == [
+        "Das Feld Terminbeginn (Praxis Zürich) wurde erstellt.",
+        "1 Bezeichnung wurde gespeichert.",
+    ]
+
+
+def test_a_refused_new_field_keeps_the_relabels_unsaved(editor_client: Client, workspace) -> None:
+    # given a field whose key the new one would take
+    create_field(workspace, key="city", type="text", label="City")
+    # when
+    response = editor_client.post(
+        "/fields/",
+        {
+            "action": "save",
+            "label:city": "Wohnort",
+            "new-label": "x",
+            "new-key": "city",
+            "new-type": "text",
+        },
+    )
+    # then nothing is stored, and the typed label is still in the form
+    assert response.status_code == 422
+    assert [(f.key, f.label) for f in list_fields(workspace)] == [("city", "City")]
+    assert 'value="Wohnort"' in response.content.decode()
+
+
+def test_key_from_label() -> None:
+    from terminflow.web.forms import key_from_label
+
+    assert key_from_label("Terminbeginn") == "terminbeginn"
+    assert key_from_label("Größe in cm") == "groesse_in_cm"
+    assert key_from_label("2. Termin") == "f_2_termin"
+    assert key_from_label("Café – Ort") == "cafe_ort"
+
+
+def test_contact_page_formats_phone_and_reads_the_consent_ledger_as_sentences(
+    editor_client: Client, workspace
+) -> None:
+    # given a contact created from an eTermin booking
+    from terminflow.contacts.services import contact_from_booking
+    from terminflow.etermin.services import connect_account
+
+    account = connect_account(
+        workspace, name="Praxis Seefeld", public_key="p", private_key="k", verify=False
+    )
+    contact, _ = contact_from_booking(
+        workspace,
+        email="lea@example.com",
+        first_name="Lea",
+        last_name="Brunner",
+        phone="+41446681800",
+        source="etermin",
+        details={
+            "account_id": account.pk,
+            "appointment_uid": "u-1",
+            "calendar_name": "Zahnreinigung",
+            "calendar_id": 211614,
+        },
+    )
+    # when
+    html = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
+    # then
+    assert '<dd data-testid="contact-phone">044 668 18 00</dd>' in html
+    assert (
+        "Single-Opt-in über eTermin-Buchung, Kalender «Zahnreinigung», Konto «Praxis Seefeld»."
+        in html
+    )
+    assert "appointment_uid" not in html
+    assert "calendar_id=" not in html
 
 
 def test_contact_page_offers_export_and_erase_to_editors_only(

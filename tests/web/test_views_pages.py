@@ -115,5 +115,18 @@ def test_dates_show_in_the_users_time_zone(editor, editor_client, workspace) -> 
     editor.save()
     tokyo = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
     # then
-    assert "1. Juli 2026 12:00" in zurich
-    assert "1. Juli 2026 19:00" in tokyo
+    assert "01.07.2026 12:00" in zurich
+    assert "01.07.2026 19:00" in tokyo
+
+
+def test_english_dates_are_day_month_year_and_24_hours(editor, editor_client, workspace) -> None:
+    # given a user who reads English and a contact created in the afternoon
+    contact = create_contact(workspace, email="zeit@example.com")
+    type(contact).objects.filter(pk=contact.pk).update(created_at="2026-12-01T17:00:00+00:00")
+    editor.language = "en"
+    editor.save()
+    # when
+    html = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
+    # then (Zurich is UTC+1 in December)
+    assert "01/12/2026 18:00" in html
+    assert "p.m." not in html and "12/01/2026" not in html

@@ -144,6 +144,24 @@ def test_only_admins_create_api_tokens(editor_client, admin_user, workspace) -> 
     assert token.prefix in accepted.content.decode()
 
 
+def test_api_tab_shows_the_bearer_header_literally(editor_client) -> None:
+    # when
+    html = editor_client.get("/settings/api/").content.decode()
+    # then the placeholder is escaped text, not a swallowed <token> tag
+    assert "<code>Authorization: Bearer &lt;token&gt;</code>" in html
+    assert "<token>" not in html
+
+
+def test_a_new_token_comes_with_its_ready_header(admin_user, workspace) -> None:
+    # when
+    from tests.web.conftest import logged_in
+
+    response = logged_in(admin_user).post("/settings/api/", {"name": "script"})
+    # then
+    token = response.context["issued"]
+    assert f'value="Authorization: Bearer {token}"' in response.content.decode()
+
+
 # -- reconciliation with eTermin ---------------------------------------------------------------
 
 

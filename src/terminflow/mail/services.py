@@ -746,8 +746,11 @@ def list_outbox(
     status: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
+    since: datetime | None = None,
 ) -> list[Outbox]:
     query = Outbox.objects.filter(workspace=workspace)
+    if since is not None:
+        query = query.filter(created_at__gte=since)
     if contact_id is not None:
         query = query.filter(contact_id=contact_id)
     if status:

@@ -115,4 +115,5 @@ urlpatterns = [
     path("inbox/<int:push_id>/retry/", inbox.inbox_retry, name="inbox_retry"),
     path("inbox/retry-failed/", inbox.inbox_retry_all, name="inbox_retry_all"),
     path("outbox/", inbox.outbox_list, name="outbox"),
+    path("outbox/<int:email_id>/", inbox.outbox_email, name="outbox_email"),
 ]

@@ -27,7 +27,7 @@ from terminflow.contacts import privacy
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentEvent, Contact, ContactTag, Field, Tag
 from terminflow.kit.errors import TerminflowError
-from terminflow.web import contact_import
+from terminflow.web import consent_text, contact_import
 from terminflow.web.forms import ContactForm, ImportUploadForm, NoteForm
 from terminflow.web.http import is_htmx, render_page
 from terminflow.web.labels import EMAIL_STATUSES
@@ -280,15 +280,19 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             "field_rows": [(f, (contact.fields or {}).get(f.key)) for f in fields],
             "tags": contacts.tag_names(contact),
             "notes": list(contact.notes.order_by("-created_at", "-id")),
-            "consent": list(
-                ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id")
-            ),
+            "consent": _consent_rows(contact),
             "appointments": contacts.contact_appointments(contact),
             "enrollments": enrollments,
             "runs": list(runs),
             "note_form": NoteForm(),
         },
     )
+
+
+def _consent_rows(contact: Contact) -> list[tuple[ConsentEvent, str]]:
+    events = list(ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id"))
+    names = consent_text.names_for(events, contact.workspace)
+    return [(event, consent_text.sentence(event, names)) for event in events]
 
 
 @workspace_view
