@@ -257,7 +257,7 @@ def test_apitoken_for_unknown_workspace_exits_2(capsys):
     assert code == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == "No workspace named 'Nowhere'.\n"
+    assert captured.err == "terminflow: error: No workspace named 'Nowhere'.\n"
     assert ApiToken.objects.count() == 0
 
 

@@ -65,7 +65,7 @@ async def metrics(request: Request) -> Response:
 def create_app(*, run_worker: bool | None = None) -> Starlette:
     """Build the front app; ``run_worker`` defaults to ``TERMINFLOW_EMBEDDED_WORKER`` (on)."""
     if run_worker is None:
-        run_worker = os.environ.get("TERMINFLOW_EMBEDDED_WORKER", "1") not in {"0", "false"}
+        run_worker = settings.EMBEDDED_WORKER
     writer = IngestWriter()
 
     @asynccontextmanager

@@ -7,10 +7,11 @@ import time_machine
 from django.apps import apps
 
 from terminflow.contacts import services, signals
+from terminflow.contacts import services as contact_service
 from terminflow.contacts.models import ConsentEvent, Contact, Field, Note, Tag
 from terminflow.kit import crypto
 from terminflow.workspaces.models import Role
-from tests.conftest import make_workspace
+from tests.conftest import ApiClient, make_workspace
 from tests.web.conftest import logged_in, make_user
 
 from .factories import captured, make_contact, make_field
@@ -72,7 +73,7 @@ def test_duplicate_field_key_is_409(api):
         ({"key": "plan", "type": "colour"}, "'colour' is not a field type; use one of: "),
         ({"key": "plan", "type": "select"}, "options: a select field needs a list"),
         ({"key": "Plan!", "type": "text"}, "'Plan!' is not a field key"),
-        ({"type": "text"}, "key: Field required"),
+        ({"type": "text"}, "Key: required."),
     ],
 )
 def test_bad_field_is_422_and_nothing_is_stored(api, body, detail):
@@ -159,8 +160,8 @@ def test_duplicate_email_in_other_case_is_409_conflict(api):
         ({"email": "anna@example.ch", "email_status": "vip"}, "'vip' is not an email status"),
         ({"email": "anna@example.ch", "fields": {"visits": "many"}}, "visits: 'many' is not"),
         ({"email": "anna@example.ch", "fields": {"nope": 1}}, "nope: no such field"),
-        ({"email": "anna@example.ch", "tags": "vip"}, "tags: Input should be a valid list"),
-        ({"first_name": "Anna"}, "email: Field required"),
+        ({"email": "anna@example.ch", "tags": "vip"}, "Tags: must be a list."),
+        ({"first_name": "Anna"}, "Email address: required."),
         ({"email": "anna@example.ch", "first_name": "A\u0000"}, "first_name: contains a NUL"),
     ],
 )
@@ -242,8 +243,8 @@ def test_list_pages_by_tag_with_a_cursor(api):
     ("query", "detail"),
     [
         ("cursor=garbage", "cursor: not a cursor this API returned"),
-        ("limit=0", "limit: Input should be greater than or equal to 1"),
-        ("limit=201", "limit: Input should be less than or equal to 200"),
+        ("limit=0", "Limit: must be at least 1."),
+        ("limit=201", "Limit: may be at most 200."),
         ("status=vip", "'vip' is not an email status"),
         ("q=a%00b", "q: contains a NUL character."),
     ],
@@ -321,8 +322,10 @@ def test_patch_email_status_lands_in_the_consent_ledger(api):
     assert response.json() == [
         {
             "kind": "status_changed",
+            "kind_label": "Email status changed",
             "occurred_at": "2026-12-01T11:00:00Z",
             "source": "api",
+            "source_label": "api",
             "details": {"from": "unknown", "to": "confirmed_manual"},
             "ip": None,
             "user_agent": "",
@@ -715,3 +718,20 @@ def test_tag_names_with_slashes_and_spaces_are_reachable(api):
     assert renamed.json() == {"name": "Kurs A", "contact_count": 1}
     assert deleted.json() == {"contacts_changed": 1}
     assert _tag_names(anna) == []
+
+
+def test_the_consent_ledger_names_kind_and_source_in_the_reader_s_language(workspace):
+    # given a contact who confirmed by the double opt-in link and one from an eTermin booking
+    contact = contact_service.create_contact(workspace, email="lea@example.ch")
+    contact_service.record_consent(contact, "doi_confirmed", source="double opt-in link")
+    contact_service.record_consent(contact, "soi", source="etermin")
+
+    # when the ledger is read in German
+    german = ApiClient(workspace, language="de")
+    events = german.get(f"/api/v1/contacts/{contact.pk}/consent").json()
+
+    # then kind and source read as words, the stored codes stay as they were
+    assert [(e["kind"], e["kind_label"], e["source"], e["source_label"]) for e in events] == [
+        ("doi_confirmed", "Double-Opt-in bestätigt", "double opt-in link", "Double-Opt-in-Link"),
+        ("soi", "Single-Opt-in", "etermin", "eTermin-Buchung"),
+    ]

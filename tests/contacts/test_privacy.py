@@ -17,7 +17,7 @@ from terminflow.campaigns.models import Enrollment, Run
 from terminflow.contacts import privacy
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure, Note
-from terminflow.etermin.models import Appointment, WebPush
+from terminflow.etermin.models import Appointment, EterminAccount, WebPush
 from terminflow.etermin.processing import process_pending
 from terminflow.mail import bounces
 from terminflow.mail.models import BounceMessage, Outbox
@@ -262,7 +262,8 @@ def test_later_push_of_an_erased_address_makes_a_new_contact(workspace: Workspac
     # given the person was erased
     person, _ = booked_person(workspace)
     privacy.erase_contact(person)
-    account = make_account(workspace, name="Zweitpraxis", public_key="pub-2")
+    # The campaign's eTermin element names the account it was built for.
+    account = EterminAccount.objects.get(workspace=workspace)
 
     # when they book again
     store_push(account, person_push("uid-q3"))

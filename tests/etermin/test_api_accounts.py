@@ -176,7 +176,7 @@ def test_connect_missing_field_is_422_not_500(api):
     # then
     assert response.status_code == 422
     assert response.json()["code"] == "invalid"
-    assert "private_key" in response.json()["detail"]
+    assert response.json()["detail"] == "Private API key: required."
     assert EterminAccount.objects.count() == 0
 
 

@@ -336,7 +336,7 @@ def test_renaming_a_tag_to_a_taken_name_shows_the_conflict_and_changes_nothing(
         "/fields/", {"action": "rename_tag", "name": "vip", "new_name": "gold"}, follow=True
     )
     # then
-    assert _page_messages(response) == ["A tag called 'gold' already exists."]
+    assert _page_messages(response) == ["Ein Tag namens 'gold' existiert bereits."]
     assert tag_names(contact) == ["gold", "vip"]
 
 
@@ -399,8 +399,8 @@ def test_deleting_a_field_an_active_campaign_uses_is_refused(
     )
     # then
     assert _page_messages(response) == [
-        "The field 'city' is used by the campaigns: Recall. "
-        "Remove it from them or set them to draft first."
+        "Das Feld 'city' wird von diesen Kampagnen verwendet: Recall. "
+        "Entfernen Sie es dort oder setzen Sie die Kampagnen zuerst auf Entwurf."
     ]
     assert [f.key for f in response.context["fields"]] == ["city"]
     contact.refresh_from_db()

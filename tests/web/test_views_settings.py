@@ -51,7 +51,7 @@ def test_rejected_keys_show_in_the_dialog_and_store_nothing(
     body = response.content.decode()
     assert response.status_code == 200
     assert 'data-testid="dialog-error"' in body
-    assert "eTermin rejected the API keys" in body
+    assert "eTermin hat die API-Schlüssel abgelehnt" in body
     assert EterminAccount.objects.count() == 0
 
 

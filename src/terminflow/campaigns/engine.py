@@ -54,6 +54,7 @@ from terminflow.contacts.models import Contact
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
 from terminflow.kit.metrics import RUN_LATENESS_SECONDS, RUNS_EXECUTED
+from terminflow.kit.reasons import Reason
 
 from . import registry
 from .models import (
@@ -85,6 +86,14 @@ BACKOFF_CAP = timedelta(hours=1)
 # A wait type names the config attribute holding its field in ``meta["retimed_by_field"]``; its
 # waiting runs are re-timed when that contact field changes.
 RETIMED_BY_FIELD = "retimed_by_field"
+
+# The reasons the engine stores on runs (English; shown translated through kit.reasons).
+ELEMENT_REMOVED = Reason("element_removed", "the element was removed from the campaign")
+ENROLLMENT_ENDED = Reason("enrollment_ended", "the enrollment is %(status)s")
+UNKNOWN_BRANCH = Reason("unknown_branch", "the handler chose the unknown branch '%(branch)s'")
+GAVE_UP = Reason("gave_up", "gave up after %(attempts)s attempts: %(reason)s")
+CAMPAIGN_RESET = Reason("campaign_reset", "the campaign was reset")
+CONTACT_STOPPED = Reason("contact_stopped", "the contact was stopped")
 
 _RUN_STATE = [
     "status",
@@ -732,7 +741,7 @@ def _call(run: Run, call: Callable[[], Any]) -> tuple[Any, Outcome | None]:
         with transaction.atomic():
             return call(), None
     except TerminflowError as exc:
-        return None, Outcome(status="failed", reason=exc.detail)
+        return None, Outcome(status="failed", reason=exc.english)
     except Exception as exc:
         log.exception("run %s (%s) raised; trying again later", run.pk, run.element.type)
         return None, Outcome(status="retry", reason=f"{type(exc).__name__}: {exc}")
@@ -742,11 +751,13 @@ def _execute(run: Run, batch: _Batch) -> None:
     element = run.element
     now = batch.now
     if element.removed:
-        _finish(run, RunStatus.CANCELLED, now, reason="the element was removed from the campaign")
+        _finish(run, RunStatus.CANCELLED, now, reason=ELEMENT_REMOVED())
         batch.touched.add(run.enrollment_id)
         return
     if run.enrollment.status != EnrollmentStatus.ACTIVE:
-        _finish(run, RunStatus.CANCELLED, now, reason=f"the enrollment is {run.enrollment.status}")
+        _finish(
+            run, RunStatus.CANCELLED, now, reason=ENROLLMENT_ENDED(status=run.enrollment.status)
+        )
         return
     element_type = registry.get(element.type)
     if element_type is None:
@@ -802,9 +813,7 @@ def _execute(run: Run, batch: _Batch) -> None:
         _record(run, failure, batch, refresh=element_type.kind == "action")
         return
     if outcome.status == "completed" and outcome.branch not in element_type.branches:
-        outcome = Outcome(
-            status="failed", reason=f"the handler chose the unknown branch {outcome.branch!r}"
-        )
+        outcome = Outcome(status="failed", reason=UNKNOWN_BRANCH(branch=outcome.branch))
     _record(run, outcome, batch, refresh=element_type.kind == "action")
 
 
@@ -821,9 +830,7 @@ def _record(run: Run, outcome: Outcome, batch: _Batch, *, refresh: bool = False)
             run.claimed_until = None
             run.save(update_fields=["attempts", "due_at", "reason", "claimed_until"])
             return
-        outcome = Outcome(
-            status="failed", reason=f"gave up after {attempts} attempts: {outcome.reason}"
-        )
+        outcome = Outcome(status="failed", reason=GAVE_UP(attempts=attempts, reason=outcome.reason))
     status = RunStatus(outcome.status)
     branch = outcome.branch if status == RunStatus.COMPLETED else "next"
     _finish(
@@ -911,6 +918,12 @@ def _complete_finished(enrollment_ids: set[int], now: datetime) -> int:
         .exclude(Exists(pending))
         .update(status=EnrollmentStatus.COMPLETED, ended_at=now)
     )
+
+
+def stop_pending(run: Run, reason: str, now: datetime) -> None:
+    """Stop one pending run for good (cancelled, with the reason); its flow goes no further."""
+    _finish(run, RunStatus.CANCELLED, now, reason=reason)
+    _complete_if_done(run.enrollment, now)
 
 
 def end_enrollment(enrollment: Enrollment, status: str, now: datetime, *, reason: str) -> int:

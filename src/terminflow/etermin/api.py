@@ -9,8 +9,10 @@ import dataclasses
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from ninja import Query, Router, Status
 
+from terminflow.kit import reasons
 from terminflow.kit.errors import Unprocessable
 from terminflow.workspaces.api import current_workspace, may_see_secrets
 from terminflow.workspaces.models import Feature
@@ -184,14 +186,31 @@ repeats or skips an entry, even while new pushes arrive.
 """
 
 
+# eTermin's commands and the inbox states as people read them ("Erstellt", not CREATED).
+COMMAND_LABELS = {
+    "CREATED": pgettext_lazy("etermin event", "Created"),
+    "MODIFIED": pgettext_lazy("etermin event", "Changed"),
+    "DELETED": pgettext_lazy("etermin event", "Deleted"),
+}
+STATUS_LABELS = {
+    "pending": pgettext_lazy("inbox", "Pending"),
+    "processed": pgettext_lazy("inbox", "Processed"),
+    "ignored": pgettext_lazy("inbox", "Ignored"),
+    "failed": pgettext_lazy("inbox", "Failed"),
+}
+
+
 def _inbox_out(push: WebPush) -> dict[str, Any]:
     return {
         "id": push.pk,
         "account_id": push.account_id,
         "command": push.command,
         "appointment_uid": push.appointment_uid,
+        "command_label": str(COMMAND_LABELS.get(push.command or "", "")),
         "status": push.status,
-        "reason": push.reason,
+        "status_label": str(STATUS_LABELS.get(push.status, push.status)),
+        "reason": reasons.translate(push.reason),
+        "reason_code": reasons.describe(push.reason)[0],
         "received_at": push.received_at,
         "processed_at": push.processed_at,
         "source": push.source,
@@ -203,7 +222,7 @@ def _cursor_id(cursor: str | None) -> int | None:
         return None
     if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise Unprocessable(
-            "cursor: use the next_cursor of the previous page as it was given.",
+            gettext_lazy("cursor: use the next_cursor of the previous page as it was given."),
             extra={"field": "cursor"},
         )
     return int(cursor)
@@ -225,7 +244,9 @@ def list_inbox(
     workspace = current_workspace(request)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise Unprocessable(
-            f"limit: use a number from 1 to {MAX_PAGE_SIZE}.", extra={"field": "limit"}
+            gettext_lazy("limit: use a number from 1 to %(MAX_PAGE_SIZE)s."),
+            MAX_PAGE_SIZE=MAX_PAGE_SIZE,
+            extra={"field": "limit"},
         )
     before = _cursor_id(cursor)
     rows = WebPush.objects.filter(workspace=workspace)

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from email_validator import EmailNotValidError, validate_email
 
+from terminflow.kit.reasons import Reason
+
 COMMANDS = ("CREATED", "MODIFIED", "DELETED")
 # The inbox column is varchar(200); a longer id could never be stored, so it is refused here.
 MAX_UID_LENGTH = 200
@@ -71,6 +73,28 @@ _BOM = b"\xef\xbb\xbf"
 _COMPACT_LAYOUTS = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}
 # Far enough from datetime's limits that no time zone conversion can overflow.
 _MIN_YEAR, _MAX_YEAR = 1000, 9000
+
+
+# Why a body is unreadable, as stored on its inbox row (English; translated through kit.reasons).
+for _msgid in (
+    "The body is not valid JSON: %(error)s.",
+    "The body is JSON nested too deeply to be a web push.",
+    "The body is a JSON array; a web push is one JSON object.",
+    "The body is JSON but %(kind)s, not an object with the push's fields.",
+    "The body is neither a JSON object nor form fields (name=value&…).",
+    "The body is not bytes.",
+    "The body is empty.",
+    "The field %(field)s holds %(value)s, which is not a date and time.",
+    "The field %(field)s holds %(value)s, which is not a plausible date.",
+    "The account's time zone %(zone)s is unknown, so local times cannot be read.",
+    "The push has no command (CREATED, MODIFIED or DELETED).",
+    "The command %(command)s is not one of CREATED, MODIFIED, DELETED.",
+    "The push has no appointmentUID.",
+    "The appointmentUID is longer than %(max)s characters.",
+    "The appointmentUID contains control characters.",
+    "The appointmentUID is not valid text.",
+):
+    Reason("unreadable", _msgid)
 
 
 class UnreadablePush(Exception):

@@ -82,8 +82,11 @@ class InboxEntryOut(Schema):
     account_id: int
     command: str | None
     appointment_uid: str | None
+    command_label: str = Field("", description="The command in the request's language")
     status: InboxStatus
-    reason: str
+    status_label: str = Field("", description="The status in the request's language")
+    reason: str = Field(description="Why it was ignored or failed, in the request's language")
+    reason_code: str = Field("", description='Stable English code of the reason; "" if none')
     received_at: datetime
     processed_at: datetime | None
     source: InboxSource = Field(

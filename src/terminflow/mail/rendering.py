@@ -115,6 +115,60 @@ def scoped(path: str, value: Any) -> Any:
 # Formatting -----------------------------------------------------------------------------------
 
 
+class Moment:
+    """A date or datetime in a template: reads localized, works with the date filters.
+
+    ``{{ contact.fields.termin_beginn }}`` then gives "Freitag, 4. Dezember 2026 um 16:30" in
+    the workspace's locale and zone instead of the stored ISO text, and ``| time`` or
+    ``| date("short")`` still see the instant. Public attributes (``year``, ``isoformat``) are
+    the underlying value's.
+    """
+
+    __slots__ = ("fmt", "value")
+
+    def __init__(self, value: datetime | date, fmt: Formatting) -> None:
+        self.value = value
+        self.fmt = fmt
+
+    def __str__(self) -> str:
+        filters = _filters(self.fmt)
+        if isinstance(self.value, datetime):
+            return str(filters["datetime"](self.value, "full"))
+        return str(filters["date"](self.value, "full"))
+
+    def __repr__(self) -> str:
+        return f"<Moment {self.value.isoformat()}>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.value, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Moment):
+            other = other.value
+        return bool(self.value == other)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def moment(value: Any, fmt: Formatting, *, kind: str = "datetime") -> Any:
+    """A stored date/datetime (object or ISO text) as a ``Moment``; other values unchanged."""
+    if isinstance(value, datetime | date):
+        return Moment(value, fmt)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            if kind == "date":
+                return Moment(date.fromisoformat(text), fmt)
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return value
+        return Moment(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), fmt)
+    return value
+
+
 @dataclass(frozen=True)
 class Formatting:
     """How dates read for one workspace: a Babel locale and an IANA time zone."""
@@ -125,8 +179,12 @@ class Formatting:
 
 @lru_cache(maxsize=64)
 def _locale(name: str) -> Locale:
+    code = name.replace("-", "_")
+    # English for Swiss practices reads day-month-year and 24 h, never "12/4/26, 4:30 PM".
+    if code.lower() in ("en", "en_us"):
+        code = "en_GB"
     try:
-        return Locale.parse(name.replace("-", "_"))
+        return Locale.parse(code)
     except (UnknownLocaleError, ValueError):
         return Locale.parse("de_CH")
 
@@ -144,6 +202,8 @@ def _instant(value: Any, zone: tzinfo) -> datetime | date:
     if isinstance(value, Undefined):
         # Raises the placeholder's own message.
         str(value)
+    if isinstance(value, Moment):
+        value = value.value
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -210,6 +270,11 @@ def _warm(fmt: Formatting) -> None:
         format_date(moment, width, locale=locale)
         format_time(moment, width, tzinfo=zone, locale=locale)
         get_datetime_format(width, locale=locale)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=64)
+def _filters(fmt: Formatting) -> dict[str, Any]:
+    return _make_filters(fmt)
 
 
 @lru_cache(maxsize=64)
@@ -339,6 +404,39 @@ def uses_link(source: str, name: str) -> bool:
         ):
             return True
     return False
+
+
+@lru_cache(maxsize=512)
+def names_used(source: str) -> frozenset[str]:
+    """The names a template reads: top-level names, and ``contact.fields.<key>`` per field.
+
+    Found on the syntax tree, without rendering, so a campaign can be checked against what the
+    paths to an email provide. A template that does not parse uses nothing (saving it failed).
+    """
+    try:
+        tree = _parse("template", source)
+    except RenderError:
+        return frozenset()
+    declared = _declared_names(tree)
+    found: set[str] = set()
+    for name_node in tree.find_all(nodes.Name):
+        if name_node.ctx == "load" and name_node.name not in declared:
+            found.add(name_node.name)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
+        inner = node.node
+        if not (
+            isinstance(inner, nodes.Getattr)
+            and inner.attr == "fields"
+            and isinstance(inner.node, nodes.Name)
+            and inner.node.name == "contact"
+        ):
+            continue
+        if isinstance(node, nodes.Getattr):
+            found.add(f"contact.fields.{node.attr}")
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found.add(f"contact.fields.{node.arg.value}")
+    return frozenset(found)
 
 
 def static_problems(part: str, source: str, allowed_names: Iterable[str]) -> list[RenderError]:

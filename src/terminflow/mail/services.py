@@ -12,19 +12,22 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from email.utils import formataddr
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext, gettext_lazy
 
 from terminflow.campaigns import registry
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
-from terminflow.kit import clock
-from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
+from terminflow.kit import clock, reasons
+from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from terminflow.kit.input_errors import label
+from terminflow.kit.reasons import Reason
 
 from . import calendar, links, rendering, sandbox, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
@@ -34,6 +37,27 @@ if TYPE_CHECKING:
     from terminflow.workspaces.models import Workspace
 
 NO_SMTP_REASON = "not sent: no SMTP server configured"
+DOI_LINK_MISSING = "a double opt-in email must contain the confirmation link {{ links.confirm }}"
+SUBJECT_EMPTY = "the subject is empty"
+KIND_INVALID = "kind must be marketing or doi"
+# The reasons stored on outbox rows (English; shown translated through kit.reasons).
+Reason("no_smtp", NO_SMTP_REASON)
+UNSUBSCRIBED = Reason("unsubscribed", "contact unsubscribed")
+# Render errors: the part and line, then Jinja's or our own message.
+Reason("template_error", "Template error in %(where)s: %(message)s")
+# Problems of a template, shown when it is saved and stored with a failed email.
+for _code, _msgid in (
+    ("unknown_placeholder", "unknown placeholder '%(name)s'"),
+    ("private_attribute", "attributes starting with '_' are not allowed ('%(name)s')"),
+    ("not_allowed", "not allowed in a template: %(error)s"),
+    ("syntax", "unexpected '%(token)s'"),
+    ("syntax", "unexpected end of template, expected '%(token)s'."),
+    ("syntax", "Encountered unknown tag '%(tag)s'."),
+    ("doi_link_missing", DOI_LINK_MISSING),
+    ("subject_empty", SUBJECT_EMPTY),
+    ("kind_invalid", KIND_INVALID),
+):
+    Reason(_code, _msgid)
 BASE_NAMES = ("contact", "appointment", "links", "workspace")
 
 # Statuses that may receive each kind of email (DESIGN §2: marketing only after double opt-in).
@@ -84,7 +108,7 @@ def formatting(workspace: Workspace) -> rendering.Formatting:
 
 def template_names() -> set[str]:
     """Top-level names a template may use: the contract's four plus every context provider's."""
-    return set(BASE_NAMES) | set(registry._CONTEXT_PROVIDERS)
+    return set(BASE_NAMES) | registry.context_names()
 
 
 def _sample_field_value(field: Field) -> Any:
@@ -135,7 +159,7 @@ def _sample_context(workspace: Workspace, kind: str) -> dict[str, Any]:
 def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, Any]]:
     """Problems that keep a template from being saved, each ``{field, line, message}``."""
     if data.kind not in EmailKind.values:
-        return [{"field": "kind", "line": None, "message": "kind must be marketing or doi"}]
+        return [{"field": "kind", "line": None, "message": reasons.translate(KIND_INVALID)}]
     names = template_names()
     problems: list[rendering.RenderError] = []
     sources = {"subject": data.subject, "body_html": data.body_html, "body_text": data.body_text}
@@ -144,9 +168,7 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
     if not problems:
         # A trial render with sample data catches what parsing cannot: sandbox escapes, unknown
         # fields, filters applied to the wrong kind of value.
-        context = {
-            k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
-        }
+        context = localized_context(workspace, _sample_context(workspace, data.kind))
         # One budget for the parts together, as when the email is sent: the editor's answer
         # comes within it, whatever the template does. (Parsing above compiled nothing.)
         fmt = formatting(workspace)
@@ -163,7 +185,7 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
                     problems.append(exc)
                     if budget.expired:
                         break
-    found = [p.as_problem() for p in problems]
+    found = [{**p.as_problem(), "message": reasons.translate(p.message)} for p in problems]
     if (
         not found
         and data.kind == EmailKind.DOI
@@ -176,19 +198,27 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
             {
                 "field": "body_html",
                 "line": None,
-                "message": "a double opt-in email must contain the confirmation link "
-                "{{ links.confirm }}",
+                "message": reasons.translate(DOI_LINK_MISSING),
             }
         )
     if not data.subject.strip():
-        found.append({"field": "subject", "line": None, "message": "the subject is empty"})
+        found.append(
+            {"field": "subject", "line": None, "message": reasons.translate(SUBJECT_EMPTY)}
+        )
     return found
 
 
 def _refuse(problems: list[dict[str, Any]]) -> Unprocessable:
     first = problems[0]
-    where = first["field"] + (f", line {first['line']}" if first.get("line") else "")
-    return Unprocessable(f"{where}: {first['message']}", extra={"errors": problems})
+    where = label([first["field"]])
+    if first.get("line"):
+        where = gettext("%(part)s, line %(line)s") % {"part": where, "line": first["line"]}
+    return Unprocessable(
+        gettext_lazy("%(where)s: %(value)s"),
+        where=where,
+        value=first["message"],
+        extra={"errors": problems},
+    )
 
 
 def create_template(workspace: Workspace, data: TemplateData) -> EmailTemplate:
@@ -230,12 +260,73 @@ def get_template(workspace: Workspace, template_id: int) -> EmailTemplate:
         .first()
     )
     if template is None:
-        raise NotFound(f"Email {template_id} does not exist.")
+        raise NotFound(
+            gettext_lazy("Email %(template_id)s does not exist."), template_id=template_id
+        )
     return template
 
 
-def list_templates(workspace: Workspace) -> list[EmailTemplate]:
-    return list(EmailTemplate.objects.filter(workspace=workspace).order_by("id"))
+def list_templates(workspace: Workspace, *, archived: bool = False) -> list[EmailTemplate]:
+    """The workspace's emails: the current ones (what the builder offers), or the archived."""
+    return list(
+        EmailTemplate.objects.filter(
+            workspace=workspace, archived_at__isnull=not archived
+        ).order_by("id")
+    )
+
+
+def _campaigns_using(template: EmailTemplate, *, archived_too: bool = True) -> list[str]:
+    """Names of the campaigns with an email element that sends this email."""
+    from terminflow.campaigns.models import Element
+
+    elements = Element.objects.filter(
+        campaign__workspace_id=template.workspace_id,
+        type__in=["email.send", "email.doi"],
+        removed=False,
+        config__email_id=template.pk,
+    )
+    if not archived_too:
+        elements = elements.filter(campaign__archived_at__isnull=True)
+    return sorted(set(elements.values_list("campaign__name", flat=True)))
+
+
+def archive_template(template: EmailTemplate) -> EmailTemplate:
+    """Take an email out of the lists; refused while a campaign that is not archived uses it."""
+    using = _campaigns_using(template, archived_too=False)
+    if using:
+        raise Conflict(
+            gettext_lazy(
+                "The email is used by the campaigns %(names)s; take it out of them or archive "
+                "them first."
+            ),
+            names=", ".join(f"“{name}”" for name in using),
+            code="email_in_use",
+        )
+    if template.archived_at is None:
+        template.archived_at = clock.now()
+        template.save(update_fields=["archived_at", "updated_at"])
+    return template
+
+
+def unarchive_template(template: EmailTemplate) -> EmailTemplate:
+    if template.archived_at is not None:
+        template.archived_at = None
+        template.save(update_fields=["archived_at", "updated_at"])
+    return template
+
+
+def delete_template(template: EmailTemplate) -> None:
+    """Delete an email that no campaign uses and that was never queued; else archive it."""
+    if _campaigns_using(template) or Outbox.objects.filter(template=template).exists():
+        raise Conflict(
+            gettext_lazy(
+                "The email “%(name)s” is used by a campaign or was sent; archive it instead of "
+                "deleting it."
+            ),
+            name=template.name,
+            code="email_in_use",
+        )
+    template.delete()
 
 
 # Rendering an email ---------------------------------------------------------------------------
@@ -287,6 +378,34 @@ def _context(
     context["contact"] = contact_context(contact)
     context["links"] = _links(kind, public_id)
     context["workspace"] = {"name": workspace.name}
+    return localized_context(workspace, context)
+
+
+def localized_context(workspace: Workspace, context: dict[str, Any]) -> dict[str, Any]:
+    """The context as templates see it: scoped names, dates read in the workspace's locale.
+
+    Date and datetime fields (stored as ISO text) and the providers' datetimes become
+    ``rendering.Moment``, so ``{{ contact.fields.termin }}`` reads "Freitag, 4. Dezember 2026
+    um 16:30" and the date filters still work on them.
+    """
+    fmt = formatting(workspace)
+    contact = context.get("contact")
+    if isinstance(contact, dict) and contact.get("fields"):
+        kinds = dict(
+            Field.objects.filter(
+                workspace=workspace, type__in=[FieldType.DATE, FieldType.DATETIME]
+            ).values_list("key", "type")
+        )
+        contact["fields"] = {
+            key: rendering.moment(value, fmt, kind=kinds[key]) if key in kinds else value
+            for key, value in contact["fields"].items()
+        }
+    for name, value in context.items():
+        if name != "contact" and isinstance(value, dict):
+            context[name] = {
+                key: rendering.moment(item, fmt) if isinstance(item, datetime | date) else item
+                for key, item in value.items()
+            }
     return {name: rendering.scoped(name, value) for name, value in context.items()}
 
 
@@ -552,7 +671,7 @@ def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
     sample appointment stands in, and ``sample_appointment`` says so.
     """
     if contact.workspace_id != template.workspace_id:
-        raise NotFound(f"Contact {contact.pk} does not exist.")
+        raise NotFound(gettext_lazy("Contact %(pk)s does not exist."), pk=contact.pk)
     extra: dict[str, Any] = {}
     for enrollment in contact.enrollments.order_by("-id")[:20]:
         extra = registry.enrollment_context(enrollment)
@@ -694,7 +813,7 @@ def unsubscribe(
             )
         Outbox.objects.filter(
             contact=contact, status=OutboxStatus.QUEUED, kind=EmailKind.MARKETING
-        ).update(status=OutboxStatus.CANCELLED, reason="contact unsubscribed", next_attempt_at=None)
+        ).update(status=OutboxStatus.CANCELLED, reason=UNSUBSCRIBED(), next_attempt_at=None)
     return contact
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -12,6 +13,7 @@ from terminflow.contacts.api import router as contacts_router
 from terminflow.etermin.api import inbox_router
 from terminflow.etermin.api import router as etermin_router
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.input_errors import sentence
 from terminflow.mail.api import outbox_router
 from terminflow.mail.api import router as emails_router
 from terminflow.workspaces.api import ApiTokenAuth, SessionAuth
@@ -45,7 +47,7 @@ def _terminflow_error(request: HttpRequest, exc: TerminflowError) -> HttpRespons
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     body = {
-        "detail": "Send Authorization: Bearer <workspace API token>.",
+        "detail": _("Send Authorization: Bearer <workspace API token>."),
         "code": "not_authenticated",
     }
     return api.create_response(request, body, status=401)
@@ -53,20 +55,13 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = []
-    for error in exc.errors:
-        location = ".".join(
-            str(part) for part in error.get("loc", ()) if part not in {"body", "payload", "query"}
-        )
-        problems.append(
-            f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg")
-        )
+    problems = [sentence(error) for error in exc.errors]
     body = {
-        "detail": "; ".join(str(p) for p in problems) or "Invalid input.",
+        "detail": " ".join(problems) or _("Invalid input."),
         "code": "invalid",
         # Only plain parts: pydantic's ``ctx`` can hold exception objects that JSON cannot carry.
         "errors": [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            {"loc": list(e.get("loc", ())), "msg": sentence(e), "type": e.get("type")}
             for e in exc.errors
         ],
     }
@@ -75,6 +70,8 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Only ninja raises these (unreadable JSON, an unsupported method); its texts are English.
+    detail = _("The request could not be read.") if exc.status_code < 500 else str(exc)
     return api.create_response(
-        request, {"detail": str(exc), "code": "http_error"}, status=exc.status_code
+        request, {"detail": detail, "code": "http_error"}, status=exc.status_code
     )

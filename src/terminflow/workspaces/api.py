@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 from ninja.security import APIKeyCookie, HttpBearer
 
 from terminflow.kit.errors import Forbidden, NotAuthenticated
@@ -78,7 +79,7 @@ def has_role(membership: Membership, role: str) -> bool:
 def check_write_access(request: HttpRequest, membership: Membership) -> None:
     """Viewers may read everything and change nothing; raises ``Forbidden`` on any write."""
     if request.method not in SAFE_METHODS and not has_role(membership, Role.EDITOR):
-        raise Forbidden("Viewers can look at this workspace but not change it.")
+        raise Forbidden(gettext_lazy("Viewers can look at this workspace but not change it."))
 
 
 class SessionAuth(APIKeyCookie):
@@ -117,5 +118,5 @@ def may_see_secrets(request: Any) -> bool:
 def current_workspace(request: Any) -> Workspace:
     workspace = getattr(request, "auth", None)
     if not isinstance(workspace, Workspace):
-        raise NotAuthenticated("Send Authorization: Bearer <workspace API token>.")
+        raise NotAuthenticated(gettext_lazy("Send Authorization: Bearer <workspace API token>."))
     return workspace

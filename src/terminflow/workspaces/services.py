@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from email_validator import EmailNotValidError, validate_email
 
 from terminflow.kit import clock
@@ -201,7 +202,7 @@ def workspace_by_name(name: str) -> Workspace:
     try:
         return Workspace.objects.select_related("plan").get(name=name)
     except Workspace.DoesNotExist:
-        raise NotFound(f"No workspace named {name!r}.") from None
+        raise NotFound(gettext_lazy("No workspace named %(name)r."), name=name) from None
 
 
 def authenticate_token(token: str) -> Workspace:
@@ -212,7 +213,7 @@ def authenticate_token(token: str) -> Workspace:
         .first()
     )
     if record is None:
-        raise NotAuthenticated("Invalid or revoked API token.")
+        raise NotAuthenticated(gettext_lazy("Invalid or revoked API token."))
     # Touch at most once a minute so reads do not turn every API call into a write.
     now = clock.now()
     if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
@@ -223,8 +224,12 @@ def authenticate_token(token: str) -> Workspace:
 def require_feature(workspace: Workspace, feature: str) -> None:
     if not workspace.has_feature(feature):
         raise PlanRequired(
-            f"The {workspace.plan.name} plan does not include the {Feature(feature).label}; "
-            "ask your operator to move the workspace to a plan that does (Basic and up)."
+            gettext_lazy(
+                "The %(name)s plan does not include the %(label)s; ask your operator to move the "
+                "workspace to a plan that does (Basic and up)."
+            ),
+            name=workspace.plan.name,
+            label=Feature(feature).label,
         )
 
 
@@ -239,7 +244,9 @@ def update_preferences(
     changed: list[str] = []
     if language is not None:
         if language and language not in {code for code, _ in settings.LANGUAGES}:
-            raise Unprocessable(f"{language!r} is not a supported language.")
+            raise Unprocessable(
+                gettext_lazy("%(language)r is not a supported language."), language=language
+            )
         user.language = language
         changed.append("language")
     if timezone is not None:
@@ -247,7 +254,9 @@ def update_preferences(
             try:
                 ZoneInfo(timezone)
             except (ZoneInfoNotFoundError, ValueError):
-                raise Unprocessable(f"{timezone!r} is not a time zone.") from None
+                raise Unprocessable(
+                    gettext_lazy("%(timezone)r is not a time zone."), timezone=timezone
+                ) from None
         user.timezone = timezone
         changed.append("timezone")
     if changed:

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.campaigns import registry
 from terminflow.campaigns.models import Enrollment
@@ -52,8 +52,50 @@ def _data(form: EmailTemplateForm) -> mail.TemplateData:
 
 @workspace_view
 def email_list(request: HttpRequest) -> HttpResponse:
-    templates = mail.list_templates(request.workspace)  # type: ignore[attr-defined]
-    return render_page(request, "web/emails.html", {"nav": "emails", "templates": templates})
+    """The current emails; ``?archived=1`` shows the archived ones instead."""
+    archived = request.GET.get("archived") == "1"
+    templates = mail.list_templates(request.workspace, archived=archived)  # type: ignore[attr-defined]
+    return render_page(
+        request,
+        "web/emails.html",
+        {"nav": "emails", "templates": templates, "archived": archived},
+    )
+
+
+def _email_action(request: HttpRequest, email_id: int, action: str) -> HttpResponse:
+    template = _template(request, email_id)
+    assert template is not None
+    try:
+        if action == "archive":
+            mail.archive_template(template)
+            messages.success(request, _("The email was archived."))
+        elif action == "unarchive":
+            mail.unarchive_template(template)
+            messages.success(request, _("The email is back in the list."))
+        else:
+            mail.delete_template(template)
+            messages.success(request, _("The email was deleted."))
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    return redirect("web:emails")
+
+
+@workspace_view
+@require_POST
+def email_archive(request: HttpRequest, email_id: int) -> HttpResponse:
+    return _email_action(request, email_id, "archive")
+
+
+@workspace_view
+@require_POST
+def email_unarchive(request: HttpRequest, email_id: int) -> HttpResponse:
+    return _email_action(request, email_id, "unarchive")
+
+
+@workspace_view
+@require_POST
+def email_delete(request: HttpRequest, email_id: int) -> HttpResponse:
+    return _email_action(request, email_id, "delete")
 
 
 def _preview_contacts(workspace: Any) -> list[Contact]:
