@@ -7,7 +7,8 @@ class MailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import elements, privacy
+        # sending declares the outbox reasons that pages translate (kit.reasons).
+        from . import elements, privacy, sending  # noqa: F401
 
         elements.register()
         privacy.register_holder()
