@@ -7,6 +7,9 @@ class MailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import elements
+        from terminflow.workspaces import team
+
+        from . import elements, invitations
 
         elements.register()
+        team.register_invitation_sender(invitations.send_invitation)

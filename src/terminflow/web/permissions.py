@@ -36,9 +36,7 @@ def language_for(user: User | None, workspace: Workspace | None) -> str:
     if user is not None and user.language in SUPPORTED_LANGUAGES:
         return user.language
     if workspace is not None:
-        prefix = (workspace.locale or "").split("-")[0].lower()
-        if prefix in SUPPORTED_LANGUAGES:
-            return prefix
+        return workspace.language
     return settings.LANGUAGE_CODE
 
 

@@ -49,6 +49,12 @@
     }
   });
 
+  // A form that changes something for good asks first (data-confirm="question").
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+
   document.addEventListener("change", function (event) {
     if (event.target.matches("[data-autosubmit]")) {
       event.target.form.requestSubmit ? event.target.form.requestSubmit() : event.target.form.submit();
