@@ -244,7 +244,7 @@ def test_new_person_sees_the_form_and_get_changes_nothing(client, workspace, adm
     assert "Praxis Seefeld beitreten" in html
     assert "Admin lädt Sie als Bearbeiter ein." in html
     assert 'name="password_again"' in html
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
     assert Invitation.objects.get().accepted_at is None
     assert not User.objects.filter(email="lea@praxis.example").exists()

@@ -244,8 +244,10 @@ def _invitation_response(
     request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
     response = render(request, template, context, status=status)
-    # The token is in the URL: keep it out of Referer headers and shared caches.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the URL: keep it out of Referer headers to other sites and out of shared
+    # caches. Not "no-referrer": browsers then send "Origin: null" with the form, which
+    # Django's CSRF check rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response
 
