@@ -6,10 +6,12 @@ the mail tests cover the email itself.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 
 from terminflow.kit import clock
 from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
@@ -409,3 +411,52 @@ def test_an_api_token_acts_as_admin_and_is_named_in_the_log(workspace, admin):
         )
     ]
     assert TeamEvent.objects.get().actor is None
+
+
+def test_an_admin_demoted_meanwhile_cannot_act_on_their_old_role(workspace, admin):
+    # given a second admin whose request started while they were admin
+    chef = make_member(workspace, "chef@praxis.example", Role.ADMIN)
+    lea = make_member(workspace, "lea@praxis.example", Role.EDITOR)
+    stale = actor_for(chef)
+    # when the first admin demotes them before their change runs
+    team.change_role(actor_for(admin), chef.pk, Role.VIEWER)
+    # then their change is refused
+    with pytest.raises(Forbidden):
+        team.remove(stale, lea.pk)
+    with pytest.raises(Forbidden):
+        team.change_role(stale, admin.pk, Role.VIEWER)
+    assert Membership.objects.filter(pk=lea.pk).exists()
+    assert Membership.objects.get(pk=admin.pk).role == "admin"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(workspace):
+    # given two admins
+    first = make_member(workspace, "admin@praxis.example", Role.ADMIN)
+    second = make_member(workspace, "chef@praxis.example", Role.ADMIN)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def demote(actor_membership: Membership, target: Membership) -> None:
+        barrier.wait()
+        try:
+            team.change_role(actor_for(actor_membership), target.pk, Role.EDITOR)
+            outcomes.append("changed")
+        except (team.LastAdmin, Forbidden) as exc:
+            outcomes.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    # when each demotes the other in the same moment
+    threads = [
+        threading.Thread(target=demote, args=(first, second)),
+        threading.Thread(target=demote, args=(second, first)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    # then exactly one change went through; the other admin was no longer admin when theirs ran
+    assert sorted(outcomes) == ["Forbidden", "changed"]
+    assert Membership.objects.filter(workspace=workspace, role=Role.ADMIN).count() == 1
+    assert TeamEvent.objects.filter(kind="role_changed").count() == 1

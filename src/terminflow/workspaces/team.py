@@ -499,13 +499,20 @@ def accept_as_user(token: str, user: User) -> Membership:
 # Members --------------------------------------------------------------------------------------
 
 
-def _lock_admins(workspace: Workspace) -> list[int]:
-    """Lock the workspace's admin memberships; their ids, for the last-admin rule."""
-    return list(
+def _lock_admins(actor: Actor) -> list[int]:
+    """Lock the workspace's admin memberships; their ids, for the last-admin rule.
+
+    The actor's own role is checked again under the lock: an admin demoted a moment ago by
+    another admin must not still act on the role read at the start of their request.
+    """
+    admins = list(
         Membership.objects.select_for_update()
-        .filter(workspace=workspace, role=Role.ADMIN)
-        .values_list("pk", flat=True)
+        .filter(workspace=actor.workspace, role=Role.ADMIN)
+        .values_list("pk", "user_id")
     )
+    if actor.user is not None and actor.user.pk not in {user_id for _, user_id in admins}:
+        raise Forbidden("Only admins can change the team.")
+    return [pk for pk, _ in admins]
 
 
 def _revoke_tokens_of(user: User, workspace: Workspace) -> int:
@@ -526,7 +533,7 @@ def change_role(actor: Actor, membership_id: int, role: str) -> MemberChange:
     """Give a member another role; someone who stops being admin loses the tokens they made."""
     _require_admin(actor)
     role = _valid_role(role)
-    admins = _lock_admins(actor.workspace)
+    admins = _lock_admins(actor)
     membership = member(actor.workspace, membership_id)
     old_role = membership.role
     if old_role == role:
@@ -559,7 +566,7 @@ def remove(actor: Actor, membership_id: int) -> MemberChange:
     in it are revoked. Their user account stays: it may belong to other workspaces.
     """
     _require_admin(actor)
-    admins = _lock_admins(actor.workspace)
+    admins = _lock_admins(actor)
     membership = member(actor.workspace, membership_id)
     if admins == [membership.pk]:
         raise LastAdmin("The workspace's last admin cannot be removed.")
