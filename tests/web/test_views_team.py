@@ -357,7 +357,15 @@ def test_someone_else_logged_in_cannot_accept(workspace, admin, other_workspace)
 def test_tampered_and_garbage_links_get_a_clear_page(client, workspace, admin, method):
     # given
     token = token_of(invite(admin))
-    for bad in (token[:-3] + "abc", token.replace("-", "-x", 1), "x", "1-abc.def.ghi"):
+    for bad in (
+        token[:-3] + "abc",
+        token.replace("-", "-x", 1),
+        "x",
+        "1-abc.def.ghi",
+        "%C3%A4%00",
+        "a" * 5000,
+        "..",
+    ):
         # when
         response = getattr(client, method)(f"/invitations/{bad}/")
         # then
