@@ -202,7 +202,9 @@ def test_removal_ends_the_members_session_and_tokens_at_once(workspace, admin, a
         response.content.decode()
     )
     # and her very next requests are refused: pages, the session API, the token
-    assert lea_client.get("/contacts/").status_code == 403
+    refused = lea_client.get("/contacts/")
+    assert refused.status_code == 403
+    assert "Sie sind Mitglied keines Arbeitsbereichs." in refused.content.decode()
     assert lea_client.post("/contacts/new/", {"email": "x@example.com"}).status_code == 403
     assert lea_client.get("/api/v1/contacts").status_code == 401
     bearer = Client(HTTP_AUTHORIZATION=f"Bearer {token.token}")
@@ -222,6 +224,9 @@ def test_demoted_editor_cannot_write_on_the_next_request(workspace, admin, admin
         "/contacts/new/", {"email": "anna@example.com", "email_status": "unknown"}
     )
     assert response.status_code == 403
+    assert "Betrachter können diesen Arbeitsbereich ansehen, aber nicht ändern." in (
+        response.content.decode()
+    )
     assert Contact.objects.count() == 0
     assert lea_client.get("/contacts/").status_code == 200
 
