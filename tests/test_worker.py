@@ -77,6 +77,44 @@ def test_idle_sweep_runs_again_at_once_when_woken():
     assert runs[1] - runs[0] < 5
 
 
+def test_a_sweep_not_woken_by_pushes_waits_its_idle_time_but_stops_at_once():
+    # given a sweep that new pushes give nothing to do, beside one they do
+    slow_runs: list[float] = []
+    fast_runs: list[float] = []
+    ran = threading.Event()
+
+    def slow() -> int:
+        slow_runs.append(time.monotonic())
+        ran.set()
+        return 0
+
+    def fast() -> int:
+        fast_runs.append(time.monotonic())
+        return 0
+
+    worker = Worker(
+        [Sweep("sync", slow, idle_seconds=60, woken=False), Sweep("inbox", fast, idle_seconds=60)]
+    )
+    worker.start()
+    try:
+        assert ran.wait(5)
+        deadline = time.monotonic() + 5
+        while not fast_runs and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # when pushes wake the worker
+        worker.wake()
+        deadline = time.monotonic() + 5
+        while len(fast_runs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        # and then it is stopped
+        worker.stop(timeout=5)
+    # then only the woken sweep ran again, and every thread ended although both were idle
+    assert (len(slow_runs), len(fast_runs)) == (1, 2)
+    alive = {thread.name for thread in threading.enumerate()}
+    assert alive & {"sweep-sync", "sweep-inbox"} == set()
+
+
 def test_busy_sweep_runs_back_to_back_until_idle():
     # given a sweep with three rounds of work and a long idle wait
     remaining = [3]

@@ -48,6 +48,10 @@ DEBUG = _flag("DEBUG")
 BASE_URL = _env("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 ETERMIN_API_URL = _env("ETERMIN_API_URL", "https://www.etermin.net/api").rstrip("/")
 ETERMIN_TIMEOUT_SECONDS = float(_env("ETERMIN_TIMEOUT_SECONDS", "10"))
+# Reconciliation with eTermin's API catches pushes that never arrived; 0 turns the sweep off.
+ETERMIN_SYNC_MINUTES = float(_env("ETERMIN_SYNC_MINUTES", "15"))
+ETERMIN_SYNC_DAYS_BACK = int(_env("ETERMIN_SYNC_DAYS_BACK", "2"))
+ETERMIN_SYNC_DAYS_AHEAD = int(_env("ETERMIN_SYNC_DAYS_AHEAD", "180"))
 SMTP_URL = _env("SMTP_URL")
 DEFAULT_FROM_EMAIL = _env("FROM_EMAIL", "terminflow@localhost")
 # Email links and signing: confirmation links expire after days; DKIM key as PEM or a file path.

@@ -41,23 +41,30 @@ class Worker:
     def __init__(self, selected: list[Sweep] | None = None) -> None:
         self._sweeps = selected if selected is not None else sweeps()
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        # One wake-up per sweep: a shared event cleared by one thread could swallow the stop
+        # meant for another, which would then sleep out its whole idle time.
+        self._wakes: list[tuple[Sweep, threading.Event]] = []
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         for sweep in self._sweeps:
+            wake = threading.Event()
             thread = threading.Thread(
-                target=self._loop, args=(sweep,), name=f"sweep-{sweep.name}", daemon=True
+                target=self._loop, args=(sweep, wake), name=f"sweep-{sweep.name}", daemon=True
             )
+            self._wakes.append((sweep, wake))
             thread.start()
             self._threads.append(thread)
 
     def wake(self) -> None:
-        self._wake.set()
+        for sweep, wake in self._wakes:
+            if sweep.woken:
+                wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._wake.set()
+        for _, wake in self._wakes:
+            wake.set()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -69,7 +76,7 @@ class Worker:
         finally:
             self.stop()
 
-    def _loop(self, sweep: Sweep) -> None:
+    def _loop(self, sweep: Sweep, wake: threading.Event) -> None:
         # Each sweep thread keeps its own connection for its lifetime: reconnecting on every
         # idle tick (Django's request-style close_old_connections) cost ~10 ms on PostgreSQL.
         try:
@@ -81,9 +88,9 @@ class Worker:
                     # The connection may be what broke (database restarted): start afresh.
                     connection.close()
                     moved = 0
-                if moved == 0:
-                    self._wake.wait(sweep.idle_seconds)
-                    self._wake.clear()
+                if moved == 0 and not self._stop.is_set():
+                    wake.wait(sweep.idle_seconds)
+                    wake.clear()
         finally:
             connection.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import timedelta
 
 import pytest
 
@@ -64,8 +65,19 @@ def test_connect_verified_returns_account_and_web_push_url(api, etermin_sandbox)
         "web_push_url": "http://testserver/hooks/etermin/" + account.web_push_token,
         "timezone": "Europe/Zurich",
         "created_at": data["created_at"],
+        "sync": {
+            "synced_at": None,
+            "next_at": data["sync"]["next_at"],
+            "result": {},
+            "error_code": "",
+            "error": "",
+        },
     }
     assert data["created_at"].endswith(("Z", "+00:00"))
+    # the first sync is one interval (15 minutes by default) after connecting
+    assert abs(account.sync_next_at - account.created_at - timedelta(minutes=15)) < timedelta(
+        seconds=5
+    )
     assert_no_secret(response, PRIVATE)
 
 

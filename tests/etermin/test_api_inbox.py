@@ -92,6 +92,7 @@ def test_list_newest_first_with_exact_shape(api):
                 "reason": "The body is neither a JSON object nor form fields (name=value&…).",
                 "received_at": "2026-11-27T14:07:12Z",
                 "processed_at": None,
+                "source": "push",
             },
             {
                 "id": older.pk,
@@ -102,6 +103,7 @@ def test_list_newest_first_with_exact_shape(api):
                 "reason": "",
                 "received_at": "2026-11-27T14:02:12Z",
                 "processed_at": "2026-11-27T14:02:13Z",
+                "source": "push",
             },
         ],
         "next_cursor": None,

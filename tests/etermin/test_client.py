@@ -16,8 +16,10 @@ from terminflow.etermin.client import (
     EterminClient,
     EterminContact,
     EterminError,
+    EterminRateLimited,
     EterminUnavailable,
     client_for,
+    retry_after_seconds,
     signature_headers,
 )
 from terminflow.etermin.models import EterminAccount
@@ -311,7 +313,7 @@ def test_xml_answers_are_read_like_json(etermin_sandbox):
     assert appointment["externalid"] == uid
     assert appointment["calendarid"] == "211614"
     assert appointment["startdatetime"] == "2026-12-03T09:30:00"
-    assert appointment["startdatetimeutc"] == "2026-12-03T08:30:00Z"
+    assert appointment["startdatetimeutc"] == "2026-12-03T08:30:00"
     assert appointment["notes"] == "Bitte läuten"
     assert [(c.email, c.first_name, c.newsletter) for c in contacts] == [
         ("lea.brunner@example.ch", "Lea", True)
@@ -403,8 +405,9 @@ def test_appointment_by_uid(etermin_sandbox):
         found = client.appointment(uid)
         missing = client.appointment("00000000-0000-0000-0000-000000000000")
     # then
-    assert {k: found[k] for k in ("id", "externalid", "calendarid", "calendarname")} == {
+    assert {k: found[k] for k in ("id", "iid", "externalid", "calendarid", "calendarname")} == {
         "id": 1000001,
+        "iid": 1000001,
         "externalid": uid,
         "calendarid": 211614,
         "calendarname": "Praxis Seefeld",
@@ -414,8 +417,8 @@ def test_appointment_by_uid(etermin_sandbox):
         "2026-12-03T10:15:00",
     )
     assert (found["startdatetimeutc"], found["enddatetimeutc"]) == (
-        "2026-12-03T08:30:00Z",
-        "2026-12-03T09:15:00Z",
+        "2026-12-03T08:30:00",
+        "2026-12-03T09:15:00",
     )
     assert (found["notes"], found["selectedanswers"]) == ("Erster Termin", "Erstberatung (45 min)")
     assert missing is None
@@ -443,8 +446,9 @@ def test_appointments_in_a_range_and_calendar(etermin_sandbox):
     # then
     assert [a["externalid"] for a in both] == [first, other_calendar]
     assert [a["externalid"] for a in seefeld] == [first]
+    # eTermin's end is exclusive: the day after the last day asked for is sent
     assert (
-        etermin_sandbox.calls()[-1]["query"] == "start=2026-12-03&end=2026-12-04&calendarid=211614"
+        etermin_sandbox.calls()[-1]["query"] == "start=2026-12-03&end=2026-12-05&calendarid=211614"
     )
 
 
@@ -455,16 +459,18 @@ def test_update_and_delete_then_deleted_appointments(etermin_sandbox, time_machi
     uid = book(etermin_sandbox)
     # when
     with etermin_sandbox.client(PUBLIC) as client:
-        changed = client.update_appointment(
+        answer = client.update_appointment(
             uid,
             start=datetime(2026, 12, 4, 13, 0, tzinfo=UTC),
             end=datetime(2026, 12, 4, 13, 45, tzinfo=UTC),
         )
+        changed = client.appointment(uid)
         client.delete_appointment(uid)
         after = client.appointment(uid)
         deleted = client.deleted_appointments(date(2026, 11, 27), date(2026, 11, 27))
         deleted_other_day = client.deleted_appointments(date(2026, 11, 28), date(2026, 11, 30))
     # then
+    assert answer == "1 records updated!"
     assert (changed["externalid"], changed["startdatetime"], changed["enddatetime"]) == (
         uid,
         "2026-12-04T14:00:00",
@@ -493,8 +499,11 @@ def test_create_sends_local_wall_time_of_the_clients_zone(etermin_sandbox):
         "calendarid=211614&start=2026-07-01+10%3A00&end=2026-07-01+11%3A00"
         "&email=a%40b.de&newsletter=0"
     )
-    assert created["startdatetimeutc"] == "2026-07-01T08:00:00Z"
-    assert created["newsletter"] is False
+    with etermin_sandbox.client(PUBLIC) as client:
+        stored = client.appointment(created.uid)
+    assert stored is not None
+    assert stored["startdatetimeutc"] == "2026-07-01T08:00:00"
+    assert stored["newsletter"] is False
 
 
 def test_aware_datetime_without_client_zone_is_refused():
@@ -508,7 +517,7 @@ def test_naive_datetime_is_sent_as_is():
     client, seen = mock_client(lambda r: httpx.Response(200, json={"ExternalID": "u-1"}))
     created = client.create_appointment(calendarid=1, start=datetime(2026, 7, 1, 8, 0))
     assert seen[0].url.params["start"] == "2026-07-01 08:00"
-    assert created == {"externalid": "u-1"}
+    assert (created.uid, created.iid) == ("u-1", None)
 
 
 # -- client_for and secrets --------------------------------------------------------------------
@@ -562,3 +571,34 @@ def test_private_key_never_shows_in_repr_logs_or_errors(etermin_sandbox, caplog)
     assert "try 3 of 3 failed: it answered 500" in caplog.text
     assert PRIVATE not in shown
     assert "sk-wrong-secret-123" not in shown
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("Tue, 01 Dec 2026 10:05:00 GMT", 300.0),
+        ("Tue, 01 Dec 2026 09:00:00 GMT", 0.0),
+        ("soon", 60.0),
+        (None, 60.0),
+    ],
+    ids=["seconds", "http date", "date passed", "unreadable", "missing"],
+)
+def test_retry_after_is_read_as_seconds_or_a_date(header, seconds):
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now=now) == seconds
+
+
+def test_429_is_not_retried_and_says_how_long_to_wait():
+    headers = {"Retry-After": "7"}
+    client, seen = mock_client(lambda r: httpx.Response(429, json={}, headers=headers))
+    with pytest.raises(EterminRateLimited) as caught:
+        client.calendars()
+    assert (caught.value.retry_after, caught.value.code, len(seen)) == (
+        7.0,
+        "etermin_rate_limited",
+        1,
+    )

@@ -124,7 +124,7 @@ def test_api_refuses_unsigned_requests_and_stores_nothing(etermin_sandbox, recei
     assert len(receiver.received) == 1
 
 
-def test_api_answers_xml_when_json_is_not_asked_for(etermin_sandbox):
+def test_api_answers_xml_when_xml_is_asked_for(etermin_sandbox):
     # given
     make_account(etermin_sandbox)
     # when
@@ -137,7 +137,8 @@ def test_api_answers_xml_when_json_is_not_asked_for(etermin_sandbox):
     assert response.text == (
         '<ArrayOfCalendar xmlns="http://schemas.datacontract.org/2004/07/eTermin.Api.Models">'
         "<Calendar><CalendarID>211614</CalendarID><CalendarName>Praxis Seefeld</CalendarName>"
-        "<Street /><ZIP /><Town /><Active>true</Active></Calendar></ArrayOfCalendar>"
+        "<Street /><ZIP /><Town /><Enabled>true</Enabled><TimeSlotMinutes>15</TimeSlotMinutes>"
+        "</Calendar></ArrayOfCalendar>"
     )
 
 
@@ -179,12 +180,17 @@ def test_put_with_a_form_body_is_understood(etermin_sandbox):
     response = httpx.put(
         etermin_sandbox.api_url + "/appointment",
         params={"id": uid},
-        data={"Start": "2026-12-03 11:00", "Notes": "verschoben"},
+        data={
+            "Start": "2026-12-03 11:00",
+            "End": "2026-12-03 11:45",
+            "CalendarID": "211614",
+            "Notes": "verschoben",
+        },
         headers=signed(),
     )
-    # then the end moved along with the start
-    assert response.status_code == 200
-    row = response.json()
+    # then eTermin confirms briefly, and the appointment has the new slot and notes
+    assert (response.status_code, response.json()) == (200, "1 records updated!")
+    row = etermin_sandbox.state.accounts[PUBLIC].appointments[uid].as_api(ZURICH)
     assert (row["StartDateTime"], row["EndDateTime"], row["Notes"]) == (
         "2026-12-03T11:00:00",
         "2026-12-03T11:45:00",
@@ -558,6 +564,8 @@ def test_state_file_loads_accounts(tmp_path):
             "format": "form",
             "header_name": "",
             "header_value": "",
+            "variant": "standard",
+            "paused": False,
         },
         "appointments": 0,
         "deleted_appointments": 0,

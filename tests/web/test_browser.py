@@ -289,3 +289,46 @@ def test_every_page_renders_for_editor_and_viewer(workspace, terminflow_server_f
         # then the viewer sees the contact without buttons that change it
         assert page.get_by_role("link", name="Bearbeiten").count() == 0
         shot(page, "34-viewer-contact")
+
+
+def test_sync_now_shows_the_caught_up_booking_in_place(
+    workspace, etermin_sandbox, terminflow_server_factory
+):
+    # given a connected account and a booking whose web push never arrived
+    from terminflow.etermin.services import connect_account
+
+    editor = make_user("editor@praxis.example", workspace, Role.EDITOR)
+    etermin_sandbox.add_account(PUBLIC_KEY, PRIVATE_KEY, calendars=[(211614, "Praxis Seefeld")])
+    account = connect_account(
+        workspace, name="Praxis Seefeld", public_key=PUBLIC_KEY, private_key=PRIVATE_KEY
+    )
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
+    etermin_sandbox.book(
+        PUBLIC_KEY,
+        calendar_id=211614,
+        start=start,
+        end=start + timedelta(minutes=30),
+        email="lea@example.ch",
+        first_name="Lea",
+        last_name="Brunner",
+    )
+    server = terminflow_server_factory()
+
+    with chromium_page() as page:
+        log_in(page, server.url, editor.email, PASSWORD)
+        page.goto(server.url + "/settings/api/etermin/")
+        assert "Noch nicht mit eTermin abgeglichen." in page.inner_text("body")
+        # when the editor presses "sync now"
+        page.get_by_role("button", name="Jetzt abgleichen").click()
+        notice = page.locator('[data-testid="sync-notice"]')
+        notice.wait_for()
+        shot(page, "settings-etermin-synced")
+        # then the result shows in place, without a page load, and the booking is in the inbox
+        assert notice.inner_text() == (
+            "Abgeglichen: 1 per Web Push verpasste Änderung wird jetzt verarbeitet."
+        )
+        assert page.url == server.url + "/settings/api/etermin/"
+        result = page.locator(f'#sync-{account.pk} [data-testid="sync-result"]').inner_text()
+        assert result.startswith("1 Termin geprüft; per Web Push verpasst und nachgeholt: 1 neu")
+        page.goto(server.url + "/inbox/")
+        assert page.locator('[data-testid="via-sync"]').count() == 1

@@ -43,6 +43,19 @@ def test_inbox_lists_pushes_with_status_and_reason(editor_client, workspace) -> 
     assert [p.appointment_uid for p in failed.context["pushes"]] == ["u-2"]
 
 
+def test_inbox_marks_rows_the_sync_found(editor_client, workspace) -> None:
+    # given one row from a push and one from the sync
+    account = _account(workspace)
+    _push(account, status="processed", uid="u-push")
+    found = _push(account, status="processed", uid="u-sync")
+    WebPush.objects.filter(pk=found.pk).update(source="sync")
+    # when
+    body = editor_client.get("/inbox/").content.decode()
+    # then only the sync's row carries the German mark
+    assert body.count('data-testid="via-sync"') == 1
+    assert "per Abgleich" in body
+
+
 def test_retry_puts_a_failed_push_back_in_line(editor_client, workspace) -> None:
     # given
     push = _push(_account(workspace), status="failed", reason="boom")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.test import Client
 
-from terminflow.etermin.models import EterminAccount
+from terminflow.etermin.models import EterminAccount, WebPush
 from terminflow.etermin.services import connect_account, web_push_url
+from terminflow.kit import clock
 from terminflow.workspaces.models import ApiToken, Plan
 
 PUBLIC_KEY = "pub-praxis"
@@ -139,3 +142,134 @@ def test_only_admins_create_api_tokens(editor_client, admin_user, workspace) -> 
     token = ApiToken.objects.get()
     assert (token.workspace_id, token.name) == (workspace.pk, "script")
     assert token.prefix in accepted.content.decode()
+
+
+# -- reconciliation with eTermin ---------------------------------------------------------------
+
+
+def _connected(workspace, etermin_sandbox, private_key: str = PRIVATE_KEY) -> EterminAccount:
+    etermin_sandbox.add_account(PUBLIC_KEY, private_key)
+    return connect_account(
+        workspace, name="Praxis", public_key=PUBLIC_KEY, private_key=PRIVATE_KEY, verify=False
+    )
+
+
+def _book(etermin_sandbox) -> str:
+    start = clock.now().replace(microsecond=0) + timedelta(days=3)
+    return etermin_sandbox.book(
+        PUBLIC_KEY,
+        calendar_id=211614,
+        start=start,
+        end=start + timedelta(minutes=30),
+        email="lea@example.ch",
+        first_name="Lea",
+        last_name="Brunner",
+    )
+
+
+def test_sync_now_with_htmx_answers_the_accounts_sync_status(
+    editor_client, workspace, etermin_sandbox
+) -> None:
+    # given an account with a booking eTermin never pushed
+    account = _connected(workspace, etermin_sandbox)
+    uid = _book(etermin_sandbox)
+    # when "sync now" is pressed
+    response = editor_client.post(
+        f"/settings/api/etermin/accounts/{account.pk}/sync/", headers=HTMX
+    )
+    # then the fragment shows the result, in German, and the booking is queued
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="sync-{account.pk}"' in body
+    assert "Abgeglichen: 1 per Web Push verpasste Änderung wird jetzt verarbeitet." in body
+    assert (
+        "1 Termin geprüft; per Web Push verpasst und nachgeholt: 1 neu, 0 verschoben, 0 gelöscht"
+        in body
+    )
+    assert "<script" not in body and "onclick" not in body
+    assert list(WebPush.objects.values_list("source", "appointment_uid")) == [("sync", uid)]
+    # and the page shows the last sync
+    page = editor_client.get("/settings/api/etermin/").content.decode()
+    assert "Letzter Abgleich mit eTermin" in page
+    assert 'data-testid="sync-now"' in page
+
+
+def test_refused_keys_are_shown_with_a_clear_message(editor_client, workspace, etermin_sandbox):
+    # given eTermin no longer accepts the stored keys
+    account = _connected(workspace, etermin_sandbox, private_key="changed-in-etermin")
+    # when
+    response = editor_client.post(
+        f"/settings/api/etermin/accounts/{account.pk}/sync/", headers=HTMX
+    )
+    # then
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "eTermin akzeptiert die API-Schlüssel dieses Kontos nicht mehr." in body
+    assert EterminAccount.objects.get().sync_error_code == "auth"
+    assert WebPush.objects.count() == 0
+    page = editor_client.get("/settings/api/etermin/").content.decode()
+    assert 'data-testid="sync-error"' in page
+
+
+def test_sync_now_without_htmx_redirects_with_a_message(editor_client, workspace, etermin_sandbox):
+    account = _connected(workspace, etermin_sandbox)
+    response = editor_client.post(f"/settings/api/etermin/accounts/{account.pk}/sync/")
+    assert response.status_code == 302
+    page = editor_client.get("/settings/api/etermin/").content.decode()
+    assert "Abgeglichen: nichts wurde verpasst." in page
+
+
+def test_viewer_cannot_sync(viewer_client, workspace, etermin_sandbox) -> None:
+    account = _connected(workspace, etermin_sandbox)
+    _book(etermin_sandbox)
+    calls = len(etermin_sandbox.calls())
+    response = viewer_client.post(f"/settings/api/etermin/accounts/{account.pk}/sync/")
+    assert response.status_code == 403
+    assert len(etermin_sandbox.calls()) == calls
+    assert WebPush.objects.count() == 0
+    assert (
+        'data-testid="sync-now"' not in viewer_client.get("/settings/api/etermin/").content.decode()
+    )
+
+
+def test_another_workspaces_account_cannot_be_synced(
+    editor_client, other_workspace, etermin_sandbox
+):
+    foreign = _connected(other_workspace, etermin_sandbox)
+    response = editor_client.post(f"/settings/api/etermin/accounts/{foreign.pk}/sync/")
+    assert response.status_code == 302
+    assert etermin_sandbox.calls() == []
+    assert EterminAccount.objects.get().sync_attempted_at is None
+
+
+def test_new_keys_for_a_refused_account_are_checked_and_clear_the_mark(
+    editor_client, workspace, etermin_sandbox
+) -> None:
+    # given an account whose keys eTermin stopped accepting (changed in eTermin)
+    account = _connected(workspace, etermin_sandbox, private_key="changed-in-etermin")
+    editor_client.post(f"/settings/api/etermin/accounts/{account.pk}/sync/", headers=HTMX)
+    page = editor_client.get("/settings/api/etermin/").content.decode()
+    assert 'data-testid="new-keys"' in page
+    keys_url = f"/settings/api/etermin/accounts/{account.pk}/keys/"
+
+    # when wrong keys are entered, then nothing changes
+    editor_client.post(keys_url, {"public_key": PUBLIC_KEY, "private_key": "still-wrong"})
+    stored = EterminAccount.objects.get()
+    assert (str(stored.private_key), stored.sync_error_code) == (PRIVATE_KEY, "auth")
+
+    # when the current keys are entered
+    response = editor_client.post(
+        keys_url, {"public_key": PUBLIC_KEY, "private_key": "changed-in-etermin"}
+    )
+    # then they are stored, the mark is gone and the sync is due now
+    assert response.status_code == 302
+    stored = EterminAccount.objects.get()
+    assert (str(stored.private_key), stored.sync_error_code, stored.sync_failures) == (
+        "changed-in-etermin",
+        "",
+        0,
+    )
+    assert stored.sync_next_at <= clock.now()
+    page = editor_client.get("/settings/api/etermin/").content.decode()
+    assert "eTermin akzeptiert die neuen Schlüssel von Praxis" in page
+    assert 'data-testid="new-keys"' not in page

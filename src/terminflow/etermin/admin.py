@@ -31,7 +31,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(EterminAccount)
 class EterminAccountAdmin(ReadOnlyAdmin):
-    list_display = ("name", "workspace", "public_key", "timezone", "created_at")
+    list_display = (
+        "name",
+        "workspace",
+        "public_key",
+        "timezone",
+        "created_at",
+        "synced_at",
+        "sync_error_code",
+    )
     list_select_related = ("workspace",)
     search_fields = ("name", "public_key", "workspace__name")
     fields = ("workspace", "name", "public_key", "timezone", "created_at", "updated_at")
@@ -65,11 +73,12 @@ class WebPushAdmin(ReadOnlyAdmin):
         "command",
         "appointment_uid",
         "status",
+        "source",
         "received_at",
         "processed_at",
         "attempts",
     )
-    list_filter = ("status", "command")
+    list_filter = ("status", "command", "source")
     list_select_related = ("workspace", "account")
     search_fields = ("=appointment_uid",)
     # The inbox grows without bound; counting all of it on every page view would be slow.

@@ -16,7 +16,7 @@ from terminflow.workspaces.api import current_workspace
 from terminflow.workspaces.models import Feature
 from terminflow.workspaces.services import require_feature
 
-from . import services
+from . import services, sync
 from .models import EterminAccount, WebPush
 from .pushes import UnreadablePush, parse_push
 from .schemas import (
@@ -28,6 +28,7 @@ from .schemas import (
     InboxEntryOut,
     InboxPage,
     InboxStatus,
+    SyncOut,
 )
 
 router = Router(tags=["eTermin"])
@@ -47,6 +48,13 @@ def _account_out(account: EterminAccount) -> dict[str, Any]:
         "web_push_url": services.web_push_url(account),
         "timezone": account.timezone,
         "created_at": account.created_at,
+        "sync": {
+            "synced_at": account.synced_at,
+            "next_at": account.sync_next_at,
+            "result": account.sync_result or {},
+            "error_code": account.sync_error_code,
+            "error": account.sync_error,
+        },
     }
 
 
@@ -137,6 +145,26 @@ def list_calendars(request: HttpRequest, account_id: int) -> list[dict[str, Any]
     return [{"id": c.id, "name": c.name} for c in services.list_calendars(account)]
 
 
+@router.post(
+    "/accounts/{account_id}/sync",
+    response={200: SyncOut, **ERRORS},
+    summary="Reconcile with eTermin now",
+)
+def sync_account(request: HttpRequest, account_id: int) -> dict[str, int]:
+    """Compare the account's appointments in eTermin with what terminflow knows, now.
+
+    Each difference (a booking, move or deletion no web push told us about) is queued in the
+    inbox with `source: "sync"` and processed like a push; the answer counts them. A sync of the
+    account already running gives 409 `sync_running`; eTermin refusing the keys 422
+    `etermin_auth`, a rate limit 422 `etermin_rate_limited`, eTermin unreachable 422
+    `etermin_unavailable`.
+    """
+    workspace = current_workspace(request)
+    require_feature(workspace, Feature.ETERMIN)
+    account = services.account_for_workspace(workspace, account_id)
+    return sync.sync_account(account).as_dict()
+
+
 # -- inbox -----------------------------------------------------------------------------------
 
 INBOX_LIST_DESCRIPTION = f"""
@@ -162,6 +190,7 @@ def _inbox_out(push: WebPush) -> dict[str, Any]:
         "reason": push.reason,
         "received_at": push.received_at,
         "processed_at": push.processed_at,
+        "source": push.source,
     }
 
 
@@ -213,6 +242,7 @@ def list_inbox(
             "reason",
             "received_at",
             "processed_at",
+            "source",
         )[: limit + 1]
     )
     more = len(page) > limit

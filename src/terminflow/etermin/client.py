@@ -2,7 +2,8 @@
 
 Every request is signed with eTermin's scheme (a fresh salt and its HMAC-SHA256 under the private
 key). Answers are read case-insensitively: keys come back lower-cased, from JSON or, when eTermin
-answers XML despite ``Accept: application/json``, from XML.
+answers XML despite ``Accept: application/json``, from XML. What eTermin does and what is only
+guessed is written down in docs/etermin.md; tests/etermin/test_sandbox_conformance.py pins it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -49,6 +51,20 @@ class EterminUnavailable(EterminError):
     code = "etermin_unavailable"
 
 
+class EterminRateLimited(EterminUnavailable):
+    """eTermin answered 429; ``retry_after`` is how many seconds it asked us to wait."""
+
+    code = "etermin_rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+# When a 429 carries no usable Retry-After, wait this long before asking again.
+DEFAULT_RETRY_AFTER_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class Calendar:
     id: int
@@ -62,6 +78,15 @@ class EterminContact:
     last_name: str
     phone: str
     newsletter: bool | None
+    raw: dict = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class CreatedAppointment:
+    """What ``POST /appointment`` answers: the ExternalID (``uid``) and the numeric ``iid``."""
+
+    uid: str
+    iid: int | None
     raw: dict = field(repr=False, compare=False)
 
 
@@ -140,6 +165,45 @@ def parse_xml(body: bytes) -> list[dict[str, Any]]:
         return [lower_keys(_xml_value(child)) for child in children if len(child) > 0]
     value = _xml_value(root)
     return [lower_keys(value)] if isinstance(value, dict) else []
+
+
+def _is_number(value: Any) -> bool:
+    return str(value).strip().isdigit()
+
+
+def appointment_uid(row: Mapping[str, Any]) -> str:
+    """The ExternalID of an appointment row: ``ExternalID``, or ``ID`` where that is no number.
+
+    Sources disagree on ``ID``: in listings it is the numeric id (like ``IID``), in the answer
+    to a booking it is the ExternalID (docs/etermin.md).
+    """
+    uid = _text(row.get("externalid"))
+    if not uid and row.get("id") is not None and not _is_number(row["id"]):
+        uid = _text(row.get("id"))
+    return uid
+
+
+def appointment_iid(row: Mapping[str, Any]) -> int | None:
+    for key in ("iid", "id"):
+        if row.get(key) is not None and _is_number(row[key]):
+            return int(str(row[key]).strip())
+    return None
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float:
+    """``Retry-After`` in seconds (a number or an HTTP date); the default when unreadable."""
+    text = (value or "").strip()
+    if not text:
+        return DEFAULT_RETRY_AFTER_SECONDS
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_SECONDS
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 def parse_body(response: httpx.Response) -> list[dict[str, Any]]:
@@ -250,33 +314,62 @@ class EterminClient:
         return rows[0] if rows else None
 
     def appointments(self, start: date, end: date, calendar_id: int | None = None) -> list[dict]:
-        """Appointments starting between two days (inclusive), optionally of one calendar."""
-        params: dict[str, str] = {"start": _day(start), "end": _day(end)}
+        """Appointments starting between two days, both included, optionally of one calendar.
+
+        eTermin's ``end`` is exclusive, so the day after ``end`` is sent.
+        """
+        params: dict[str, str] = {"start": _day(start), "end": _day(end + timedelta(days=1))}
         if calendar_id is not None:
             params["calendarid"] = str(calendar_id)
         return self._request("GET", "appointment", params=params)
 
     def deleted_appointments(self, start: date, end: date) -> list[dict]:
-        """Appointments deleted between two days (by deletion date), to reconcile lost pushes."""
+        """Appointments deleted between two days, both included (by deletion date)."""
         return self._request(
-            "GET", "appointmentdeleted", params={"start": _day(start), "end": _day(end)}
+            "GET",
+            "appointmentdeleted",
+            params={"start": _day(start), "end": _day(end + timedelta(days=1))},
         )
 
     # -- writing -------------------------------------------------------------------------------
 
-    def create_appointment(self, **fields: Any) -> dict:
+    def create_appointment(self, **fields: Any) -> CreatedAppointment:
         """Book an appointment (``POST /appointment``): start, end, calendarid, firstname, ..."""
         rows = self._request("POST", "appointment", params=self._params(fields))
-        return rows[0] if rows else {}
+        row = rows[0] if rows else {}
+        uid, iid = appointment_uid(row), appointment_iid(row)
+        if not uid and iid is not None:
+            # An answer with only the numeric id: the ExternalID is one lookup away.
+            found = self.appointment(str(iid))
+            uid = appointment_uid(found or {})
+        if not uid:
+            raise EterminError("eTermin booked the appointment but named no ExternalID")
+        return CreatedAppointment(uid=uid, iid=iid, raw=row)
 
-    def update_appointment(self, uid: str, **fields: Any) -> dict:
-        """Change an appointment (``PUT /appointment?id=``) and return eTermin's answer."""
-        params = {**self._params(fields), "id": uid}
-        rows = self._request("PUT", "appointment", params=params)
-        return rows[0] if rows else {}
+    def update_appointment(self, uid: str, **fields: Any) -> str:
+        """Change an appointment (``PUT /appointment?id=``); returns eTermin's confirmation.
 
-    def delete_appointment(self, uid: str) -> None:
-        self._request("DELETE", "appointment", params={"id": uid})
+        eTermin reads the fields from a form body and rewrites the slot on every update, so
+        ``start``, ``end`` and ``calendarid`` are always sent: those not given are read from
+        the appointment first.
+        """
+        data = self._params(fields)
+        missing = [name for name in ("start", "end", "calendarid") if name not in data]
+        if missing:
+            current = self.appointment(uid)
+            if current is None:
+                raise EterminError(f"eTermin has no appointment {uid!r} to change")
+            now = {
+                "start": _wall_time(current.get("startdatetime")),
+                "end": _wall_time(current.get("enddatetime")),
+                "calendarid": _text(current.get("calendarid")),
+            }
+            data.update({name: now[name] for name in missing})
+        return self._confirm("PUT", "appointment", params={"id": uid}, data=data)
+
+    def delete_appointment(self, uid: str) -> str:
+        """Delete an appointment; ``sync=1`` lets the calendars connected to eTermin follow."""
+        return self._confirm("DELETE", "appointment", params={"externalid": uid, "sync": "1"})
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -311,8 +404,45 @@ class EterminClient:
         path: str,
         *,
         params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
         missing_ok: bool = False,
     ) -> list[dict[str, Any]]:
+        response = self._send(method, path, params=params, data=data, missing_ok=missing_ok)
+        return [] if response is None else parse_body(response)
+
+    def _confirm(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> str:
+        """eTermin's short confirmation ("1 records updated!"), as JSON, XML or plain text."""
+        response = self._send(method, path, params=params, data=data)
+        assert response is not None
+        body = response.content.strip()
+        if body.startswith(b"<") and b"<!DOCTYPE" not in body.upper():
+            try:
+                # Safe: no DTD (checked above), as in parse_xml.
+                return "".join(ET.fromstring(body).itertext()).strip()  # noqa: S314
+            except ET.ParseError:
+                return response.text.strip()
+        try:
+            value = response.json()
+        except ValueError:
+            return response.text.strip()
+        return value if isinstance(value, str) else response.text.strip()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        missing_ok: bool = False,
+    ) -> httpx.Response | None:
         if not self.public_key.isascii():
             # HTTP headers carry ASCII only, and eTermin's keys are ASCII: a pasting mistake.
             raise EterminAuthError(AUTH_HINT)
@@ -326,7 +456,9 @@ class EterminClient:
                     time.sleep(pause)  # noqa: TID251
             headers = signature_headers(self.public_key, self._private_key)
             try:
-                response = self._http.request(method, path, params=params, headers=headers)
+                response = self._http.request(
+                    method, path, params=params, data=data, headers=headers
+                )
             except httpx.TimeoutException:
                 problem = f"no answer within {self.timeout:g} s"
             except httpx.TransportError as exc:
@@ -336,16 +468,24 @@ class EterminClient:
                 if status in {401, 403}:
                     logger.info("eTermin %s /%s answered %s", method, path, status)
                     raise EterminAuthError(AUTH_HINT)
-                if status >= 500 or status == 429:
+                if status == 429:
+                    # Asking again at once is what a rate limit forbids: the caller waits.
+                    wait = retry_after_seconds(response.headers.get("retry-after"))
+                    logger.info("eTermin %s /%s answered 429; retry after %gs", method, path, wait)
+                    raise EterminRateLimited(
+                        f"eTermin asks to slow down; try again in {wait:.0f} s",
+                        retry_after=wait,
+                    )
+                if status >= 500:
                     problem = f"it answered {status}"
                 elif status == 404 and missing_ok:
-                    return []
+                    return None
                 elif status >= 400:
                     raise EterminError(
                         f"eTermin refused {method} /{path} with {status}: {_message(response)}"
                     )
                 else:
-                    return parse_body(response)
+                    return response
             logger.warning(
                 "eTermin %s /%s try %d of %d failed: %s", method, path, attempt, attempts, problem
             )
@@ -357,6 +497,15 @@ class EterminClient:
 
 def _day(value: date) -> str:
     return value.strftime("%Y-%m-%d")
+
+
+def _wall_time(value: Any) -> str:
+    """eTermin's local ``yyyy-mm-ddTHH:MM:SS`` as the ``yyyy-mm-dd HH:MM`` it takes back."""
+    text = _text(value)
+    try:
+        return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        raise EterminError(f"eTermin answered a time that cannot be read: {text[:40]!r}") from None
 
 
 def _message(response: httpx.Response) -> str:

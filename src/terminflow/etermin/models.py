@@ -28,8 +28,21 @@ class EterminAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Reconciliation with eTermin's API (etermin/sync.py). ``sync_lease_until`` is the lock: a
+    # worker owns the account's sync until then, so two workers never sync it at once.
+    sync_next_at = models.DateTimeField(null=True, blank=True)
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    sync_attempted_at = models.DateTimeField(null=True, blank=True)
+    sync_result = models.JSONField(default=dict, blank=True)
+    # A stable code (``SyncError``) the page translates, and eTermin's detail in English.
+    sync_error_code = models.CharField(max_length=32, blank=True, default="")
+    sync_error = models.TextField(blank=True, default="")
+    sync_failures = models.PositiveIntegerField(default=0)
+
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["sync_next_at"], name="etermin_account_sync_next")]
 
     def __str__(self) -> str:
         return self.name
@@ -41,6 +54,18 @@ class EterminAccount(models.Model):
     @property
     def web_push_token(self) -> str:
         return crypto.decrypt(self.web_push_token_encrypted)
+
+
+class SyncError(models.TextChoices):
+    AUTH = "auth"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    ERROR = "error"
+
+
+class WebPushSource(models.TextChoices):
+    PUSH = "push"  # eTermin sent it to the Web Push URL
+    SYNC = "sync"  # reconciliation found a change no push told us about
 
 
 class WebPushStatus(models.TextChoices):
@@ -72,6 +97,9 @@ class WebPush(models.Model):
     # A worker that claimed the row owns it until then; a crashed worker's claim lapses.
     claimed_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(
+        max_length=8, choices=WebPushSource.choices, default=WebPushSource.PUSH
+    )
 
     class Meta:
         db_table = "etermin_inbox"

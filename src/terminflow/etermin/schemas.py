@@ -36,6 +36,18 @@ class AccountPatch(Schema):
     verify: bool = Field(True, description="Check changed keys against eTermin before saving.")
 
 
+class SyncStateOut(Schema):
+    synced_at: datetime | None = Field(None, description="When the last sync succeeded.")
+    next_at: datetime | None = Field(None, description="When the worker syncs next.")
+    result: dict[str, int] = Field(
+        default_factory=dict, description="The last sync's counts (checked, created, ...)."
+    )
+    error_code: str = Field(
+        "", description="Why the last try failed: auth, rate_limited, unavailable, error; empty."
+    )
+    error: str = Field("", description="eTermin's answer to the last failed try.")
+
+
 class AccountOut(Schema):
     id: int
     name: str
@@ -43,6 +55,14 @@ class AccountOut(Schema):
     web_push_url: str
     timezone: str
     created_at: datetime
+    sync: SyncStateOut
+
+
+class SyncOut(Schema):
+    checked: int = Field(..., description="Appointments compared with the registry.")
+    created: int = Field(..., description="Bookings no push told us about, queued.")
+    modified: int = Field(..., description="Moves no push told us about, queued.")
+    deleted: int = Field(..., description="Deletions no push told us about, queued.")
 
 
 class CalendarOut(Schema):
@@ -51,6 +71,7 @@ class CalendarOut(Schema):
 
 
 InboxStatus = Literal["pending", "processed", "ignored", "failed"]
+InboxSource = Literal["push", "sync"]
 
 
 class InboxEntryOut(Schema):
@@ -62,6 +83,9 @@ class InboxEntryOut(Schema):
     reason: str
     received_at: datetime
     processed_at: datetime | None
+    source: InboxSource = Field(
+        ..., description="push: eTermin sent it; sync: reconciliation found the change."
+    )
 
 
 class InboxPage(Schema):

@@ -16,13 +16,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
-from terminflow.kit import crypto
+from terminflow.kit import clock, crypto
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
 from terminflow.workspaces.models import Feature, Workspace
 from terminflow.workspaces.services import require_feature
 
 from .client import Calendar, EterminClient, client_for
 from .models import EterminAccount, WebPush, WebPushStatus
+from .sync import first_sync_at
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ def connect_account(
             web_push_token_encrypted=token_encrypted,
             web_push_token_hash=token_hash,
             timezone=zone,
+            sync_next_at=first_sync_at(clock.now()),
         )
     logger.info(
         "eTermin account %s connected to workspace %s (verified: %s)",
@@ -199,6 +201,12 @@ def update_account(
         if new_private is not None:
             account.private_key_encrypted = crypto.encrypt(new_private)
             changed.append("private_key_encrypted")
+        # New keys deserve a sync soon, whatever the old ones' last sync ran into.
+        account.sync_error_code = ""
+        account.sync_error = ""
+        account.sync_failures = 0
+        account.sync_next_at = clock.now()
+        changed += ["sync_error_code", "sync_error", "sync_failures", "sync_next_at"]
     if rotate_token:
         _, token_encrypted, token_hash = _new_token()
         account.web_push_token_encrypted = token_encrypted

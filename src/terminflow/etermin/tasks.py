@@ -9,4 +9,14 @@ def process_inbox() -> int:
     return process_pending()
 
 
-SWEEPS: list[Sweep] = [Sweep("inbox", process_inbox, idle_seconds=0.1)]
+def sync_accounts() -> int:
+    from .sync import sync_due
+
+    return sync_due()
+
+
+SWEEPS: list[Sweep] = [
+    Sweep("inbox", process_inbox, idle_seconds=0.1),
+    # Syncs are due every few minutes at most; looking twice a minute is plenty.
+    Sweep("etermin-sync", sync_accounts, idle_seconds=30, woken=False),
+]

@@ -107,6 +107,23 @@ class AcceptInvitationForm(forms.Form):
         return cleaned
 
 
+class EterminKeysForm(forms.Form):
+    """New keys for a connected account whose old ones eTermin no longer accepts."""
+
+    private_key = forms.CharField(
+        label=_("Private API key"),
+        max_length=1000,
+        strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    public_key = forms.CharField(
+        label=_("Public API key"),
+        max_length=200,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
 class ApiTokenForm(forms.Form):
     name = forms.CharField(label=_("Name of the token"), max_length=100, initial="default")
 

@@ -63,6 +63,16 @@ urlpatterns = [
         settings.etermin_delete,
         name="etermin_delete",
     ),
+    path(
+        "settings/api/etermin/accounts/<int:account_id>/sync/",
+        settings.etermin_sync,
+        name="etermin_sync",
+    ),
+    path(
+        "settings/api/etermin/accounts/<int:account_id>/keys/",
+        settings.etermin_keys,
+        name="etermin_keys",
+    ),
     # Contacts
     path("contacts/", contacts.contact_list, name="contacts"),
     path("contacts/new/", contacts.contact_create, name="contact_create"),

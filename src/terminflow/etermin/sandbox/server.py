@@ -3,20 +3,26 @@
 Run it with ``terminflow sandbox --port 8765 [--state FILE]`` and point
 ``TERMINFLOW_ETERMIN_API_URL`` at ``http://127.0.0.1:8765/api``.
 
-API (signed with ``publickey``/``salt``/``signature``; JSON when ``Accept`` asks for it, else
-XML): ``GET/POST /api/calendar``, ``GET /api/contact?email=``, ``GET /api/appointment?id=`` or
-``?start=&end=[&calendarid=]``, ``POST /api/appointment``, ``PUT/DELETE /api/appointment?id=``,
-``GET /api/appointmentdeleted?start=&end=``. Creating, changing and deleting an appointment
-sends a web push to the account's URL once the API has answered.
+API (signed with ``publickey``/``salt``/``signature``; JSON unless ``Accept`` asks for XML only,
+as eTermin does): ``GET/POST /api/calendar``, ``GET /api/contact?email=``,
+``GET /api/appointment?id=`` or ``?start=&end=[&calendarid=]`` (``end`` exclusive),
+``POST /api/appointment`` (answers ``ID`` and ``IID``), ``PUT /api/appointment?id=`` with a form
+body re-sending ``start``, ``end`` and ``calendarid`` (answers "1 records updated!"),
+``DELETE /api/appointment?id=`` or ``?externalid=&sync=1``,
+``GET /api/appointmentdeleted?start=&end=``. ``id`` may be the ExternalID or the numeric IID.
+Creating, changing and deleting an appointment sends a web push to the account's URL once the
+API has answered (docs/etermin.md lists what is observed and what is guessed).
 
 Control (no signature, JSON): ``POST /_sandbox/reset``, ``GET /_sandbox/state``,
 ``POST /_sandbox/accounts`` {public_key, private_key, calendars: [{id, name}], timezone,
 web_push?}, ``GET /_sandbox/accounts/{pk}``, ``POST …/{pk}/calendars`` {id?, name},
-``PUT/DELETE …/{pk}/webpush`` {url, format: json|form, header_name, header_value},
+``PUT/DELETE …/{pk}/webpush`` {url, format: json|form, variant: standard|upper_compact|sparse|
+utc_without_z, header_name, header_value, paused} (``{"paused": true}`` alone keeps the URL and
+sends nothing until ``{"paused": false}``),
 ``POST …/{pk}/webpush/test`` {command}, ``POST …/{pk}/bookings`` (a customer's booking:
 calendar_id, start, end, email, first_name, last_name, notes, newsletter, …),
 ``GET /_sandbox/deliveries?public_key=``, ``GET /_sandbox/calls?public_key=``,
-``POST /_sandbox/fail`` {count, status (null: no error), hang_seconds},
+``POST /_sandbox/fail`` {count, status (null: no error), hang_seconds, retry_after},
 ``POST /_sandbox/quirks`` {xml_always, calendar_name_key: CalendarName|Name}.
 
 The ``--state`` file: ``{"accounts": [{"public_key", "private_key", "timezone",
@@ -46,11 +52,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .state import COMMANDS, Account, SandboxError, SandboxState, parse_day, parse_flag
+from .state import (
+    ADDITIONAL_FIELDS,
+    COMMANDS,
+    Account,
+    SandboxError,
+    SandboxState,
+    parse_day,
+    parse_flag,
+)
 from .webpush import Pusher, sample_appointment
 
 XML_NAMESPACE = "http://schemas.datacontract.org/2004/07/eTermin.Api.Models"
 XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
+SERIALIZATION_NAMESPACE = "http://schemas.microsoft.com/2003/10/Serialization/"
 AUTH_DENIED = "Authorization has been denied for this request."
 
 ApiHandler = Callable[[Request, Account, dict[str, Any]], Awaitable[tuple[Any, str]]]
@@ -73,6 +88,10 @@ def _xml_fill(parent: ET.Element, row: dict[str, Any]) -> None:
 def to_xml(payload: Any, item: str) -> bytes:
     """The payload the way ASP.NET's DataContract serializer writes it."""
     ET.register_namespace("i", XSI_NAMESPACE)
+    if isinstance(payload, str):
+        root = ET.Element(f"{{{SERIALIZATION_NAMESPACE}}}string")
+        root.text = payload
+        return ET.tostring(root, encoding="utf-8", xml_declaration=False)
     ET.register_namespace("", XML_NAMESPACE)
     if isinstance(payload, list):
         root = ET.Element(f"{{{XML_NAMESPACE}}}ArrayOf{item}")
@@ -84,17 +103,30 @@ def to_xml(payload: Any, item: str) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=False)
 
 
+def wants_xml(accept: str) -> bool:
+    """eTermin answers JSON by default (no Accept, ``*/*``); XML only when XML is asked for."""
+    accept = accept.lower()
+    return "xml" in accept and "json" not in accept
+
+
 def _answer(
     request: Request, state: SandboxState, payload: Any, item: str, status: int = 200
 ) -> Response:
-    if not state.quirks.xml_always and "json" in request.headers.get("accept", "").lower():
-        return JSONResponse(payload, status_code=status)
-    return Response(to_xml(payload, item), status, media_type="application/xml; charset=utf-8")
+    if state.quirks.xml_always or wants_xml(request.headers.get("accept", "")):
+        return Response(to_xml(payload, item), status, media_type="application/xml; charset=utf-8")
+    return JSONResponse(payload, status_code=status)
 
 
 async def _params(request: Request) -> dict[str, Any]:
     """Query string and body parameters merged, names lower-cased as eTermin ignores case."""
     params: dict[str, Any] = {k.lower(): v for k, v in request.query_params.items()}
+    params.update(await _body_params(request))
+    return params
+
+
+async def _body_params(request: Request) -> dict[str, Any]:
+    """The body's parameters (form or JSON), names lower-cased."""
+    params: dict[str, Any] = {}
     body = await request.body()
     if not body:
         return params
@@ -145,12 +177,16 @@ def _api(state: SandboxState, handler: ApiHandler) -> Callable[[Request], Awaita
             if failure.hang_seconds > 0:
                 await asyncio.sleep(failure.hang_seconds)
             if failure.status:
-                return answer({"Message": "An error has occurred."}, "Error", failure.status)
+                refused = answer({"Message": "An error has occurred."}, "Error", failure.status)
+                if failure.retry_after is not None:
+                    refused.headers["Retry-After"] = str(failure.retry_after)
+                return refused
         account = state.accounts.get(public_key)
         if not (salt and signature and account and _signature_ok(account, salt, signature)):
             return answer({"Message": AUTH_DENIED}, "Error", 401)
         try:
             params = await _params(request)
+            call["body"] = (await request.body()).decode("utf-8", errors="replace")
             payload, item = await handler(request, account, params)
         except SandboxError as exc:
             return answer({"Message": exc.message}, "Error", exc.status)
@@ -177,8 +213,7 @@ def api_routes(state: SandboxState, pusher: Pusher) -> list[Route]:
         zone = account.zone
         if request.method == "GET":
             if params.get("id"):
-                uid = str(params["id"]).strip()
-                found = account.appointments.get(uid)
+                found = state.find_appointment(account, params["id"])
                 return ([found.as_api(zone)] if found else []), "Appointment"
             start = parse_day(params.get("start"), "start")
             end = parse_day(params.get("end"), "end")
@@ -189,15 +224,19 @@ def api_routes(state: SandboxState, pusher: Pusher) -> list[Route]:
         if request.method == "POST":
             created = state.create_appointment(account, params)
             _push_later(request, pusher, account, "CREATED", created)
-            return created.as_api(zone), "Appointment"
-        uid = str(params.get("id") or "")
+            # ``ID`` is the ExternalID here, unlike in listings (docs/etermin.md, ID vs IID).
+            return {"ID": created.uid, "IID": created.id}, "Appointment"
+        uid = str(params.get("id") or params.get("externalid") or "")
         if request.method == "PUT":
-            changed = state.update_appointment(account, uid, params)
+            # eTermin reads an update's fields from the form body only; the query string names
+            # the appointment, and a field sent there is not an update.
+            fields = await _body_params(request)
+            changed = state.update_appointment(account, uid, fields)
             _push_later(request, pusher, account, "MODIFIED", changed)
-            return changed.as_api(zone), "Appointment"
+            return "1 records updated!", "string"
         deleted = state.delete_appointment(account, uid)
         _push_later(request, pusher, account, "DELETED", deleted)
-        return deleted.as_api(zone), "Appointment"
+        return "1 records deleted!", "string"
 
     async def deleted(request: Request, account: Account, params: dict[str, Any]):
         start = parse_day(params.get("start"), "start")
@@ -295,12 +334,16 @@ def control_routes(state: SandboxState, pusher: Pusher) -> list[Route]:
             account.push = None
             return {"web_push": None}
         data = await _json(request)
+        if set(data) == {"paused"}:
+            return {"web_push": vars(state.pause_push(account, bool(data["paused"])))}
         config = state.configure_push(
             account,
             url=str(data.get("url") or ""),
             format=str(data.get("format") or "json"),
             header_name=str(data.get("header_name") or ""),
             header_value=str(data.get("header_value") or ""),
+            variant=str(data.get("variant") or "standard"),
+            paused=bool(data.get("paused", False)),
         )
         return {"web_push": vars(config)}
 
@@ -340,7 +383,7 @@ def control_routes(state: SandboxState, pusher: Pusher) -> list[Route]:
         }
         if "newsletter" in data:
             params["newsletter"] = parse_flag(data["newsletter"])
-        for index in range(1, 7):
+        for index in range(1, ADDITIONAL_FIELDS + 1):
             params[f"additional{index}"] = data.get(f"additional{index}")
         appointment = state.create_appointment(account, params)
         return JSONResponse(
@@ -368,8 +411,12 @@ def control_routes(state: SandboxState, pusher: Pusher) -> list[Route]:
             status = data.get("status", 500)
             state.failure.status = int(status) if status else None
             state.failure.hang_seconds = float(data.get("hang_seconds", 0))
+            retry_after = data.get("retry_after")
+            state.failure.retry_after = int(retry_after) if retry_after is not None else None
         except (TypeError, ValueError):
-            raise SandboxError("count, status and hang_seconds must be numbers") from None
+            raise SandboxError(
+                "count, status, hang_seconds and retry_after must be numbers"
+            ) from None
         return vars(state.failure)
 
     async def quirks(request: Request):

@@ -17,6 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from terminflow.kit import clock
 
 PUSH_FORMATS = ("json", "form")
+# How an account's pushes spell their fields, as seen from different eTermin accounts:
+# ``upper_compact`` UPPER-CASE keys and ``yyyyMMddHHmmss`` dates, ``sparse`` without calendarID
+# and newsletter, ``utc_without_z`` UTC fields without the trailing ``Z``.
+PUSH_VARIANTS = ("standard", "upper_compact", "sparse", "utc_without_z")
+ADDITIONAL_FIELDS = 17
 COMMANDS = ("CREATED", "MODIFIED", "DELETED")
 FIRST_APPOINTMENT_ID = 1_000_001
 FIRST_CONTACT_ID = 500_001
@@ -37,6 +42,11 @@ def local_text(moment: datetime, zone: ZoneInfo) -> str:
 
 def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_api_text(moment: datetime) -> str:
+    """UTC the way eTermin's listings write it: ISO without the ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_moment(value: Any, zone: ZoneInfo, name: str) -> datetime:
@@ -87,6 +97,9 @@ class PushConfig:
     format: str = "json"
     header_name: str = ""
     header_value: str = ""
+    variant: str = "standard"
+    # Paused keeps the URL but sends nothing: pushes lost on purpose, for tests and demos.
+    paused: bool = False
 
 
 @dataclass
@@ -104,23 +117,34 @@ class Contact:
     birthday: str = ""
     notes: str = ""
     newsletter: bool = False
+    company: str = ""
+    title: str = ""
+    customer_number: str = ""
+    additional: list[str] = field(default_factory=lambda: [""] * ADDITIONAL_FIELDS)
 
     def as_api(self) -> dict[str, Any]:
-        return {
-            "CID": self.id,
-            "ExternalId": self.uid,
+        # Key spellings as observed in eTermin's answers (``cid`` lower-case, ``City``).
+        row: dict[str, Any] = {
+            "cid": self.id,
+            "ExternalID": self.uid,
             "Salutation": self.salutation,
+            "Title": self.title,
             "FirstName": self.first_name,
             "LastName": self.last_name,
+            "Company": self.company,
+            "CustomerNumber": self.customer_number,
             "Email": self.email,
             "Phone": self.phone,
             "Street": self.street,
             "ZIP": self.zip,
-            "Town": self.town,
+            "City": self.town,
             "Birthday": self.birthday,
             "Notes": self.notes,
             "Newsletter": self.newsletter,
         }
+        for index, value in enumerate(self.additional, start=1):
+            row[f"Additional{index}"] = value
+        return row
 
 
 # Customer fields an appointment carries: (API parameter, attribute).
@@ -162,20 +186,32 @@ class Appointment:
     selected_answers: str = ""
     booking_language: str = "DE"
     newsletter: bool | None = None
-    additional: list[str] = field(default_factory=lambda: [""] * 6)
+    additional: list[str] = field(default_factory=lambda: [""] * ADDITIONAL_FIELDS)
+    location: str = ""
+    title: str = ""
+    manual_confirmed: bool = False
+    blocked: bool = False
     deleted_at: datetime | None = None
 
     def as_api(self, zone: ZoneInfo) -> dict[str, Any]:
+        # ``ID`` and ``IID`` both carry the numeric id here; see docs/etermin.md on ID vs IID.
         row: dict[str, Any] = {
             "ID": self.id,
+            "IID": self.id,
             "ExternalID": self.uid,
             "CalendarID": self.calendar_id,
             "CalendarName": self.calendar_name,
             "StartDateTime": local_text(self.start, zone),
             "EndDateTime": local_text(self.end, zone),
-            "StartDateTimeUtc": utc_text(self.start),
-            "EndDateTimeUtc": utc_text(self.end),
+            "StartDateTimeUTC": utc_api_text(self.start),
+            "EndDateTimeUTC": utc_api_text(self.end),
             "CreationDate": local_text(self.created_at, zone),
+            "Location": self.location,
+            "Title": self.title,
+            "ServicesText": self.selected_answers,
+            "ManualConfirmed": self.manual_confirmed,
+            "BlockedApp": self.blocked,
+            "AppAttrib": 0,
             "Salutation": self.salutation,
             "FirstName": self.first_name,
             "LastName": self.last_name,
@@ -214,7 +250,15 @@ class Account:
 
     def calendars_api(self, name_key: str = "CalendarName") -> list[dict[str, Any]]:
         return [
-            {"CalendarID": cid, name_key: name, "Street": "", "ZIP": "", "Town": "", "Active": True}
+            {
+                "CalendarID": cid,
+                name_key: name,
+                "Street": "",
+                "ZIP": "",
+                "Town": "",
+                "Enabled": True,
+                "TimeSlotMinutes": 15,
+            }
             for cid, name in sorted(self.calendars.items())
         ]
 
@@ -257,6 +301,8 @@ class FailureMode:
     count: int = 0
     status: int | None = 500
     hang_seconds: float = 0.0
+    # Sent as ``Retry-After`` (seconds) with the failure's status, e.g. with a 429.
+    retry_after: int | None = None
 
 
 @dataclass
@@ -326,17 +372,29 @@ class SandboxState:
         format: str = "json",
         header_name: str = "",
         header_value: str = "",
+        variant: str = "standard",
+        paused: bool = False,
     ) -> PushConfig:
         if not str(url or "").startswith(("http://", "https://")):
             raise SandboxError("url must start with http:// or https://")
         if format not in PUSH_FORMATS:
             raise SandboxError(f"format must be one of {', '.join(PUSH_FORMATS)}")
+        if variant not in PUSH_VARIANTS:
+            raise SandboxError(f"variant must be one of {', '.join(PUSH_VARIANTS)}")
         account.push = PushConfig(
             url=url,
             format=format,
             header_name=header_name or "",
             header_value=header_value or "",
+            variant=variant,
+            paused=bool(paused),
         )
+        return account.push
+
+    def pause_push(self, account: Account, paused: bool) -> PushConfig:
+        if account.push is None:
+            raise SandboxError("web push is not configured for this account", 409)
+        account.push.paused = paused
         return account.push
 
     # -- contacts ------------------------------------------------------------------------------
@@ -392,34 +450,51 @@ class SandboxState:
         return appointment
 
     def update_appointment(self, account: Account, uid: str, params: dict[str, Any]) -> Appointment:
+        """eTermin rewrites the appointment's slot on every update: start, end and calendarid
+        must be sent each time, even when only the notes change."""
         appointment = self.appointment(account, uid)
+        missing = [name for name in ("start", "end", "calendarid") if not params.get(name)]
+        if missing:
+            raise SandboxError(
+                f"{', '.join(missing)} missing: start, end and calendarid are required on every "
+                "update"
+            )
         zone = account.zone
-        if params.get("calendarid") not in (None, ""):
-            appointment.calendar_id = self._calendar_id(account, params["calendarid"])
-            appointment.calendar_name = account.calendars[appointment.calendar_id]
-        start = parse_moment(params["start"], zone, "start") if params.get("start") else None
-        end = parse_moment(params["end"], zone, "end") if params.get("end") else None
-        new_start = start or appointment.start
-        new_end = end or (appointment.end + (new_start - appointment.start))
-        if new_end <= new_start:
+        calendar_id = self._calendar_id(account, params["calendarid"])
+        start = parse_moment(params["start"], zone, "start")
+        end = parse_moment(params["end"], zone, "end")
+        if end <= start:
             raise SandboxError("end must be after start")
-        appointment.start, appointment.end = new_start, new_end
+        appointment.calendar_id = calendar_id
+        appointment.calendar_name = account.calendars[calendar_id]
+        appointment.start, appointment.end = start, end
         self._apply_person(appointment, params)
         self.remember_contact(account, appointment)
         return appointment
 
     def delete_appointment(self, account: Account, uid: str) -> Appointment:
         appointment = self.appointment(account, uid)
-        del account.appointments[uid]
+        del account.appointments[appointment.uid]
         appointment.deleted_at = clock.now()
-        account.deleted[uid] = appointment
+        account.deleted[appointment.uid] = appointment
         return appointment
 
     def appointment(self, account: Account, uid: str) -> Appointment:
-        appointment = account.appointments.get(str(uid).strip())
+        appointment = self.find_appointment(account, uid)
         if appointment is None:
             raise SandboxError(f"no appointment with id {uid!r}", 404)
         return appointment
+
+    @staticmethod
+    def find_appointment(account: Account, key: Any) -> Appointment | None:
+        """By ExternalID (UUID) or by the numeric ID/IID: sources disagree on which ``id``
+        means, so both are accepted."""
+        text = str(key or "").strip()
+        found = account.appointments.get(text)
+        if found is None and text.isdigit():
+            number = int(text)
+            found = next((a for a in account.appointments.values() if a.id == number), None)
+        return found
 
     def appointments_between(
         self, account: Account, start: date, end: date, calendar_id: int | None
@@ -429,7 +504,8 @@ class SandboxState:
             (
                 a
                 for a in account.appointments.values()
-                if start <= a.start.astimezone(zone).date() <= end
+                # eTermin's end day is exclusive: clients add a day to include it.
+                if start <= a.start.astimezone(zone).date() < end
                 and (calendar_id is None or a.calendar_id == calendar_id)
             ),
             key=lambda a: (a.start, a.id),
@@ -441,7 +517,7 @@ class SandboxState:
             (
                 a
                 for a in account.deleted.values()
-                if a.deleted_at is not None and start <= a.deleted_at.astimezone(zone).date() <= end
+                if a.deleted_at is not None and start <= a.deleted_at.astimezone(zone).date() < end
             ),
             key=lambda a: (a.deleted_at, a.id),
         )
@@ -462,10 +538,15 @@ class SandboxState:
                 setattr(appointment, attr, str(params[key]))
         if "newsletter" in params:
             appointment.newsletter = parse_flag(params["newsletter"])
-        for index in range(6):
+        for index in range(ADDITIONAL_FIELDS):
             value = params.get(f"additional{index + 1}")
             if value is not None:
                 appointment.additional[index] = str(value)
+        for key, attr in (("location", "location"), ("title", "title")):
+            if params.get(key) is not None:
+                setattr(appointment, attr, str(params[key]))
+        if "manualconfirmed" in params:
+            appointment.manual_confirmed = bool(parse_flag(params["manualconfirmed"]))
 
     # -- records -------------------------------------------------------------------------------
 

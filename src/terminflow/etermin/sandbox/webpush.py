@@ -79,6 +79,27 @@ def push_fields(command: str, appointment: Appointment, account: Account) -> dic
     return {name: fields[name] for name in PUSH_FIELDS}
 
 
+_UTC_FIELDS = ("startDateTimeUTC", "endDateTimeUTC", "bookingDateUTC")
+_LOCAL_FIELDS = ("startDateTime", "endDateTime")
+_COMPACT = "%Y%m%d%H%M%S"
+
+
+def apply_variant(fields: dict[str, str], variant: str) -> dict[str, str]:
+    """The fields as an account of this variant spells them (see ``PUSH_VARIANTS``)."""
+    if variant == "sparse":
+        return {k: v for k, v in fields.items() if k not in ("calendarID", "newsletter")}
+    if variant == "utc_without_z":
+        return {k: v.removesuffix("Z") if k in _UTC_FIELDS else v for k, v in fields.items()}
+    if variant == "upper_compact":
+        spelled = {}
+        for key, value in fields.items():
+            if value and key in _UTC_FIELDS + _LOCAL_FIELDS:
+                value = datetime.fromisoformat(value.removesuffix("Z")).strftime(_COMPACT)
+            spelled[key.upper()] = value
+        return spelled
+    return fields
+
+
 def encode(fields: dict[str, str], format: str) -> tuple[bytes, str]:
     """The body and content type: JSON carries every field, form only the filled ones."""
     if format == "form":
@@ -127,10 +148,10 @@ class Pusher:
 
         It only starts the delivery, so a slow receiver never holds the API's connection.
         """
-        if account.push is None:
+        if account.push is None or account.push.paused:
             return False
         config = PushConfig(**vars(account.push))
-        fields = push_fields(command, appointment, account)
+        fields = apply_variant(push_fields(command, appointment, account), config.variant)
         task = asyncio.get_running_loop().create_task(
             self._deliver(account.public_key, config, fields)
         )
@@ -145,7 +166,7 @@ class Pusher:
             headers[config.header_name] = config.header_value
         delivery = self.state.new_delivery(
             public_key=public_key,
-            command=fields["command"],
+            command=fields.get("command") or fields["COMMAND"],
             url=config.url,
             format=config.format,
             headers=headers,

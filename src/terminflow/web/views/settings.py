@@ -6,15 +6,17 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.etermin import services as etermin
+from terminflow.etermin import sync
 from terminflow.kit.errors import TerminflowError
-from terminflow.web.forms import ApiTokenForm, EterminAccountForm
+from terminflow.web.forms import ApiTokenForm, EterminAccountForm, EterminKeysForm
 from terminflow.web.http import is_htmx, render_page
 from terminflow.web.permissions import workspace_view
 from terminflow.workspaces.models import ApiToken, Feature, Role
-from terminflow.workspaces.services import issue_api_token
+from terminflow.workspaces.services import issue_api_token, require_feature
 
 
 @workspace_view
@@ -130,4 +132,70 @@ def etermin_delete(request: HttpRequest, account_id: int) -> HttpResponse:
         messages.error(request, exc.detail)
     else:
         messages.success(request, _("The account %(name)s was removed.") % {"name": name})
+    return redirect("web:settings_etermin")
+
+
+@workspace_view
+@require_POST
+def etermin_sync(request: HttpRequest, account_id: int) -> HttpResponse:
+    """ "Sync now": reconcile the account with eTermin; htmx gets the account's sync status."""
+    notice = ""
+    workspace = request.workspace  # type: ignore[attr-defined]
+    try:
+        require_feature(workspace, Feature.ETERMIN)
+        account = etermin.account_for_workspace(workspace, account_id)
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+        return redirect("web:settings_etermin")
+    try:
+        counts = sync.sync_account(account)
+    except sync.SyncRunning:
+        notice = _("A sync of this account is running already; its result shows here shortly.")
+    except TerminflowError:
+        # eTermin's refusal is recorded on the account and shown with it, translated.
+        account.refresh_from_db()
+    else:
+        found = counts.created + counts.modified + counts.deleted
+        notice = (
+            ngettext(
+                "Synced: %(count)s change missed by Web Push is being processed now.",
+                "Synced: %(count)s changes missed by Web Push are being processed now.",
+                found,
+            )
+            % {"count": found}
+            if found
+            else _("Synced: nothing was missed.")
+        )
+    if is_htmx(request):
+        return render_page(
+            request, "web/_etermin_sync.html", {"account": account, "notice": notice}
+        )
+    if notice:
+        messages.info(request, notice)
+    return redirect("web:settings_etermin")
+
+
+@workspace_view
+@require_POST
+def etermin_keys(request: HttpRequest, account_id: int) -> HttpResponse:
+    """New keys for an account eTermin stopped accepting; checked against eTermin first."""
+    form = EterminKeysForm(request.POST)
+    try:
+        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
+        if not form.is_valid():
+            messages.error(request, _("Enter both API keys as eTermin shows them."))
+            return redirect("web:settings_etermin")
+        etermin.update_account(
+            account,
+            public_key=form.cleaned_data["public_key"],
+            private_key=form.cleaned_data["private_key"],
+        )
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(
+            request,
+            _("eTermin accepts the new keys of %(name)s; the next sync runs within a minute.")
+            % {"name": account.name},
+        )
     return redirect("web:settings_etermin")
