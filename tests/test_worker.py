@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -11,6 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from terminflow import worker as worker_module
 from terminflow.kit.sweep import Sweep
 from terminflow.worker import Worker
 
@@ -137,6 +141,142 @@ def test_busy_sweep_runs_back_to_back_until_idle():
     finally:
         worker.stop()
     assert remaining == [0]
+
+
+def test_a_wake_for_one_sweep_leaves_the_others_idle_until_it_moved_rows():
+    # given an upstream sweep with one row of work after its first call, and a downstream one
+    calls = {"up": 0, "down": 0}
+    work = [0]
+    down_ran_again = threading.Event()
+
+    def up() -> int:
+        calls["up"] += 1
+        moved, work[0] = work[0], 0
+        return moved
+
+    def down() -> int:
+        calls["down"] += 1
+        if calls["down"] == 2:
+            down_ran_again.set()
+        return 0
+
+    worker = Worker([Sweep("up", up, idle_seconds=60), Sweep("down", down, idle_seconds=60)])
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while (calls["up"], calls["down"]) != (1, 1) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        # when only the upstream sweep is woken, with nothing to do
+        worker.wake("up")
+        while calls["up"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        # then the downstream sweep stayed idle
+        assert calls == {"up": 2, "down": 1}
+
+        # when the upstream sweep is woken and moves a row
+        work[0] = 1
+        worker.wake("up")
+        # then the downstream sweep runs at once
+        assert down_ran_again.wait(5)
+    finally:
+        worker.stop()
+
+
+def test_a_partial_batch_waits_for_more_rows_before_the_next_turn():
+    # given a sweep that moves 3 rows of a full batch of 10 each turn, paced at 0.3 s
+    turns: list[float] = []
+    third = threading.Event()
+
+    def sweep() -> int:
+        turns.append(time.monotonic())
+        if len(turns) == 3:
+            third.set()
+        return 3
+
+    worker = Worker([Sweep("paced", sweep, idle_seconds=60, pace_seconds=0.3, full=10)])
+
+    # when it runs, and is woken all the while (pushes arriving)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not third.is_set() and time.monotonic() < deadline:
+            worker.wake()
+            time.sleep(0.005)
+    finally:
+        worker.stop()
+
+    # then its turns are the pace apart, not back to back
+    gaps = [b - a for a, b in itertools.pairwise(turns[:3])]
+    assert len(gaps) == 2
+    assert all(gap >= 0.3 for gap in gaps)
+
+
+def test_a_held_back_sweep_waits_but_never_longer_than_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a busy sweep, held back again and again (ingest saturated), with a cap of 0.3 s
+    monkeypatch.setattr(worker_module, "HOLD_BACK_MAX_SECONDS", 0.3)
+    turns: list[float] = []
+    third = threading.Event()
+
+    def sweep() -> int:
+        turns.append(time.monotonic())
+        if len(turns) == 3:
+            third.set()
+        return 1
+
+    worker = Worker([Sweep("inbox", sweep, idle_seconds=60)])
+    worker.hold_back("inbox", 60)
+
+    # when it runs while the web process keeps saying it is busy
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not third.is_set() and time.monotonic() < deadline:
+            worker.hold_back("inbox", 60)
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+
+    # then it still takes a turn every 0.3 s: held back, not starved
+    gaps = [b - a for a, b in itertools.pairwise(turns[:3])]
+    assert len(gaps) == 2
+    assert all(0.3 <= gap < 1.0 for gap in gaps)
+
+
+def test_while_rows_arrive_a_sweep_takes_small_batches_and_full_ones_after() -> None:
+    # given a sweep with a normal and a small-batch run, told of rows arriving
+    used: list[str] = []
+    small_used = threading.Event()
+    normal_used = threading.Event()
+
+    def normal() -> int:
+        used.append("normal")
+        normal_used.set()
+        return 0
+
+    def small() -> int:
+        used.append("small")
+        small_used.set()
+        return 0
+
+    worker = Worker([Sweep("inbox", normal, idle_seconds=0.05, run_while_arriving=small)])
+    worker.start()
+    try:
+        assert normal_used.wait(5)
+        # when a stored push is announced for it
+        worker.wake("inbox")
+        # then it takes small batches
+        assert small_used.wait(5)
+        # and a second after the last announcement, full ones again
+        normal_used.clear()
+        assert normal_used.wait(5)
+    finally:
+        worker.stop()
+    first_small = used.index("small")
+    assert used[0] == "normal" and "normal" in used[first_small:]
 
 
 CHILD_SCRIPT = """

@@ -21,7 +21,7 @@ from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
-from starlette.responses import JSONResponse  # noqa: E402
+from starlette.responses import JSONResponse, PlainTextResponse, Response  # noqa: E402
 from starlette.routing import Mount, Route  # noqa: E402
 from starlette.staticfiles import StaticFiles  # noqa: E402
 
@@ -33,7 +33,32 @@ from terminflow.etermin.ingest import (  # noqa: E402
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """Liveness: the process answers. Says nothing about the database or the worker."""
     return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the database answers, migrations are applied, a worker swept lately."""
+    from terminflow import health
+
+    reasons = await asyncio.to_thread(health.readiness)
+    if reasons:
+        return JSONResponse({"status": "unavailable", "reasons": reasons}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text; off (404) without ``TERMINFLOW_METRICS_TOKEN``, else bearer auth."""
+    from terminflow import health
+
+    if not settings.METRICS_TOKEN:
+        return PlainTextResponse("Not Found", status_code=404)
+    if not health.metrics_authorized(request.headers.get("authorization", "")):
+        return PlainTextResponse(
+            "Unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    body = await asyncio.to_thread(health.render_metrics)
+    return Response(body, media_type=health.CONTENT_TYPE)
 
 
 def create_app(*, run_worker: bool | None = None) -> Starlette:
@@ -49,8 +74,13 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         await writer.start()
         worker = WorkerProcess() if run_worker else None
         if worker is not None:
-            # New inbox rows are processed at once instead of at the sweep's next idle tick.
-            writer.on_commit = worker.wake
+            # New inbox rows are processed soon instead of at the sweep's next idle tick; while
+            # ingest is busy the worker holds back instead (it shares the CPU and SQLite's
+            # write lock with this process) and catches up when the burst is over.
+            def after_commit(worker: WorkerProcess = worker) -> None:
+                worker.wake(busy=writer.busy)
+
+            writer.on_commit = after_commit
             worker.start()
         try:
             yield
@@ -63,6 +93,8 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
     static_dir.mkdir(parents=True, exist_ok=True)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *ingest_routes(writer),
         Mount("/static", app=StaticFiles(directory=static_dir, check_dir=False), name="static"),
         Mount("/", app=get_asgi_application()),  # type: ignore[arg-type]

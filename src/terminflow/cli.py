@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def _setup() -> None:
@@ -39,9 +42,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from terminflow.workspaces.models import User
 
-    print(f"terminflow is running at http://{args.host}:{args.port}/  (data: {settings.DATA_DIR})")
+    banner = [
+        f"terminflow is running at http://{args.host}:{args.port}/  (data: {settings.DATA_DIR})"
+    ]
     if not User.objects.exists():
-        print(
+        banner.append(
             "No user yet. Create one with:\n"
             "  terminflow createadmin --email you@example.com --password '...' "
             "--workspace 'My shop'\n"
@@ -49,8 +54,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "  terminflow apitoken --workspace 'My shop'"
         )
     else:
-        print("Log in with your email and password at /login/ (operators: /admin/).")
+        banner.append("Log in with your email and password at /login/ (operators: /admin/).")
+    if settings.LOG_FORMAT == "json":
+        # Every line of a JSON log is an object, the greeting included.
+        for text in banner:
+            logging.getLogger("terminflow").info(text)
+    else:
+        print("\n".join(banner))
     sys.stdout.flush()
+    options: dict[str, Any] = {}
+    if settings.LOG_FORMAT == "json":
+        # uvicorn's own logging config prints plain lines; without it its loggers go to ours.
+        options["log_config"] = None
     uvicorn.run(
         "terminflow.asgi:app",
         host=args.host,
@@ -58,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        **options,
     )
     return 0
 
@@ -107,6 +123,32 @@ def cmd_apitoken(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    _setup()
+    from terminflow.backup import BackupError, backup
+
+    try:
+        print(backup(Path(args.file).resolve()))
+    except BackupError as exc:
+        print(f"terminflow backup: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    _setup()
+    from terminflow.backup import BackupError, restore
+
+    try:
+        print(restore(Path(args.file).resolve()))
+    except BackupError as exc:
+        print(f"terminflow restore: {exc}", file=sys.stderr)
+        return 2
+    # A backup from an older release gets this release's migrations.
+    _migrate()
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from terminflow.etermin.sandbox.server import main as sandbox_main
 
@@ -139,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--workspace", required=True)
     token.add_argument("--name", default="default")
     token.set_defaults(func=cmd_apitoken)
+
+    backup = sub.add_parser(
+        "backup", help="write a consistent backup of the database to FILE (also while serving)"
+    )
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser(
+        "restore", help="replace the database's content with a backup (stop terminflow first)"
+    )
+    restore.add_argument("file")
+    restore.set_defaults(func=cmd_restore)
 
     sandbox = sub.add_parser("sandbox", help="run the fake eTermin server for tests and demos")
     sandbox.add_argument("--host", default="127.0.0.1")

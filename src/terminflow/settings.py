@@ -205,11 +205,36 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
 
+# Prometheus metrics at /metrics, only with a token (bearer auth). Every process of the
+# deployment (web and worker) writes its counters to files in the data folder, and the web
+# process that is scraped sums them: so the data folder must be shared by the processes of one
+# machine. prometheus_client reads PROMETHEUS_MULTIPROC_DIR when first imported, which is after
+# settings (django.setup) in every entry point.
+METRICS_TOKEN = _env("METRICS_TOKEN")
+if METRICS_TOKEN:
+    _metrics_dir = DATA_DIR / "metrics"
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_metrics_dir))
+# How long a worker's claim on a run / on an email lasts: a worker killed mid-batch leaves its
+# claims to lapse after this, and another worker takes them over. An email's lease must cover
+# the slowest SMTP conversation of a batch, or it could be sent twice.
+WORKER_LEASE_SECONDS = float(_env("WORKER_LEASE_SECONDS", "60"))
+SEND_LEASE_SECONDS = float(_env("SEND_LEASE_SECONDS", "300"))
+# /readyz wants a worker sweep at most this long ago.
+READY_WORKER_SECONDS = float(_env("READY_WORKER_SECONDS", "60"))
+
+LOG_FORMAT = _env("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ValueError("TERMINFLOW_LOG_FORMAT must be plain or json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "terminflow.kit.logs.PlainFormatter"},
+        "json": {"()": "terminflow.kit.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": _env("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}},
 }

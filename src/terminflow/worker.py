@@ -15,10 +15,13 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
+from terminflow.kit import clock
 from terminflow.kit.sweep import Sweep
 
 log = logging.getLogger("terminflow.worker")
@@ -37,34 +40,83 @@ def sweeps() -> list[Sweep]:
     ]
 
 
+# The sweep that a stored web push wakes in the embedded worker.
+PUSH_SWEEP = "inbox"
+# While the web process says ingest is busy, the embedded worker's inbox sweep waits this long
+# after each such word, but never more than ``HOLD_BACK_MAX_SECONDS`` between two turns: a
+# backlog is fine during a burst, a worker that never runs is not.
+HOLD_BACK_SECONDS = 0.2
+# A sweep told of new rows within this long counts them as still arriving.
+ARRIVING_SECONDS = 1.0
+HOLD_BACK_MAX_SECONDS = 2.0
+# How often a worker writes its heartbeat row (``/readyz``, ``/metrics``).
+HEARTBEAT_SECONDS = 5.0
+
+
 class Worker:
-    def __init__(self, selected: list[Sweep] | None = None) -> None:
+    """The sweeps, one thread each; with ``heartbeat`` a row says the process is alive."""
+
+    def __init__(self, selected: list[Sweep] | None = None, *, heartbeat: bool = True) -> None:
         self._sweeps = selected if selected is not None else sweeps()
+        self._heartbeat = heartbeat and selected is None
         self._stop = threading.Event()
-        # One wake-up per sweep: a shared event cleared by one thread could swallow the stop
-        # meant for another, which would then sleep out its whole idle time.
-        self._wakes: list[tuple[Sweep, threading.Event]] = []
+        # One per sweep: a push wakes only the inbox sweep, and a sweep that moved rows wakes
+        # the others (its work flows downstream), instead of every wake-up stirring them all;
+        # and a shared event cleared by one thread could swallow the stop meant for another.
+        self._wakes = {sweep.name: threading.Event() for sweep in self._sweeps}
+        # Per sweep, a monotonic time before which it does not start a turn (``hold_back``).
+        self._held: dict[str, float] = {}
+        # Per sweep, when it was last told of new rows by name (a stored web push).
+        self._told: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
+        self._started_at = clock.now()
+        # When each sweep last finished a turn; the heartbeat reports the least recent.
+        self._turned: dict[str, datetime] = {s.name: self._started_at for s in self._sweeps}
 
     def start(self) -> None:
         for sweep in self._sweeps:
-            wake = threading.Event()
             thread = threading.Thread(
-                target=self._loop, args=(sweep, wake), name=f"sweep-{sweep.name}", daemon=True
+                target=self._loop, args=(sweep,), name=f"sweep-{sweep.name}", daemon=True
             )
-            self._wakes.append((sweep, wake))
+            thread.start()
+            self._threads.append(thread)
+        if self._heartbeat:
+            thread = threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def wake(self) -> None:
-        for sweep, wake in self._wakes:
-            if sweep.woken:
-                wake.set()
+    def wake(self, only: str | None = None) -> None:
+        """Run the sweeps (or just the sweep named ``only``) now instead of after their idle.
+
+        Sweeps that new rows give nothing to do (``woken=False``) keep waiting out their idle.
+        """
+        for sweep in self._sweeps:
+            if sweep.woken and (only is None or sweep.name == only):
+                self._wakes[sweep.name].set()
+        if only is not None:
+            self._told[only] = time.monotonic()
+
+    def hold_back(self, name: str, seconds: float) -> None:
+        """Keep sweep ``name`` from starting a turn for ``seconds`` (bounded, see below)."""
+        now = time.monotonic()
+        self._held[name] = now + seconds
+        self._told[name] = now
+
+    def _wait_if_held(self, name: str, last_turn: float) -> bool:
+        """Wait while held back, at most until ``HOLD_BACK_MAX_SECONDS`` after the last turn;
+        returns False when the worker is stopping."""
+        while True:
+            now = time.monotonic()
+            until = min(self._held.get(name, 0.0), last_turn + HOLD_BACK_MAX_SECONDS)
+            if until <= now:
+                return True
+            if self._stop.wait(until - now):
+                return False
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        for _, wake in self._wakes:
-            wake.set()
+        for event in self._wakes.values():
+            event.set()
         for thread in self._threads:
             thread.join(timeout)
 
@@ -76,21 +128,60 @@ class Worker:
         finally:
             self.stop()
 
-    def _loop(self, sweep: Sweep, wake: threading.Event) -> None:
+    def _loop(self, sweep: Sweep) -> None:
         # Each sweep thread keeps its own connection for its lifetime: reconnecting on every
         # idle tick (Django's request-style close_old_connections) cost ~10 ms on PostgreSQL.
+        woken = self._wakes[sweep.name]
+        last_turn = time.monotonic()
         try:
             while not self._stop.is_set():
+                if not self._wait_if_held(sweep.name, last_turn):
+                    break
+                last_turn = time.monotonic()
+                since_told = last_turn - self._told.get(sweep.name, -ARRIVING_SECONDS)
+                run, full = sweep.run, sweep.full
+                if sweep.run_while_arriving is not None and since_told < ARRIVING_SECONDS:
+                    run, full = sweep.run_while_arriving, sweep.full_while_arriving
                 try:
-                    moved = sweep.run()
+                    moved = run()
                 except Exception:
                     log.exception("sweep %s failed; trying again shortly", sweep.name)
                     # The connection may be what broke (database restarted): start afresh.
                     connection.close()
                     moved = 0
-                if moved == 0 and not self._stop.is_set():
-                    wake.wait(sweep.idle_seconds)
-                    wake.clear()
+                self._turned[sweep.name] = clock.now()
+                if moved:
+                    for other in self._sweeps:
+                        if other.woken and other.name != sweep.name:
+                            self._wakes[other.name].set()
+                if 0 < moved < full and sweep.pace_seconds > 0:
+                    # Wake-ups meanwhile are for rows this wait gathers anyway.
+                    if self._stop.wait(sweep.pace_seconds):
+                        break
+                    woken.clear()
+                elif moved == 0 and not self._stop.is_set():
+                    woken.wait(sweep.idle_seconds)
+                    woken.clear()
+        finally:
+            connection.close()
+
+    def _beat_loop(self) -> None:
+        from terminflow import health
+
+        name = health.worker_name()
+        try:
+            while True:
+                try:
+                    health.beat(name, self._started_at, min(self._turned.values()))
+                except Exception:
+                    log.warning("worker heartbeat not written; trying again", exc_info=True)
+                    connection.close()
+                if self._stop.wait(HEARTBEAT_SECONDS):
+                    break
+            try:
+                health.forget_worker(name)
+            except Exception:
+                log.warning("worker heartbeat not removed", exc_info=True)
         finally:
             connection.close()
 
@@ -115,7 +206,10 @@ def _run_child(reader: Any) -> None:
             data = os.read(fd, 512)
             if not data or b"q" in data:
                 break
-            worker.wake()
+            if b"b" in data:
+                worker.hold_back(PUSH_SWEEP, HOLD_BACK_SECONDS)
+            else:
+                worker.wake(PUSH_SWEEP)
     finally:
         worker.stop()
 
@@ -143,8 +237,9 @@ class WorkerProcess:
             # A full pipe already holds a wake-up; a closed one means the worker is gone.
             pass
 
-    def wake(self) -> None:
-        self._send(b"w")
+    def wake(self, *, busy: bool = False) -> None:
+        """New pushes are stored; ``busy``: ingest is saturated, so hold processing back."""
+        self._send(b"b" if busy else b"w")
 
     def stop(self, timeout: float = 15.0) -> None:
         self._send(b"q")

@@ -491,6 +491,132 @@ def test_200_concurrent_distinct_pushes_for_one_appointment_are_each_stored_once
     assert {row.appointment_uid for row in rows()} == {"uid-busy"}
 
 
+def test_a_repeat_stored_meanwhile_by_another_web_process_is_not_stored_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a push stored by one web process
+    account = make_account()
+    body = push_body("uid-race")
+    assert post_one(account.web_push_token, body).status_code == 200
+    # and a second web process that looked for the newest row just before that commit (the
+    # race of two processes: its read cannot see the other's uncommitted row)
+    monkeypatch.setattr(ingest, "_newest_sha_by_appointment", lambda *args: {})
+
+    # when the same push reaches the second process
+    response = post_one(account.web_push_token, body)
+
+    # then it is answered ok as a repeat and the inbox still holds one row
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [bytes(row.body) for row in rows()] == [body]
+
+
+def test_the_same_push_at_two_writers_at_once_is_stored_once() -> None:
+    # given two writers (two web processes) and ten appointments, each push sent to both
+    account = make_account()
+    bodies = [push_body(f"uid-both-{n}") for n in range(10)]
+
+    async def scenario() -> list[Outcome]:
+        writers = [IngestWriter(), IngestWriter()]
+        for writer in writers:
+            await writer.start()
+        try:
+            # one request per body and writer, each with its own request id
+            return await asyncio.gather(
+                *(
+                    writer.submit(incoming_push(account.web_push_token, body, JSON))
+                    for body in bodies
+                    for writer in writers
+                )
+            )
+        finally:
+            for writer in writers:
+                await writer.stop()
+
+    # when both store them concurrently
+    outcomes = asyncio.run(scenario())
+
+    # then each appointment's push is stored by one writer and a repeat for the other
+    assert sorted(o.value for o in outcomes) == ["repeat"] * 10 + ["stored"] * 10
+    assert sorted(bytes(row.body) for row in rows()) == sorted(bodies)
+
+
+def test_two_different_pushes_whose_dedupe_keys_collide_are_both_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a stored push, and a 64-bit key that (as if by a hash collision) is the same for
+    # every push
+    monkeypatch.setattr(ingest, "_dedupe_key", lambda *args: 42)
+    account = make_account()
+    first = push_body("uid-1")
+    assert post_one(account.web_push_token, first).status_code == 200
+    monkeypatch.setattr(ingest, "_newest_sha_by_appointment", lambda *args: {})
+
+    # when a different push for another appointment comes, with the same key
+    second = push_body("uid-2")
+    response = post_one(account.web_push_token, second)
+
+    # then it is stored too, without a key
+    assert (response.status_code, response.text) == (200, "ok")
+    assert [(bytes(row.body), row.dedupe_key) for row in rows()] == [(first, 42), (second, None)]
+
+
+def test_the_writer_is_busy_while_many_requests_wait_for_their_commit() -> None:
+    account = make_account()
+
+    async def scenario() -> tuple[bool, bool, bool, list[Outcome]]:
+        writer = IngestWriter()
+        few = [
+            asyncio.ensure_future(
+                writer.submit(incoming_push(account.web_push_token, push_body(f"a{n}"), JSON))
+            )
+            for n in range(ingest.BUSY_WAITING - 1)
+        ]
+        await asyncio.sleep(0)
+        busy_with_few = writer.busy
+        many = [
+            asyncio.ensure_future(
+                writer.submit(incoming_push(account.web_push_token, push_body(f"b{n}"), JSON))
+            )
+            for n in range(1)
+        ]
+        await asyncio.sleep(0)
+        busy_with_many = writer.busy
+        await writer.start()
+        try:
+            outcomes = await asyncio.gather(*few, *many)
+        finally:
+            await writer.stop()
+        return busy_with_few, busy_with_many, writer.busy, outcomes
+
+    # when 15, then 16 requests wait (the writer not started), then all are committed
+    few, many, after, outcomes = asyncio.run(scenario())
+
+    # then it is busy only with 16 waiting, and not once they are answered
+    assert (few, many, after) == (False, True, False)
+    assert outcomes == [Outcome.STORED] * ingest.BUSY_WAITING
+
+
+def test_the_request_id_of_a_push_is_kept_with_its_inbox_row() -> None:
+    account = make_account()
+
+    # when one push comes with a proxy's request id and one without, one with a bad id
+    given = post(
+        [(account.web_push_token, push_body("uid-a"), JSON)], headers={"x-request-id": "req-4711"}
+    )
+    made = post([(account.web_push_token, push_body("uid-b"), JSON)])
+    refused = post(
+        [(account.web_push_token, push_body("uid-c"), JSON)],
+        headers={"x-request-id": "bad id\nwith newline"},
+    )
+
+    # then the given one is kept, the others get a fresh 16-hex-digit id
+    assert [r.status_code for r in (*given, *made, *refused)] == [200, 200, 200]
+    ids = [row.request_id for row in rows()]
+    assert ids[0] == "req-4711"
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids[1:])
+    assert ids[1] != ids[2]
+
+
 def test_a_good_push_after_a_bad_one_in_the_same_batch_is_stored() -> None:
     # given a bad body and a good one queued before the writer starts (so: one batch)
     account = make_account()

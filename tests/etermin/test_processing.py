@@ -389,3 +389,28 @@ def test_unreadable_row_fails_with_reason(workspace):
     assert status == "failed"
     assert reason != ""
     assert Contact.objects.count() == 0
+
+
+def test_two_workers_on_postgresql_read_different_inbox_rows_and_a_dead_ones_lease_lapses(
+    workspace,
+):
+    from django.db import connection
+
+    from terminflow.etermin.processing import LEASE, _pending_ids
+
+    if connection.vendor != "postgresql":
+        pytest.skip("inbox leases are for several workers on PostgreSQL")
+    # given four pending pushes
+    account = make_account(workspace)
+    rows = [store_push(account, push_body("CREATED", uid=f"uid-{n}")) for n in range(4)]
+
+    # when two workers read two rows each, one right after the other
+    first = _pending_ids(NOW, 2)
+    second = _pending_ids(NOW, 2)
+
+    # then the second gets the next rows, not the same ones; nothing is left for a third
+    assert first == [rows[0].id, rows[1].id]
+    assert second == [rows[2].id, rows[3].id]
+    assert _pending_ids(NOW, 2) == []
+    # and when the first worker died, its rows are read again once its lease has lapsed
+    assert _pending_ids(NOW + LEASE, 2) == first

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from pydantic import BaseModel, ValidationError
@@ -49,6 +50,7 @@ from pydantic import BaseModel, ValidationError
 from terminflow.contacts.models import Contact
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.metrics import RUN_LATENESS_SECONDS, RUNS_EXECUTED
 
 from . import registry
 from .models import (
@@ -68,7 +70,7 @@ log = logging.getLogger("terminflow.campaigns.engine")
 # enough to delay the web push writer noticeably.
 BATCH_SIZE = 100
 # A claim older than this is taken to belong to a worker that died.
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
 # A run that keeps raising is given up after this many attempts (about 4 hours of backoff).
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(minutes=1)
@@ -638,9 +640,12 @@ def _execute_batch(ids: list[int], now: datetime) -> int:
             if run.campaign.status != CampaignStatus.ACTIVE:
                 Run.objects.filter(pk=run.pk).update(claimed_until=None)
                 continue
+            if run.due_at is not None:
+                RUN_LATENESS_SECONDS.observe(max(0.0, (now - run.due_at).total_seconds()))
             _execute(run, batch)
             moved += 1
         _complete_finished(batch.touched, now)
+    RUNS_EXECUTED.labels("all").inc(moved)
     return moved
 
 

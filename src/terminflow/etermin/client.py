@@ -28,6 +28,7 @@ import httpx
 from django.conf import settings
 
 from terminflow.kit.errors import Unprocessable
+from terminflow.kit.metrics import ETERMIN_API_CALLS, ETERMIN_API_ERRORS
 
 if TYPE_CHECKING:
     from terminflow.etermin.models import EterminAccount
@@ -448,6 +449,7 @@ class EterminClient:
             raise EterminAuthError(AUTH_HINT)
         attempts = self.retries + 1
         problem = ""
+        endpoint = f"{method} /{path}"
         for attempt in range(1, attempts + 1):
             if attempt > 1:
                 pause = self.BACKOFF_SECONDS[min(attempt - 2, len(self.BACKOFF_SECONDS) - 1)]
@@ -455,6 +457,7 @@ class EterminClient:
                     # A bounded pause between tries of one call, not a wait in a job.
                     time.sleep(pause)  # noqa: TID251
             headers = signature_headers(self.public_key, self._private_key)
+            ETERMIN_API_CALLS.labels(endpoint).inc()
             try:
                 response = self._http.request(
                     method, path, params=params, data=data, headers=headers
@@ -465,6 +468,8 @@ class EterminClient:
                 problem = f"connection failed: {type(exc).__name__}"
             else:
                 status = response.status_code
+                if status >= 400 and not (status == 404 and missing_ok):
+                    ETERMIN_API_ERRORS.labels(endpoint).inc()
                 if status in {401, 403}:
                     logger.info("eTermin %s /%s answered %s", method, path, status)
                     raise EterminAuthError(AUTH_HINT)
@@ -486,6 +491,8 @@ class EterminClient:
                     )
                 else:
                     return response
+            if not problem.startswith("it answered"):
+                ETERMIN_API_ERRORS.labels(endpoint).inc()
             logger.warning(
                 "eTermin %s /%s try %d of %d failed: %s", method, path, attempt, attempts, problem
             )

@@ -30,6 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from terminflow.kit import clock
 from terminflow.kit.crypto import token_hash
 from terminflow.kit.groupcommit import GroupCommit
+from terminflow.kit.logs import accept_request_id, new_request_id
+from terminflow.kit.metrics import WEB_PUSHES
 
 from .models import EterminAccount, WebPush, WebPushStatus
 from .pushes import UnreadablePush, check_push
@@ -39,6 +41,9 @@ log = logging.getLogger("terminflow.etermin.ingest")
 # Enough to share one fsync among a burst; small enough that one batch holds the write lock
 # only for a few milliseconds.
 MAX_BATCH = 256
+# This many requests waiting for their commit means ingest is saturated. (At 1,000 pushes/s
+# one to three wait; at 64 connections flat out, most of the 64.)
+BUSY_WAITING = 16
 _CONTENT_TYPE_MAX = 200  # WebPush.content_type max_length
 WEB_PUSH_PATH = "/hooks/etermin/"
 
@@ -60,9 +65,10 @@ class IncomingPush:
     command: str | None
     uid: str | None
     reason: str = ""
+    request_id: str = ""
 
 
-def incoming_push(token: str, body: bytes, content_type: str) -> IncomingPush:
+def incoming_push(token: str, body: bytes, content_type: str, request_id: str = "") -> IncomingPush:
     """Read what the inbox row needs from a request; never raises for a bad body."""
     content_type = content_type[:_CONTENT_TYPE_MAX].replace("\x00", "")
     try:
@@ -80,6 +86,7 @@ def incoming_push(token: str, body: bytes, content_type: str) -> IncomingPush:
         command=command,
         uid=uid,
         reason=reason,
+        request_id=request_id or new_request_id(),
     )
 
 
@@ -99,6 +106,8 @@ class _Statements:
         "appointment_uid",
         "status",
         "reason",
+        "dedupe_key",
+        "request_id",
     )
 
     def __init__(self) -> None:
@@ -113,6 +122,21 @@ class _Statements:
         columns = [by_name[name].column for name in self.given] + [f.column for f in defaults]
         self.insert_head = "INSERT INTO {} ({}) VALUES ".format(
             q(inbox.db_table), ", ".join(q(c) for c in columns)
+        )
+        # A copy of the same push stored meanwhile by another web process (same dedupe key)
+        # is skipped, not an error; the row count tells whether that happened (rarely), and
+        # only then does the writer look at which rows went in (RETURNING on every batch cost
+        # more than its share of the hot path).
+        self.insert_tail = " ON CONFLICT DO NOTHING"
+        self.key_index = columns.index(by_name["dedupe_key"].column)
+        self.stored_keys = "SELECT {}, {}, {}, {}, {} FROM {} WHERE {} IN ({{}})".format(
+            *(
+                q(by_name[name].column)
+                for name in ("account", "dedupe_key", "appointment_uid", "body_sha256")
+            ),
+            q(by_name["request_id"].column),
+            q(inbox.db_table),
+            q(by_name["dedupe_key"].column),
         )
         self.insert_row = "({})".format(", ".join([self.mark] * len(columns)))
         # One statement for many rows: one round trip on PostgreSQL, and on SQLite one step
@@ -143,7 +167,7 @@ class _Statements:
         sha_col = q(inbox.get_field("body_sha256").column)
         # The newest row per appointment through the (account, appointment_uid, id) index.
         self.newest = (
-            f"SELECT {account_col}, {uid_col}, {sha_col} FROM {table} WHERE {pk} IN ("
+            f"SELECT {account_col}, {uid_col}, {sha_col}, {pk} FROM {table} WHERE {pk} IN ("
             f"SELECT MAX({pk}) FROM {table} WHERE {account_col} IN ({{}})"
             f" AND {uid_col} IN ({{}}) GROUP BY {account_col}, {uid_col})"
         )
@@ -155,7 +179,9 @@ class _Statements:
     def insert(self, rows: int) -> str:
         sql = self._inserts.get(rows)
         if sql is None:
-            sql = self._inserts[rows] = self.insert_head + ", ".join([self.insert_row] * rows)
+            sql = self._inserts[rows] = (
+                self.insert_head + ", ".join([self.insert_row] * rows) + self.insert_tail
+            )
         return sql
 
 
@@ -178,6 +204,7 @@ class IngestWriter:
             on_thread_exit=self._close_connection,
         )
         self._sql: _Statements | None = None
+        self._waiting = 0  # requests on the loop awaiting their commit
 
     @property
     def on_commit(self) -> Callable[[], None] | None:
@@ -188,6 +215,11 @@ class IngestWriter:
     def on_commit(self, callback: Callable[[], None] | None) -> None:
         self._group.on_commit = callback
 
+    @property
+    def busy(self) -> bool:
+        """Many requests are waiting for their commit: pushes arrive faster than one by one."""
+        return self._waiting >= BUSY_WAITING
+
     async def start(self) -> None:
         self._group.start()
 
@@ -197,7 +229,11 @@ class IngestWriter:
 
     async def submit(self, push: IncomingPush) -> Outcome:
         """Store ``push``; returns once its batch is committed."""
-        return await self._group.submit(push)
+        self._waiting += 1
+        try:
+            return await self._group.submit(push)
+        finally:
+            self._waiting -= 1
 
     # -- the writer thread -----------------------------------------------------------------
 
@@ -208,12 +244,14 @@ class IngestWriter:
     def _commit(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
         try:
             with transaction.atomic():
-                return self._write(pushes)
+                outcomes = self._write(pushes)
         except Exception:
             # A broken connection (database restarted) would fail every later batch too.
             if connection.connection is not None and not connection.is_usable():
                 connection.close()
             raise
+        _count(pushes, outcomes)
+        return outcomes
 
     def _write(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
         if self._sql is None:
@@ -236,21 +274,29 @@ class IngestWriter:
             # are three real changes and must all be kept. Within a batch the order is that of
             # concurrent requests, i.e. arbitrary, and a real change-and-revert takes a person
             # far longer than a batch lasts, so any identical body there is a repeat.
+            # Two web processes can both find the same newest row and both decide to store:
+            # the dedupe key (unique) lets only the first in.
             seen: dict[tuple[int, str], set[str]] = {}
             rows: list[tuple[Any, ...]] = []
             outcomes: list[Outcome] = []
+            keyed: list[tuple[int, int, IncomingPush] | None] = []  # (outcome index, account)
             for push in pushes:
                 account = accounts.get(push.token_hash)
                 if account is None:
                     outcomes.append(Outcome.UNKNOWN_TOKEN)
                     continue
+                dedupe_key = None
+                keyed.append(None)
                 if push.uid is not None:
                     key = (account[0], push.uid)
                     shas = seen.setdefault(key, set())
-                    if push.body_sha256 in shas or newest.get(key) == push.body_sha256:
+                    sha_before, id_before = newest.get(key, ("", 0))
+                    if push.body_sha256 in shas or sha_before == push.body_sha256:
                         outcomes.append(Outcome.REPEAT)
                         continue
                     shas.add(push.body_sha256)
+                    dedupe_key = _dedupe_key(push.uid, push.body_sha256, id_before)
+                    keyed[-1] = (len(outcomes), account[0], push)
                 rows.append(
                     (
                         account[0],
@@ -263,6 +309,8 @@ class IngestWriter:
                         push.uid,
                         WebPushStatus.FAILED.value if push.reason else WebPushStatus.PENDING.value,
                         push.reason,
+                        dedupe_key,
+                        push.request_id,
                         *sql.default_values,
                     )
                 )
@@ -271,9 +319,21 @@ class IngestWriter:
             for start in range(0, len(rows), step):
                 chunk = rows[start : start + step]
                 cursor.execute(sql.insert(len(chunk)), [value for row in chunk for value in row])
+                if cursor.rowcount < len(chunk):
+                    _settle_conflicts(cursor, sql, chunk, keyed[start : start + step], outcomes)
         finally:
             cursor.close()
         return outcomes
+
+
+def _count(pushes: Sequence[IncomingPush], outcomes: list[Outcome]) -> None:
+    """Count the batch's answers once per outcome, off the request path."""
+    counts: dict[str, int] = {}
+    for push, outcome in zip(pushes, outcomes, strict=True):
+        name = "unreadable" if push.reason and outcome is Outcome.STORED else outcome.value
+        counts[name] = counts.get(name, 0) + 1
+    for name, count in counts.items():
+        WEB_PUSHES.labels(name).inc(count)
 
 
 def _max_query_params() -> int:
@@ -296,10 +356,46 @@ def _accounts_by_hash(
     return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
 
 
+def _dedupe_key(uid: str, body_sha256: str, newest_id: int) -> int:
+    material = f"{uid}\x00{body_sha256}\x00{newest_id}".encode()
+    return int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big", signed=True)
+
+
+def _settle_conflicts(
+    cursor: Any,
+    sql: _Statements,
+    chunk: list[tuple[Any, ...]],
+    keyed: list[tuple[int, int, IncomingPush] | None],
+    outcomes: list[Outcome],
+) -> None:
+    """Some rows of ``chunk`` met a row with their dedupe key: say which, and why.
+
+    Ours (same request id) went in. Another request's row with the same appointment and body
+    is the same push stored by another web process: a repeat. Anything else is two different
+    pushes whose 64-bit keys collide, which must not cost a push: it is stored without a key.
+    """
+    keys = [row[sql.key_index] for row in chunk if row[sql.key_index] is not None]
+    cursor.execute(sql.stored_keys.format(sql.marks(len(keys))), keys)
+    stored = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
+    for row, entry in zip(chunk, keyed, strict=True):
+        if entry is None:
+            continue
+        index, account_id, push = entry
+        uid, sha, request_id = stored[(account_id, row[sql.key_index])]
+        if request_id == push.request_id:
+            continue
+        if (uid, sha) == (push.uid, push.body_sha256):
+            outcomes[index] = Outcome.REPEAT
+            continue
+        unkeyed = list(row)
+        unkeyed[sql.key_index] = None
+        cursor.execute(sql.insert(1), unkeyed)
+
+
 def _newest_sha_by_appointment(
     cursor: Any, sql: _Statements, keys: set[tuple[int, str]]
-) -> dict[tuple[int, str], str]:
-    """(account id, appointment uid) → body_sha256 of its newest inbox row."""
+) -> dict[tuple[int, str], tuple[str, int]]:
+    """(account id, appointment uid) → (body_sha256, id) of its newest inbox row."""
     if not keys:
         return {}
     account_ids = sorted({account_id for account_id, _ in keys})
@@ -309,7 +405,9 @@ def _newest_sha_by_appointment(
         [*account_ids, *uids],
     )
     # The IN lists may pair an account with another account's uid; those rows are dropped.
-    return {(row[0], row[1]): row[2] for row in cursor.fetchall() if (row[0], row[1]) in keys}
+    return {
+        (row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall() if (row[0], row[1]) in keys
+    }
 
 
 # -- the route ---------------------------------------------------------------------------------
@@ -349,29 +447,42 @@ class WebPushEndpoint:
         max_bytes = self.max_bytes
         content_type = ""
         declared = None
+        request_id = ""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 declared = value
             elif name == b"content-type":
                 content_type = value.decode("latin-1")
+            elif name == b"x-request-id":
+                request_id = value.decode("latin-1")
+        request_id = accept_request_id(request_id)
         if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             # Refused on the header alone: the body is never read, let alone stored.
+            WEB_PUSHES.labels("too_large").inc()
             await _answer(send, *_TOO_LARGE)
             return
         try:
             body = await _read_body(receive, max_bytes)
         except _TooLarge:
+            WEB_PUSHES.labels("too_large").inc()
             await _answer(send, *_TOO_LARGE)
             return
         except _Disconnected:
             return  # the sender gave up before the body was complete; nothing to store
-        push = incoming_push(scope["path_params"]["token"], body, content_type)
+        push = incoming_push(scope["path_params"]["token"], body, content_type, request_id)
         try:
             outcome = await self.writer.submit(push)
         except Exception:
-            log.exception("a web push could not be stored")
+            log.exception("a web push could not be stored", extra={"request_id": request_id})
+            WEB_PUSHES.labels("error").inc()
             await _answer(send, *_UNAVAILABLE)
             return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "web push %s",
+                outcome.value,
+                extra={"request_id": request_id, "outcome": outcome.value},
+            )
         if outcome is Outcome.UNKNOWN_TOKEN:
             await _answer(send, *_NOT_FOUND)
         elif push.reason:

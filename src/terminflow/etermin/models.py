@@ -94,6 +94,16 @@ class WebPush(models.Model):
     reason = models.TextField(blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Unique per account, so a repeated push is stored once even when copies reach two web
+    # processes at the same moment: 64 bits of a hash of (appointment, body, the appointment's
+    # newest inbox row when this one was stored). Chaining to the newest row keeps A → B → A
+    # (rescheduled there and back) three rows, as the ingest writer's dedupe wants. An integer,
+    # because this index is written on every push. Null when the body has no appointment, and
+    # on rows stored before the key existed.
+    dedupe_key = models.BigIntegerField(null=True, blank=True)
+    # The request id of the web push request that stored the row; logs of its processing
+    # carry it, so one push can be followed from the hook to its enrollment.
+    request_id = models.CharField(max_length=64, blank=True, default="")
     # A worker that claimed the row owns it until then; a crashed worker's claim lapses.
     claimed_until = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -103,6 +113,9 @@ class WebPush(models.Model):
 
     class Meta:
         db_table = "etermin_inbox"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "dedupe_key"], name="inbox_dedupe_key")
+        ]
         indexes = [
             models.Index(fields=["status", "id"], name="inbox_status_id"),
             models.Index(fields=["account", "appointment_uid", "id"], name="inbox_account_uid"),

@@ -20,12 +20,14 @@ statement per outcome at the end (``bench/process.py`` measures it).
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
@@ -35,6 +37,7 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact, FieldType
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit import clock
+from terminflow.kit.metrics import INBOX_BATCH_SECONDS, INBOX_LAG_SECONDS, INBOX_PROCESSED
 from terminflow.workspaces.models import Workspace
 
 from .client import EterminError, client_for
@@ -46,6 +49,8 @@ from .services import list_calendars
 log = logging.getLogger("terminflow.etermin.processing")
 
 BATCH_SIZE = 200
+# How long a worker's lease on the inbox rows it read lasts (PostgreSQL, several workers).
+LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
 # A failed eTermin lookup is retried rather than guessed; after the last delay the row fails.
 RETRY_DELAYS = (
     timedelta(minutes=1),
@@ -151,14 +156,10 @@ class BatchContext:
 def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> int:
     """Process up to ``limit`` pending inbox rows, oldest first; returns how many were handled."""
     now = now or clock.now()
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    ids = list(
-        WebPush.objects.filter(due, status=WebPushStatus.PENDING)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
+    ids = _pending_ids(now, limit)
     if not ids:
         return 0
+    started = time.perf_counter()
     rows = list(
         WebPush.objects.filter(id__in=ids)
         .select_related("account", "workspace__plan")
@@ -202,8 +203,65 @@ def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> 
                 reason=reason,
                 processed_at=context.now,
                 attempts=F("attempts") + 1,
+                claimed_until=None,
             )
+    _observe(batch, outcomes, by_id, started)
     return len(batch)
+
+
+def _observe(
+    batch: list[WebPush],
+    outcomes: dict[tuple[str, str], list[int]],
+    by_id: dict[int, WebPush],
+    started: float,
+) -> None:
+    """After the commit: the batch's metrics, and a line per push for following it by request id."""
+    finished = clock.now()
+    INBOX_BATCH_SECONDS.observe(time.perf_counter() - started)
+    for row in batch:
+        INBOX_LAG_SECONDS.observe(max(0.0, (finished - row.received_at).total_seconds()))
+    debug = log.isEnabledFor(logging.DEBUG)
+    for (status, reason), row_ids in outcomes.items():
+        INBOX_PROCESSED.labels(status).inc(len(row_ids))
+        if status != WebPushStatus.FAILED and not debug:
+            continue
+        for row_id in row_ids:
+            log.log(
+                logging.WARNING if status == WebPushStatus.FAILED else logging.DEBUG,
+                "web push %s %s%s",
+                row_id,
+                status,
+                f": {reason}" if reason else "",
+                extra={
+                    "request_id": by_id[row_id].request_id,
+                    "inbox_id": row_id,
+                    "status": status,
+                },
+            )
+
+
+def _pending_ids(now: datetime, limit: int) -> list[int]:
+    """The oldest pending rows that are due, up to ``limit``.
+
+    With several workers (PostgreSQL) each leases the rows it read, so the next worker reads
+    the next rows instead of the same ones, only to find them locked and wait idle. A killed
+    worker's lease lapses after ``LEASE``. On SQLite writers take turns anyway, and a lease
+    would cost every batch one more hold of the write lock that ingest needs.
+    """
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    pending = WebPush.objects.filter(due, status=WebPushStatus.PENDING).order_by("id")
+    if not connection.features.has_select_for_update_skip_locked:
+        return list(pending.values_list("id", flat=True)[:limit])
+    with transaction.atomic():
+        free = pending.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        ids = list(
+            free.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[
+                :limit
+            ]
+        )
+        if ids:
+            WebPush.objects.filter(id__in=ids).update(claimed_until=now + LEASE)
+    return ids
 
 
 def _process_together(
@@ -398,10 +456,13 @@ def _process_row(
         else:
             row.next_attempt_at = context.now + RETRY_DELAYS[row.attempts - 1]
             row.reason = f"{exc}; trying again at {row.next_attempt_at.isoformat()}"
-            row.save(update_fields=["attempts", "next_attempt_at", "reason"])
+            row.claimed_until = None
+            row.save(update_fields=["attempts", "next_attempt_at", "reason", "claimed_until"])
             return None
     except Exception as exc:
-        log.exception("web push %s could not be processed", row.id)
+        log.exception(
+            "web push %s could not be processed", row.id, extra={"request_id": row.request_id}
+        )
         result = Result(WebPushStatus.FAILED, f"processing error: {type(exc).__name__}: {exc}")
     row.status = result.status
     row.reason = result.reason

@@ -41,6 +41,7 @@ from django.db.models import Q
 
 from terminflow.kit import clock
 from terminflow.kit.errors import Conflict
+from terminflow.kit.metrics import ETERMIN_SYNC
 from terminflow.workspaces.models import Feature
 
 from .client import (
@@ -238,6 +239,7 @@ def _record_failure(
             raise SyncRunning("The sync took longer than its lease; another sync took over.")
     for name, value in values.items():
         setattr(account, name, value)
+    ETERMIN_SYNC.labels("failed").inc()
     log.warning(
         "eTermin sync of account %s failed (%s): %s; next try at %s",
         account.pk,
@@ -511,6 +513,8 @@ def _apply(account: EterminAccount, lease: datetime, listing: Listing, now: date
             raise SyncRunning("The sync took longer than its lease; another sync took over.")
     for name, value in values.items():
         setattr(account, name, value)
+    for result, count in counts.as_dict().items():
+        ETERMIN_SYNC.labels(result).inc(count)
     log.info(
         "eTermin sync of account %s: %s in %d calls",
         account.pk,

@@ -4,9 +4,19 @@ from terminflow.kit.sweep import Sweep
 
 
 def process_inbox() -> int:
+    from .processing import BATCH_SIZE, process_pending
+
+    return process_pending(limit=BATCH_SIZE)
+
+
+# A quarter batch keeps each processing transaction to a few milliseconds.
+BATCH_WHILE_ARRIVING = 50
+
+
+def process_inbox_while_pushes_arrive() -> int:
     from .processing import process_pending
 
-    return process_pending()
+    return process_pending(limit=BATCH_WHILE_ARRIVING)
 
 
 def sync_accounts() -> int:
@@ -16,7 +26,17 @@ def sync_accounts() -> int:
 
 
 SWEEPS: list[Sweep] = [
-    Sweep("inbox", process_inbox, idle_seconds=0.1),
+    # Paced: while pushes trickle in, one batch every 50 ms rather than one per group commit,
+    # so processing takes SQLite's write lock a few times a second instead of hundreds.
+    Sweep(
+        "inbox",
+        process_inbox,
+        idle_seconds=0.1,
+        pace_seconds=0.05,
+        full=200,
+        run_while_arriving=process_inbox_while_pushes_arrive,
+        full_while_arriving=BATCH_WHILE_ARRIVING,
+    ),
     # Syncs are due every few minutes at most; looking twice a minute is plenty.
     Sweep("etermin-sync", sync_accounts, idle_seconds=30, woken=False),
 ]

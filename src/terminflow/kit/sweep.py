@@ -14,3 +14,14 @@ class Sweep:
     # False for a sweep that new pushes give nothing to do: worker wake-ups (one per ingest
     # commit) would only make it ask the database again; it waits out ``idle_seconds``.
     woken: bool = True
+    # After a turn that moved some rows but fewer than ``full``, wait this long (wake-ups
+    # ignored) for more to gather: one bigger batch then takes the write lock once instead of
+    # many small ones taking it in turn with the web push writer.
+    pace_seconds: float = 0.0
+    full: int = 0
+    # Used instead of ``run`` while new rows keep arriving (the embedded worker hears of each
+    # stored web push): smaller batches (a full one is ``full_while_arriving``), so each hold
+    # of SQLite's write lock, which the web push writer waits for, stays short even while a
+    # backlog is worked off.
+    run_while_arriving: Callable[[], int] | None = None
+    full_while_arriving: int = 0

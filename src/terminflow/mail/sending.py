@@ -28,12 +28,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
+from terminflow.kit.metrics import EMAILS
 
 from . import services, transports
 from .calendar import ics_method
@@ -47,7 +49,7 @@ BATCH = 256
 # Rounds per sweep: enough to overlap claiming with sending, few enough that a sweep ends
 # within a second or so and the worker's other sweeps get their turn.
 ROUNDS_PER_SWEEP = 8
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(seconds=settings.SEND_LEASE_SECONDS)
 # A temporarily refused email is retried with backoff for this long, then it fails
 # (about what MTAs do with their own queues).
 RETRY_FOR = timedelta(days=3)
@@ -212,6 +214,7 @@ def _record(
     now: datetime,
 ) -> None:
     sent = [row for row, delivery in results if delivery.outcome == "sent"]
+    _count(results, cancelled)
     with transaction.atomic():
         if sent:
             Outbox.objects.filter(id__in=[row["id"] for row in sent]).update(
@@ -238,6 +241,17 @@ def _record(
             if delivery.outcome in ("sent", "server_down"):
                 continue
             _record_refusal(row, delivery, now)
+
+
+def _count(
+    results: list[tuple[dict[str, Any], transports.Delivery]],
+    cancelled: list[tuple[dict[str, Any], str]],
+) -> None:
+    counts: dict[str, int] = {"cancelled": len(cancelled)} if cancelled else {}
+    for _, delivery in results:
+        counts[delivery.outcome] = counts.get(delivery.outcome, 0) + 1
+    for outcome, count in counts.items():
+        EMAILS.labels(outcome).inc(count)
 
 
 def _ledger_for_sent(rows: list[dict[str, Any]], now: datetime) -> None:

@@ -51,3 +51,21 @@ class ContactImport(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class WorkerHeartbeat(models.Model):
+    """One row per running worker process, refreshed every few seconds while its sweeps turn.
+
+    ``/readyz`` and ``/metrics`` read it: a deployment whose workers all stopped still answers
+    web pushes, and only this row says that nothing processes them.
+    """
+
+    name = models.CharField(max_length=200, unique=True)  # host:pid
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+    # The least recent of the process's sweeps finishing a turn: a sweep thread stuck in one
+    # call holds this back while the others keep beating.
+    swept_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["swept_at"], name="heartbeat_swept_at")]
