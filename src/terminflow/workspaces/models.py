@@ -88,7 +88,7 @@ class ApiToken(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, default="default")
     # A token carries its creator's admin rights: it is revoked when they leave the workspace or
-    # stop being its admin (docs/decisions/0003-api-tokens-belong-to-their-creator.md).
+    # stop being its admin (docs/decisions/0004-team-invitations-and-tokens.md).
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
