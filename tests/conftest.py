@@ -14,7 +14,12 @@ from django.test import Client
 from terminflow.workspaces.models import Workspace
 from terminflow.workspaces.services import get_or_create_workspace, issue_api_token
 
-pytest_plugins = ["tests.fixtures.sandbox", "tests.fixtures.server", "tests.fixtures.smtp"]
+pytest_plugins = [
+    "tests.fixtures.sandbox",
+    "tests.fixtures.server",
+    "tests.fixtures.smtp",
+    "tests.fixtures.imap",
+]
 
 
 def make_workspace(name: str = "Praxis Seefeld", **kwargs: Any) -> Workspace:

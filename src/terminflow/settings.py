@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -60,6 +61,18 @@ UNSUBSCRIBE_LINK_MAX_AGE_DAYS = float(_env("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", "365
 DKIM_DOMAIN = _env("DKIM_DOMAIN")
 DKIM_SELECTOR = _env("DKIM_SELECTOR")
 DKIM_PRIVATE_KEY = _env("DKIM_PRIVATE_KEY")
+# Late bounces: every message's return path is bounce+<token>@BOUNCE_DOMAIN, and the mailbox
+# that receives them is polled over IMAPS (imaps://user:password@host:993/INBOX).
+BOUNCE_DOMAIN = _env("BOUNCE_DOMAIN").strip().lower()
+BOUNCE_IMAP_URL = _env("BOUNCE_IMAP_URL")
+# Sending limits (mail/limits.py): "gmail.com=600,outlook.com=300" emails per minute per
+# recipient domain; a new sending domain's warm-up: from WARMUP_SINCE (YYYY-MM-DD), at most
+# WARMUP_FIRST_DAY emails on the first day, doubling every day.
+DOMAIN_LIMITS = _env("DOMAIN_LIMITS")
+WARMUP_SINCE = date.fromisoformat(_env("WARMUP_SINCE")) if _env("WARMUP_SINCE") else None
+WARMUP_FIRST_DAY = int(_env("WARMUP_FIRST_DAY", "0"))
+# Raw web push bodies and rendered email bodies are pruned after this many days; 0 keeps them.
+RETENTION_DAYS = int(_env("RETENTION_DAYS", "90"))
 # Cap on one web push body; eTermin's pushes are a few KiB at most.
 WEB_PUSH_MAX_BYTES = int(_env("WEB_PUSH_MAX_BYTES", str(64 * 1024)))
 

@@ -42,3 +42,18 @@ def test_template_with_a_syntax_error_is_refused(admin_client: Any, workspace: W
     assert response.status_code == 200
     assert "unexpected &#x27;}&#x27; (line 1)" in response.content.decode()
     assert EmailTemplate.objects.count() == 0
+
+
+def test_bounce_kept_for_review_is_readable_in_the_admin(admin_client: Any) -> None:
+    from terminflow.mail import bounces
+
+    kept = bounces.record(b"From: someone@example.net\r\nSubject: Ferien\r\n\r\nBin weg.\r\n")
+    assert kept is not None
+
+    listing = admin_client.get("/admin/mail/bouncemessage/?status__exact=review")
+    detail = admin_client.get(f"/admin/mail/bouncemessage/{kept.pk}/change/")
+
+    assert listing.status_code == 200
+    assert "not a delivery status notification or ARF report" in listing.content.decode()
+    assert detail.status_code == 200
+    assert "Bin weg." in detail.content.decode()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 from django.test import Client
 
-from terminflow.contacts.models import ConsentEvent, Contact
+from terminflow.contacts.models import ConsentEvent, Contact, Erasure
 from terminflow.contacts.services import create_contact, create_field, tag_names
 from terminflow.web.views.contacts import PAGE_SIZE
 
@@ -370,3 +371,77 @@ def test_unknown_action_is_400(editor_client: Client, workspace) -> None:
     response = editor_client.post("/fields/", {"action": "explode", "name": "vip"})
     assert response.status_code == 400
     assert _workspace_tags(workspace) == ["vip"]
+
+
+def test_contact_page_offers_export_and_erase_to_editors_only(
+    editor_client: Client, viewer_client: Client, workspace
+) -> None:
+    contact = create_contact(workspace, email="anna@example.com")
+
+    editor_html = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
+    viewer_html = viewer_client.get(f"/contacts/{contact.pk}/").content.decode()
+
+    assert 'data-testid="export-person"' in editor_html
+    assert 'data-testid="erase-person"' in editor_html
+    assert "Daten löschen" in editor_html
+    assert 'data-testid="erase-person"' not in viewer_html
+    assert 'data-testid="export-person"' not in viewer_html
+
+
+def test_export_button_downloads_the_persons_json(editor_client: Client, workspace) -> None:
+    contact = create_contact(workspace, email="anna@example.com", first_name="Anna")
+
+    response = editor_client.get(f"/contacts/{contact.pk}/export.json")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="contact-{contact.pk}.json"'
+    data = json.loads(response.content)
+    assert (data["contact"]["email"], data["contact"]["first_name"]) == ("anna@example.com", "Anna")
+
+
+def test_erase_button_erases_and_leaves_a_pseudonymised_record(
+    editor_client: Client, workspace
+) -> None:
+    contact = create_contact(workspace, email="anna@example.com")
+
+    response = editor_client.post(f"/contacts/{contact.pk}/erase/")
+
+    assert response.status_code == 302
+    assert Contact.objects.count() == 0
+    assert Erasure.objects.filter(workspace=workspace).count() == 1
+
+
+def test_viewer_cannot_export_or_erase_and_nothing_changes(
+    viewer_client: Client, workspace
+) -> None:
+    contact = create_contact(workspace, email="anna@example.com")
+
+    export = viewer_client.get(f"/contacts/{contact.pk}/export.json")
+    erase = viewer_client.post(f"/contacts/{contact.pk}/erase/")
+
+    assert (export.status_code, erase.status_code) == (403, 403)
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    assert Erasure.objects.count() == 0
+
+
+def test_erase_without_csrf_token_is_refused(editor, workspace) -> None:
+    from tests.web.conftest import logged_in
+
+    contact = create_contact(workspace, email="anna@example.com")
+    client = logged_in(editor, enforce_csrf_checks=True)
+
+    response = client.post(f"/contacts/{contact.pk}/erase/")
+
+    assert response.status_code == 403
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    assert Erasure.objects.count() == 0
+
+
+def test_erase_of_another_workspaces_contact_is_404(editor_client: Client, other_workspace) -> None:
+    stranger = create_contact(other_workspace, email="anna@example.com")
+
+    response = editor_client.post(f"/contacts/{stranger.pk}/erase/")
+
+    assert response.status_code == 404
+    assert Contact.objects.filter(pk=stranger.pk).exists()
+    assert Erasure.objects.count() == 0

@@ -273,3 +273,35 @@ def test_new_keys_for_a_refused_account_are_checked_and_clear_the_mark(
     page = editor_client.get("/settings/api/etermin/").content.decode()
     assert "eTermin akzeptiert die neuen Schlüssel von Praxis" in page
     assert 'data-testid="new-keys"' not in page
+
+
+def test_email_tab_checks_the_sending_domain_in_plain_words(
+    editor_client, settings, monkeypatch
+) -> None:
+    from terminflow.web.views import settings as settings_views
+
+    settings.DEFAULT_FROM_EMAIL = "Praxis <praxis@praxis-seefeld.ch>"
+    settings.DKIM_DOMAIN = ""
+    records = {
+        "praxis-seefeld.ch": ["v=spf1 include:spf.example-mail.ch ~all"],
+        "_dmarc.praxis-seefeld.ch": ["v=DMARC1; p=reject"],
+    }
+    asked: list[str] = []
+
+    def lookup(name: str) -> list[str]:
+        asked.append(name)
+        return records.get(name, [])
+
+    monkeypatch.setattr(settings_views, "txt_lookup", lookup)
+
+    before = editor_client.get("/settings/api/email/")
+    after = editor_client.get("/settings/api/email/?check=1")
+
+    assert before.status_code == after.status_code == 200
+    assert before.context["findings"] is None
+    assert [f.check for f in after.context["findings"]] == ["spf", "dkim", "dmarc"]
+    assert [f.ok for f in after.context["findings"]] == [True, False, True]
+    html = after.content.decode()
+    assert "v=spf1 include:spf.example-mail.ch ~all" in html
+    assert "terminflow signiert noch nicht mit DKIM." in html
+    assert asked == ["praxis-seefeld.ch", "_dmarc.praxis-seefeld.ch"]

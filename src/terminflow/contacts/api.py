@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from terminflow.kit.errors import Unprocessable
-from terminflow.workspaces.api import current_workspace
+from terminflow.kit.errors import Forbidden, Unprocessable
+from terminflow.workspaces.api import current_workspace, has_role
+from terminflow.workspaces.models import Role
 
-from . import services
-from .models import Contact, Field
+from . import privacy, services
+from .models import Contact, ErasureReason, Field
 from .schemas import (
     AppointmentOut,
     ConsentEventOut,
@@ -225,3 +227,49 @@ def contact_consent(request: HttpRequest, contact_id: int) -> list[dict[str, Any
         }
         for e in contact.consent_events.order_by("occurred_at", "pk")
     ]
+
+
+def _require_editor(request: HttpRequest) -> None:
+    """The whole person is more than a viewer needs: export and erasure take an editor.
+
+    An API token stands for the workspace (it has no role), so only session users are checked.
+    """
+    membership = getattr(request, "membership", None)
+    if membership is not None and not has_role(membership, Role.EDITOR):
+        raise Forbidden("Exporting or erasing a person's data needs the editor role.")
+
+
+@router.get("/{contact_id}/export", response=dict[str, Any])
+def export_contact(request: HttpRequest, contact_id: int) -> dict[str, Any]:
+    """Everything kept about the contact as one JSON document (right of access, portability)."""
+    _require_editor(request)
+    return privacy.export_contact(services.get_contact(current_workspace(request), contact_id))
+
+
+class EraseIn(Schema):
+    reason: ErasureReason = ErasureReason.REQUEST
+
+
+class ErasureOut(Schema):
+    email_hash: str
+    reason: str
+    erased_at: datetime
+    removed: dict[str, int]
+
+
+@router.post("/{contact_id}/erase", response=ErasureOut)
+def erase_contact(
+    request: HttpRequest, contact_id: int, payload: EraseIn | None = None
+) -> dict[str, Any]:
+    """Erase the contact everywhere; only a pseudonymised record of the erasure remains."""
+    _require_editor(request)
+    contact = services.get_contact(current_workspace(request), contact_id)
+    erasure = privacy.erase_contact(
+        contact, reason=payload.reason if payload else ErasureReason.REQUEST
+    )
+    return {
+        "email_hash": erasure.email_hash,
+        "reason": erasure.reason,
+        "erased_at": erasure.erased_at,
+        "removed": erasure.removed,
+    }

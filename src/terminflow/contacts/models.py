@@ -174,3 +174,39 @@ class ConsentEvent(models.Model):
 
     def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise ValueError("consent events are append-only")
+
+
+class ErasureReason(models.TextChoices):
+    # Fixed reasons rather than free text, so nobody writes the person's name back in.
+    REQUEST = "request", "The person asked to be erased"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+    NO_LONGER_NEEDED = "no_longer_needed", "No longer needed"
+    OTHER = "other", "Other"
+
+
+class Erasure(models.Model):
+    """What is left of an erased contact: a pseudonym, when, why, and the ledger's shape.
+
+    ``email_hash`` is a keyed hash of the normalized address (``kit.crypto.workspace_pseudonym``)
+    so the business can show that a given address was erased and when, without storing it.
+    ``ledger`` keeps the consent events' kinds and times only (no IP, user agent or details).
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    email_hash = models.CharField(max_length=64)
+    reason = models.CharField(max_length=32, choices=ErasureReason.choices)
+    erased_at = models.DateTimeField()
+    ledger = models.JSONField(default=list, blank=True)
+    # What each app removed, e.g. {"contacts": 1, "etermin.pushes": 3}: counts only.
+    removed = models.JSONField(default=dict, blank=True)
+
+    objects = ConsentEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["erased_at", "id"]
+        indexes = [models.Index(fields=["workspace", "email_hash"], name="erasure_ws_hash")]
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.pk is not None:
+            raise ValueError("erasure records are append-only")
+        super().save(*args, **kwargs)

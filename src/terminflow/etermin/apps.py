@@ -7,6 +7,7 @@ class EterminConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import elements
+        from . import elements, privacy
 
         elements.register()
+        privacy.register_holder()

@@ -29,7 +29,14 @@ class AppointmentTriggerConfig(BaseModel):
     event: Literal["created", "modified", "deleted"] = "created"
     start_field: str | None = Field(default=None, description="Date/datetime field for the start")
     end_field: str | None = Field(default=None, description="Date/datetime field for the end")
-    save_notes: bool = False
+    save_notes: bool = Field(
+        default=False,
+        description=(
+            "Store the remarks the customer left when booking as a note on the contact. "
+            "Booking remarks may contain health data (special category personal data under "
+            "the nDSG and the GDPR): turn this on only if you need them, and tell customers."
+        ),
+    )
     newsletter_only: bool = Field(
         default=False,
         description="React only to customers who ticked eTermin's newsletter checkbox.",

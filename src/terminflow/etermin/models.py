@@ -110,6 +110,8 @@ class WebPush(models.Model):
     source = models.CharField(
         max_length=8, choices=WebPushSource.choices, default=WebPushSource.PUSH
     )
+    # When the retention sweep emptied ``body``; the parsed columns above stay.
+    pruned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "etermin_inbox"
@@ -120,6 +122,12 @@ class WebPush(models.Model):
             models.Index(fields=["status", "id"], name="inbox_status_id"),
             models.Index(fields=["account", "appointment_uid", "id"], name="inbox_account_uid"),
             models.Index(fields=["workspace", "id"], name="inbox_workspace_id"),
+            # The retention sweep reads only bodies not yet pruned, oldest first.
+            models.Index(
+                fields=["received_at"],
+                name="inbox_unpruned_received",
+                condition=models.Q(pruned_at__isnull=True),
+            ),
         ]
 
 

@@ -10,6 +10,7 @@ behind.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -244,6 +245,11 @@ def inbox_entry(workspace: Workspace, push_id: int) -> WebPush:
 def retry_push(push: WebPush) -> WebPush:
     """Put a failed inbox row back in line, so the worker reads it again as soon as it can."""
     with transaction.atomic():
+        if push.pruned_at is not None:
+            raise Conflict(
+                f"Web push {push.pk} is past the retention period: its body was deleted, "
+                "so it cannot be read again."
+            )
         updated = WebPush.objects.filter(pk=push.pk, status=WebPushStatus.FAILED).update(
             status=WebPushStatus.PENDING,
             reason="",
@@ -260,3 +266,27 @@ def retry_push(push: WebPush) -> WebPush:
     push.refresh_from_db()
     logger.info("web push %s set back to pending", push.pk)
     return push
+
+
+PRUNE_BATCH = 500
+
+
+def prune_raw_bodies(*, now: datetime | None = None, batch: int = PRUNE_BATCH) -> int:
+    """Empty the raw bodies of pushes older than the retention period; one batch per call.
+
+    The parsed columns (command, appointment uid, status, reason, times) stay for the inbox
+    and statistics. Pending rows keep their body until they are processed. Safe to run twice
+    or from two workers: a row is pruned once, by whoever updates it first.
+    """
+    if settings.RETENTION_DAYS <= 0:
+        return 0
+    now = now or clock.now()
+    cutoff = now - timedelta(days=settings.RETENTION_DAYS)
+    prunable = WebPush.objects.filter(pruned_at__isnull=True, received_at__lt=cutoff).exclude(
+        status=WebPushStatus.PENDING
+    )
+    with transaction.atomic():
+        ids = list(prunable.order_by("received_at", "id").values_list("id", flat=True)[:batch])
+        if not ids:
+            return 0
+        return prunable.filter(pk__in=ids).update(body=b"", pruned_at=now)

@@ -25,6 +25,12 @@ def sync_accounts() -> int:
     return sync_due()
 
 
+def prune_bodies() -> int:
+    from .services import prune_raw_bodies
+
+    return prune_raw_bodies()
+
+
 SWEEPS: list[Sweep] = [
     # Paced: while pushes trickle in, one batch every 50 ms rather than one per group commit,
     # so processing takes SQLite's write lock a few times a second instead of hundreds.
@@ -39,4 +45,6 @@ SWEEPS: list[Sweep] = [
     ),
     # Syncs are due every few minutes at most; looking twice a minute is plenty.
     Sweep("etermin-sync", sync_accounts, idle_seconds=30, woken=False),
+    # Bodies age by the day: an hourly look is enough, and a busy one goes on batch by batch.
+    Sweep("etermin-retention", prune_bodies, idle_seconds=3600, woken=False),
 ]

@@ -52,3 +52,16 @@ class Secret(str):
 
     def __repr__(self) -> str:
         return "Secret('***')"
+
+
+def workspace_pseudonym(purpose: str, workspace_id: int, value: str) -> str:
+    """A keyed hash of ``value`` that only this installation can recompute, per workspace.
+
+    The key is derived from the secret key and the workspace, so the same address gives
+    unrelated pseudonyms in two workspaces and nobody without the secret key can test a guess
+    against a stored pseudonym (a plain SHA-256 of an email address is reversed by trying
+    addresses). Changing the secret key makes old pseudonyms unmatchable.
+    """
+    root = hashlib.sha256(f"terminflow-{purpose}:".encode() + settings.SECRET_KEY.encode()).digest()
+    key = hmac.new(root, str(workspace_id).encode("ascii"), hashlib.sha256).digest()
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()

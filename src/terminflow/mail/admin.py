@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from . import services
-from .models import EmailTemplate, Outbox
+from .models import BounceMessage, EmailTemplate, Outbox
 
 
 class EmailTemplateForm(forms.ModelForm):
@@ -67,6 +67,30 @@ class OutboxAdmin(admin.ModelAdmin):
     search_fields = ("to_email", "subject", "message_id")
     list_select_related = ("contact",)
     raw_id_fields = ("contact", "run", "template")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BounceMessage)
+class BounceMessageAdmin(admin.ModelAdmin):
+    """What came back to the bounce mailbox; filter on ``review`` for what needs a person.
+
+    Unmatched messages belong to no workspace, so they are the operator's to read here.
+    """
+
+    list_display = ("id", "received_at", "kind", "status", "dsn_status", "reason", "workspace")
+    list_filter = ("status", "kind")
+    readonly_fields = ("raw_text",)
+    exclude = ("raw",)
+    raw_id_fields = ("outbox", "workspace")
+
+    @admin.display(description="raw message")
+    def raw_text(self, obj: BounceMessage) -> str:
+        return bytes(obj.raw).decode("utf-8", "replace") if obj.raw is not None else ""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,7 +9,8 @@ class MailConfig(AppConfig):
     def ready(self) -> None:
         from terminflow.workspaces import team
 
-        from . import elements, invitations
+        from . import elements, invitations, privacy
 
         elements.register()
+        privacy.register_holder()
         team.register_invitation_sender(invitations.send_invitation)

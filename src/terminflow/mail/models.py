@@ -92,6 +92,8 @@ class Outbox(models.Model):
     smtp_reply = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the retention sweep emptied the rendered bodies; subject, status and times stay.
+    pruned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -106,7 +108,56 @@ class Outbox(models.Model):
             models.Index(fields=["contact", "-id"], name="outbox_contact"),
             models.Index(fields=["workspace", "-id"], name="outbox_workspace"),
             models.Index(fields=["claimed_at"], name="outbox_claimed_at"),
+            models.Index(
+                fields=["created_at"],
+                name="outbox_unpruned_created",
+                condition=models.Q(pruned_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.to_email}: {self.subject}"
+
+
+class BounceKind(models.TextChoices):
+    HARD = "hard"  # the address does not exist (DSN status 5.x.x): blocked for good
+    SOFT = "soft"  # a temporary failure (4.x.x) that gave up: blocked for a while
+    DELAYED = "delayed"  # still trying: nothing to do
+    DELIVERED = "delivered"  # a positive notification: nothing to do
+    COMPLAINT = "complaint"  # a feedback-loop report (ARF): the contact marked it as spam
+    UNKNOWN = "unknown"  # not a report we can read
+
+
+class BounceStatus(models.TextChoices):
+    APPLIED = "applied"  # matched to one of our emails and acted on
+    IGNORED = "ignored"  # matched, but nothing to do (delayed, delivered)
+    REVIEW = "review"  # unreadable or unmatched: kept with its raw message for a person
+
+
+class BounceMessage(models.Model):
+    """One message taken from the bounce mailbox, read and acted on once.
+
+    ``sha256`` of the raw message makes a message fetched twice (two workers, a crash before
+    it was removed from the mailbox) count once. The raw message is kept only when it needs a
+    person (status ``review``); for the others the parsed facts are enough.
+    """
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # Goes with its email: erasing a contact deletes its outbox rows and so these.
+    outbox = models.ForeignKey(
+        Outbox, on_delete=models.CASCADE, null=True, blank=True, related_name="bounces"
+    )
+    sha256 = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=BounceKind.choices)
+    status = models.CharField(max_length=16, choices=BounceStatus.choices)
+    dsn_status = models.CharField(max_length=16, blank=True, default="")
+    diagnostic = models.TextField(blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    raw = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "-id"], name="bounce_status")]

@@ -22,7 +22,7 @@ same case: no answer means not accepted, so the email is sent again later.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -37,7 +37,7 @@ from terminflow.contacts.models import ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
 from terminflow.kit.metrics import EMAILS
 
-from . import services, transports
+from . import bounces, limits, services, transports
 from .calendar import ics_method
 from .models import EmailKind, Outbox, OutboxStatus
 
@@ -83,14 +83,14 @@ def backoff(attempts: int, longest: timedelta) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), longest)
 
 
-def _claim(now: datetime, size: int) -> list[dict[str, Any]]:
+def _claim(now: datetime, size: int, skip_domains: Sequence[str] = ()) -> list[dict[str, Any]]:
     with transaction.atomic():
-        query = (
-            Outbox.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=OutboxStatus.QUEUED, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "id")
-            .values(*_FIELDS)
+        query = Outbox.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            status=OutboxStatus.QUEUED, next_attempt_at__lte=now
         )
+        for domain in skip_domains:
+            query = query.exclude(to_email__iendswith="@" + domain)
+        query = query.order_by("next_attempt_at", "id").values(*_FIELDS)
         rows = list(query[:size])
         if rows:
             Outbox.objects.filter(id__in=[r["id"] for r in rows]).update(
@@ -99,6 +99,29 @@ def _claim(now: datetime, size: int) -> list[dict[str, Any]]:
     for row in rows:
         row["attempts"] += 1
     return rows
+
+
+def _hold_over_budget(
+    rows: list[dict[str, Any]], budgets: dict[str, int], now: datetime
+) -> list[dict[str, Any]]:
+    """The rows the per-domain budgets let out now; the others wait a minute, unclaimed."""
+    left = dict(budgets)
+    keep: list[dict[str, Any]] = []
+    held: list[int] = []
+    for row in rows:
+        domain = limits.domain_of(row["to_email"])
+        if domain in left:
+            if left[domain] <= 0:
+                held.append(row["id"])
+                continue
+            left[domain] -= 1
+        keep.append(row)
+    if held:
+        # Not an attempt: the email was never offered, so neither the count nor the backoff grows.
+        Outbox.objects.filter(id__in=held).update(
+            next_attempt_at=now + limits.MINUTE, claimed_at=None, attempts=F("attempts") - 1
+        )
+    return keep
 
 
 def _not_sendable(row: dict[str, Any], now: datetime) -> str:
@@ -159,10 +182,18 @@ def _start_round(config: transports.SmtpConfig, now: datetime, limit: int) -> _R
         size = min(size, config.rate_per_minute - recent)
         if size <= 0:
             return None
-    rows = _claim(now, size)
+    warmup = limits.warmup_budget(now)
+    if warmup is not None:
+        size = min(size, warmup)
+        if size <= 0:
+            return None
+    per_domain = limits.domain_limits()
+    budgets = limits.minute_budgets(now, per_domain) if per_domain else {}
+    rows = _claim(now, size, [domain for domain, left in budgets.items() if left <= 0])
+    if budgets:
+        rows = _hold_over_budget(rows, budgets, now)
     if not rows:
         return None
-    envelope_sender = transports.envelope_sender()
     dkim = transports.current_dkim()
     to_send: list[dict[str, Any]] = []
     cancelled: list[tuple[dict[str, Any], str]] = []
@@ -173,7 +204,11 @@ def _start_round(config: transports.SmtpConfig, now: datetime, limit: int) -> _R
         else:
             to_send.append(row)
     envelopes = [
-        transports.Envelope(envelope_sender, row["to_email"], partial(_envelope, row, now, dkim))
+        transports.Envelope(
+            bounces.return_path(row["public_id"]),
+            row["to_email"],
+            partial(_envelope, row, now, dkim),
+        )
         for row in to_send
     ]
     results = transports.pool_for(config).submit(envelopes)
@@ -193,6 +228,11 @@ def send_due(*, now: datetime | None = None, limit: int = BATCH, rounds: int = 1
         return 0
     if config is None:
         services.mark_unconfigured()
+        return 0
+    try:
+        limits.domain_limits()
+    except ValueError as exc:
+        log.error("sending limits are misconfigured, emails stay queued: %s", exc)
         return 0
     moved = 0
     in_flight: _Round | None = None

@@ -611,7 +611,10 @@ def unsubscribe(
 
 
 def webview(token: str) -> Outbox:
-    return outbox_for_link(links.Purpose.WEBVIEW, token)
+    row = outbox_for_link(links.Purpose.WEBVIEW, token)
+    if row.pruned_at is not None:
+        raise NotFound("This email is no longer kept.")
+    return row
 
 
 # Outbox queries -------------------------------------------------------------------------------
@@ -656,11 +659,13 @@ def record_bounce(
     reply: str,
     message_id: str,
     now: datetime | None = None,
+    source: str = "smtp",
 ) -> str:
     """Record a bounce and block the address; returns the contact's new email status.
 
     A permanent bounce blocks for good. A temporary one blocks for ``block_duration`` of the
-    contact's count of temporary blocks, and the fifth becomes permanent.
+    contact's count of temporary blocks, and the fifth becomes permanent. ``source`` says who
+    told us: ``smtp`` (the server's reply) or ``dsn`` (a bounce that came back by email).
     """
     now = now or clock.now()
     details = {"reply": reply, "message_id": message_id, "permanent": permanent}
@@ -668,7 +673,7 @@ def record_bounce(
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
         previous = locked.email_status
         contacts.record_consent(
-            locked, ConsentKind.BOUNCED, source="smtp", details=details, occurred_at=now
+            locked, ConsentKind.BOUNCED, source=source, details=details, occurred_at=now
         )
         if previous in (EmailStatus.BLOCKED, EmailStatus.SPAM):
             return previous
@@ -690,14 +695,28 @@ def record_bounce(
         }
         if previous == status:
             contacts.record_consent(
-                locked, ConsentKind.BLOCKED, source="smtp", details=block_details, occurred_at=now
+                locked, ConsentKind.BLOCKED, source=source, details=block_details, occurred_at=now
             )
         else:
-            contacts.set_email_status(locked, status, source="smtp", details=block_details)
+            contacts.set_email_status(locked, status, source=source, details=block_details)
         contact.email_status = status
         contact.block_count = count
         contact.blocked_until = until
     return status
+
+
+def record_complaint(contact: Contact, *, message_id: str, feedback_type: str) -> str:
+    """A feedback-loop report: the contact marked our email as spam; never email them again.
+
+    The status change is the ledger entry (``status_changed`` to ``spam``, source ``arf``).
+    """
+    contacts.set_email_status(
+        contact,
+        EmailStatus.SPAM,
+        source="arf",
+        details={"message_id": message_id, "feedback_type": feedback_type},
+    )
+    return EmailStatus.SPAM
 
 
 def _status_before_block(contact: Contact) -> str:
@@ -725,3 +744,29 @@ def deliverable_status(contact: Contact, now: datetime | None = None) -> str:
         details={"reason": "temporary block expired"},
     )
     return restored
+
+
+# Retention -------------------------------------------------------------------------------------
+
+PRUNE_BATCH = 500
+_FINAL = (OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.CANCELLED)
+
+
+def prune_rendered_bodies(*, now: datetime | None = None, batch: int = PRUNE_BATCH) -> int:
+    """Empty the rendered bodies of emails older than the retention period; one batch per call.
+
+    Subject, status, times and the SMTP reply stay for the outbox, statistics and the export.
+    Queued emails keep their body until they are sent. Safe to run twice or in parallel.
+    """
+    if settings.RETENTION_DAYS <= 0:
+        return 0
+    now = now or clock.now()
+    cutoff = now - timedelta(days=settings.RETENTION_DAYS)
+    prunable = Outbox.objects.filter(
+        pruned_at__isnull=True, created_at__lt=cutoff, status__in=_FINAL
+    )
+    with transaction.atomic():
+        ids = list(prunable.order_by("created_at", "id").values_list("id", flat=True)[:batch])
+        if not ids:
+            return 0
+        return prunable.filter(pk__in=ids).update(body_html="", body_text="", ics="", pruned_at=now)

@@ -304,17 +304,15 @@ def current_dkim() -> DkimKey | None:
 
 
 def dkim_sign(message: bytes, key: DkimKey) -> bytes:
-    import dkim
+    from . import dkim
 
-    signature = dkim.sign(
+    return dkim.sign(
         message,
-        key.selector.encode("ascii"),
-        key.domain.encode("ascii"),
-        key.private_key,
-        include_headers=DKIM_HEADERS,
-        linesep=b"\r\n",
+        domain=key.domain,
+        selector=key.selector,
+        pem=key.private_key,
+        headers=DKIM_HEADERS,
     )
-    return signature + message
 
 
 # SMTP -----------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ urlpatterns = [
         team.remove,
         name="team_member_remove",
     ),
+    path("settings/api/email/", settings.email_tab, name="settings_email"),
     path(
         "settings/api/etermin/accounts/new/",
         settings.etermin_add_account,
@@ -82,6 +83,12 @@ urlpatterns = [
     path("contacts/<int:contact_id>/", contacts.contact_detail, name="contact_detail"),
     path("contacts/<int:contact_id>/edit/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:contact_id>/delete/", contacts.contact_delete, name="contact_delete"),
+    path(
+        "contacts/<int:contact_id>/export.json",
+        contacts.contact_data_export,
+        name="contact_data_export",
+    ),
+    path("contacts/<int:contact_id>/erase/", contacts.contact_erase, name="contact_erase"),
     path("contacts/<int:contact_id>/notes/", contacts.contact_add_note, name="contact_add_note"),
     path("contacts/<int:contact_id>/tags/", contacts.contact_tags, name="contact_tags"),
     # Fields and tags

@@ -13,6 +13,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect
@@ -22,6 +23,7 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.campaigns.models import Enrollment, Run
+from terminflow.contacts import privacy
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentEvent, Contact, ContactTag, Field, Tag
 from terminflow.kit.errors import TerminflowError
@@ -31,6 +33,7 @@ from terminflow.web.http import is_htmx, render_page
 from terminflow.web.labels import EMAIL_STATUSES
 from terminflow.web.models import ContactImport, ImportStatus
 from terminflow.web.permissions import workspace_view
+from terminflow.workspaces.models import Role
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 2000
@@ -381,6 +384,26 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+@workspace_view(role=Role.EDITOR)
+def contact_data_export(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """The person's data as a JSON download (the same document as the API's export)."""
+    contact = _workspace_contact(request, contact_id)
+    response = JsonResponse(
+        privacy.export_contact(contact), json_dumps_params={"ensure_ascii": False, "indent": 2}
+    )
+    response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
+    return response
+
+
+@workspace_view(role=Role.EDITOR)
+@require_POST
+def contact_erase(request: HttpRequest, contact_id: int) -> HttpResponse:
+    contact = _workspace_contact(request, contact_id)
+    privacy.erase_contact(contact)
+    messages.success(request, _("The contact's data was erased everywhere."))
+    return redirect("web:contacts")
 
 
 @workspace_view

@@ -1,4 +1,4 @@
-"""Settings → API info: the workspace's API tokens and the eTermin tab (connected accounts)."""
+"""Settings → API info: API tokens, the eTermin tab (connected accounts), the email tab."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from terminflow.etermin import services as etermin
 from terminflow.etermin import sync
 from terminflow.kit.errors import TerminflowError
+from terminflow.mail import sender_domain
 from terminflow.web.forms import ApiTokenForm, EterminAccountForm, EterminKeysForm
 from terminflow.web.http import is_htmx, render_page
 from terminflow.web.permissions import workspace_view
@@ -199,3 +200,19 @@ def etermin_keys(request: HttpRequest, account_id: int) -> HttpResponse:
             % {"name": account.name},
         )
     return redirect("web:settings_etermin")
+
+
+# The DNS lookup the email tab uses; tests replace it (no network there).
+txt_lookup: sender_domain.TxtLookup = sender_domain.lookup_txt
+
+
+@workspace_view
+def email_tab(request: HttpRequest) -> HttpResponse:
+    """The sending domain's SPF, DKIM and DMARC, checked when asked (DNS takes a moment)."""
+    domain = sender_domain.sending_domain()
+    findings = sender_domain.check(domain, txt_lookup) if request.GET.get("check") else None
+    return render_page(
+        request,
+        "web/settings_email.html",
+        {"nav": "settings", "tab": "email", "domain": domain, "findings": findings},
+    )
