@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from terminflow.workspaces.models import Workspace
 from terminflow.workspaces.services import get_or_create_workspace, issue_api_token
@@ -27,12 +28,18 @@ def make_workspace(name: str = "Praxis Seefeld", **kwargs: Any) -> Workspace:
 
 
 class ApiClient:
-    """A Django test client that speaks JSON and sends a workspace API token."""
+    """A Django test client that speaks JSON and sends a workspace API token.
 
-    def __init__(self, workspace: Workspace) -> None:
+    It asks for English unless told otherwise, so tests read the msgids; the German answers
+    have their own tests (``ApiClient(workspace, language="de")``).
+    """
+
+    def __init__(self, workspace: Workspace, *, language: str = "en") -> None:
         self.workspace = workspace
         self.token = issue_api_token(workspace).token
-        self._client = Client(HTTP_AUTHORIZATION=f"Bearer {self.token}")
+        self._client = Client(
+            HTTP_AUTHORIZATION=f"Bearer {self.token}", HTTP_ACCEPT_LANGUAGE=language
+        )
 
     def _call(self, method: str, path: str, body: Any = None, **extra: Any) -> Any:
         fn = getattr(self._client, method)
@@ -54,6 +61,32 @@ class ApiClient:
 
     def delete(self, path: str, **extra: Any) -> Any:
         return self._call("delete", path, **extra)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_session_outlives_the_test_database(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """End every other session on the PostgreSQL test database before it is dropped.
+
+    A connection left open by a thread or a child process of some test (the server fixture's
+    worker was one) makes the drop fail, and the next run finds the database still there.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture(autouse=True)
+def english_outside_requests() -> Any:
+    """Code run outside a request reads the msgids; German is asked for explicitly."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.test import override_settings
 
 from terminflow import health
@@ -78,17 +79,17 @@ def test_readyz_is_503_while_a_migration_is_not_applied(monkeypatch: pytest.Monk
     # given a worker, and the newest migration of an app recorded as not applied
     beat(seconds_ago=1)
     monkeypatch.setattr(health, "_migrated", False)
+    ((_app, newest),) = MigrationLoader(connection).graph.leaf_nodes("web")
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM django_migrations WHERE app = 'web' AND name = '0002_worker_heartbeat'"
-        )
+        cursor.execute("DELETE FROM django_migrations WHERE app = 'web' AND name = %s", [newest])
     try:
         response = get("/readyz")
     finally:
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO django_migrations (app, name, applied) "
-                "VALUES ('web', '0002_worker_heartbeat', CURRENT_TIMESTAMP)"
+                "VALUES ('web', %s, CURRENT_TIMESTAMP)",
+                [newest],
             )
 
     assert response.status_code == 503

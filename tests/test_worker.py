@@ -336,3 +336,44 @@ def test_embedded_worker_process_ends_when_the_web_process_is_killed(tmp_path):
     finally:
         if web.poll() is None:
             web.kill()
+
+
+def test_a_sweep_backs_off_while_the_database_is_away_with_one_line_each(monkeypatch, caplog):
+    # given a sweep whose database is unreachable three times, then back
+    import logging
+
+    from django.db.utils import OperationalError
+
+    from terminflow import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "FIRST_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr(worker_module, "MAX_BACKOFF_SECONDS", 0.1)
+    calls: list[float] = []
+    back = threading.Event()
+
+    def sweep() -> int:
+        calls.append(time.monotonic())
+        if len(calls) <= 3:
+            raise OperationalError('connection to server at "db" failed\nIs the server running?')
+        back.set()
+        return 0
+
+    worker = Worker([Sweep("runs", sweep, 5)])
+
+    # when it runs
+    with caplog.at_level(logging.WARNING, logger="terminflow.worker"):
+        worker.start()
+        try:
+            assert back.wait(5)
+        finally:
+            worker.stop()
+
+    # then each failed attempt is one line without a traceback, and the pauses grew to the cap
+    records = [r for r in caplog.records if r.name == "terminflow.worker"]
+    assert [r.getMessage() for r in records] == [
+        f'sweep runs: database unavailable (connection to server at "db" failed); '
+        f"trying again in {delay:g} s"
+        for delay in (0.05, 0.1, 0.1)
+    ]
+    assert all(r.exc_info is None for r in records)
+    assert calls[2] - calls[1] >= 0.09

@@ -30,6 +30,7 @@ from terminflow.etermin.ingest import (  # noqa: E402
     ingest_middleware,
     ingest_routes,
 )
+from terminflow.kit.deadlines import BodyDeadline  # noqa: E402
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -64,7 +65,7 @@ async def metrics(request: Request) -> Response:
 def create_app(*, run_worker: bool | None = None) -> Starlette:
     """Build the front app; ``run_worker`` defaults to ``TERMINFLOW_EMBEDDED_WORKER`` (on)."""
     if run_worker is None:
-        run_worker = os.environ.get("TERMINFLOW_EMBEDDED_WORKER", "1") not in {"0", "false"}
+        run_worker = settings.EMBEDDED_WORKER
     writer = IngestWriter()
 
     @asynccontextmanager
@@ -97,7 +98,8 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         *ingest_routes(writer),
         Mount("/static", app=StaticFiles(directory=static_dir, check_dir=False), name="static"),
-        Mount("/", app=get_asgi_application()),  # type: ignore[arg-type]
+        # Django's requests must arrive in time too; the web push route keeps its own deadline.
+        Mount("/", app=BodyDeadline(get_asgi_application(), settings.BODY_TIMEOUT_SECONDS)),  # type: ignore[arg-type]
     ]
     app = Starlette(routes=routes, middleware=ingest_middleware(writer), lifespan=lifespan)
     app.state.writer = writer

@@ -20,11 +20,16 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.utils import InterfaceError, OperationalError
 
 from terminflow.kit import clock
 from terminflow.kit.sweep import Sweep
 
 log = logging.getLogger("terminflow.worker")
+
+# Pauses of a sweep while the database is unavailable: 1 s, doubling, at most 30 s.
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
 
 
 def sweeps() -> list[Sweep]:
@@ -133,6 +138,7 @@ class Worker:
         # idle tick (Django's request-style close_old_connections) cost ~10 ms on PostgreSQL.
         woken = self._wakes[sweep.name]
         last_turn = time.monotonic()
+        delay = 0.0
         try:
             while not self._stop.is_set():
                 if not self._wait_if_held(sweep.name, last_turn):
@@ -144,6 +150,22 @@ class Worker:
                     run, full = sweep.run_while_arriving, sweep.full_while_arriving
                 try:
                     moved = run()
+                    delay = 0.0
+                except (OperationalError, InterfaceError) as exc:
+                    # The database is away (restarting, unreachable): one line per attempt and
+                    # a growing pause, not a traceback many times a second.
+                    delay = min(delay * 2, MAX_BACKOFF_SECONDS) if delay else FIRST_BACKOFF_SECONDS
+                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                    log.warning(
+                        "sweep %s: database unavailable (%s); trying again in %g s",
+                        sweep.name,
+                        first,
+                        delay,
+                    )
+                    connection.close()
+                    if self._stop.wait(delay):
+                        break
+                    continue
                 except Exception:
                     log.exception("sweep %s failed; trying again shortly", sweep.name)
                     # The connection may be what broke (database restarted): start afresh.

@@ -14,6 +14,7 @@ from terminflow.campaigns.services import save_campaign
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact, Field
 from terminflow.workspaces.models import Workspace
+from tests.contacts.factories import DOI_PROOF
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -59,6 +60,8 @@ def make_field(
 def make_contact(
     workspace: Workspace, email: str = "anna.muster@example.ch", **kwargs: Any
 ) -> Contact:
+    if kwargs.get("email_status") == "confirmed_doi":
+        kwargs.setdefault("doi_proof", DOI_PROOF)
     return contacts.create_contact(workspace, email=email, **kwargs)
 
 

@@ -69,6 +69,7 @@ def test_creating_a_campaign_returns_its_graph(api):
             {"source": "welcome", "target": "wait", "branch": "next"},
         ],
         "warnings": [],
+        "archived": False,
         "created_at": data["created_at"],
         "updated_at": data["updated_at"],
     }
@@ -89,14 +90,27 @@ def test_an_invalid_graph_is_refused_with_every_problem_and_nothing_is_stored(ap
         "detail": "The campaign cannot be saved: 4 problems in its graph.",
         "code": "invalid_graph",
         "errors": [
-            {"element": "x", "message": "unknown element type 'sms.send'"},
-            {"element": "wait", "message": "config.minutes: Field required"},
+            {
+                "element": "x",
+                "message": "Element “sms.send”: unknown element type sms.send.",
+                "code": "unknown_type",
+            },
+            {
+                "element": "wait",
+                "message": "Element “Wait”: Minutes: required.",
+                "code": "invalid_config",
+            },
             {
                 "element": "start",
-                "message": "edge start → wait: branch 'yes' does not fit a trigger element "
-                "(use next)",
+                "message": "Element “Tag added”: the connection to “Wait” leaves from “yes”; "
+                "use next.",
+                "code": "edge_branch",
             },
-            {"element": "wait", "message": "not reachable from any trigger"},
+            {
+                "element": "wait",
+                "message": "Element “Wait” is not reachable from any event.",
+                "code": "unreachable",
+            },
         ],
     }
     assert Campaign.objects.count() == 0
@@ -231,7 +245,11 @@ def test_activation_validates_again(api):
 
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"element": "before", "message": "field 'appointment' does not exist"}
+        {
+            "element": "before",
+            "message": "Element “Wait until a date”: field 'appointment' does not exist",
+            "code": "invalid_reference",
+        }
     ]
     assert Campaign.objects.get().status == "draft"
 
@@ -243,7 +261,11 @@ def test_a_campaign_without_a_trigger_cannot_be_activated(api):
 
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"element": None, "message": "an active campaign needs at least one trigger"}
+        {
+            "element": None,
+            "message": "An active campaign needs at least one event.",
+            "code": "no_trigger",
+        }
     ]
 
 
@@ -273,7 +295,7 @@ def test_stats_count_runs_per_element(api):
     response = api.get(f"/api/v1/campaigns/{campaign.pk}/stats")
 
     assert response.status_code == 200
-    zero = {"skipped": 0, "failed": 0, "cancelled": 0, "removed": False}
+    zero = {"skipped": 0, "failed": 0, "cancelled": 0, "removed": False, "failures": []}
     assert response.json() == {
         "campaign_id": campaign.pk,
         "enrollments": {"active": 1, "completed": 1, "stopped": 0, "reset": 0, "ready": 0},

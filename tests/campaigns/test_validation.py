@@ -56,7 +56,7 @@ def test_a_sound_graph_has_no_problems(workspace):
 
 def test_an_unknown_type_is_named(workspace):
     assert problems(workspace, [START, element("x", "sms.send")], [edge("start", "x")]) == [
-        ("x", "unknown element type 'sms.send'")
+        ("x", "Element “sms.send”: unknown element type sms.send.")
     ]
 
 
@@ -68,8 +68,8 @@ def test_a_config_is_checked_against_its_schema_entry_by_entry(workspace):
     )
 
     assert found == [
-        ("wait", "config.minutes: Input should be greater than or equal to 1"),
-        ("wait", "config.colour: Extra inputs are not permitted"),
+        ("wait", "Element “Wait”: Minutes: must be at least 1."),
+        ("wait", "Element “Wait”: colour: is not allowed here."),
     ]
 
 
@@ -82,7 +82,7 @@ def test_a_condition_on_a_field_needs_a_value_for_comparisons(workspace):
         [edge("start", "city")],
     )
 
-    assert found == [("city", "config: Value error, operator 'eq' needs a value")]
+    assert found == [("city", "Element “Field check”: Is invalid: operator 'eq' needs a value")]
 
 
 def test_referenced_fields_must_exist_with_a_fitting_type(workspace):
@@ -98,10 +98,18 @@ def test_referenced_fields_must_exist_with_a_fitting_type(workspace):
     edges = [edge("start", key) for key in "abcd"]
 
     assert problems(workspace, elements, edges) == [
-        ("a", "field 'city' is of type text; it must be date or datetime"),
-        ("b", "field 'nowhere' does not exist"),
-        ("c", "visits: 'many' is not a number."),
-        ("d", "field 'city' is of type text; it must be date or datetime or number"),
+        (
+            "a",
+            "Element “Wait until a date”: field 'city' is of type text; it must be date or "
+            "datetime",
+        ),
+        ("b", "Element “Wait until a date 2”: field 'nowhere' does not exist"),
+        ("c", "Element “Set a field”: visits: 'many' is not a number."),
+        (
+            "d",
+            "Element “Field check”: field 'city' is of type text; it must be date or datetime or "
+            "number",
+        ),
     ]
 
 
@@ -121,7 +129,7 @@ def test_a_referenced_campaign_must_be_in_the_same_workspace(workspace):
         [edge("start", "stop"), edge("start", "reset")],
     )
 
-    assert found == [("stop", f"campaign {elsewhere.pk} does not exist")]
+    assert found == [("stop", f"Element “Stop campaign”: campaign {elsewhere.pk} does not exist")]
 
 
 def test_branches_must_fit_the_kind_of_their_element(workspace):
@@ -139,16 +147,24 @@ def test_branches_must_fit_the_kind_of_their_element(workspace):
     ]
 
     assert problems(workspace, elements, edges) == [
-        ("start", "edge start → tag: branch 'yes' does not fit a trigger element (use next)"),
-        ("vip", "edge vip → end: branch 'next' does not fit a condition element (use yes or no)"),
-        ("end", "not reachable from any trigger"),
+        (
+            "start",
+            "Element “Tag added”: the connection to “Add or remove tags” leaves from “yes”; "
+            "use next.",
+        ),
+        (
+            "vip",
+            "Element “Has tag?”: the connection to “Add or remove tags 2” leaves from “next”; "
+            "use yes or no.",
+        ),
+        ("end", "Element “Add or remove tags 2” is not reachable from any event."),
     ]
 
 
 def test_edges_must_join_existing_elements(workspace):
     assert problems(workspace, [START], [edge("start", "ghost"), edge("void", "start")]) == [
-        ("ghost", "edge start → ghost: element 'ghost' does not exist"),
-        ("void", "edge void → start: element 'void' does not exist"),
+        ("ghost", "A connection leads to or from the element ghost, which does not exist."),
+        ("void", "A connection leads to or from the element void, which does not exist."),
     ]
 
 
@@ -160,8 +176,8 @@ def test_every_element_must_be_reachable_from_a_trigger(workspace):
     ]
 
     assert problems(workspace, elements, [edge("a", "b")]) == [
-        ("a", "not reachable from any trigger"),
-        ("b", "not reachable from any trigger"),
+        ("a", "Element “Add or remove tags” is not reachable from any event."),
+        ("b", "Element “Add or remove tags 2” is not reachable from any event."),
     ]
 
 
@@ -169,7 +185,11 @@ def test_a_trigger_has_no_incoming_edges(workspace):
     elements = [START, element("other", "contact.tag_added", tag="x")]
 
     assert problems(workspace, elements, [edge("start", "other")]) == [
-        ("other", "a trigger cannot have incoming edges (from start)")
+        (
+            "other",
+            "Element “Tag added 2” is an event and cannot have incoming connections "
+            "(from “Tag added”).",
+        )
     ]
 
 
@@ -182,7 +202,13 @@ def test_a_cycle_needs_a_wait(workspace):
     ]
     edges = [edge("start", "a"), edge("a", "b"), edge("b", "c", "yes"), edge("c", "a")]
 
-    assert problems(workspace, elements, edges) == [("a", "cycle without a wait through a, b, c")]
+    assert problems(workspace, elements, edges) == [
+        (
+            "a",
+            "The elements “Add or remove tags”, “Has tag?”, “Add or remove tags 2” form a loop "
+            "without a wait.",
+        )
+    ]
 
 
 def test_a_cycle_through_a_wait_is_allowed(workspace):
@@ -200,7 +226,7 @@ def test_an_element_pointing_at_itself_is_a_cycle(workspace):
     elements = [START, element("a", "contact.tag", add=["a"])]
 
     assert problems(workspace, elements, [edge("start", "a"), edge("a", "a")]) == [
-        ("a", "cycle without a wait through a")
+        ("a", "The elements “Add or remove tags” form a loop without a wait.")
     ]
 
 
@@ -212,14 +238,14 @@ def test_ids_and_edges_are_unique(workspace):
     ]
 
     assert problems(workspace, elements, [edge("start", "a"), edge("start", "a")]) == [
-        ("a", "element id 'a' is used twice"),
-        ("start", "edge start → a: the same edge is drawn twice"),
+        ("a", "Element “Wait”: the id a is used twice."),
+        ("start", "Element “Tag added”: the connection to “Wait” is drawn twice."),
     ]
 
 
 def test_an_active_campaign_needs_a_trigger(workspace):
     assert problems(workspace, [], activating=True) == [
-        (None, "an active campaign needs at least one trigger")
+        (None, "An active campaign needs at least one event.")
     ]
     assert problems(workspace, []) == []
 
@@ -243,13 +269,13 @@ def test_every_problem_is_listed_at_once(workspace):
     ]
 
     assert problems(workspace, elements, edges) == [
-        ("x", "unknown element type 'sms.send'"),
-        ("wait", "config.minutes: Input should be greater than or equal to 1"),
-        ("wait", "edge wait → vip: branch 'yes' does not fit a wait element (use next)"),
-        ("ghost", "edge loop → ghost: element 'ghost' does not exist"),
-        ("vip", "not reachable from any trigger"),
-        ("lost", "not reachable from any trigger"),
-        ("loop", "cycle without a wait through loop"),
+        ("x", "Element “sms.send”: unknown element type sms.send."),
+        ("wait", "Element “Wait”: Minutes: must be at least 1."),
+        ("wait", "Element “Wait”: the connection to “Has tag?” leaves from “yes”; use next."),
+        ("ghost", "A connection leads to or from the element ghost, which does not exist."),
+        ("vip", "Element “Has tag?” is not reachable from any event."),
+        ("lost", "Element “Add or remove tags 2” is not reachable from any event."),
+        ("loop", "The elements “Add or remove tags” form a loop without a wait."),
     ]
 
 
@@ -267,8 +293,16 @@ def test_saving_an_invalid_graph_raises_with_every_problem_and_stores_nothing(wo
         "detail": "The campaign cannot be saved: 2 problems in its graph.",
         "code": "invalid_graph",
         "errors": [
-            {"element": "x", "message": "unknown element type 'sms.send'"},
-            {"element": "lost", "message": "not reachable from any trigger"},
+            {
+                "element": "x",
+                "message": "Element “sms.send”: unknown element type sms.send.",
+                "code": "unknown_type",
+            },
+            {
+                "element": "lost",
+                "message": "Element “Add or remove tags” is not reachable from any event.",
+                "code": "unreachable",
+            },
         ],
     }
     assert Campaign.objects.count() == 0
@@ -325,7 +359,9 @@ def test_a_marketing_email_reachable_from_a_single_opt_in_source_is_warned_about
     ]
 
     assert problems(workspace, elements, edges) == []
-    assert warnings(workspace, elements, edges) == [("news", MARKETING_WITHOUT_DOI)]
+    assert warnings(workspace, elements, edges) == [
+        ("news", f"Element “News 2”: {MARKETING_WITHOUT_DOI}")
+    ]
 
 
 @pytest.mark.usefixtures("mail_like_types")
@@ -337,7 +373,9 @@ def test_one_path_without_double_opt_in_is_enough_for_the_warning(workspace):
     ]
     edges = [edge("booking", "doi"), edge("doi", "news"), edge("booking", "news")]
 
-    assert warnings(workspace, elements, edges) == [("news", MARKETING_WITHOUT_DOI)]
+    assert warnings(workspace, elements, edges) == [
+        ("news", f"Element “News”: {MARKETING_WITHOUT_DOI}")
+    ]
 
 
 @pytest.mark.usefixtures("mail_like_types")
@@ -364,5 +402,7 @@ def test_saving_returns_the_warnings_and_saves_anyway(workspace):
         ),
     )
 
-    assert found == [Problem("news", MARKETING_WITHOUT_DOI)]
+    assert found == [
+        Problem("news", f"Element “News”: {MARKETING_WITHOUT_DOI}", "marketing_without_doi")
+    ]
     assert campaign.status == "active"

@@ -21,9 +21,15 @@ def make_field(
     )
 
 
+# What an import from a system that ran the double opt-in would carry (see create_contact).
+DOI_PROOF = {"confirmed_at": "2026-11-02T09:00:00+01:00", "by": "test factory"}
+
+
 def make_contact(
     workspace: Workspace, email: str = "anna.muster@example.ch", **kwargs: Any
 ) -> Contact:
+    if kwargs.get("email_status") == "confirmed_doi":
+        kwargs.setdefault("doi_proof", DOI_PROOF)
     return services.create_contact(workspace, email=email, **kwargs)
 
 

@@ -6,12 +6,15 @@ import pytest
 import time_machine
 from django.apps import apps
 
-from terminflow.contacts import services
+from terminflow.contacts import services, signals
+from terminflow.contacts import services as contact_service
 from terminflow.contacts.models import ConsentEvent, Contact, Field, Note, Tag
 from terminflow.kit import crypto
-from tests.conftest import make_workspace
+from terminflow.workspaces.models import Role
+from tests.conftest import ApiClient, make_workspace
+from tests.web.conftest import logged_in, make_user
 
-from .factories import make_contact, make_field
+from .factories import captured, make_contact, make_field
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +73,7 @@ def test_duplicate_field_key_is_409(api):
         ({"key": "plan", "type": "colour"}, "'colour' is not a field type; use one of: "),
         ({"key": "plan", "type": "select"}, "options: a select field needs a list"),
         ({"key": "Plan!", "type": "text"}, "'Plan!' is not a field key"),
-        ({"type": "text"}, "key: Field required"),
+        ({"type": "text"}, "Key: required."),
     ],
 )
 def test_bad_field_is_422_and_nothing_is_stored(api, body, detail):
@@ -157,8 +160,8 @@ def test_duplicate_email_in_other_case_is_409_conflict(api):
         ({"email": "anna@example.ch", "email_status": "vip"}, "'vip' is not an email status"),
         ({"email": "anna@example.ch", "fields": {"visits": "many"}}, "visits: 'many' is not"),
         ({"email": "anna@example.ch", "fields": {"nope": 1}}, "nope: no such field"),
-        ({"email": "anna@example.ch", "tags": "vip"}, "tags: Input should be a valid list"),
-        ({"first_name": "Anna"}, "email: Field required"),
+        ({"email": "anna@example.ch", "tags": "vip"}, "Tags: must be a list."),
+        ({"first_name": "Anna"}, "Email address: required."),
         ({"email": "anna@example.ch", "first_name": "A\u0000"}, "first_name: contains a NUL"),
     ],
 )
@@ -240,8 +243,8 @@ def test_list_pages_by_tag_with_a_cursor(api):
     ("query", "detail"),
     [
         ("cursor=garbage", "cursor: not a cursor this API returned"),
-        ("limit=0", "limit: Input should be greater than or equal to 1"),
-        ("limit=201", "limit: Input should be less than or equal to 200"),
+        ("limit=0", "Limit: must be at least 1."),
+        ("limit=201", "Limit: may be at most 200."),
         ("status=vip", "'vip' is not an email status"),
         ("q=a%00b", "q: contains a NUL character."),
     ],
@@ -319,13 +322,99 @@ def test_patch_email_status_lands_in_the_consent_ledger(api):
     assert response.json() == [
         {
             "kind": "status_changed",
+            "kind_label": "Email status changed",
             "occurred_at": "2026-12-01T11:00:00Z",
             "source": "api",
+            "source_label": "api",
             "details": {"from": "unknown", "to": "confirmed_manual"},
             "ip": None,
             "user_agent": "",
         }
     ]
+
+
+DOI_BY_HAND_DE = (
+    "Nur der Kontakt selbst kann ein Double-Opt-in bestätigen, mit dem Link in der "
+    "Double-Opt-in-E-Mail; den Status „Bestätigt (Double-Opt-in)“ kann niemand von Hand setzen."
+)
+DOI_BY_HAND_EN = (
+    "Only the contact can confirm a double opt-in, by the link in the double opt-in email; "
+    "the status “confirmed (double opt-in)” cannot be set by hand."
+)
+
+
+def test_post_contact_as_confirmed_doi_is_422_and_stores_nothing(api):
+    # when
+    with captured(signals.doi_confirmed) as confirmed:
+        german = api.post(
+            "/api/v1/contacts",
+            {"email": "new@example.com", "email_status": "confirmed_doi", "tags": ["x"]},
+        )
+        english = api.post(
+            "/api/v1/contacts",
+            {"email": "new@example.com", "email_status": "confirmed_doi"},
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+    # then
+    assert german.status_code == 422
+    assert german.json() == {
+        "detail": DOI_BY_HAND_DE,
+        "code": "doi_by_hand",
+        "field": "email_status",
+    }
+    assert english.json()["detail"] == DOI_BY_HAND_EN
+    assert (Contact.objects.count(), ConsentEvent.objects.count(), Tag.objects.count()) == (0, 0, 0)
+    assert confirmed == []
+
+
+@pytest.mark.parametrize("status", ["unknown", "confirmed_soi", "unsubscribed"])
+def test_patch_to_confirmed_doi_is_422_and_changes_nothing(api, status):
+    # given
+    contact = make_contact(api.workspace, first_name="Anna", email_status=status)
+    events = ConsentEvent.objects.count()
+    # when
+    with captured(signals.doi_confirmed) as confirmed:
+        response = api.patch(
+            f"/api/v1/contacts/{contact.pk}",
+            {"first_name": "Berta", "email_status": "confirmed_doi"},
+        )
+    # then
+    assert response.status_code == 422
+    assert response.json()["code"] == "doi_by_hand"
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.first_name, stored.email_status) == ("Anna", status)
+    assert ConsentEvent.objects.count() == events
+    assert confirmed == []
+
+
+def test_a_contact_confirmed_by_doi_keeps_its_status_through_a_patch(api):
+    # given a contact who confirmed the double opt-in
+    contact = make_contact(api.workspace)
+    services.set_email_status(contact, "confirmed_doi", source="doi_link")
+    # when the whole contact is sent back, status unchanged
+    response = api.patch(
+        f"/api/v1/contacts/{contact.pk}", {"first_name": "Berta", "email_status": "confirmed_doi"}
+    )
+    # then
+    assert response.status_code == 200
+    assert response.json()["email_status"] == "confirmed_doi"
+    assert Contact.objects.get(pk=contact.pk).first_name == "Berta"
+
+
+def test_session_editor_cannot_set_confirmed_doi_either(workspace):
+    # given
+    contact = make_contact(workspace)
+    editor = logged_in(make_user("editor@praxis.example", workspace, Role.EDITOR))
+    # when
+    response = editor.patch(
+        f"/api/v1/contacts/{contact.pk}",
+        {"email_status": "confirmed_doi"},
+        content_type="application/json",
+    )
+    # then
+    assert response.status_code == 422
+    assert response.json()["code"] == "doi_by_hand"
+    assert Contact.objects.get(pk=contact.pk).email_status == "unknown"
 
 
 def test_delete_contact(api):
@@ -629,3 +718,20 @@ def test_tag_names_with_slashes_and_spaces_are_reachable(api):
     assert renamed.json() == {"name": "Kurs A", "contact_count": 1}
     assert deleted.json() == {"contacts_changed": 1}
     assert _tag_names(anna) == []
+
+
+def test_the_consent_ledger_names_kind_and_source_in_the_reader_s_language(workspace):
+    # given a contact who confirmed by the double opt-in link and one from an eTermin booking
+    contact = contact_service.create_contact(workspace, email="lea@example.ch")
+    contact_service.record_consent(contact, "doi_confirmed", source="double opt-in link")
+    contact_service.record_consent(contact, "soi", source="etermin")
+
+    # when the ledger is read in German
+    german = ApiClient(workspace, language="de")
+    events = german.get(f"/api/v1/contacts/{contact.pk}/consent").json()
+
+    # then kind and source read as words, the stored codes stay as they were
+    assert [(e["kind"], e["kind_label"], e["source"], e["source_label"]) for e in events] == [
+        ("doi_confirmed", "Double-Opt-in bestätigt", "double opt-in link", "Double-Opt-in-Link"),
+        ("soi", "Single-Opt-in", "etermin", "eTermin-Buchung"),
+    ]

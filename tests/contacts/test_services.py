@@ -172,6 +172,53 @@ def test_create_contact_sends_signals_for_its_fields_tags_and_doi(workspace):
     assert services.tag_names(Contact.objects.get(pk=contact.pk)) == ["new", "vip"]
 
 
+def test_confirmed_doi_needs_the_proof_of_the_opt_in(workspace):
+    # when
+    with pytest.raises(services.DoiByHand) as refused:
+        services.create_contact(workspace, email="a@example.com", email_status="confirmed_doi")
+    with pytest.raises(services.DoiByHand):
+        services.create_contact(
+            workspace, email="a@example.com", email_status="confirmed_doi", doi_proof={"ip": "1"}
+        )
+    # then
+    assert (refused.value.status, refused.value.code) == (422, "doi_by_hand")
+    assert (Contact.objects.count(), ConsentEvent.objects.count()) == (0, 0)
+
+
+def test_an_import_with_proof_carries_it_into_the_ledger(workspace):
+    # given what the system that ran the opt-in recorded
+    proof = {"confirmed_at": "2026-10-30T18:04:00+01:00", "ip": "203.0.113.9", "by": "Quentn"}
+    # when
+    contact = services.create_contact(
+        workspace,
+        email="a@example.com",
+        email_status="confirmed_doi",
+        source="import",
+        doi_proof=proof,
+    )
+    # then
+    assert Contact.objects.get(pk=contact.pk).email_status == "confirmed_doi"
+    assert ledger(contact) == [
+        (
+            "doi_confirmed",
+            "import",
+            {"from": "unknown", "to": "confirmed_doi", "proof": proof},
+        )
+    ]
+
+
+def test_update_contact_refuses_confirmed_doi_by_hand(workspace):
+    # given
+    contact = make_contact(workspace, first_name="Anna", email_status="confirmed_soi")
+    # when
+    with pytest.raises(services.DoiByHand):
+        services.update_contact(contact, first_name="Berta", email_status="confirmed_doi")
+    # then
+    stored = Contact.objects.get(pk=contact.pk)
+    assert (stored.first_name, stored.email_status) == ("Anna", "confirmed_soi")
+    assert [kind for kind, _source, _details in ledger(contact)] == ["soi"]
+
+
 def test_update_contact_changes_only_what_is_given(workspace):
     # given
     make_field(workspace, "plan", "text")

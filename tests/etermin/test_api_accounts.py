@@ -12,8 +12,9 @@ from terminflow.etermin import services
 from terminflow.etermin.client import AUTH_HINT
 from terminflow.etermin.models import EterminAccount
 from terminflow.kit import crypto
-from terminflow.workspaces.models import Plan
+from terminflow.workspaces.models import Plan, Role
 from tests.conftest import make_workspace
+from tests.web.conftest import logged_in, make_user
 
 PUBLIC = "pub-seefeld"
 PRIVATE = "priv-seefeld-0123456789"
@@ -175,7 +176,7 @@ def test_connect_missing_field_is_422_not_500(api):
     # then
     assert response.status_code == 422
     assert response.json()["code"] == "invalid"
-    assert "private_key" in response.json()["detail"]
+    assert response.json()["detail"] == "Private API key: required."
     assert EterminAccount.objects.count() == 0
 
 
@@ -215,6 +216,66 @@ def test_get_one_account(api):
     assert response.status_code == 200
     assert response.json()["web_push_url"] == services.web_push_url(account)
     assert_no_secret(response, PRIVATE)
+
+
+@pytest.mark.parametrize(
+    ("role", "sees_url"), [(Role.VIEWER, False), (Role.EDITOR, True), (Role.ADMIN, True)]
+)
+def test_web_push_url_only_for_editors_and_admins(workspace, role, sees_url):
+    # given
+    account = connected(workspace)
+    client = logged_in(make_user(f"{role}@praxis.example", workspace, role))
+    url = services.web_push_url(account)
+    # when
+    listing = client.get(BASE)
+    one = client.get(f"{BASE}/{account.pk}")
+    # then
+    assert (listing.status_code, one.status_code) == (200, 200)
+    assert [a["web_push_url"] for a in listing.json()] == [url if sees_url else None]
+    assert one.json()["web_push_url"] == (url if sees_url else None)
+    assert one.json()["name"] == "Seefeld"
+    if not sees_url:
+        for response in (listing, one):
+            assert_no_secret(response, PRIVATE, account.web_push_token)
+
+
+def test_a_token_acts_as_admin_and_gets_the_web_push_url(api):
+    # given a token, which only admins can issue
+    account = connected(api.workspace)
+    # when
+    response = api.get(f"{BASE}/{account.pk}")
+    # then
+    assert response.json()["web_push_url"] == services.web_push_url(account)
+
+
+def test_viewer_cannot_rotate_or_connect_to_learn_a_url(workspace):
+    # given
+    account = connected(workspace)
+    before = account.web_push_token_hash
+    client = logged_in(make_user("viewer@praxis.example", workspace, Role.VIEWER))
+    # when
+    rotate = client.patch(
+        f"{BASE}/{account.pk}", {"rotate_web_push_token": True}, content_type="application/json"
+    )
+    connect = client.post(BASE, body(verify=False), content_type="application/json")
+    # then
+    assert (rotate.status_code, connect.status_code) == (403, 403)
+    assert "web_push_url" not in rotate.content.decode() + connect.content.decode()
+    assert list(EterminAccount.objects.values_list("web_push_token_hash", flat=True)) == [before]
+
+
+def test_settings_page_gives_viewers_no_web_push_url(workspace):
+    # given
+    account = connected(workspace)
+    viewer = logged_in(make_user("viewer@praxis.example", workspace, Role.VIEWER))
+    editor = logged_in(make_user("editor@praxis.example", workspace, Role.EDITOR))
+    # when
+    seen_by_viewer = viewer.get("/settings/api/etermin/").content.decode()
+    seen_by_editor = editor.get("/settings/api/etermin/").content.decode()
+    # then
+    assert account.web_push_token not in seen_by_viewer
+    assert "Seefeld" in seen_by_viewer
+    assert services.web_push_url(account) in seen_by_editor
 
 
 @pytest.mark.parametrize(

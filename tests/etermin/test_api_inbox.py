@@ -87,9 +87,12 @@ def test_list_newest_first_with_exact_shape(api):
                 "id": newer.pk,
                 "account_id": account.pk,
                 "command": None,
+                "command_label": "",
                 "appointment_uid": None,
                 "status": "failed",
+                "status_label": "Failed",
                 "reason": "The body is neither a JSON object nor form fields (name=value&…).",
+                "reason_code": "unreadable",
                 "received_at": "2026-11-27T14:07:12Z",
                 "processed_at": None,
                 "source": "push",
@@ -98,9 +101,12 @@ def test_list_newest_first_with_exact_shape(api):
                 "id": older.pk,
                 "account_id": account.pk,
                 "command": "CREATED",
+                "command_label": "Created",
                 "appointment_uid": "u-1",
                 "status": "processed",
+                "status_label": "Processed",
                 "reason": "",
+                "reason_code": "",
                 "received_at": "2026-11-27T14:02:12Z",
                 "processed_at": "2026-11-27T14:02:13Z",
                 "source": "push",
@@ -172,7 +178,7 @@ def test_bad_query_is_422(api, params, field):
     response = api.get(BASE, data=params)
     # then
     assert response.status_code == 422
-    assert field in response.json()["detail"]
+    assert field in response.json()["detail"].lower()
 
 
 def test_other_workspaces_pushes_are_invisible(api):

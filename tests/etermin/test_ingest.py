@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -737,3 +737,231 @@ def test_over_real_http_a_push_is_stored_and_a_huge_one_refused(terminflow_serve
         "0b7d2c44-9e8f-4f7a-8d2e-5a6b7c8d9e00",
         "uid-after-huge",
     ]
+
+
+# -- junk is refused before it costs anything (issue 8, point 3) --------------------------------
+
+
+def _call_endpoint(token: str, content_type: str, body: bytes) -> tuple[int, bytes, int]:
+    """One request straight into the endpoint: (status, answer, how often it read the body)."""
+    reads: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        reads.append(1)
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def scenario() -> tuple[int, bytes, int]:
+        writer = IngestWriter()
+        await writer.start()
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        try:
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": f"/hooks/etermin/{token}",
+                "headers": [(b"content-type", content_type.encode("latin-1"))],
+                "path_params": {"token": token},
+            }
+            await ingest.WebPushEndpoint(writer)(scope, receive, send)
+        finally:
+            await writer.stop()
+        return sent[0]["status"], sent[1]["body"], len(reads)
+
+    return asyncio.run(scenario())
+
+
+def test_an_unknown_token_is_refused_before_the_body_is_read() -> None:
+    # given an account, and a request on a token nobody has, in a charset that costs CPU
+    make_account()
+
+    # when it arrives
+    status, answer, reads = _call_endpoint(
+        "not-a-token-of-anyone", "application/json; charset=punycode", push_body()
+    )
+
+    # then it is 404 without its body ever being asked for, and nothing is stored
+    assert (status, answer, reads) == (404, b"Not Found", 0)
+    assert rows() == []
+
+
+def test_a_refused_charset_is_415_before_the_body_is_read() -> None:
+    account = make_account()
+
+    status, answer, reads = _call_endpoint(
+        account.web_push_token, "application/json; charset=punycode", push_body()
+    )
+
+    assert (status, reads) == (415, 0)
+    assert answer == (
+        b"The charset 'punycode' is not one eTermin sends; "
+        b"send UTF-8, ISO-8859-1, ISO-8859-15, Windows-1252 or UTF-16."
+    )
+    assert rows() == []
+
+
+@pytest.mark.parametrize(
+    "charset", ["punycode", "idna", "rot13", "rot-13", "utf-7", "UTF-32", "x-made-up", "hex"]
+)
+def test_a_charset_etermin_does_not_send_is_415_and_nothing_is_stored(charset: str) -> None:
+    # given an account
+    account = make_account()
+
+    # when a push declares a charset eTermin never sends, then a good push follows
+    refused, good = post(
+        [
+            (account.web_push_token, push_body("uid-exotic"), f"{JSON}; charset={charset}"),
+            (account.web_push_token, push_body("uid-good"), JSON),
+        ]
+    )
+
+    # then the first is 415 and not stored, the good one after it is stored as usual
+    assert refused.status_code == 415
+    assert refused.text.startswith(f"The charset '{charset.lower()}' is not one eTermin sends")
+    assert (good.status_code, good.text) == (200, "ok")
+    assert [(row.appointment_uid, row.status) for row in rows()] == [("uid-good", "pending")]
+
+
+@pytest.mark.parametrize(
+    ("charset", "encoded"),
+    [
+        ("utf-8", lambda text: text.encode("utf-8")),
+        ("UTF8", lambda text: text.encode("utf-8")),
+        ("us-ascii", lambda text: json.dumps(json.loads(text)).encode("ascii")),
+        ("ISO-8859-1", lambda text: text.encode("latin-1", errors="replace")),
+        ("iso-8859-15", lambda text: text.encode("iso8859-15")),
+        ("windows-1252", lambda text: text.encode("cp1252")),
+        ("utf-16", lambda text: text.encode("utf-16")),  # Python writes the BOM
+        ("utf-16", lambda text: b"\xfe\xff" + text.encode("utf-16-be")),
+        ("UTF-16LE", lambda text: text.encode("utf-16-le")),
+        ("utf-16be", lambda text: text.encode("utf-16-be")),
+    ],
+)
+def test_every_charset_etermin_sends_is_stored(
+    charset: str, encoded: Callable[[str], bytes]
+) -> None:
+    # given a push whose notes hold characters of the charset (the euro sign where it exists)
+    account = make_account()
+    text = push_body("uid-charset", notes="Zürich, 20 €").decode()
+    body = encoded(text.replace("\\u00fc", "ü").replace("\\u20ac", "€"))
+
+    # when it is posted with that charset declared
+    response = post_one(account.web_push_token, body, f"{JSON}; charset={charset}")
+
+    # then it is stored pending, raw
+    assert (response.status_code, response.text) == (200, "ok")
+    (row,) = rows()
+    assert (row.appointment_uid, row.status, bytes(row.body)) == ("uid-charset", "pending", body)
+
+
+def test_a_utf16_body_without_byte_order_mark_is_stored_failed_with_the_reason() -> None:
+    account = make_account()
+    body = push_body("uid-16").decode().encode("utf-16-le")
+
+    response = post_one(account.web_push_token, body, f"{JSON}; charset=utf-16")
+
+    reason = "The body is declared UTF-16 but has no byte order mark."
+    assert (response.status_code, response.text) == (400, reason)
+    (row,) = rows()
+    assert (row.status, row.reason, bytes(row.body)) == ("failed", reason, body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # ends in a byte that is not UTF-8: the standard parser then read it as latin-1 and
+        # recursed until RecursionError (a 500 with a traceback)
+        b"[" * 20_000 + b"\xff",
+        # valid, 1,010 deep: orjson reads it, turning the UID into text recursed too far
+        b'{"command": "CREATED", "appointmentUID": ' + b"[" * 1010 + b"]" * 1010 + b"}",
+    ],
+    ids=["invalid-byte", "valid-1010-deep"],
+)
+def test_deeply_nested_json_is_400_without_a_traceback(
+    body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given an account, and deeply nested JSON
+    account = make_account()
+
+    # when it is posted, and a good push right after it
+    with caplog.at_level("WARNING"):
+        bad, good = post(
+            [(account.web_push_token, body, JSON), (account.web_push_token, push_body(), JSON)]
+        )
+
+    # then the bad one is 400 with the reason and kept as a failed row; the good one is stored
+    reason = "The body is JSON nested too deeply to be a web push."
+    assert (bad.status_code, bad.text) == (400, reason)
+    assert (good.status_code, good.text) == (200, "ok")
+    assert [(row.status, row.reason, row.appointment_uid) for row in rows()] == [
+        ("failed", reason, None),
+        ("pending", "", "uid-1"),
+    ]
+    # and nothing was logged as an error, let alone with a traceback
+    assert [r for r in caplog.records if r.levelno >= 40 or r.exc_info] == []
+
+
+def test_a_token_created_after_start_works_at_once_and_a_rotated_one_stops_at_once() -> None:
+    # given a running app that has already accepted a push on one account's token
+    first = make_account("Praxis Seefeld", "Praxis Seefeld")
+    old_token = first.web_push_token
+
+    async def scenario() -> list[Any]:
+        app = create_app(run_worker=False)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://tf") as client:
+                answers = [
+                    await client.post(f"/hooks/etermin/{old_token}", content=push_body("uid-1"))
+                ]
+                # when that token is rotated and another account is connected meanwhile
+                await asyncio.to_thread(rotate_web_push_token, first)
+                second = await asyncio.to_thread(make_account, "Altstadt", "Altstadt")
+                for token, uid in [(old_token, "uid-2"), (second.web_push_token, "uid-3")]:
+                    answers.append(
+                        await client.post(f"/hooks/etermin/{token}", content=push_body(uid))
+                    )
+                return answers
+
+    answers = asyncio.run(scenario())
+
+    # then the old token, though known a moment ago, is refused; the new account's is accepted
+    assert [(a.status_code, a.text) for a in answers] == [
+        (200, "ok"),
+        (404, "Not Found"),
+        (200, "ok"),
+    ]
+    assert [row.appointment_uid for row in rows()] == ["uid-1", "uid-3"]
+
+
+@pytest.mark.terminflow_server(embedded_worker=False)
+def test_over_real_http_junk_is_refused_and_never_logged_as_a_crash(
+    terminflow_server: Any,
+) -> None:
+    # given the real server and an account
+    account = make_account()
+    url = f"{terminflow_server.url}/hooks/etermin/{account.web_push_token}"
+
+    with httpx.Client(timeout=10) as client:
+        # when an exotic charset, deeply nested JSON and then a good push arrive
+        exotic = client.post(
+            url, content=push_body("uid-x"), headers={"content-type": f"{JSON}; charset=punycode"}
+        )
+        nested = client.post(url, content=b'{"a": ' * 5_000 + b"\xff")
+        good = client.post(url, content=push_body("uid-good"))
+
+    # then 415, 400 and 200; only the nested body (failed) and the good push are stored
+    assert exotic.status_code == 415
+    assert (nested.status_code, nested.text) == (
+        400,
+        "The body is JSON nested too deeply to be a web push.",
+    )
+    assert (good.status_code, good.text) == (200, "ok")
+    assert [(row.appointment_uid, row.status) for row in rows()] == [
+        (None, "failed"),
+        ("uid-good", "pending"),
+    ]
+    assert "Traceback" not in terminflow_server.log_tail(400)

@@ -16,8 +16,10 @@ from terminflow.etermin.pushes import (
     AppointmentEvent,
     PushHeader,
     UnreadablePush,
+    UnsupportedCharset,
     check_push,
     parse_push,
+    push_codec,
 )
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -593,6 +595,77 @@ def test_deeply_nested_json_is_unreadable_not_a_crash():
     # when / then
     with pytest.raises(UnreadablePush, match="nested too deeply"):
         check_push(b"[" * 100_000, JSON)
+
+
+@pytest.mark.parametrize("read", [check_push, parse_push])
+@pytest.mark.parametrize("opening", [b"[", b'{"a": '])
+def test_deeply_nested_json_with_a_byte_that_is_not_utf8_is_unreadable(read, opening):
+    # given JSON nested 10,000 deep with one latin-1 byte: the fallback to latin-1 used to
+    # recurse until RecursionError escaped
+    body = opening * 10_000 + b"\xff"
+
+    # when / then
+    with pytest.raises(UnreadablePush) as caught:
+        read(body, JSON)
+    assert caught.value.reason == "The body is JSON nested too deeply to be a web push."
+
+
+@pytest.mark.parametrize(
+    ("read", "field"),
+    [(check_push, "appointmentUID"), (parse_push, "appointmentUID"), (parse_push, "notes")],
+)
+def test_json_nested_deeper_than_python_can_write_back_is_unreadable(read, field):
+    # given valid JSON the fast parser reads (1,010 levels) in a field that is turned into text
+    fields = {"command": "CREATED", "appointmentUID": UID, field: None}
+    body = json.dumps(fields).replace("null", "[" * 1010 + "]" * 1010).encode()
+
+    # when / then
+    with pytest.raises(UnreadablePush) as caught:
+        read(body, JSON)
+    assert caught.value.reason == "The body is JSON nested too deeply to be a web push."
+
+
+@pytest.mark.parametrize("read", [check_push, parse_push])
+@pytest.mark.parametrize("charset", ["punycode", "idna", "rot13", "utf-7", "utf-32", "nonsense"])
+def test_a_charset_etermin_does_not_send_is_refused_unread(read, charset):
+    with pytest.raises(UnsupportedCharset) as caught:
+        read(as_json(push()), f"{JSON}; charset={charset}")
+    assert caught.value.reason == (
+        f"The charset '{charset}' is not one eTermin sends; "
+        "send UTF-8, ISO-8859-1, ISO-8859-15, Windows-1252 or UTF-16."
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "codec"),
+    [
+        ("", "utf-8"),
+        (JSON, "utf-8"),
+        ("application/json; charset=UTF-8", "utf-8"),
+        ('text/plain; charset="iso-8859-1"', "latin-1"),
+        ("text/plain; charset=ISO-8859-15", "iso8859-15"),
+        ("application/x-www-form-urlencoded; charset=windows-1252", "cp1252"),
+        ("application/json; charset=utf-16", "utf-16"),
+    ],
+)
+def test_push_codec_names_the_codec_of_each_charset_etermin_sends(content_type, codec):
+    assert push_codec(content_type) == codec
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("content_type", [FORM, JSON, ""])
+def test_utf16_with_a_byte_order_mark_is_read_without_a_declared_charset(encoding, content_type):
+    # given a push as Excel-style "Unicode text": UTF-16 with a byte order mark
+    fields = push(lastName="Müller", notes="20 €")
+    text = as_form(fields).decode() if content_type == FORM else json.dumps(fields)
+    bom = "\ufeff" if encoding != "utf-16" else ""
+    body = (bom + text).encode(encoding)
+
+    # when it is read with no charset declared
+    event = parse_push(body, content_type)
+
+    # then the text is read as sent
+    assert (event.uid, event.last_name, event.notes) == (UID, "Müller", "20 €")
 
 
 # -- properties ------------------------------------------------------------------------------

@@ -160,7 +160,14 @@ def expected(a_moved, b_slot, c_slot) -> dict[str, Any]:
                     for row in (
                         ("Buchung", "booking", email, "completed", None),
                         ("Buchung", "doi", email, "completed", None),
-                        ("Buchung", "remind", email, "pending", remind_at(when)),
+                        # Marco's appointment was cancelled: his reminder stops with it.
+                        (
+                            "Buchung",
+                            "remind",
+                            email,
+                            "cancelled" if email == marco else "pending",
+                            remind_at(when),
+                        ),
                     )
                 ],
             ],

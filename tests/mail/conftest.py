@@ -9,6 +9,7 @@ from terminflow.contacts.models import Contact
 from terminflow.mail import services
 from terminflow.mail.models import EmailTemplate
 from terminflow.workspaces.models import Workspace
+from tests.contacts.factories import DOI_PROOF
 
 DOI_HTML = (
     "<p>Hallo {{ contact.first_name }}</p>"
@@ -31,6 +32,7 @@ def make_contact(
         email=email,
         first_name=extra.pop("first_name", "Anna"),
         email_status=status,
+        doi_proof=DOI_PROOF if status == "confirmed_doi" else None,
         **extra,
     )
 

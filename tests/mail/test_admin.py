@@ -40,7 +40,7 @@ def test_template_with_a_syntax_error_is_refused(admin_client: Any, workspace: W
     )
 
     assert response.status_code == 200
-    assert "unexpected &#x27;}&#x27; (line 1)" in response.content.decode()
+    assert "unerwartetes &#x27;}&#x27; (Zeile 1)" in response.content.decode()
     assert EmailTemplate.objects.count() == 0
 
 

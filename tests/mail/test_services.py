@@ -13,6 +13,7 @@ from terminflow.kit.errors import Unprocessable
 from terminflow.mail import services
 from terminflow.mail.models import EmailTemplate, Outbox
 from terminflow.workspaces.models import Workspace
+from tests.contacts.factories import make_field
 
 from .conftest import make_contact, make_email
 
@@ -52,7 +53,7 @@ def test_syntax_error_is_refused_with_line_and_nothing_is_stored(workspace: Work
     assert errors == [
         {"field": "body_html", "line": 3, "message": "unexpected '}'"},
     ]
-    assert caught.value.detail == "body_html, line 3: unexpected '}'"
+    assert caught.value.detail == "HTML content, line 3: unexpected '}'"
     assert EmailTemplate.objects.count() == 0
 
 
@@ -183,7 +184,7 @@ def test_placeholder_missing_at_send_time_fails_only_that_email(workspace: Works
     stored = Outbox.objects.get(pk=row.pk)
     assert (stored.status, stored.reason) == (
         "failed",
-        "Template error in subject, line 1: unknown placeholder 'appointment'",
+        "Vorlagenfehler in subject, Zeile 1: unknown placeholder 'appointment'",
     )
     assert stored.next_attempt_at is None
 
@@ -258,3 +259,39 @@ def test_later_ics_for_the_same_appointment_updates_it_and_a_cancellation_cancel
     assert field(moved, "DTSTART;TZID=Europe/Zurich") == "20261204T103000"
     assert (field(cancelled, "METHOD"), field(cancelled, "STATUS")) == ("CANCEL", "CANCELLED")
     assert "BEGIN:VTIMEZONE" in first
+
+
+@pytest.mark.parametrize(
+    ("locale", "source", "expected"),
+    [
+        ("de-CH", "{{ contact.fields.termin_beginn }}", "Freitag, 4. Dezember 2026 um 16:30"),
+        ("de-CH", "{{ contact.fields.geburtstag }}", "Mittwoch, 3. März 1999"),
+        ("de-CH", "{{ contact.fields.termin_beginn | time }}", "16:30"),
+        ("de-CH", "{{ contact.fields.termin_beginn | date('short') }}", "04.12.26"),
+        ("de-CH", "{{ contact.fields.termin_beginn.year }}", "2026"),
+        ("en-GB", "{{ contact.fields.termin_beginn }}", "Friday, 4 December 2026 at 16:30"),
+        ("en-GB", "{{ contact.fields.termin_beginn | datetime('short') }}", "04/12/2026, 16:30"),
+        ("en", "{{ contact.fields.termin_beginn | datetime }}", "4 Dec 2026, 16:30"),
+        ("en-US", "{{ contact.fields.termin_beginn | date('short') }}", "04/12/2026"),
+    ],
+)
+def test_date_and_datetime_fields_read_in_the_workspace_locale_and_zone(
+    workspace: Workspace, locale: str, source: str, expected: str
+) -> None:
+    # given a workspace in Zürich and a contact whose fields hold an appointment and a birthday
+    workspace.locale = locale
+    workspace.timezone = "Europe/Zurich"
+    workspace.save()
+    make_field(workspace, "termin_beginn", "datetime")
+    make_field(workspace, "geburtstag", "date")
+    contact = make_contact(
+        workspace,
+        fields={"termin_beginn": "2026-12-04T15:30:00+00:00", "geburtstag": "1999-03-03"},
+    )
+    template = make_email(workspace, "marketing", subject=source)
+
+    # when the email is rendered for the contact
+    row = services.queue_email(template, contact, now=datetime(2026, 12, 1, 9, tzinfo=UTC))
+
+    # then the subject reads as a person writes the date, not the stored ISO text
+    assert Outbox.objects.get(pk=row.pk).subject == expected

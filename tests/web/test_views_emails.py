@@ -93,3 +93,26 @@ def test_preview_reports_a_render_error(editor_client, workspace) -> None:
     )
     # then
     assert "nope" in response.content.decode()
+
+
+def test_saving_a_hostile_template_on_the_page_is_a_422_and_stores_nothing(editor_client) -> None:
+    # when: before, this froze the server for ~20 s while compiling, then answered 500
+    response = editor_client.post("/emails/new/", _form(body_html="<p>{{ 9**(9**7) }}</p>"))
+    # then
+    assert response.status_code == 422
+    assert "** ergäbe eine Zahl mit mehr als 4096 Bit" in response.content.decode()
+    assert EmailTemplate.objects.count() == 0
+
+
+def test_live_preview_of_a_hostile_draft_is_a_422_with_the_reason(editor_client, workspace) -> None:
+    # given
+    create_contact(workspace, email="lea@example.com", first_name="Lea")
+    body = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+    # when
+    response = editor_client.post("/emails/preview/", _form(body_html=body), headers=HTMX)
+    # then
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert "die Schleifen der Vorlage liefen öfter als 100\u2009000 Mal" in page
+    assert 'data-testid="preview-subject"' not in page
+    assert EmailTemplate.objects.count() == 0

@@ -111,3 +111,109 @@ def test_outbox_page_says_when_smtp_is_missing(editor_client) -> None:
     body = editor_client.get("/outbox/").content.decode()
     # then
     assert "Kein SMTP-Server eingerichtet" in body
+
+
+def test_inbox_rows_show_customer_and_calendar_and_the_single_account_once(
+    editor_client, workspace
+) -> None:
+    # given one account and a booking push
+    from tests.etermin.factories import push_body, store_push
+
+    account = _account(workspace)
+    store_push(account, push_body("CREATED", "u-9", calendar_name="Praxis Seefeld"))
+    # when
+    response = editor_client.get("/inbox/")
+    html = response.content.decode()
+    # then the row names the customer, the email and the calendar; the account shows once
+    row = response.context["rows"][0][1]
+    assert (row.first_name, row.last_name, row.email, row.calendar_name) == (
+        "Lea",
+        "Brunner",
+        "lea.brunner@example.ch",
+        "Praxis Seefeld",
+    )
+    assert "<strong>Lea Brunner</strong>" in html
+    assert html.count(">Seefeld<") == 1
+    assert html.count("Web Push</strong> ist die Nachricht") == 1
+    assert ">Erstellt<" in html
+
+
+def test_inbox_offers_an_account_filter_when_several_are_connected(
+    editor_client, workspace
+) -> None:
+    # given
+    from tests.etermin.factories import push_body, store_push
+
+    first = _account(workspace)
+    second = connect_account(
+        workspace, name="Oerlikon", public_key="p2", private_key="k2", verify=False
+    )
+    store_push(first, push_body("CREATED", "a-1"))
+    store_push(second, push_body("CREATED", "b-1"))
+    # when
+    response = editor_client.get(f"/inbox/?account={second.pk}")
+    # then
+    assert [p.appointment_uid for p in response.context["pushes"]] == ["b-1"]
+    assert '<select id="account" name="account"' in response.content.decode()
+
+
+def test_outbox_shows_each_rendered_email_escaped_in_a_sandboxed_frame(
+    editor_client, workspace, other_workspace
+) -> None:
+    # given an email in the outbox whose HTML carries a script
+    from terminflow.contacts.services import create_contact
+    from terminflow.kit import clock
+
+    from .factories import make_email, queued
+
+    anna = create_contact(workspace, email="anna@example.com", first_name="Anna")
+    row = queued(make_email(workspace), anna, at=clock.now())
+    foreign = queued(
+        make_email(other_workspace),
+        create_contact(other_workspace, email="x@example.com"),
+        at=clock.now(),
+    )
+    # when
+    listing = editor_client.get("/outbox/").content.decode()
+    fragment = editor_client.get(f"/outbox/{row.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    page = editor_client.get(f"/outbox/{row.pk}/")
+    other = editor_client.get(f"/outbox/{foreign.pk}/")
+    # then the list links each row, and the email shows subject, sandboxed HTML and text
+    assert f'hx-get="/outbox/{row.pk}/"' in listing
+    assert "Ihr Termin, Anna" in fragment
+    assert 'sandbox=""' in fragment
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fragment
+    assert "<script>alert(1)</script>" not in fragment
+    assert "Hallo Anna, bis bald." in fragment
+    assert "<html" not in fragment
+    assert page.status_code == 200 and "E-Mail im Postausgang" in page.content.decode()
+    assert other.status_code == 404
+
+
+def test_outbox_days_filter_keeps_only_recent_rows(editor_client, workspace) -> None:
+    # given
+    from datetime import timedelta
+
+    from terminflow.contacts.services import create_contact
+    from terminflow.kit import clock
+
+    from .factories import make_email, queued
+
+    template = make_email(workspace)
+    recent = queued(
+        template,
+        create_contact(workspace, email="a@example.com"),
+        at=clock.now(),
+        failed_because="x",
+    )
+    queued(
+        template,
+        create_contact(workspace, email="b@example.com"),
+        at=clock.now() - timedelta(days=8),
+        failed_because="y",
+    )
+    # when
+    response = editor_client.get("/outbox/?status=failed&days=7")
+    # then
+    assert [e.pk for e in response.context["emails"]] == [recent.pk]
+    assert "Nur die letzten 7 Tage." in response.content.decode()

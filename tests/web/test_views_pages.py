@@ -9,7 +9,7 @@ from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import save_campaign
 from terminflow.contacts.services import add_note, create_contact, create_field
 from terminflow.mail.services import TemplateData, create_template
-from terminflow.web.models import ContactImport
+from terminflow.web.models import ContactImport, ContactImportRow
 
 
 @pytest.fixture
@@ -34,8 +34,9 @@ def filled(workspace, other_workspace):
     campaign, _ = save_campaign(workspace, CampaignIn(name="Buchungen"))
     create_contact(other_workspace, email="foreign@example.com")
     save_campaign(other_workspace, CampaignIn(name="Fremde Kampagne"))
-    upload = ContactImport.objects.create(
-        workspace=workspace, content="email\nx@example.com\n", header=["email"], total_rows=1
+    upload = ContactImport.objects.create(workspace=workspace, header=["email"], total_rows=1)
+    ContactImportRow.objects.create(
+        contact_import=upload, number=1, line=2, cells=["x@example.com"]
     )
     return {"contact": anna, "email": email, "campaign": campaign, "import": upload}
 
@@ -115,5 +116,18 @@ def test_dates_show_in_the_users_time_zone(editor, editor_client, workspace) -> 
     editor.save()
     tokyo = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
     # then
-    assert "1. Juli 2026 12:00" in zurich
-    assert "1. Juli 2026 19:00" in tokyo
+    assert "01.07.2026 12:00" in zurich
+    assert "01.07.2026 19:00" in tokyo
+
+
+def test_english_dates_are_day_month_year_and_24_hours(editor, editor_client, workspace) -> None:
+    # given a user who reads English and a contact created in the afternoon
+    contact = create_contact(workspace, email="zeit@example.com")
+    type(contact).objects.filter(pk=contact.pk).update(created_at="2026-12-01T17:00:00+00:00")
+    editor.language = "en"
+    editor.save()
+    # when
+    html = editor_client.get(f"/contacts/{contact.pk}/").content.decode()
+    # then (Zurich is UTC+1 in December)
+    assert "01/12/2026 18:00" in html
+    assert "p.m." not in html and "12/01/2026" not in html

@@ -51,7 +51,7 @@ def test_rejected_keys_show_in_the_dialog_and_store_nothing(
     body = response.content.decode()
     assert response.status_code == 200
     assert 'data-testid="dialog-error"' in body
-    assert "eTermin rejected the API keys" in body
+    assert "eTermin hat die API-Schlüssel abgelehnt" in body
     assert EterminAccount.objects.count() == 0
 
 
@@ -142,6 +142,24 @@ def test_only_admins_create_api_tokens(editor_client, admin_user, workspace) -> 
     token = ApiToken.objects.get()
     assert (token.workspace_id, token.name) == (workspace.pk, "script")
     assert token.prefix in accepted.content.decode()
+
+
+def test_api_tab_shows_the_bearer_header_literally(editor_client) -> None:
+    # when
+    html = editor_client.get("/settings/api/").content.decode()
+    # then the placeholder is escaped text, not a swallowed <token> tag
+    assert "<code>Authorization: Bearer &lt;token&gt;</code>" in html
+    assert "<token>" not in html
+
+
+def test_a_new_token_comes_with_its_ready_header(admin_user, workspace) -> None:
+    # when
+    from tests.web.conftest import logged_in
+
+    response = logged_in(admin_user).post("/settings/api/", {"name": "script"})
+    # then
+    token = response.context["issued"]
+    assert f'value="Authorization: Bearer {token}"' in response.content.decode()
 
 
 # -- reconciliation with eTermin ---------------------------------------------------------------
@@ -237,7 +255,7 @@ def test_another_workspaces_account_cannot_be_synced(
 ):
     foreign = _connected(other_workspace, etermin_sandbox)
     response = editor_client.post(f"/settings/api/etermin/accounts/{foreign.pk}/sync/")
-    assert response.status_code == 302
+    assert response.status_code == 404
     assert etermin_sandbox.calls() == []
     assert EterminAccount.objects.get().sync_attempted_at is None
 

@@ -4,15 +4,15 @@ import {
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
-  addEdge,
   useEdgesState,
+  useNodesInitialized,
   useNodesState,
   useReactFlow,
 } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { itemsOf } from "./api.js";
-import { ElementNode, LookupContext } from "./ElementNode.jsx";
-import { KIND_ORDER, branchOf, newElementId, problemsByElement, statsByElement, toFlow, toFlowEdge, toPayload } from "./graph.js";
+import { ElementNode, LookupContext, elementName } from "./ElementNode.jsx";
+import { ARROW, KIND_ORDER, arrange, branchOf, connect, newElementId, problemsByElement, separate, statsByElement, toFlow, toPayload } from "./graph.js";
 import { t } from "./i18n.js";
 import { initialConfig } from "./schemaForm.js";
 import { SettingsDialog } from "./SettingsDialog.jsx";
@@ -21,6 +21,18 @@ const NODE_TYPES = { element: ElementNode };
 const GROUP_TITLES = { trigger: "Events", action: "Actions", wait: "Waits", condition: "Conditions" };
 const STATS_POLL_MS = 10000;
 const DRAG_MIME = "application/x-terminflow-element";
+const branchLabel = (branch) => t(branch);
+
+// Server messages name elements by id ("edge email-2 → wait-3"); people know them by name.
+export function humanize(message, nodes, lookups) {
+  let text = String(message || "");
+  const ids = nodes.map((n) => n.id).sort((a, b) => b.length - a.length);
+  for (const id of ids) {
+    const name = elementName(nodes.find((n) => n.id === id), lookups);
+    text = text.split(`'${id}'`).join(name).split(id).join(name);
+  }
+  return text;
+}
 
 function Palette({ types, readOnly, onAdd }) {
   const groups = KIND_ORDER.map((kind) => [kind, types.filter((type) => type.kind === kind)]);
@@ -72,6 +84,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
   const [fitOnLoad, setFitOnLoad] = useState(false);
   const wrapper = useRef(null);
   const flow = useReactFlow();
+  const measured = useNodesInitialized();
 
   const typesByKey = useMemo(() => Object.fromEntries(types.map((type) => [type.key, type])), [types]);
 
@@ -87,6 +100,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
     campaigns: Object.fromEntries(refs.campaignList.map((c) => [String(c.id), c.name])),
     calendars,
     rememberCalendars,
+    openSettings: setEditing,
   }), [refs, typesByKey, calendars, rememberCalendars]);
 
   const applyStats = useCallback((body) => {
@@ -116,7 +130,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
       setRefs({ emailList, fieldList, campaignList, accountList });
       setCampaign(loaded);
       setName(loaded.name || "");
-      const graph = toFlow(loaded, byKey);
+      const graph = toFlow(loaded, byKey, branchLabel);
       setFitOnLoad(graph.nodes.length > 0);
       setNodes(graph.nodes);
       setEdges(graph.edges);
@@ -161,13 +175,23 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
   const onConnect = useCallback((connection) => {
     if (connection.source === connection.target) return;
     const branch = branchOf(connection.sourceHandle);
-    setEdges((list) => {
-      // One edge per branch: a new connection from the same handle replaces the old one.
-      const kept = list.filter((e) => !(e.source === connection.source && ((e.data && e.data.branch) || "next") === branch));
-      return addEdge(toFlowEdge(connection.source, connection.target, branch), kept);
-    });
+    setEdges((list) => connect(list, connection.source, connection.target, branch, branchLabel));
     markDirty();
   }, [setEdges, markDirty]);
+
+  // Elements grow when counts, failures or problems appear; push them apart once React Flow
+  // has measured the new sizes, so none hides another.
+  const sizes = nodes.map((n) => `${n.id}:${n.measured ? n.measured.height : 0}`).join(",");
+  useEffect(() => {
+    if (!measured) return;
+    setNodes((list) => separate(list));
+  }, [measured, sizes, setNodes]);
+
+  const arrangeAll = useCallback(() => {
+    setNodes((list) => arrange(list, edges));
+    markDirty();
+    window.requestAnimationFrame(() => flow.fitView({ maxZoom: 1, padding: 0.2, duration: 200 }));
+  }, [setNodes, edges, markDirty, flow]);
 
   const addElement = useCallback((typeKey, position) => {
     const type = typesByKey[typeKey];
@@ -202,12 +226,21 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
   const setProblems = useCallback((errors, warnings) => {
     const e = problemsByElement(errors);
     const w = problemsByElement(warnings);
+    const human = (list) => (list || []).map((m) => humanize(m, nodes, lookups));
     setNodes((list) => list.map((node) => ({
       ...node,
-      data: { ...node.data, errors: e.byElement[node.id] || [], warnings: w.byElement[node.id] || [] },
+      data: { ...node.data, errors: human(e.byElement[node.id]), warnings: human(w.byElement[node.id]) },
     })));
-    return { general: e.general, generalWarnings: w.general };
-  }, [setNodes]);
+    return { general: human(e.general), generalWarnings: human(w.general) };
+  }, [setNodes, nodes, lookups]);
+
+  // "E-Mail senden «Erinnerung»: …" instead of "email-2: …".
+  const problemLine = useCallback((problem) => {
+    if (!problem || typeof problem !== "object") return humanize(String(problem), nodes, lookups);
+    const text = humanize(problem.message || problem.detail || "", nodes, lookups);
+    const node = problem.element ? nodes.find((n) => n.id === String(problem.element)) : null;
+    return node ? `${elementName(node, lookups)}: ${text}` : text;
+  }, [nodes, lookups]);
 
   const save = useCallback(async () => {
     setBusy(true);
@@ -219,7 +252,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
       setCampaign((old) => ({ ...old, ...saved }));
       setDirty(false);
       if (warnings.length) {
-        setNotice({ kind: "warning", title: t("Saved with warnings:"), lines: warnings.map((w) => (w.element ? `${w.element}: ${w.message}` : w.message || String(w))).concat(generalWarnings.length ? [] : []) });
+        setNotice({ kind: "warning", title: t("Saved with warnings:"), lines: warnings.map(problemLine), testid: "save-warnings" });
       } else {
         setNotice({ kind: "success", title: t("Saved."), lines: [] });
       }
@@ -229,14 +262,14 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
       const structured = errors.filter((e) => e && typeof e === "object" && "message" in e);
       const { general } = setProblems(structured, []);
       const lines = structured.length
-        ? structured.map((e) => (e.element ? `${e.element}: ${e.message}` : e.message))
-        : [error.message];
+        ? structured.map(problemLine)
+        : [humanize(error.message, nodes, lookups)];
       setNotice({ kind: "error", title: t("The campaign could not be saved:"), lines: lines.length ? lines : general });
       return false;
     } finally {
       setBusy(false);
     }
-  }, [api, campaignId, name, nodes, edges, campaign, setProblems]);
+  }, [api, campaignId, name, nodes, edges, campaign, setProblems, problemLine, lookups]);
 
   const changeStatus = useCallback(async (action) => {
     if (dirty) {
@@ -247,17 +280,19 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
     try {
       const result = await api.post(`/campaigns/${campaignId}/${action}`);
       setCampaign((old) => ({ ...old, ...(result || {}), status: (result && result.status) || (action === "activate" ? "active" : "paused") }));
-      setNotice(null);
+      const warnings = (result && result.warnings) || [];
+      setProblems([], warnings);
+      setNotice(warnings.length ? { kind: "warning", title: t("Active, with warnings:"), lines: warnings.map(problemLine), testid: "save-warnings" } : null);
       loadStats();
     } catch (error) {
       const errors = (error.body && error.body.errors) || [];
       const structured = errors.filter((e) => e && typeof e === "object" && "message" in e);
       setProblems(structured, []);
-      setNotice({ kind: "error", title: t("Request failed"), lines: structured.length ? structured.map((e) => (e.element ? `${e.element}: ${e.message}` : e.message)) : [error.message] });
+      setNotice({ kind: "error", title: t("Request failed"), lines: structured.length ? structured.map(problemLine) : [error.message] });
     } finally {
       setBusy(false);
     }
-  }, [api, campaignId, dirty, save, loadStats, setProblems]);
+  }, [api, campaignId, dirty, save, loadStats, setProblems, problemLine]);
 
   const resetAll = useCallback(async () => {
     if (!window.confirm(t("Reset all contacts of this campaign? Each may run through it once more."))) return;
@@ -295,12 +330,15 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
   return (
     <LookupContext.Provider value={lookups}>
       <div className="tf-builder">
-        <div className="tf-toolbar">
-          <input className="tf-name" aria-label={t("Campaign name")} value={name} disabled={readOnly}
-            onChange={(e) => { setName(e.target.value); markDirty(); }} />
-          <span className={`tf-status tf-status-${status}`} data-testid="campaign-status">{t({ draft: "Draft", active: "Active", paused: "Paused" }[status] || status)}</span>
-          {dirty && <span className="tf-dirty">{t("Unsaved changes")}</span>}
-          <span className="tf-spacer" />
+        <div className="tf-toolbar" data-testid="toolbar">
+          <div className="tf-title">
+            <input className="tf-name" aria-label={t("Campaign name")} value={name} disabled={readOnly} title={name}
+              onChange={(e) => { setName(e.target.value); markDirty(); }} />
+            <span className={`tf-status tf-status-${status}`} data-testid="campaign-status">{t({ draft: "Draft", active: "Active", paused: "Paused" }[status] || status)}</span>
+            {dirty && <span className="tf-dirty">{t("Unsaved changes")}</span>}
+          </div>
+          <div className="tf-actions">
+          {!readOnly && <button type="button" className="tf-button" onClick={arrangeAll} title={t("Place the elements in rows, without overlaps")} data-testid="arrange">{t("Arrange")}</button>}
           {contactsUrl && <a className="tf-button" href={contactsUrl}>{t("Contacts and history")}</a>}
           {!readOnly && (
             <button type="button" className="tf-button" disabled={busy} onClick={resetAll}>{t("Reset all contacts")}</button>
@@ -313,10 +351,11 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
                 : <button type="button" className="tf-button tf-green" disabled={busy} onClick={() => changeStatus("activate")}>{t("Activate")}</button>}
             </>
           )}
+          </div>
         </div>
         {readOnly && <div className="tf-alert tf-alert-info tf-banner">{t("You can look at this campaign but not change it.")}</div>}
         {notice && (
-          <div className={`tf-alert tf-alert-${notice.kind} tf-banner`} role={notice.kind === "error" ? "alert" : "status"} data-testid="notice">
+          <div className={`tf-alert tf-alert-${notice.kind} tf-banner`} role={notice.kind === "error" ? "alert" : "status"} data-testid="notice" data-kind={notice.kind}>
             <strong>{notice.title}</strong>
             {notice.lines.length > 0 && <ul>{notice.lines.map((line, i) => <li key={i}>{line}</li>)}</ul>}
           </div>
@@ -340,13 +379,13 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
               fitView={fitOnLoad}
               fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
               proOptions={{ hideAttribution: true }}
-              defaultEdgeOptions={{ type: "smoothstep" }}
+              defaultEdgeOptions={{ type: "smoothstep", markerEnd: ARROW }}
             >
               <Background gap={20} />
               <Controls showInteractive={false} />
               <MiniMap pannable zoomable nodeColor={(n) => ({ trigger: "#f97316", action: "#3b82f6", wait: "#8b5cf6", condition: "#0d9488" }[n.data.kind] || "#94a3b8")} />
             </ReactFlow>
-            <p className="tf-hint">{t("Double-click an element to open its settings. Connect elements by dragging from the dot at the bottom to the next element.")}</p>
+            <p className="tf-hint">{t("Double-click an element (or tap ⚙) to open its settings. Connect elements by dragging from the dot at the bottom to the next element; one dot may lead to several.")}</p>
           </div>
         </div>
         {editingNode && (

@@ -1,18 +1,34 @@
 import { Handle, Position } from "@xyflow/react";
 import { createContext, memo, useContext } from "react";
-import { t } from "./i18n.js";
+import { failuresOf, splitDuration, splitOffset } from "./graph.js";
+import { amountText, t } from "./i18n.js";
 
 // What the nodes need to describe themselves: element types, emails, fields, calendars.
-export const LookupContext = createContext({ types: {}, emails: {}, fields: {}, calendars: {}, campaigns: {} });
+export const LookupContext = createContext({ types: {}, emails: {}, fields: {}, calendars: {}, campaigns: {}, openSettings: () => {} });
 
 const STAT_KEYS = ["entered", "completed", "waiting", "skipped", "failed"];
 
-function duration(minutes) {
+export function duration(minutes) {
   const m = Number(minutes);
-  if (!Number.isFinite(m)) return "";
-  if (m % 1440 === 0 && m !== 0) return `${m / 1440} d`;
-  if (m % 60 === 0 && m !== 0) return `${m / 60} h`;
-  return `${m} min`;
+  if (!Number.isFinite(m) || m <= 0) return "";
+  const { amount, unit } = splitDuration(m);
+  return amountText(amount, unit);
+}
+
+// "1 Tag vorher", "2 hours after", "zum Zeitpunkt".
+export function offsetText(offsetMinutes) {
+  const { amount, unit, direction } = splitOffset(offsetMinutes);
+  if (direction === "at") return t("at the time");
+  return `${amountText(amount, unit)} ${t(direction === "before" ? "before" : "after")}`;
+}
+
+// How a person recognises an element: its type and what it is set to, never its id.
+export function elementName(node, lookups) {
+  if (!node) return "";
+  const type = lookups.types[node.data.type];
+  const label = t(type ? type.label : node.data.type);
+  const text = summary(node.data.type, node.data.config, lookups);
+  return text ? `${label} «${text}»` : label;
 }
 
 export function summary(type, config, lookups) {
@@ -23,14 +39,17 @@ export function summary(type, config, lookups) {
       const calendar = c.calendar === undefined || c.calendar === "all"
         ? t("All calendars (also ones created later)")
         : lookups.calendars[String(c.calendar)] || `${t("Calendar")} ${c.calendar}`;
-      return `${event} · ${calendar}`;
+      // With several accounts the element says which one it listens to.
+      const accounts = lookups.accountList || [];
+      const account = accounts.length > 1 && c.account_id ? accounts.find((a) => a.id === c.account_id) : null;
+      return account ? `${account.name} · ${event} · ${calendar}` : `${event} · ${calendar}`;
     }
     case "wait.duration":
       return c.minutes !== undefined ? duration(c.minutes) : "";
     case "wait.until_field": {
-      const field = lookups.fields[c.field] || c.field || "?";
-      const offset = Number(c.offset_minutes || 0);
-      return offset ? `${field} ${offset < 0 ? "−" : "+"}${duration(Math.abs(offset))}` : field;
+      if (!c.field) return "";
+      const field = lookups.fields[c.field] || c.field;
+      return `${field} · ${offsetText(c.offset_minutes || 0)}`;
     }
     case "email.send":
     case "email.doi":
@@ -56,12 +75,13 @@ export function summary(type, config, lookups) {
   }
 }
 
-function ElementNodeView({ data, selected }) {
+function ElementNodeView({ id, data, selected }) {
   const lookups = useContext(LookupContext);
   const type = lookups.types[data.type];
   const kind = data.kind;
   const label = t(type ? type.label : data.type);
   const text = summary(data.type, data.config, lookups);
+  const failures = failuresOf(data.stats);
   const branches = type ? type.branches : kind === "condition" ? ["yes", "no"] : ["next"];
   const classes = ["tf-node", `tf-kind-${kind}`];
   if (selected) classes.push("tf-selected");
@@ -73,6 +93,8 @@ function ElementNodeView({ data, selected }) {
       <div className="tf-node-head">
         <span className="tf-node-kind">{t({ trigger: "Event", action: "Action", wait: "Waiting time", condition: "Condition" }[kind] || kind)}</span>
         <span className="tf-node-label">{label}</span>
+        <button type="button" className="tf-node-open nodrag" aria-label={`${t("Settings")}: ${label}`} title={t("Settings")}
+          onClick={(event) => { event.stopPropagation(); lookups.openSettings(id); }}>⚙</button>
       </div>
       <div className="tf-node-body">
         {text ? <div className="tf-node-summary">{text}</div> : <div className="tf-node-empty">{t("Not configured yet: double-click to set it up.")}</div>}
@@ -85,6 +107,15 @@ function ElementNodeView({ data, selected }) {
             ))}
           </div>
         )}
+        {failures.length > 0 && (
+          <div className="tf-node-failures" data-testid="node-failures">
+            <strong>{t("Failed because:")}</strong>
+            <ul>
+              {failures.slice(0, 3).map((f, i) => <li key={i}>{f.count > 1 ? `${f.count}× ` : ""}{f.reason || t("unknown reason")}</li>)}
+            </ul>
+            {failures.length > 3 && <small>{t("more reasons in the settings")}</small>}
+          </div>
+        )}
         {(data.errors || []).map((message, i) => (
           <div key={`e${i}`} className="tf-node-error" role="alert">{message}</div>
         ))}
@@ -94,7 +125,7 @@ function ElementNodeView({ data, selected }) {
       </div>
       {branches.includes("yes") ? (
         <>
-          <Handle type="source" position={Position.Bottom} id="yes" style={{ left: "28%" }} />
+          <Handle type="source" position={Position.Bottom} id="yes" style={{ left: "28%" }} title={t("yes")} />
           <span className="tf-branch tf-branch-yes">{t("yes")}</span>
           <Handle type="source" position={Position.Bottom} id="no" style={{ left: "72%" }} />
           <span className="tf-branch tf-branch-no">{t("no")}</span>

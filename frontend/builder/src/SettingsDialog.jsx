@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { itemsOf } from "./api.js";
+import { failuresOf, joinOffset, splitDuration, splitOffset, UNIT_MINUTES } from "./graph.js";
 import { t } from "./i18n.js";
 import { cleanConfig, coerce, describeFields } from "./schemaForm.js";
 
@@ -25,14 +26,28 @@ function Modal({ title, children, onClose, footer }) {
   );
 }
 
-function optionsFor(field, lookups) {
+// The emails an element may send: double opt-in requests for the double opt-in element,
+// marketing emails for the send element; other elements see all.
+export function emailsFor(type, emailList) {
+  if (type && type.doi) return emailList.filter((e) => e.kind === "doi");
+  if (type && type.marketing) return emailList.filter((e) => e.kind === "marketing");
+  return emailList;
+}
+
+// Waiting until a date only makes sense on date and date-time fields.
+export function fieldsFor(typeKey, fieldList) {
+  if (typeKey === "wait.until_field") return fieldList.filter((f) => DATE_TYPES.has(f.type));
+  return fieldList;
+}
+
+function optionsFor(field, lookups, type) {
   switch (field.input) {
     case "emails":
-      return lookups.emailList.map((e) => [String(e.id), `${e.name}${e.kind ? ` (${e.kind})` : ""}`]);
+      return emailsFor(type, lookups.emailList).map((e) => [String(e.id), e.name]);
     case "campaigns":
       return lookups.campaignList.map((c) => [String(c.id), c.name]);
     case "fields":
-      return lookups.fieldList.map((f) => [f.key, `${f.label} (${f.key})`]);
+      return fieldsFor(type && type.key, lookups.fieldList).map((f) => [f.key, `${f.label} (${f.key})`]);
     case "accounts":
       return lookups.accountList.map((a) => [String(a.id), a.name]);
     default:
@@ -40,9 +55,10 @@ function optionsFor(field, lookups) {
   }
 }
 
-function GenericForm({ schema, config, setConfig, lookups, readOnly }) {
-  const fields = useMemo(() => describeFields(schema), [schema]);
-  if (!fields.length) return <p className="tf-muted">—</p>;
+function GenericForm({ schema, config, setConfig, lookups, readOnly, type, skip = [] }) {
+  const all = useMemo(() => describeFields(schema), [schema]);
+  const fields = all.filter((f) => !skip.includes(f.name));
+  if (!all.length) return <p className="tf-muted">—</p>;
   return fields.map((field) => {
     const id = `tf-cfg-${field.name}`;
     const value = config[field.name];
@@ -63,7 +79,7 @@ function GenericForm({ schema, config, setConfig, lookups, readOnly }) {
       input = (
         <select id={id} name={field.name} value={value === null || value === undefined ? "" : String(value)} disabled={readOnly} onChange={(e) => update(e.target.value)}>
           <option value="">{field.input === "campaigns" ? t("this campaign") : field.required ? t("Choose…") : t("— none —")}</option>
-          {optionsFor(field, lookups).map(([v, text]) => <option key={v} value={v}>{text}</option>)}
+          {optionsFor(field, lookups, type).map(([v, text]) => <option key={v} value={v}>{text}</option>)}
         </select>
       );
     } else if (field.input === "multiselect") {
@@ -88,9 +104,101 @@ function GenericForm({ schema, config, setConfig, lookups, readOnly }) {
         <label htmlFor={id}>{t(field.label)}</label>
         {input}
         {field.description && <p className="tf-help">{t(field.description)}</p>}
+        {field.input === "emails" && type && (type.doi || type.marketing) && (
+          optionsFor(field, lookups, type).length === 0
+            ? <div className="tf-alert tf-alert-warning">{t(type.doi ? "No double opt-in email exists yet. Create one under Emails (kind: double opt-in request)." : "No marketing email exists yet. Create one under Emails.")}</div>
+            : <p className="tf-help">{t(type.doi ? "Only double opt-in emails are offered." : "Only marketing emails are offered; a double opt-in email belongs in the element «Double opt-in email».")}</p>
+        )}
       </div>
     );
   });
+}
+
+function UnitInputs({ idPrefix, amount, unit, onChange, readOnly }) {
+  return (
+    <div className="tf-row">
+      <div className="tf-field">
+        <label htmlFor={`${idPrefix}-amount`}>{t("Amount")}</label>
+        <input id={`${idPrefix}-amount`} name="amount" type="number" min="1" step="1" value={amount} disabled={readOnly}
+          onChange={(e) => onChange({ amount: e.target.value === "" ? "" : Math.max(1, Math.round(Number(e.target.value))), unit })} />
+      </div>
+      <div className="tf-field">
+        <label htmlFor={`${idPrefix}-unit`}>{t("Unit")}</label>
+        <select id={`${idPrefix}-unit`} name="unit" value={unit} disabled={readOnly} onChange={(e) => onChange({ amount, unit: e.target.value })}>
+          {Object.keys(UNIT_MINUTES).map((u) => <option key={u} value={u}>{t({ minutes: "Minutes unit", hours: "Hours unit", days: "Days unit" }[u])}</option>)}
+        </select>
+      </div>
+    </div>
+  );
+}
+
+function WaitDurationForm({ schema, config, setConfig, lookups, readOnly, type }) {
+  const [parts, setParts] = useState(() => splitDuration(config.minutes || 1440));
+  const change = (next) => {
+    setParts(next);
+    setConfig({ ...config, minutes: Math.round((Number(next.amount) || 0) * UNIT_MINUTES[next.unit]) });
+  };
+  return (
+    <>
+      <fieldset className="tf-field">
+        <legend>{t("How long")}</legend>
+        <UnitInputs idPrefix="tf-wait" amount={parts.amount} unit={parts.unit} onChange={change} readOnly={readOnly} />
+      </fieldset>
+      <GenericForm schema={schema} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} type={type} skip={["minutes"]} />
+    </>
+  );
+}
+
+function WaitUntilFieldForm({ schema, config, setConfig, lookups, readOnly, type }) {
+  const dateFields = fieldsFor("wait.until_field", lookups.fieldList);
+  const [parts, setParts] = useState(() => splitOffset(config.offset_minutes || 0));
+  const change = (next) => {
+    setParts(next);
+    setConfig({ ...config, offset_minutes: joinOffset(next) });
+  };
+  return (
+    <>
+      <div className="tf-field">
+        <label htmlFor="tf-cfg-field">{t("Date field")}</label>
+        <select id="tf-cfg-field" name="field" value={config.field || ""} disabled={readOnly} onChange={(e) => setConfig({ ...config, field: e.target.value || null })}>
+          <option value="">{t("Choose…")}</option>
+          {dateFields.map((f) => <option key={f.key} value={f.key}>{f.label}</option>)}
+        </select>
+        {dateFields.length === 0
+          ? <div className="tf-alert tf-alert-warning">{t("No date or date-time field exists yet. Create one under Fields and tags.")}</div>
+          : <p className="tf-help">{t("Only date and date-time fields are offered.")}</p>}
+      </div>
+      <fieldset className="tf-field">
+        <legend>{t("When")}</legend>
+        <div className="tf-segmented" role="radiogroup">
+          {[["before", "Before"], ["at", "At the time itself"], ["after", "After"]].map(([value, text]) => (
+            <label className="tf-check" key={value}>
+              <input type="radio" name="direction" value={value} checked={parts.direction === value} disabled={readOnly}
+                onChange={() => change({ ...parts, direction: value })} />
+              <span>{t(text)}</span>
+            </label>
+          ))}
+        </div>
+        {parts.direction !== "at" && (
+          <UnitInputs idPrefix="tf-offset" amount={parts.amount} unit={parts.unit} onChange={(next) => change({ ...parts, ...next })} readOnly={readOnly} />
+        )}
+      </fieldset>
+      {schema.properties && schema.properties.stop_if_appointment_deleted && (
+        <div className="tf-field">
+          <label htmlFor="tf-cfg-stop_if_appointment_deleted">{t("Stop when the appointment is deleted in eTermin")}</label>
+          <select id="tf-cfg-stop_if_appointment_deleted" name="stop_if_appointment_deleted" disabled={readOnly}
+            value={config.stop_if_appointment_deleted === true ? "yes" : config.stop_if_appointment_deleted === false ? "no" : ""}
+            onChange={(e) => setConfig({ ...config, stop_if_appointment_deleted: { yes: true, no: false }[e.target.value] ?? null })}>
+            <option value="">{t("Automatically: yes when an eTermin element fills this field")}</option>
+            <option value="yes">{t("Yes")}</option>
+            <option value="no">{t("No")}</option>
+          </select>
+          <p className="tf-help">{t("No reminder goes out for an appointment that was cancelled in eTermin.")}</p>
+        </div>
+      )}
+      <GenericForm schema={schema} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} type={type} skip={["field", "offset_minutes", "stop_if_appointment_deleted"]} />
+    </>
+  );
 }
 
 function EterminForm({ api, config, setConfig, lookups, readOnly }) {
@@ -135,7 +243,7 @@ function EterminForm({ api, config, setConfig, lookups, readOnly }) {
     <>
       {accounts.length > 1 && (
         <div className="tf-field">
-          <label htmlFor="tf-et-account">{t("eTermin account")}</label>
+          <label htmlFor="tf-et-account">{t("eTermin account")} *</label>
           <select id="tf-et-account" name="account_id" value={accountId ? String(accountId) : ""} disabled={readOnly}
             onChange={(e) => update({ account_id: e.target.value ? Number(e.target.value) : null, calendar: "all" })}>
             <option value="">{t("Choose…")}</option>
@@ -195,8 +303,36 @@ function EterminForm({ api, config, setConfig, lookups, readOnly }) {
   );
 }
 
+// What must be chosen before the settings can be applied; null when they can.
+export function missingChoice(typeKey, config, lookups) {
+  if (typeKey === "etermin.appointment" && lookups.accountList.length > 1 && !config.account_id) {
+    return t("Choose the eTermin account.");
+  }
+  if (typeKey === "wait.until_field" && !config.field) return t("Choose the date field.");
+  return null;
+}
+
+// An eTermin element always stores its account, even while only one is connected, so that
+// connecting a second account later leaves it pointing at the same one.
+export function withAccount(typeKey, config, lookups) {
+  if (typeKey === "etermin.appointment" && !config.account_id && lookups.accountList.length === 1) {
+    return { ...config, account_id: lookups.accountList[0].id };
+  }
+  return config;
+}
+
 export function SettingsDialog({ api, node, type, lookups, readOnly, onApply, onDelete, onClose }) {
-  const [config, setConfig] = useState(() => ({ ...(node.data.config || {}) }));
+  const [config, setConfig] = useState(() => withAccount(node.data.type, { ...(node.data.config || {}) }, lookups));
+  const [problem, setProblem] = useState(null);
+  const failures = failuresOf(node.data.stats);
+  const apply = () => {
+    const missing = missingChoice(node.data.type, config, lookups);
+    if (missing) {
+      setProblem(missing);
+      return;
+    }
+    onApply(cleanConfig(withAccount(node.data.type, config, lookups)));
+  };
   const title = t(type ? type.label : node.data.type);
   const schema = type ? type.config_schema || type.schema || {} : {};
   const footer = (
@@ -204,7 +340,7 @@ export function SettingsDialog({ api, node, type, lookups, readOnly, onApply, on
       {!readOnly && <button type="button" className="tf-button tf-danger" onClick={onDelete}>{t("Delete element")}</button>}
       <span className="tf-spacer" />
       <button type="button" className="tf-button" onClick={onClose}>{readOnly ? t("Close") : t("Cancel")}</button>
-      {!readOnly && <button type="button" className="tf-button tf-primary" onClick={() => onApply(cleanConfig(config))}>{t("Apply")}</button>}
+      {!readOnly && <button type="button" className="tf-button tf-primary" onClick={apply}>{t("Apply")}</button>}
     </>
   );
   return (
@@ -212,10 +348,21 @@ export function SettingsDialog({ api, node, type, lookups, readOnly, onApply, on
       {type && type.description && <p className="tf-muted">{t(type.description)}</p>}
       {(node.data.errors || []).map((m, i) => <div key={`e${i}`} className="tf-alert tf-alert-error">{m}</div>)}
       {(node.data.warnings || []).map((m, i) => <div key={`w${i}`} className="tf-alert tf-alert-warning">{m}</div>)}
+      {failures.length > 0 && (
+        <div className="tf-alert tf-alert-error" data-testid="dialog-failures">
+          <strong>{t("Failures")}</strong>
+          <ul>{failures.map((f, i) => <li key={i}>{f.count}× {f.reason || t("unknown reason")}</li>)}</ul>
+        </div>
+      )}
+      {problem && <div className="tf-alert tf-alert-error" role="alert" data-testid="dialog-problem">{problem}</div>}
       {node.data.type === "etermin.appointment" ? (
-        <EterminForm api={api} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} />
+        <EterminForm api={api} config={config} setConfig={(c) => { setProblem(null); setConfig(c); }} lookups={lookups} readOnly={readOnly} />
+      ) : node.data.type === "wait.until_field" ? (
+        <WaitUntilFieldForm schema={schema} config={config} setConfig={(c) => { setProblem(null); setConfig(c); }} lookups={lookups} readOnly={readOnly} type={type} />
+      ) : node.data.type === "wait.duration" ? (
+        <WaitDurationForm schema={schema} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} type={type} />
       ) : (
-        <GenericForm schema={schema} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} />
+        <GenericForm schema={schema} config={config} setConfig={setConfig} lookups={lookups} readOnly={readOnly} type={type} />
       )}
     </Modal>
   );

@@ -8,9 +8,12 @@ export class ApiError extends Error {
   }
 }
 
-export function createApi(base, csrfToken) {
+// The page's language goes along, so the server's errors and reasons come back in the words
+// the rest of the page uses, whatever the browser's own language.
+export function createApi(base, csrfToken, language) {
   async function request(method, path, body) {
     const headers = { Accept: "application/json" };
+    if (language) headers["Accept-Language"] = language;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (method !== "GET") headers["X-CSRFToken"] = csrfToken;
     const response = await fetch(base + path, {

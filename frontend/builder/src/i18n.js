@@ -162,6 +162,56 @@ const DE = {
   "Lets a contact in when the tag is added to it.": "Lässt einen Kontakt eintreten, wenn er den Tag erhält.",
   "Reacts to appointments created, edited or deleted in eTermin. New contacts arrive as single opt-in.": "Reagiert auf Termine, die in eTermin erstellt, geändert oder gelöscht werden. Neue Kontakte kommen als Single-Opt-in an.",
   "Waits the given number of minutes.": "Wartet die angegebene Anzahl Minuten.",
+  // guidance added with issue 9
+  "at the time": "zum Zeitpunkt",
+  "before": "vorher",
+  "after": "nachher",
+  "Before": "Vorher",
+  "After": "Nachher",
+  "At the time itself": "Genau zum Zeitpunkt",
+  "When": "Wann",
+  "How long": "Wie lange",
+  "Amount": "Anzahl",
+  "Unit": "Einheit",
+  "Date field": "Datumsfeld",
+  "Waits until the date in this field:": "Wartet bis zum Datum in diesem Feld:",
+  "No date or date-time field exists yet. Create one under Fields and tags.":
+    "Es gibt noch kein Datums- oder Datum-Zeit-Feld. Legen Sie eines unter «Felder und Tags» an.",
+  "No double opt-in email exists yet. Create one under Emails (kind: double opt-in request).":
+    "Es gibt noch keine Double-Opt-in-E-Mail. Legen Sie eine unter «E-Mails» an (Art: Double-Opt-in-Anfrage).",
+  "No marketing email exists yet. Create one under Emails.":
+    "Es gibt noch keine Marketing-E-Mail. Legen Sie eine unter «E-Mails» an.",
+  "Only double opt-in emails are offered.": "Nur Double-Opt-in-E-Mails werden angeboten.",
+  "Only marketing emails are offered; a double opt-in email belongs in the element «Double opt-in email».":
+    "Nur Marketing-E-Mails werden angeboten; eine Double-Opt-in-E-Mail gehört in das Element «Double-Opt-in-E-Mail».",
+  "Choose the eTermin account.": "Wählen Sie das eTermin-Konto.",
+  "Choose the date field.": "Wählen Sie das Datumsfeld.",
+  "Failed because:": "Fehlgeschlagen, weil:",
+  "unknown reason": "Grund unbekannt",
+  "more reasons in the settings": "weitere Gründe in den Einstellungen",
+  "Failures": "Fehlschläge",
+  "Arrange": "Anordnen",
+  "Stop when the appointment is deleted in eTermin": "Anhalten, wenn der Termin in eTermin gelöscht wird",
+  "Automatically: yes when an eTermin element fills this field": "Automatisch: ja, wenn ein eTermin-Element dieses Feld füllt",
+  "Yes": "Ja",
+  "No": "Nein",
+  "No reminder goes out for an appointment that was cancelled in eTermin.": "Für einen in eTermin abgesagten Termin geht keine Erinnerung hinaus.",
+  "Active, with warnings:": "Aktiv, mit Hinweisen:",
+  "Double-click an element (or tap ⚙) to open its settings. Connect elements by dragging from the dot at the bottom to the next element; one dot may lead to several.":
+    "Doppelklick auf ein Element (oder ⚙ antippen) öffnet seine Einstellungen. Elemente verbinden: vom Punkt unten zum nächsten Element ziehen; ein Punkt darf zu mehreren führen.",
+  "Place the elements in rows, without overlaps": "Elemente in Reihen anordnen, ohne Überlappung",
+  "Open settings": "Einstellungen öffnen",
+  "Nothing selected": "Nichts ausgewählt",
+  "minute": "Minute",
+  "hour": "Stunde",
+  "day": "Tag",
+  "hours": "Stunden",
+  "days": "Tage",
+  "Minutes unit": "Minuten",
+  "Hours unit": "Stunden",
+  "Days unit": "Tage",
+  "Whole campaign": "Ganze Kampagne",
+  "Elements": "Elemente",
   "Waits until the time in a date or datetime field, plus or minus an offset, in the workspace's time zone; re-timed when the field changes.": "Wartet bis zum Zeitpunkt in einem Datums- oder Datum-Zeit-Feld, plus oder minus einen Abstand, in der Zeitzone des Arbeitsbereichs; wird neu berechnet, wenn sich das Feld ändert.",
 };
 
@@ -190,6 +240,9 @@ const EN = {
   "Offset Minutes": "Offset in minutes",
   "If Past": "If the time has passed",
   "Account Id": "eTermin account",
+  "Minutes unit": "minutes",
+  "Hours unit": "hours",
+  "Days unit": "days",
 };
 
 let language = "de";
@@ -208,4 +261,15 @@ export function t(text) {
     return table[text];
   }
   return text;
+}
+
+const UNITS = {
+  de: { minutes: ["Minute", "Minuten"], hours: ["Stunde", "Stunden"], days: ["Tag", "Tage"] },
+  en: { minutes: ["minute", "minutes"], hours: ["hour", "hours"], days: ["day", "days"] },
+};
+
+// "1 Tag", "3 Stunden", "90 minutes".
+export function amountText(amount, unit) {
+  const words = UNITS[language][unit] || UNITS[language].minutes;
+  return `${amount} ${Number(amount) === 1 ? words[0] : words[1]}`;
 }

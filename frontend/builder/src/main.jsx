@@ -9,7 +9,7 @@ const host = document.getElementById("builder-root");
 if (host) {
   const d = host.dataset;
   setLanguage(d.lang || "de");
-  const api = createApi(d.apiBase || "/api/v1", d.csrf || "");
+  const api = createApi(d.apiBase || "/api/v1", d.csrf || "", d.lang || "de");
   createRoot(host).render(
     <Builder
       api={api}

@@ -51,6 +51,7 @@ def _campaign_out(campaign: Campaign, warnings: list[GraphWarning] | None = None
         ],
         "edges": [e.model_dump() for e in graph.edges],
         "warnings": [w.as_dict() for w in warnings],
+        "archived": campaign.archived_at is not None,
         "created_at": campaign.created_at,
         "updated_at": campaign.updated_at,
     }
@@ -61,8 +62,30 @@ def _fresh(campaign: Campaign) -> Campaign:
 
 
 @router.get("/campaigns", response=list[CampaignOut])
-def list_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_campaign_out(c) for c in services.list_campaigns(current_workspace(request))]
+def list_campaigns(request: HttpRequest, archived: bool = False) -> list[dict[str, Any]]:
+    """The current campaigns; ``?archived=true`` lists the archived ones instead."""
+    campaigns = services.list_campaigns(current_workspace(request), archived=archived)
+    return [_campaign_out(c) for c in campaigns]
+
+
+@router.post("/campaigns/{campaign_id}/archive", response=CampaignOut)
+def archive_campaign(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
+    """Out of the lists; an active campaign is paused first. History is kept."""
+    campaign = services.get_campaign(current_workspace(request), campaign_id)
+    return _campaign_out(_fresh(services.archive_campaign(campaign)))
+
+
+@router.post("/campaigns/{campaign_id}/unarchive", response=CampaignOut)
+def unarchive_campaign(request: HttpRequest, campaign_id: int) -> dict[str, Any]:
+    campaign = services.get_campaign(current_workspace(request), campaign_id)
+    return _campaign_out(_fresh(services.unarchive_campaign(campaign)))
+
+
+@router.delete("/campaigns/{campaign_id}", response={204: None})
+def delete_campaign(request: HttpRequest, campaign_id: int) -> Status:
+    """Only a campaign no contact entered; 409 ``campaign_in_use`` otherwise (archive it)."""
+    services.delete_campaign(services.get_campaign(current_workspace(request), campaign_id))
+    return Status(204, None)
 
 
 @router.post("/campaigns", response={201: CampaignOut})

@@ -8,15 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from django.utils.translation import gettext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ContactTag, EmailStatus, FieldType
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.reasons import Reason
 
 from . import engine, registry
-from .models import Campaign
+from .models import Campaign, Element, Run, RunStatus
 from .registry import ElementType, Outcome, RunContext
 
 if TYPE_CHECKING:
@@ -26,6 +28,16 @@ if TYPE_CHECKING:
 TAG_ADDED = "contact.tag_added"
 DOI_CONFIRMED = "contact.doi_confirmed"
 WAIT_UNTIL_FIELD = "wait.until_field"
+# The reasons these elements store on runs (English; shown translated through kit.reasons).
+TAGS_UNCHANGED = Reason("tags_unchanged", "the tags were already as configured")
+RESET_CAMPAIGN_GONE = Reason("campaign_gone", "the campaign to reset no longer exists")
+STOP_CAMPAIGN_GONE = Reason("campaign_gone", "the campaign to stop no longer exists")
+RUNS_CANCELLED = Reason("runs_cancelled", "%(count)s waiting runs cancelled")
+FIELD_GONE = Reason("field_gone", "field '%(field)s' no longer exists")
+CANNOT_COMPARE = Reason("cannot_compare", "cannot compare %(have)s with %(want)s as %(type)s")
+FIELD_EMPTY = Reason("field_empty", "field '%(field)s' is empty")
+TIME_PASSED = Reason("time_passed", "the time (%(time)s) had already passed")
+APPOINTMENT_DELETED = Reason("appointment_deleted", "the appointment was deleted in eTermin")
 # About ten years: long enough for any reminder, short enough to catch a typo of many zeros.
 MAX_WAIT_MINUTES = 10 * 366 * 24 * 60
 
@@ -105,6 +117,13 @@ class WaitUntilFieldConfig(_Config):
     if_past: Literal["continue", "stop"] = Field(
         default="continue", description="When the time has already passed: go on now, or stop"
     )
+    stop_if_appointment_deleted: bool | None = Field(
+        default=None,
+        description=(
+            "Stop waiting when the appointment behind the field is deleted in eTermin. Default "
+            "(null): on when an eTermin element fills the field, off otherwise."
+        ),
+    )
 
 
 class ConditionTagConfig(_Config):
@@ -142,10 +161,11 @@ def _check_field(
 ) -> tuple[ContactField | None, list[str]]:
     field = _find_field(workspace, key)
     if field is None:
-        return None, [f"field {key!r} does not exist"]
+        return None, [gettext("field %(key)r does not exist") % {"key": key}]
     if allowed is not None and field.type not in allowed:
-        kinds = " or ".join(sorted(allowed))
-        return field, [f"field {key!r} is of type {field.type}; it must be {kinds}"]
+        kinds = gettext(" or ").join(sorted(allowed))
+        message = gettext("field %(key)r is of type %(type)s; it must be %(kinds)s")
+        return field, [message % {"key": key, "type": field.type, "kinds": kinds}]
     return field, []
 
 
@@ -170,11 +190,94 @@ def _check_set_field(
     return problems
 
 
+def _provides_set_field(config: BaseModel) -> set[str]:
+    assert isinstance(config, SetFieldConfig)
+    return set() if config.value in (None, "") else {f"contact.fields.{config.field}"}
+
+
 def _check_wait_until_field(
     workspace: Workspace, config: BaseModel, campaign: Campaign | None
 ) -> list[str]:
     assert isinstance(config, WaitUntilFieldConfig)
-    return _check_field(workspace, config.field, {FieldType.DATE, FieldType.DATETIME})[1]
+    problems = _check_field(workspace, config.field, {FieldType.DATE, FieldType.DATETIME})[1]
+    if (
+        not problems
+        and config.stop_if_appointment_deleted
+        and config.field not in appointment_fields(workspace.pk)
+    ):
+        problems.append(
+            gettext(
+                "“Stop when the appointment is deleted” needs a field that an eTermin element "
+                "fills; no eTermin element fills “%(field)s”."
+            )
+            % {"field": config.field}
+        )
+    return problems
+
+
+def appointment_fields(workspace_id: int) -> set[str]:
+    """The fields that elements of the workspace fill from an appointment (eTermin's start/end).
+
+    Read from the registry: an element type that provides ``appointment`` fills the fields it
+    provides beside it from that appointment. Removed elements and all campaign states count,
+    so pausing a campaign does not change what a wait elsewhere does.
+    """
+    types = {t.key: t for t in registry.all_types() if t.provides is not None}
+    found: set[str] = set()
+    rows = Element.objects.filter(
+        campaign__workspace_id=workspace_id, type__in=list(types), removed=False
+    ).values_list("type", "config")
+    for type_key, config in rows:
+        element_type = types[type_key]
+        assert element_type.provides is not None
+        try:
+            names = element_type.provides(element_type.config_schema.model_validate(config))
+        except ValidationError:
+            continue
+        if "appointment" in names:
+            found |= {n[len("contact.fields.") :] for n in names if n.startswith("contact.fields.")}
+    return found
+
+
+def _stops_on_deletion(config: WaitUntilFieldConfig, workspace_id: int) -> bool:
+    if config.stop_if_appointment_deleted is not None:
+        return config.stop_if_appointment_deleted
+    return config.field in appointment_fields(workspace_id)
+
+
+def stop_waits_for_deleted_appointment(
+    contact: Contact, appointment_id: int, moments: set[datetime], now: datetime
+) -> int:
+    """Stop the contact's waits tied to an appointment that was deleted in eTermin.
+
+    A wait is tied to it when the appointment let the contact into the campaign, or when the
+    wait's field still holds the appointment's start or end. Only waits whose option "stop when
+    the appointment is deleted" is on (by default when an eTermin element fills the field);
+    they end as cancelled with the reason ``appointment_deleted``, so no reminder goes out for
+    an appointment that no longer exists. Returns how many were stopped.
+    """
+    runs = Run.objects.filter(
+        contact_id=contact.pk,
+        status=RunStatus.PENDING,
+        element__type=WAIT_UNTIL_FIELD,
+        element__removed=False,
+    ).select_related("element", "enrollment")
+    stopped = 0
+    for run in runs:
+        try:
+            config = WaitUntilFieldConfig.model_validate(run.element.config)
+        except ValidationError:
+            continue
+        if not _stops_on_deletion(config, contact.workspace_id):
+            continue
+        entered_by = (run.enrollment.context or {}).get("appointment_id")
+        if entered_by != appointment_id and (
+            contacts.field_datetime(contact, config.field) not in moments
+        ):
+            continue
+        engine.stop_pending(run, APPOINTMENT_DELETED(), now)
+        stopped += 1
+    return stopped
 
 
 def _check_condition_field(
@@ -198,7 +301,7 @@ def _check_campaign_id(
     if campaign_id is None:
         return []
     if not Campaign.objects.filter(workspace=workspace, pk=campaign_id).exists():
-        return [f"campaign {campaign_id} does not exist"]
+        return [gettext("campaign %(id)s does not exist") % {"id": campaign_id}]
     return []
 
 
@@ -233,7 +336,7 @@ def _tag(context: RunContext) -> Outcome:
     added = contacts.add_tags(contact, config.add, source=_source(context)) if config.add else []
     removed = contacts.remove_tags(contact, config.remove) if config.remove else []
     if not added and not removed:
-        return Outcome(status="completed", reason="the tags were already as configured")
+        return Outcome(status="completed", reason=TAGS_UNCHANGED())
     return Outcome()
 
 
@@ -256,7 +359,7 @@ def _campaign_reset(context: RunContext) -> Outcome:
 
     campaign = _target_campaign(context)
     if campaign is None:
-        return Outcome(status="failed", reason="the campaign to reset no longer exists")
+        return Outcome(status="failed", reason=RESET_CAMPAIGN_GONE())
     reset_contact(campaign, context.run.contact, now=context.now)
     return Outcome()
 
@@ -266,9 +369,9 @@ def _campaign_stop(context: RunContext) -> Outcome:
 
     campaign = _target_campaign(context)
     if campaign is None:
-        return Outcome(status="failed", reason="the campaign to stop no longer exists")
+        return Outcome(status="failed", reason=STOP_CAMPAIGN_GONE())
     cancelled = stop_contact(campaign, context.run.contact, now=context.now)
-    return Outcome(reason=f"{cancelled} waiting runs cancelled" if cancelled else "")
+    return Outcome(reason=RUNS_CANCELLED(count=cancelled) if cancelled else "")
 
 
 def _condition_tag(context: RunContext) -> Outcome:
@@ -290,7 +393,7 @@ def _condition_field(context: RunContext) -> Outcome:
         return Outcome(branch="yes" if empty == (config.op == "empty") else "no")
     field = ContactField.objects.filter(workspace_id=contact.workspace_id, key=config.field).first()
     if field is None:
-        return Outcome(status="failed", reason=f"field {config.field!r} no longer exists")
+        return Outcome(status="failed", reason=FIELD_GONE(field=config.field))
     if empty:
         return Outcome(branch="yes" if config.op == "ne" else "no")
     zone = contacts.workspace_zone(contact.workspace)
@@ -299,7 +402,8 @@ def _condition_field(context: RunContext) -> Outcome:
         want = typed_value(field.type, contacts.clean_field_value(field, config.value, zone=zone))
     except (TypeError, ValueError, TerminflowError):
         return Outcome(
-            status="failed", reason=f"cannot compare {raw!r} with {config.value!r} as {field.type}"
+            status="failed",
+            reason=CANNOT_COMPARE(have=repr(raw), want=repr(config.value), type=field.type),
         )
     result = {
         "eq": have == want,
@@ -343,12 +447,16 @@ def wall_clock_due(moment: datetime, offset_minutes: int, zone: str) -> datetime
 def _wait_until_field(context: RunContext) -> tuple[datetime | None, str]:
     config = context.config
     assert isinstance(config, WaitUntilFieldConfig)
+    if _stops_on_deletion(config, context.run.workspace_id):
+        appointment = registry.enrollment_context(context.enrollment).get("appointment")
+        if appointment and appointment.get("status") == "deleted":
+            return None, APPOINTMENT_DELETED()
     moment = contacts.field_datetime(context.run.contact, config.field)
     if moment is None:
-        return None, f"field {config.field!r} is empty"
+        return None, FIELD_EMPTY(field=config.field)
     due = wall_clock_due(moment, config.offset_minutes, context.run.workspace.timezone)
     if due <= context.now and config.if_past == "stop":
-        return None, f"the time ({due.isoformat()}) had already passed"
+        return None, TIME_PASSED(time=due.isoformat())
     return due, ""
 
 
@@ -409,6 +517,7 @@ BUILT_IN: list[ElementType] = [
         config_schema=SetFieldConfig,
         handler=_set_field,
         check=_check_set_field,
+        provides=_provides_set_field,
         meta={"group": "actions"},
     ),
     ElementType(

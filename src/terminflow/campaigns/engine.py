@@ -9,7 +9,9 @@ Life of a run:
 
 - ``enter`` writes the trigger's run as completed and a pending run, due now, for each element
   behind it (``enter_many`` does the same for many contacts with a few statements in all).
-- ``advance_due`` (the sweep) claims pending runs whose ``due_at`` has come and executes each:
+- ``advance_due`` (the sweep) claims pending runs whose ``due_at`` has come, lets the types
+  that have slow read-only work do it outside any transaction (``prepare``: an email is
+  rendered there, so a slow template never holds the write lock), then executes each:
   an **action** calls its handler; a **condition** picks the ``yes`` or ``no`` edge; a **wait**
   computes its due time the first time it is executed (``wait_until``), stays pending until then,
   and completes when executed at or after it. The outcome is recorded on the run, and pending
@@ -34,6 +36,7 @@ lock, so a run is never executed twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +54,7 @@ from terminflow.contacts.models import Contact
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
 from terminflow.kit.metrics import RUN_LATENESS_SECONDS, RUNS_EXECUTED
+from terminflow.kit.reasons import Reason
 
 from . import registry
 from .models import (
@@ -71,6 +75,9 @@ log = logging.getLogger("terminflow.campaigns.engine")
 BATCH_SIZE = 100
 # A claim older than this is taken to belong to a worker that died.
 LEASE = timedelta(seconds=settings.WORKER_LEASE_SECONDS)
+# Claimed runs are prepared (emails rendered) for at most this long before the prepared ones
+# are executed; the rest go back in line, so no claim outlives its lease while others render.
+PREPARE_WINDOW = min(timedelta(seconds=15), LEASE / 4)
 # A run that keeps raising is given up after this many attempts (about 4 hours of backoff).
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(minutes=1)
@@ -79,6 +86,14 @@ BACKOFF_CAP = timedelta(hours=1)
 # A wait type names the config attribute holding its field in ``meta["retimed_by_field"]``; its
 # waiting runs are re-timed when that contact field changes.
 RETIMED_BY_FIELD = "retimed_by_field"
+
+# The reasons the engine stores on runs (English; shown translated through kit.reasons).
+ELEMENT_REMOVED = Reason("element_removed", "the element was removed from the campaign")
+ENROLLMENT_ENDED = Reason("enrollment_ended", "the enrollment is %(status)s")
+UNKNOWN_BRANCH = Reason("unknown_branch", "the handler chose the unknown branch '%(branch)s'")
+GAVE_UP = Reason("gave_up", "gave up after %(attempts)s attempts: %(reason)s")
+CAMPAIGN_RESET = Reason("campaign_reset", "the campaign was reset")
+CONTACT_STOPPED = Reason("contact_stopped", "the contact was stopped")
 
 _RUN_STATE = [
     "status",
@@ -454,11 +469,58 @@ def advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
         return 0
     moved = 0
     while moved < limit:
-        ids = _claim(now, min(BATCH_SIZE, limit - moved))
-        if not ids:
+        claimed = _claim(now, min(BATCH_SIZE, limit - moved))
+        if not claimed:
             break
-        moved += _execute_batch(ids, now)
+        prepared: dict[int, Any] = {}
+        ids = [run_id for run_id, _type in claimed]
+        later: list[int] = []
+        if any(_prepares(type_key) for _id, type_key in claimed):
+            prepared, later = _prepare(ids, now)
+            ids = [run_id for run_id in ids if run_id not in set(later)]
+        moved += _execute_batch(ids, now, prepared, release=later)
     return moved
+
+
+def _prepares(type_key: str) -> bool:
+    element_type = registry.get(type_key)
+    return element_type is not None and element_type.prepare is not None
+
+
+def _prepare(ids: list[int], now: datetime) -> tuple[dict[int, Any], list[int]]:
+    """Run the ``prepare`` step of claimed runs, outside any transaction, in execution order.
+
+    Returns what each prepared run's type returned, and the runs left for the next round
+    because ``PREPARE_WINDOW`` ran out. A prepare that raises is logged and left out: the
+    handler then does the work itself, or fails, as it would without a prepare step.
+    """
+    prepared: dict[int, Any] = {}
+    runs = list(
+        Run.objects.filter(id__in=ids, status=RunStatus.PENDING, due_at__lte=now)
+        .select_related("element", "enrollment", "contact", "workspace", "campaign")
+        .order_by("due_at", "id")
+    )
+    started = time.monotonic()
+    for index, run in enumerate(runs):
+        if index and time.monotonic() - started > PREPARE_WINDOW.total_seconds():
+            return prepared, [r.pk for r in runs[index:]]
+        element_type = registry.get(run.element.type)
+        if element_type is None or element_type.prepare is None or run.element.removed:
+            continue
+        try:
+            config = element_type.config_schema.model_validate(run.element.config)
+        except ValidationError:
+            continue
+        run.contact.workspace = run.workspace
+        run.enrollment.campaign = run.campaign
+        context = RunContext(
+            run=run, element=run.element, enrollment=run.enrollment, config=config, now=now
+        )
+        try:
+            prepared[run.pk] = element_type.prepare(context)
+        except Exception:
+            log.exception("preparing run %s (%s) raised", run.pk, run.element.type)
+    return prepared, []
 
 
 def retime_waits(contact: Contact, field_key: str, *, now: datetime | None = None) -> int:
@@ -598,16 +660,21 @@ def due_runs(now: datetime) -> Any:
     )
 
 
-def _claim(now: datetime, size: int) -> list[int]:
-    """Lease up to ``size`` due runs; other workers skip the rows this one has locked."""
+def _claim(now: datetime, size: int) -> list[tuple[int, str]]:
+    """Lease up to ``size`` due runs; other workers skip the rows this one has locked.
+
+    Returns (run id, element type) pairs.
+    """
     with transaction.atomic():
         due = due_runs(now)
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
-        ids = list(due.values_list("id", flat=True)[:size])
-        if ids:
-            Run.objects.filter(id__in=ids).update(claimed_until=now + LEASE)
-    return ids
+        claimed = list(due.values_list("id", "element__type")[:size])
+        if claimed:
+            Run.objects.filter(id__in=[run_id for run_id, _type in claimed]).update(
+                claimed_until=now + LEASE
+            )
+    return claimed
 
 
 @dataclass
@@ -616,13 +683,24 @@ class _Batch:
 
     now: datetime
     targets: dict[tuple[int, str], list[int]]
+    # What ``prepare`` returned per run id, made before this batch's transaction.
+    prepared: dict[int, Any] = field(default_factory=dict)
     # Checked for completion once at the end of the batch rather than after every run.
     touched: set[int] = field(default_factory=set)
 
 
-def _execute_batch(ids: list[int], now: datetime) -> int:
+def _execute_batch(
+    ids: list[int],
+    now: datetime,
+    prepared: dict[int, Any] | None = None,
+    *,
+    release: list[int] | None = None,
+) -> int:
     moved = 0
     with transaction.atomic(), trigger_scope(), retime_scope():
+        if release:
+            # Claimed but not prepared in time: back in line, to be claimed afresh.
+            Run.objects.filter(id__in=release, status=RunStatus.PENDING).update(claimed_until=None)
         runs = list(
             _lock(Run.objects.filter(id__in=ids, status=RunStatus.PENDING, due_at__lte=now))
             .select_related("element", "enrollment", "contact", "workspace", "campaign")
@@ -635,7 +713,11 @@ def _execute_batch(ids: list[int], now: datetime) -> int:
             run.contact = contacts.setdefault(run.contact_id, run.contact)
             run.contact.workspace = run.workspace
             run.enrollment.campaign = run.campaign
-        batch = _Batch(now=now, targets=_targets_of({run.element_id for run in runs}))
+        batch = _Batch(
+            now=now,
+            targets=_targets_of({run.element_id for run in runs}),
+            prepared=prepared or {},
+        )
         for run in runs:
             if run.campaign.status != CampaignStatus.ACTIVE:
                 Run.objects.filter(pk=run.pk).update(claimed_until=None)
@@ -659,7 +741,7 @@ def _call(run: Run, call: Callable[[], Any]) -> tuple[Any, Outcome | None]:
         with transaction.atomic():
             return call(), None
     except TerminflowError as exc:
-        return None, Outcome(status="failed", reason=exc.detail)
+        return None, Outcome(status="failed", reason=exc.english)
     except Exception as exc:
         log.exception("run %s (%s) raised; trying again later", run.pk, run.element.type)
         return None, Outcome(status="retry", reason=f"{type(exc).__name__}: {exc}")
@@ -669,11 +751,13 @@ def _execute(run: Run, batch: _Batch) -> None:
     element = run.element
     now = batch.now
     if element.removed:
-        _finish(run, RunStatus.CANCELLED, now, reason="the element was removed from the campaign")
+        _finish(run, RunStatus.CANCELLED, now, reason=ELEMENT_REMOVED())
         batch.touched.add(run.enrollment_id)
         return
     if run.enrollment.status != EnrollmentStatus.ACTIVE:
-        _finish(run, RunStatus.CANCELLED, now, reason=f"the enrollment is {run.enrollment.status}")
+        _finish(
+            run, RunStatus.CANCELLED, now, reason=ENROLLMENT_ENDED(status=run.enrollment.status)
+        )
         return
     element_type = registry.get(element.type)
     if element_type is None:
@@ -687,7 +771,12 @@ def _execute(run: Run, batch: _Batch) -> None:
         _record(run, Outcome(status="failed", reason=reason), batch)
         return
     context = RunContext(
-        run=run, element=element, enrollment=run.enrollment, config=config, now=now
+        run=run,
+        element=element,
+        enrollment=run.enrollment,
+        config=config,
+        now=now,
+        prepared=batch.prepared.get(run.pk),
     )
 
     if element_type.kind == "wait":
@@ -724,9 +813,7 @@ def _execute(run: Run, batch: _Batch) -> None:
         _record(run, failure, batch, refresh=element_type.kind == "action")
         return
     if outcome.status == "completed" and outcome.branch not in element_type.branches:
-        outcome = Outcome(
-            status="failed", reason=f"the handler chose the unknown branch {outcome.branch!r}"
-        )
+        outcome = Outcome(status="failed", reason=UNKNOWN_BRANCH(branch=outcome.branch))
     _record(run, outcome, batch, refresh=element_type.kind == "action")
 
 
@@ -743,9 +830,7 @@ def _record(run: Run, outcome: Outcome, batch: _Batch, *, refresh: bool = False)
             run.claimed_until = None
             run.save(update_fields=["attempts", "due_at", "reason", "claimed_until"])
             return
-        outcome = Outcome(
-            status="failed", reason=f"gave up after {attempts} attempts: {outcome.reason}"
-        )
+        outcome = Outcome(status="failed", reason=GAVE_UP(attempts=attempts, reason=outcome.reason))
     status = RunStatus(outcome.status)
     branch = outcome.branch if status == RunStatus.COMPLETED else "next"
     _finish(
@@ -833,6 +918,12 @@ def _complete_finished(enrollment_ids: set[int], now: datetime) -> int:
         .exclude(Exists(pending))
         .update(status=EnrollmentStatus.COMPLETED, ended_at=now)
     )
+
+
+def stop_pending(run: Run, reason: str, now: datetime) -> None:
+    """Stop one pending run for good (cancelled, with the reason); its flow goes no further."""
+    _finish(run, RunStatus.CANCELLED, now, reason=reason)
+    _complete_if_done(run.enrollment, now)
 
 
 def end_enrollment(enrollment: Enrollment, status: str, now: datetime, *, reason: str) -> int:

@@ -22,6 +22,8 @@ class Campaign(models.Model):
     )
     # Bumped on every save of the graph; a run remembers nothing about older versions.
     version = models.PositiveIntegerField(default=1)
+    # Archived campaigns leave the lists and react to nothing; their history stays.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -32,13 +32,17 @@ BRANCHES_BY_KIND: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class RunContext:
-    """What a handler sees: the run, its element's parsed config and the enrollment."""
+    """What a handler sees: the run, its element's parsed config and the enrollment.
+
+    ``prepared`` is what the type's ``prepare`` returned for this run, when it has one.
+    """
 
     run: Run
     element: Element
     enrollment: Enrollment
     config: BaseModel
     now: datetime
+    prepared: Any = None
 
 
 @dataclass
@@ -59,8 +63,19 @@ class Outcome:
 # A wait computes its due time; None means "stop here" with the reason returned beside it.
 WaitDue = Callable[[RunContext], tuple[datetime | None, str]]
 Handler = Callable[[RunContext], Outcome]
+# Slow, read-only work for a run (rendering an email), done before the run's transaction so no
+# write lock is held meanwhile; the handler then only writes. Must not write.
+Prepare = Callable[[RunContext], Any]
 # Checks references (accounts, fields, emails) when a campaign is saved; returns problems.
 ConfigCheck = Callable[["Workspace", BaseModel, "Campaign | None"], list[str]]
+# The names an element makes available to the elements after it ("appointment",
+# "contact.fields.termin"), and the names an element's content needs (an email's placeholders).
+# Saving warns when some path to an element does not provide a name it needs.
+Provides = Callable[[BaseModel], set[str]]
+# Fills in what the workspace makes unambiguous before a valid config is stored (the only
+# eTermin account), so a later change of the workspace cannot change what the element means.
+Complete = Callable[["Workspace", BaseModel], BaseModel]
+Needs = Callable[["Workspace", BaseModel], set[str]]
 
 
 @dataclass(frozen=True)
@@ -70,8 +85,12 @@ class ElementType:
     label: str
     config_schema: type[BaseModel]
     handler: Handler | None = None
+    prepare: Prepare | None = None
     wait_due: WaitDue | None = None
     check: ConfigCheck | None = None
+    provides: Provides | None = None
+    complete: Complete | None = None
+    needs: Needs | None = None
     description: str = ""
     # Marketing email elements must be preceded by a double opt-in step (a warning, not an error).
     marketing: bool = False
@@ -110,6 +129,26 @@ _CONTEXT_PROVIDERS: dict[str, ContextProvider] = {}
 
 def register_context(name: str, provider: ContextProvider) -> None:
     _CONTEXT_PROVIDERS[name] = provider
+
+
+# Failures an element's work met after its run completed (an email the mail server refused
+# later), contributed by the app that knows them: rows of (element id, reason, count, latest).
+FailureSource = Callable[["Campaign"], list[tuple[int, str, int, datetime | None]]]
+_FAILURE_SOURCES: list[FailureSource] = []
+
+
+def register_failures(source: FailureSource) -> None:
+    if source not in _FAILURE_SOURCES:
+        _FAILURE_SOURCES.append(source)
+
+
+def later_failures(campaign: Campaign) -> list[tuple[int, str, int, datetime | None]]:
+    return [row for source in _FAILURE_SOURCES for row in source(campaign)]
+
+
+def context_names() -> set[str]:
+    """The template names that only some enrollments have (``appointment``)."""
+    return set(_CONTEXT_PROVIDERS)
 
 
 def enrollment_context(enrollment: Enrollment) -> dict[str, Any]:

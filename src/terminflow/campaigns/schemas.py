@@ -40,6 +40,7 @@ class CampaignIn(Schema):
 class ProblemOut(Schema):
     element: str | None
     message: str
+    code: str = ""
 
 
 class ElementOut(Schema):
@@ -64,8 +65,16 @@ class CampaignOut(Schema):
     elements: list[ElementOut]
     edges: list[EdgeOut]
     warnings: list[ProblemOut]
+    archived: bool = False
     created_at: datetime
     updated_at: datetime
+
+
+class FailureOut(Schema):
+    reason: str = Field(description="In the request's language")
+    code: str = Field(description='Stable English code; "" for a reason without one')
+    count: int
+    latest_at: datetime | None
 
 
 class ElementStatsOut(Schema):
@@ -78,6 +87,9 @@ class ElementStatsOut(Schema):
     skipped: int
     failed: int
     cancelled: int
+    failures: list[FailureOut] = Field(
+        default_factory=list, description="Failed runs by reason, the latest reasons first"
+    )
 
 
 class CampaignStatsOut(Schema):
@@ -103,7 +115,8 @@ class RunOut(Schema):
     rotation: int
     status: str
     branch: str
-    reason: str
+    reason: str = Field(description="In the request's language")
+    reason_code: str = Field("", description='Stable English code of the reason; "" if none')
     attempts: int
     due_at: datetime | None
     wait_until: datetime | None

@@ -13,14 +13,15 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Max, Q, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy
 
 from terminflow.contacts.models import Contact
-from terminflow.kit import clock
-from terminflow.kit.errors import NotFound
+from terminflow.kit import clock, reasons
+from terminflow.kit.errors import Conflict, NotFound
 from terminflow.workspaces.models import Workspace
 
-from . import registry
-from .engine import end_enrollment
+from . import registry, validation
+from .engine import CAMPAIGN_RESET, CONTACT_STOPPED, ELEMENT_REMOVED, end_enrollment
 from .models import (
     Campaign,
     CampaignStatus,
@@ -32,7 +33,7 @@ from .models import (
     RunStatus,
 )
 from .schemas import CampaignIn, EdgeIn, ElementIn
-from .validation import GraphWarning, InvalidGraph, marketing_warnings, validate_graph
+from .validation import GraphWarning, InvalidGraph, validate_graph
 
 # Rows written per statement when a mass action touches many contacts.
 CHUNK = 1000
@@ -42,14 +43,18 @@ def get_campaign(workspace: Workspace, campaign_id: int) -> Campaign:
     """The workspace's campaign; ``NotFound`` for any other id, another workspace's included."""
     campaign = Campaign.objects.filter(workspace=workspace, pk=campaign_id).first()
     if campaign is None:
-        raise NotFound(f"Campaign {campaign_id} does not exist.")
+        raise NotFound(
+            gettext_lazy("Campaign %(campaign_id)s does not exist."), campaign_id=campaign_id
+        )
     return campaign
 
 
 def get_contact(workspace: Workspace, contact_id: int) -> Contact:
     contact = Contact.objects.filter(workspace=workspace, pk=contact_id).first()
     if contact is None:
-        raise NotFound(f"Contact {contact_id} does not exist.")
+        raise NotFound(
+            gettext_lazy("Contact %(contact_id)s does not exist."), contact_id=contact_id
+        )
     return contact
 
 
@@ -57,9 +62,51 @@ def _with_graph() -> Any:
     return Campaign.objects.prefetch_related("elements", "edges__source", "edges__target")
 
 
-def list_campaigns(workspace: Workspace) -> list[Campaign]:
-    """The workspace's campaigns with their graphs loaded."""
-    return list(_with_graph().filter(workspace=workspace).order_by("id"))
+def list_campaigns(workspace: Workspace, *, archived: bool = False) -> list[Campaign]:
+    """The workspace's campaigns with their graphs loaded: the current ones, or the archived."""
+    return list(
+        _with_graph().filter(workspace=workspace, archived_at__isnull=not archived).order_by("id")
+    )
+
+
+@transaction.atomic
+def archive_campaign(campaign: Campaign) -> Campaign:
+    """Take a campaign out of the lists; an active one is paused first, so it reacts to nothing
+    and its waiting contacts stay parked (unarchive and activate to go on)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.archived_at is not None:
+        return campaign
+    previous = CampaignStatus(campaign.status)
+    if previous == CampaignStatus.ACTIVE:
+        campaign.status = CampaignStatus.PAUSED
+    campaign.archived_at = clock.now()
+    campaign.save(update_fields=["status", "archived_at", "updated_at"])
+    _apply_status(campaign, previous, clock.now())
+    return campaign
+
+
+@transaction.atomic
+def unarchive_campaign(campaign: Campaign) -> Campaign:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.archived_at is not None:
+        campaign.archived_at = None
+        campaign.save(update_fields=["archived_at", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def delete_campaign(campaign: Campaign) -> None:
+    """Delete a campaign no contact ever entered; one with history can only be archived."""
+    if Enrollment.objects.filter(campaign=campaign).exists():
+        raise Conflict(
+            gettext_lazy(
+                "The campaign “%(name)s” has contacts with history; archive it instead of "
+                "deleting it."
+            ),
+            name=campaign.name,
+            code="campaign_in_use",
+        )
+    campaign.delete()
 
 
 def load_campaign(campaign_id: int) -> Campaign:
@@ -86,10 +133,8 @@ def campaign_graph(campaign: Campaign) -> CampaignIn:
 
 
 def graph_warnings(campaign: Campaign) -> list[GraphWarning]:
-    """The warnings of the stored graph (no database reads beyond the graph itself)."""
-    graph = campaign_graph(campaign)
-    types = {element.id: registry.get(element.type) for element in graph.elements}
-    return marketing_warnings(types, [(e.source, e.target, e.branch) for e in graph.edges])
+    """The warnings of the stored graph: double opt-in missing, names a path cannot provide."""
+    return validation.graph_warnings(campaign.workspace, campaign_graph(campaign))
 
 
 @transaction.atomic
@@ -128,7 +173,10 @@ def save_campaign(
     for item in data.elements:
         element_type = registry.get(item.type)
         assert element_type is not None  # validated above
-        config = element_type.config_schema.model_validate(item.config).model_dump(mode="json")
+        parsed = element_type.config_schema.model_validate(item.config)
+        if element_type.complete is not None:
+            parsed = element_type.complete(workspace, parsed)
+        config = parsed.model_dump(mode="json")
         element = existing.get(item.id)
         if element is None:
             element = Element(campaign=campaign, key=item.id)
@@ -160,9 +208,7 @@ def save_campaign(
     )
 
     if gone:
-        _cancel_runs(
-            campaign, Q(element_id__in=gone), "the element was removed from the campaign", now
-        )
+        _cancel_runs(campaign, Q(element_id__in=gone), ELEMENT_REMOVED(), now)
     _apply_status(campaign, previous_status, now)
     return campaign, warnings
 
@@ -171,6 +217,11 @@ def save_campaign(
 def activate_campaign(campaign: Campaign) -> tuple[Campaign, list[GraphWarning]]:
     """Validate the stored graph again and let the campaign react; parked runs move on."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.archived_at is not None:
+        raise Conflict(
+            gettext_lazy("The campaign is archived; take it out of the archive first."),
+            code="campaign_archived",
+        )
     errors, warnings = validate_graph(
         campaign.workspace, campaign_graph(campaign), campaign, activating=True
     )
@@ -252,7 +303,7 @@ def reset_contact(
     if latest is not None:
         rotation = latest.rotation + 1
         if latest.status == EnrollmentStatus.ACTIVE:
-            end_enrollment(latest, EnrollmentStatus.RESET, now, reason="the campaign was reset")
+            end_enrollment(latest, EnrollmentStatus.RESET, now, reason=CAMPAIGN_RESET())
     return Enrollment.objects.create(
         workspace_id=campaign.workspace_id,
         campaign=campaign,
@@ -273,7 +324,7 @@ def stop_contact(campaign: Campaign, contact: Contact, *, now: datetime | None =
     latest = _latest_enrollment(campaign, contact)
     if latest is None or latest.status == EnrollmentStatus.STOPPED:
         return 0
-    return end_enrollment(latest, EnrollmentStatus.STOPPED, now, reason="the contact was stopped")
+    return end_enrollment(latest, EnrollmentStatus.STOPPED, now, reason=CONTACT_STOPPED())
 
 
 @transaction.atomic
@@ -294,7 +345,7 @@ def reset_campaign(campaign: Campaign, *, now: datetime | None = None) -> int:
     )
     Run.objects.filter(campaign=campaign, status=RunStatus.PENDING).update(
         status=RunStatus.CANCELLED,
-        reason="the campaign was reset",
+        reason=CAMPAIGN_RESET(),
         finished_at=now,
         claimed_until=None,
     )
@@ -333,6 +384,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
         .order_by()
     }
     names = ("entered", "completed", "waiting", "skipped", "failed", "cancelled")
+    failures = _failure_reasons(campaign)
     elements = []
     for element in campaign.elements.order_by("id"):
         row = counts.get(element.pk)
@@ -344,6 +396,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
                 "type": element.type,
                 "removed": element.removed,
                 **{name: (row[name] if row else 0) for name in names},
+                "failures": failures.get(element.pk, []),
             }
         )
     by_status = Counter(
@@ -359,6 +412,35 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
         "enrollments": {status: by_status.get(status, 0) for status in EnrollmentStatus.values},
         "elements": elements,
     }
+
+
+# Distinct failure reasons shown per element, the latest first.
+FAILURE_REASONS = 3
+
+
+def _failure_reasons(campaign: Campaign) -> dict[int, list[dict[str, Any]]]:
+    """Per element, its failed runs grouped by reason: how many, when last, in the reader's words.
+
+    The builder shows these on each element, so a send that fails for every contact is seen
+    where the campaign is edited, not only in a filtered outbox.
+    """
+    rows = [
+        (row["element_id"], row["reason"], row["count"], row["latest_at"])
+        for row in Run.objects.filter(campaign=campaign, status=RunStatus.FAILED)
+        .values("element_id", "reason")
+        .annotate(count=Count("id"), latest_at=Max("finished_at"))
+        .order_by()
+    ]
+    rows += registry.later_failures(campaign)
+    # The latest first; a row without a time (never the case for runs) last.
+    rows.sort(key=lambda row: (row[3] is None, -(row[3].timestamp() if row[3] else 0)))
+    found: dict[int, list[dict[str, Any]]] = {}
+    for element_id, reason, count, latest_at in rows:
+        listed = found.setdefault(element_id, [])
+        if len(listed) < FAILURE_REASONS:
+            code, message = reasons.describe(reason)
+            listed.append({"reason": message, "code": code, "count": count, "latest_at": latest_at})
+    return found
 
 
 def contact_history(campaign: Campaign, contact: Contact) -> dict[str, Any]:
@@ -393,7 +475,8 @@ def contact_history(campaign: Campaign, contact: Contact) -> dict[str, Any]:
                 "rotation": run.rotation,
                 "status": run.status,
                 "branch": run.branch,
-                "reason": run.reason,
+                "reason": reasons.translate(run.reason),
+                "reason_code": reasons.describe(run.reason)[0],
                 "attempts": run.attempts,
                 "due_at": run.due_at,
                 "wait_until": run.wait_until,

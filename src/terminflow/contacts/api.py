@@ -8,9 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 from ninja import Query, Router, Schema, Status
 
+from terminflow.kit import reasons
 from terminflow.kit.errors import Forbidden, Unprocessable
+from terminflow.kit.reasons import Reason
 from terminflow.workspaces.api import current_workspace, has_role
 from terminflow.workspaces.models import Role
 
@@ -143,7 +146,9 @@ def _decode_cursor(cursor: str) -> int:
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Unprocessable(
-            "cursor: not a cursor this API returned; take next_cursor from the previous page."
+            gettext_lazy(
+                "cursor: not a cursor this API returned; take next_cursor from the previous page."
+            )
         ) from None
     return before_id
 
@@ -213,14 +218,40 @@ def contact_appointments(request: HttpRequest, contact_id: int) -> list[dict[str
     ]
 
 
+# How each stored consent source reads (kit.reasons translates the stored English).
+for _code, _msgid in (
+    ("etermin", "etermin"),
+    ("import", "import"),
+    ("api", "api"),
+    ("smtp", "smtp"),
+    ("doi_link", "double opt-in link"),
+    ("unsubscribe", "unsubscribe (%(channel)s)"),
+    ("campaign", "campaign '%(name)s' (%(type)s %(key)s)"),
+):
+    Reason(_code, _msgid)
+
+CONSENT_KIND_LABELS = {
+    "soi": gettext_lazy("Single opt-in"),
+    "doi_requested": gettext_lazy("Double opt-in requested"),
+    "doi_sent": gettext_lazy("Double opt-in email sent"),
+    "doi_confirmed": gettext_lazy("Double opt-in confirmed"),
+    "unsubscribed": gettext_lazy("Unsubscribed"),
+    "bounced": gettext_lazy("Bounced"),
+    "blocked": gettext_lazy("Blocked"),
+    "status_changed": gettext_lazy("Email status changed"),
+}
+
+
 @router.get("/{contact_id}/consent", response=list[ConsentEventOut])
 def contact_consent(request: HttpRequest, contact_id: int) -> list[dict[str, Any]]:
     contact = services.get_contact(current_workspace(request), contact_id)
     return [
         {
             "kind": e.kind,
+            "kind_label": str(CONSENT_KIND_LABELS.get(e.kind, e.kind)),
             "occurred_at": e.occurred_at,
             "source": e.source,
+            "source_label": reasons.translate(e.source),
             "details": e.details or {},
             "ip": e.ip,
             "user_agent": e.user_agent,

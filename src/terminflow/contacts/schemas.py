@@ -92,8 +92,10 @@ class AppointmentOut(Schema):
 
 class ConsentEventOut(Schema):
     kind: str
+    kind_label: str = ""
     occurred_at: datetime
     source: str
+    source_label: str = ""
     details: dict[str, Any]
     ip: str | None
     user_agent: str

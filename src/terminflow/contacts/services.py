@@ -23,6 +23,8 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Func, JSONField, Prefetch, Q, Value
 from django.db.models.functions import Lower
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from email_validator import EmailNotValidError, validate_email
 
 from terminflow.kit import clock
@@ -77,15 +79,22 @@ def normalize_email(email: str) -> str:
     Raises ``Unprocessable`` ("'x' is not an email address: ...") for anything else.
     """
     if not isinstance(email, str) or not email.strip():
-        raise Unprocessable("An email address is required.")
+        raise Unprocessable(gettext_lazy("An email address is required."))
     candidate = email.strip()
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise Unprocessable(f"'{_shorten(candidate)}' is not an email address: {exc}") from None
+        raise Unprocessable(
+            gettext_lazy("'%(shorten)s' is not an email address: %(exc)s"),
+            shorten=_shorten(candidate),
+            exc=exc,
+        ) from None
     normalized = result.normalized.lower()
     if len(normalized) > 254:
-        raise Unprocessable(f"'{_shorten(candidate)}' is not an email address: it is too long.")
+        raise Unprocessable(
+            gettext_lazy("'%(shorten)s' is not an email address: it is too long."),
+            shorten=_shorten(candidate),
+        )
     return normalized
 
 
@@ -97,7 +106,9 @@ def normalize_phone(phone: str | None, *, region: str = DEFAULT_PHONE_REGION) ->
     if phone is None:
         return ""
     if not isinstance(phone, str):
-        raise Unprocessable("phone: write the number as text, e.g. '+41 44 668 18 00'.")
+        raise Unprocessable(
+            gettext_lazy("phone: write the number as text, e.g. '+41 44 668 18 00'.")
+        )
     raw = phone.strip()
     if not raw:
         return ""
@@ -136,12 +147,16 @@ def _shorten(text: str, limit: int = 80) -> str:
 
 def _clean_text(label: str, value: Any, max_length: int) -> str:
     if not isinstance(value, str):
-        raise Unprocessable(f"{label}: must be text.")
+        raise Unprocessable(gettext_lazy("%(label)s: must be text."), label=label)
     # PostgreSQL stores no NUL character in text or JSON; refuse it before it becomes a 500.
     if "\x00" in value:
-        raise Unprocessable(f"{label}: contains a NUL character.")
+        raise Unprocessable(gettext_lazy("%(label)s: contains a NUL character."), label=label)
     if len(value) > max_length:
-        raise Unprocessable(f"{label}: at most {max_length} characters.")
+        raise Unprocessable(
+            gettext_lazy("%(label)s: at most %(max_length)s characters."),
+            label=label,
+            max_length=max_length,
+        )
     return value
 
 
@@ -154,9 +169,34 @@ def _clean_name(label: str, value: Any) -> str:
 def _clean_status(status: Any) -> str:
     if status not in EmailStatus.values:
         raise Unprocessable(
-            f"'{status}' is not an email status; use one of: {', '.join(EmailStatus.values)}."
+            gettext_lazy("'%(status)s' is not an email status; use one of: %(value)s."),
+            status=status,
+            value=", ".join(EmailStatus.values),
         )
     return str(status)
+
+
+class DoiByHand(Unprocessable):
+    code = "doi_by_hand"
+
+
+def _refuse_doi_by_hand(current: str, new: str | None, proof: Mapping[str, Any] | None) -> None:
+    """Only the double opt-in itself (or an import that carries its proof) confirms by DOI.
+
+    Marketing email goes only to ``confirmed_doi`` contacts, so setting it by hand would
+    skip the consent that status stands for. Keeping a status that is already there is fine.
+    """
+    if new != EmailStatus.CONFIRMED_DOI or current == EmailStatus.CONFIRMED_DOI:
+        return
+    if proof is not None and isinstance(proof, Mapping) and proof.get("confirmed_at"):
+        return
+    raise DoiByHand(
+        _(
+            "Only the contact can confirm a double opt-in, by the link in the double opt-in "
+            "email; the status “confirmed (double opt-in)” cannot be set by hand."
+        ),
+        extra={"field": "email_status"},
+    )
 
 
 def _clean_ip(ip: str | None) -> str | None:
@@ -165,7 +205,9 @@ def _clean_ip(ip: str | None) -> str | None:
     try:
         return str(ipaddress.ip_address(ip))
     except ValueError:
-        raise Unprocessable(f"'{_shorten(str(ip))}' is not an IP address.") from None
+        raise Unprocessable(
+            gettext_lazy("'%(shorten)s' is not an IP address."), shorten=_shorten(str(ip))
+        ) from None
 
 
 # -- fields ----------------------------------------------------------------------------------
@@ -186,40 +228,51 @@ def create_field(
     """Define a typed contact field; ``Conflict`` if the key is taken, ``Unprocessable`` if bad."""
     if not isinstance(key, str) or not FIELD_KEY_PATTERN.match(key):
         raise Unprocessable(
-            f"'{_shorten(str(key))}' is not a field key; use lower-case letters, digits and _, "
-            "starting with a letter, at most 64 characters (e.g. 'appointment_start')."
+            gettext_lazy(
+                "'%(shorten)s' is not a field key; use lower-case letters, digits and _, starting "
+                "with a letter, at most 64 characters (e.g. 'appointment_start')."
+            ),
+            shorten=_shorten(str(key)),
         )
     if type not in FieldType.values:
         raise Unprocessable(
-            f"'{type}' is not a field type; use one of: {', '.join(FieldType.values)}."
+            gettext_lazy("'%(type)s' is not a field type; use one of: %(value)s."),
+            type=type,
+            value=", ".join(FieldType.values),
         )
     label = _clean_name("label", label) or key
     cleaned_options = _clean_options(type, options)
     if Field.objects.filter(workspace=workspace, key=key).exists():
-        raise Conflict(f"A field with the key '{key}' already exists.")
+        raise Conflict(gettext_lazy("A field with the key '%(key)s' already exists."), key=key)
     try:
         with transaction.atomic():
             return Field.objects.create(
                 workspace=workspace, key=key, label=label, type=type, options=cleaned_options
             )
     except IntegrityError:
-        raise Conflict(f"A field with the key '{key}' already exists.") from None
+        raise Conflict(
+            gettext_lazy("A field with the key '%(key)s' already exists."), key=key
+        ) from None
 
 
 def _clean_options(type: str, options: list[str] | None) -> list[str]:
     if type != FieldType.SELECT:
         if options:
-            raise Unprocessable("options: only select fields have options.")
+            raise Unprocessable(gettext_lazy("options: only select fields have options."))
         return []
     if not options or not isinstance(options, list):
-        raise Unprocessable("options: a select field needs a list of at least one option.")
+        raise Unprocessable(
+            gettext_lazy("options: a select field needs a list of at least one option.")
+        )
     cleaned: list[str] = []
     for option in options:
         if not isinstance(option, str) or not option.strip():
-            raise Unprocessable("options: every option must be non-empty text.")
+            raise Unprocessable(gettext_lazy("options: every option must be non-empty text."))
         option = _clean_text("options", option.strip(), NAME_MAX_LENGTH)
         if option in cleaned:
-            raise Unprocessable(f"options: '{option}' is listed twice.")
+            raise Unprocessable(
+                gettext_lazy("options: '%(option)s' is listed twice."), option=option
+            )
         cleaned.append(option)
     return cleaned
 
@@ -246,7 +299,11 @@ def clean_field_value(field: Field, value: Any, *, zone: ZoneInfo) -> Any:
         return _clean_checkbox(key, value)
     if field.type == FieldType.SELECT:
         return _clean_select(field, value)
-    raise Unprocessable(f"{key}: the field has the unknown type '{field.type}'.")
+    raise Unprocessable(
+        gettext_lazy("%(key)s: the field has the unknown type '%(type)s'."),
+        key=key,
+        type=field.type,
+    )
 
 
 def _clean_number(key: str, value: Any) -> int | float:
@@ -287,7 +344,11 @@ def _clean_date(key: str, value: Any, zone: ZoneInfo) -> str:
             pass
         else:
             return (moment.astimezone(zone) if moment.tzinfo else moment).date().isoformat()
-    raise Unprocessable(f"{key}: '{_shorten(str(value))}' is not a date; use YYYY-MM-DD.")
+    raise Unprocessable(
+        gettext_lazy("%(key)s: '%(shorten)s' is not a date; use YYYY-MM-DD."),
+        key=key,
+        shorten=_shorten(str(value)),
+    )
 
 
 def _clean_datetime(key: str, value: Any, zone: ZoneInfo) -> str:
@@ -303,8 +364,12 @@ def _clean_datetime(key: str, value: Any, zone: ZoneInfo) -> str:
             moment = None
     if moment is None:
         raise Unprocessable(
-            f"{key}: '{_shorten(str(value))}' is not a date and time; use ISO 8601 "
-            "such as 2026-12-03T09:30:00+01:00."
+            gettext_lazy(
+                "%(key)s: '%(shorten)s' is not a date and time; use ISO 8601 such as "
+                "2026-12-03T09:30:00+01:00."
+            ),
+            key=key,
+            shorten=_shorten(str(value)),
         )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
@@ -323,7 +388,9 @@ def _clean_checkbox(key: str, value: Any) -> bool:
         if word in _FALSE_WORDS:
             return False
     raise Unprocessable(
-        f"{key}: '{_shorten(str(value))}' is not a checkbox value; use true or false."
+        gettext_lazy("%(key)s: '%(shorten)s' is not a checkbox value; use true or false."),
+        key=key,
+        shorten=_shorten(str(value)),
     )
 
 
@@ -337,8 +404,10 @@ def _clean_select(field: Field, value: Any) -> str:
             if option.casefold() == text.casefold():
                 return option
     raise Unprocessable(
-        f"{field.key}: '{_shorten(str(value))}' is not an option; choose one of: "
-        f"{', '.join(options)}."
+        gettext_lazy("%(key)s: '%(shorten)s' is not an option; choose one of: %(value)s."),
+        key=field.key,
+        shorten=_shorten(str(value)),
+        value=", ".join(options),
     )
 
 
@@ -352,7 +421,7 @@ def _clean_field_values(
     ``definitions`` are fields the caller already read; only the others are looked up.
     """
     if not isinstance(values, dict):
-        raise Unprocessable("fields: must be an object of field keys and values.")
+        raise Unprocessable(gettext_lazy("fields: must be an object of field keys and values."))
     if not values:
         return {}
     by_key = {
@@ -554,14 +623,21 @@ def get_contact(workspace: Workspace, contact_id: int) -> Contact:
     if isinstance(contact_id, int) and 0 < contact_id <= MAX_ID:
         contact = _first(Contact.objects.filter(workspace=workspace, pk=contact_id))
     if contact is None:
-        raise NotFound(f"No contact with id {contact_id} in this workspace.")
+        raise NotFound(
+            gettext_lazy("No contact with id %(contact_id)s in this workspace."),
+            contact_id=contact_id,
+        )
     contact.workspace = workspace
     return contact
 
 
 def _conflict(email: str, contact_id: int | None) -> Conflict:
     extra = {"contact_id": contact_id} if contact_id is not None else None
-    return Conflict(f"A contact with the email address {email} already exists.", extra=extra)
+    return Conflict(
+        gettext_lazy("A contact with the email address %(email)s already exists."),
+        email=email,
+        extra=extra,
+    )
 
 
 def _insert_contact(workspace: Workspace, **values: Any) -> Contact | None:
@@ -584,17 +660,21 @@ def create_contact(
     fields: dict[str, Any] | None = None,
     tags: list[str] | None = None,
     source: str = "api",
+    doi_proof: Mapping[str, Any] | None = None,
 ) -> Contact:
     """Create a contact; ``Conflict`` (409) if the email address is taken in the workspace.
 
     A status other than ``unknown`` is recorded in the consent ledger; fields and tags send
-    their signals, and ``confirmed_doi`` sends ``doi_confirmed``.
+    their signals, and ``confirmed_doi`` sends ``doi_confirmed``. ``confirmed_doi`` needs
+    ``doi_proof`` (at least ``confirmed_at``, from the system that ran the opt-in), which goes
+    into the ledger entry; without it ``DoiByHand`` (422).
     """
     email = normalize_email(email)
     first_name = _clean_name("first_name", first_name)
     last_name = _clean_name("last_name", last_name)
     phone = normalize_phone(phone, region=phone_region(workspace))
     email_status = _clean_status(email_status)
+    _refuse_doi_by_hand(EmailStatus.UNKNOWN, email_status, doi_proof)
     cleaned_fields = {
         k: v for k, v in _clean_field_values(workspace, fields or {}).items() if v is not None
     }
@@ -614,7 +694,13 @@ def create_contact(
         )
         if contact is not None:
             if email_status != EmailStatus.UNKNOWN:
-                _record_status(contact, EmailStatus.UNKNOWN, email_status, source=source)
+                _record_status(
+                    contact,
+                    EmailStatus.UNKNOWN,
+                    email_status,
+                    source=source,
+                    details={"proof": dict(doi_proof)} if doi_proof else None,
+                )
             for key, value in cleaned_fields.items():
                 signals.field_changed.send(
                     sender=Contact, contact=contact, key=key, old=None, new=value, source=source
@@ -659,6 +745,7 @@ def update_contact(contact: Contact, **changes: Any) -> Contact:
         if phone != contact.phone:
             columns["phone"] = phone
     status = _clean_status(changes["email_status"]) if "email_status" in changes else None
+    _refuse_doi_by_hand(contact.email_status, status, None)
     cleaned_fields = _clean_field_values(workspace, changes.get("fields") or {})
     tag_names = _clean_tag_names(changes["tags"]) if changes.get("tags") is not None else None
 
@@ -769,7 +856,7 @@ def contacts_from_bookings(
             phone = ""
         details = booking.get("details")
         if details is not None and not isinstance(details, dict):
-            raise Unprocessable("details: must be an object.")
+            raise Unprocessable(gettext_lazy("details: must be an object."))
         cleaned.append(
             (
                 email,
@@ -954,11 +1041,11 @@ def contact_appointments(contact: Contact) -> list[Any]:
 
 def _clean_tag_names(names: Iterable[str]) -> list[str]:
     if isinstance(names, str) or not isinstance(names, Iterable):
-        raise Unprocessable("tags: must be a list of tag names.")
+        raise Unprocessable(gettext_lazy("tags: must be a list of tag names."))
     cleaned: list[str] = []
     for name in names:
         if not isinstance(name, str) or not name.strip():
-            raise Unprocessable("tags: every tag must be non-empty text.")
+            raise Unprocessable(gettext_lazy("tags: every tag must be non-empty text."))
         name = _clean_text("tags", name.strip(), TAG_MAX_LENGTH)
         if name not in cleaned:
             cleaned.append(name)
@@ -1056,7 +1143,7 @@ def add_note(
 ) -> Note | None:
     """Add a note; with ``source_key`` at most once per contact (None if the key was used)."""
     if not isinstance(text, str) or not text.strip():
-        raise Unprocessable("A note needs text.")
+        raise Unprocessable(gettext_lazy("A note needs text."))
     text = _clean_text("note", text, NOTE_MAX_LENGTH)
     if source_key is not None:
         source_key = _clean_text("source_key", source_key, 255)
@@ -1084,7 +1171,7 @@ def add_notes(
     cleaned: list[tuple[Contact, str, str, str | None]] = []
     for contact, text, source, source_key in items:
         if not isinstance(text, str) or not text.strip():
-            raise Unprocessable("A note needs text.")
+            raise Unprocessable(gettext_lazy("A note needs text."))
         text = _clean_text("note", text, NOTE_MAX_LENGTH)
         if source_key is not None:
             source_key = _clean_text("source_key", source_key, 255)
@@ -1206,12 +1293,14 @@ def record_consent(
     """Append one event to the contact's consent ledger (rows are never changed afterwards)."""
     if kind not in ConsentKind.values:
         raise Unprocessable(
-            f"'{kind}' is not a consent event kind; use one of: {', '.join(ConsentKind.values)}."
+            gettext_lazy("'%(kind)s' is not a consent event kind; use one of: %(value)s."),
+            kind=kind,
+            value=", ".join(ConsentKind.values),
         )
     if occurred_at is not None and occurred_at.tzinfo is None:
-        raise Unprocessable("occurred_at: needs a time zone.")
+        raise Unprocessable(gettext_lazy("occurred_at: needs a time zone."))
     if details is not None and not isinstance(details, dict):
-        raise Unprocessable("details: must be an object.")
+        raise Unprocessable(gettext_lazy("details: must be an object."))
     return ConsentEvent.objects.create(
         workspace_id=contact.workspace_id,
         contact=contact,
@@ -1242,7 +1331,7 @@ def list_tags(workspace: Workspace) -> list[tuple[str, int]]:
 
 def _clean_tag_name(label: str, name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise Unprocessable(f"{label}: a tag needs a name.")
+        raise Unprocessable(gettext_lazy("%(label)s: a tag needs a name."), label=label)
     return _clean_text(label, name.strip(), TAG_MAX_LENGTH)
 
 
@@ -1254,7 +1343,7 @@ def get_tag(workspace: Workspace, name: str) -> Tag:
         else None
     )
     if tag is None:
-        raise NotFound(f"There is no tag '{_shorten(str(name))}'.")
+        raise NotFound(gettext_lazy("There is no tag '%(shorten)s'."), shorten=_shorten(str(name)))
     return tag
 
 
@@ -1269,12 +1358,16 @@ def rename_tag(workspace: Workspace, name: str, new_name: str) -> Tag:
     if tag.name == new_name:
         return tag
     if Tag.objects.filter(workspace=workspace, name=new_name).exists():
-        raise Conflict(f"A tag called '{new_name}' already exists.")
+        raise Conflict(
+            gettext_lazy("A tag called '%(new_name)s' already exists."), new_name=new_name
+        )
     try:
         with transaction.atomic():
             Tag.objects.filter(pk=tag.pk).update(name=new_name)
     except IntegrityError:
-        raise Conflict(f"A tag called '{new_name}' already exists.") from None
+        raise Conflict(
+            gettext_lazy("A tag called '%(new_name)s' already exists."), new_name=new_name
+        ) from None
     tag.name = new_name
     Contact.objects.filter(contact_tags__tag=tag).update(updated_at=clock.now())
     return tag
@@ -1298,7 +1391,7 @@ def get_field(workspace: Workspace, key: str) -> Field:
     """The workspace's field with ``key``; ``NotFound`` if there is none."""
     field = Field.objects.filter(workspace=workspace, key=key).first()
     if field is None:
-        raise NotFound(f"There is no field '{_shorten(str(key))}'.")
+        raise NotFound(gettext_lazy("There is no field '%(shorten)s'."), shorten=_shorten(str(key)))
     return field
 
 
@@ -1372,8 +1465,12 @@ def delete_field(workspace: Workspace, key: str) -> int:
     using = campaigns_using_field(workspace, field.key)
     if using:
         raise Conflict(
-            f"The field '{field.key}' is used by the campaigns: {', '.join(using)}. "
-            "Remove it from them or set them to draft first.",
+            gettext_lazy(
+                "The field '%(key)s' is used by the campaigns: %(value)s. Remove it from them or "
+                "set them to draft first."
+            ),
+            key=field.key,
+            value=", ".join(using),
             extra={"campaigns": using},
         )
     path = f"$.{field.key}" if connection.vendor == "sqlite" else field.key

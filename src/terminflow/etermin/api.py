@@ -9,10 +9,12 @@ import dataclasses
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from ninja import Query, Router, Status
 
+from terminflow.kit import reasons
 from terminflow.kit.errors import Unprocessable
-from terminflow.workspaces.api import current_workspace
+from terminflow.workspaces.api import current_workspace, may_see_secrets
 from terminflow.workspaces.models import Feature
 from terminflow.workspaces.services import require_feature
 
@@ -40,12 +42,13 @@ MAX_PAGE_SIZE = 200
 ERRORS = {400: dict, 403: dict, 404: dict, 409: dict, 422: dict}
 
 
-def _account_out(account: EterminAccount) -> dict[str, Any]:
+def _account_out(account: EterminAccount, request: HttpRequest) -> dict[str, Any]:
+    # Whoever holds the Web Push URL can post bookings into the workspace: viewers get null.
     return {
         "id": account.pk,
         "name": account.name,
         "public_key": account.public_key,
-        "web_push_url": services.web_push_url(account),
+        "web_push_url": services.web_push_url(account) if may_see_secrets(request) else None,
         "timezone": account.timezone,
         "created_at": account.created_at,
         "sync": {
@@ -63,10 +66,13 @@ def _account_out(account: EterminAccount) -> dict[str, Any]:
 
 @router.get("/accounts", response={200: list[AccountOut], **ERRORS}, summary="List accounts")
 def list_accounts(request: HttpRequest) -> list[dict[str, Any]]:
-    """The workspace's connected eTermin accounts, oldest first."""
+    """The workspace's connected eTermin accounts, oldest first.
+
+    `web_push_url` is null for viewers: the URL lets anyone post bookings into the workspace.
+    """
     workspace = current_workspace(request)
     require_feature(workspace, Feature.ETERMIN)
-    return [_account_out(account) for account in services.accounts_of(workspace)]
+    return [_account_out(account, request) for account in services.accounts_of(workspace)]
 
 
 @router.post("/accounts", response={201: AccountOut, **ERRORS}, summary="Connect an account")
@@ -85,14 +91,14 @@ def connect_account(request: HttpRequest, data: AccountIn) -> Status[dict[str, A
         verify=data.verify,
         timezone=data.timezone,
     )
-    return Status(201, _account_out(account))
+    return Status(201, _account_out(account, request))
 
 
 @router.get("/accounts/{account_id}", response={200: AccountOut, **ERRORS}, summary="One account")
 def get_account(request: HttpRequest, account_id: int) -> dict[str, Any]:
     workspace = current_workspace(request)
     require_feature(workspace, Feature.ETERMIN)
-    return _account_out(services.account_for_workspace(workspace, account_id))
+    return _account_out(services.account_for_workspace(workspace, account_id), request)
 
 
 @router.patch(
@@ -113,7 +119,7 @@ def update_account(request: HttpRequest, account_id: int, data: AccountPatch) ->
         rotate_token=data.rotate_web_push_token,
         verify=data.verify,
     )
-    return _account_out(account)
+    return _account_out(account, request)
 
 
 @router.delete(
@@ -180,14 +186,31 @@ repeats or skips an entry, even while new pushes arrive.
 """
 
 
+# eTermin's commands and the inbox states as people read them ("Erstellt", not CREATED).
+COMMAND_LABELS = {
+    "CREATED": pgettext_lazy("etermin event", "Created"),
+    "MODIFIED": pgettext_lazy("etermin event", "Changed"),
+    "DELETED": pgettext_lazy("etermin event", "Deleted"),
+}
+STATUS_LABELS = {
+    "pending": pgettext_lazy("inbox", "Pending"),
+    "processed": pgettext_lazy("inbox", "Processed"),
+    "ignored": pgettext_lazy("inbox", "Ignored"),
+    "failed": pgettext_lazy("inbox", "Failed"),
+}
+
+
 def _inbox_out(push: WebPush) -> dict[str, Any]:
     return {
         "id": push.pk,
         "account_id": push.account_id,
         "command": push.command,
         "appointment_uid": push.appointment_uid,
+        "command_label": str(COMMAND_LABELS.get(push.command or "", "")),
         "status": push.status,
-        "reason": push.reason,
+        "status_label": str(STATUS_LABELS.get(push.status, push.status)),
+        "reason": reasons.translate(push.reason),
+        "reason_code": reasons.describe(push.reason)[0],
         "received_at": push.received_at,
         "processed_at": push.processed_at,
         "source": push.source,
@@ -199,7 +222,7 @@ def _cursor_id(cursor: str | None) -> int | None:
         return None
     if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise Unprocessable(
-            "cursor: use the next_cursor of the previous page as it was given.",
+            gettext_lazy("cursor: use the next_cursor of the previous page as it was given."),
             extra={"field": "cursor"},
         )
     return int(cursor)
@@ -221,7 +244,9 @@ def list_inbox(
     workspace = current_workspace(request)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise Unprocessable(
-            f"limit: use a number from 1 to {MAX_PAGE_SIZE}.", extra={"field": "limit"}
+            gettext_lazy("limit: use a number from 1 to %(MAX_PAGE_SIZE)s."),
+            MAX_PAGE_SIZE=MAX_PAGE_SIZE,
+            extra={"field": "limit"},
         )
     before = _cursor_id(cursor)
     rows = WebPush.objects.filter(workspace=workspace)

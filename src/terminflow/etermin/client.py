@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext_lazy
 
 from terminflow.kit.errors import Unprocessable
 from terminflow.kit.metrics import ETERMIN_API_CALLS, ETERMIN_API_ERRORS
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-AUTH_HINT = (
+AUTH_HINT = gettext_lazy(
     "eTermin rejected the API keys: check the public and private key under API → API & Web Push"
 )
 
@@ -152,12 +153,16 @@ def parse_xml(body: bytes) -> list[dict[str, Any]]:
     """Rows from an XML answer (``<ArrayOfX><X>…</X></ArrayOfX>`` or a single ``<X>``)."""
     if b"<!DOCTYPE" in body.upper():
         # eTermin's answers have no DTD; refusing one rules out entity-expansion tricks.
-        raise EterminError("eTermin answered XML with a document type declaration; refused")
+        raise EterminError(
+            gettext_lazy("eTermin answered XML with a document type declaration; refused")
+        )
     try:
         # Safe here: no DTD (checked above), and expat ≥ 2.4 bounds entity amplification.
         root = ET.fromstring(body)  # noqa: S314
     except ET.ParseError as exc:
-        raise EterminError(f"eTermin answered XML that cannot be read ({exc})") from exc
+        raise EterminError(
+            gettext_lazy("eTermin answered XML that cannot be read (%(exc)s)"), exc=exc
+        ) from exc
     children = list(root)
     is_list = _strip_namespace(root.tag).startswith("ArrayOf") or (
         bool(children) and all(len(child) > 0 for child in children)
@@ -218,7 +223,9 @@ def parse_body(response: httpx.Response) -> list[dict[str, Any]]:
     try:
         data = response.json()
     except ValueError as exc:
-        raise EterminError("eTermin answered something that is neither JSON nor XML") from exc
+        raise EterminError(
+            gettext_lazy("eTermin answered something that is neither JSON nor XML")
+        ) from exc
     if isinstance(data, list):
         return [lower_keys(row) if isinstance(row, dict) else {"value": row} for row in data]
     if isinstance(data, dict):
@@ -487,7 +494,13 @@ class EterminClient:
                     return None
                 elif status >= 400:
                     raise EterminError(
-                        f"eTermin refused {method} /{path} with {status}: {_message(response)}"
+                        gettext_lazy(
+                            "eTermin refused %(method)s /%(path)s with %(status)s: %(message)s"
+                        ),
+                        method=method,
+                        path=path,
+                        status=status,
+                        message=_message(response),
                     )
                 else:
                     return response
@@ -497,8 +510,12 @@ class EterminClient:
                 "eTermin %s /%s try %d of %d failed: %s", method, path, attempt, attempts, problem
             )
         raise EterminUnavailable(
-            f"eTermin could not be reached ({problem}, {attempts} tries); "
-            "try again later or save with verify: false"
+            gettext_lazy(
+                "eTermin could not be reached (%(problem)s, %(attempts)s tries); try again later "
+                "or save with verify: false"
+            ),
+            problem=problem,
+            attempts=attempts,
         )
 
 

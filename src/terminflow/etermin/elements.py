@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from django.utils.translation import gettext
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from terminflow.campaigns import registry
+from terminflow.kit.input_errors import label
 
 if TYPE_CHECKING:
     from terminflow.campaigns.models import Campaign, Enrollment
@@ -66,15 +68,19 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
     account = None
     if config.account_id is None:
         if not accounts:
-            problems.append("Connect an eTermin account first (Settings → API info → eTermin).")
+            problems.append(
+                gettext("Connect an eTermin account first (Settings → API info → eTermin).")
+            )
         elif len(accounts) > 1:
-            problems.append("Choose the eTermin account: this workspace has several.")
+            problems.append(gettext("Choose the eTermin account: this workspace has several."))
         else:
             account = accounts[0]
     else:
         account = next((a for a in accounts if a.id == config.account_id), None)
         if account is None:
-            problems.append(f"eTermin account {config.account_id} does not exist.")
+            problems.append(
+                gettext("eTermin account %(id)s does not exist.") % {"id": config.account_id}
+            )
     if account is not None and config.calendar != "all":
         try:
             calendar_ids = {calendar.id for calendar in list_calendars(account)}
@@ -83,7 +89,8 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
             calendar_ids = None
         if calendar_ids is not None and config.calendar not in calendar_ids:
             problems.append(
-                f"Calendar {config.calendar} does not exist in eTermin account {account.name!r}."
+                gettext("Calendar %(calendar)s does not exist in eTermin account “%(account)s”.")
+                % {"calendar": config.calendar, "account": account.name}
             )
     for attribute in ("start_field", "end_field"):
         key = getattr(config, attribute)
@@ -95,10 +102,40 @@ def _check(workspace: Workspace, config: BaseModel, campaign: Campaign | None = 
             .first()
         )
         if field_type is None:
-            problems.append(f"{attribute}: field {key!r} does not exist.")
+            problems.append(
+                gettext("%(setting)s: field %(key)r does not exist.")
+                % {"setting": label([attribute]), "key": key}
+            )
         elif field_type not in {FieldType.DATE, FieldType.DATETIME}:
-            problems.append(f"{attribute}: field {key!r} must be of type date or datetime.")
+            problems.append(
+                gettext("%(setting)s: field %(key)r must be of type date or datetime.")
+                % {"setting": label([attribute]), "key": key}
+            )
     return problems
+
+
+def _complete(workspace: Workspace, config: BaseModel) -> BaseModel:
+    """Store the account even when the workspace has only one, so connecting a second account
+    later leaves the element reacting to the account it was built for."""
+    from .models import EterminAccount
+
+    assert isinstance(config, AppointmentTriggerConfig)
+    if config.account_id is not None:
+        return config
+    ids = list(EterminAccount.objects.filter(workspace=workspace).values_list("id", flat=True)[:2])
+    if len(ids) != 1:
+        return config
+    return config.model_copy(update={"account_id": ids[0]})
+
+
+def _provides(config: BaseModel) -> set[str]:
+    """The appointment for the emails after it, and the fields it fills with its times."""
+    assert isinstance(config, AppointmentTriggerConfig)
+    names = {"appointment"}
+    if config.event != "deleted":
+        # A deleted appointment leaves the fields as they were (processing sets none).
+        names |= {f"contact.fields.{key}" for key in (config.start_field, config.end_field) if key}
+    return names
 
 
 def appointment_context(enrollment: Enrollment) -> dict[str, Any] | None:
@@ -135,6 +172,8 @@ def register() -> None:
             ),
             config_schema=AppointmentTriggerConfig,
             check=_check,
+            provides=_provides,
+            complete=_complete,
             meta={"single_opt_in_source": True, "group": "events", "color": "orange"},
         )
     )

@@ -1,14 +1,17 @@
 """Web push ingest on the hot path (Starlette, not Django): token → store raw → answer → process.
 
-``POST /hooks/etermin/{token}`` reads the body (at most ``WEB_PUSH_MAX_BYTES``), reads just its
-command and appointment UID (``check_push``), and hands it to the one writer thread, which
-commits queued pushes in batches (group commit: one transaction and one fsync for many pushes).
-The answer is sent only after the push's batch is committed, so a ``200 ok`` is a promise that
-the push survives a crash. Processing happens later, in the worker's inbox sweep.
+``POST /hooks/etermin/{token}`` first checks the token and the declared charset (nothing of the
+body is read for a request that fails either), then reads the body (at most
+``WEB_PUSH_MAX_BYTES``, within ``WEB_PUSH_BODY_TIMEOUT_SECONDS``), reads just its command and
+appointment UID (``check_push``), and hands it to the one writer thread, which commits queued
+pushes in batches (group commit: one transaction and one fsync for many pushes). The answer is
+sent only after the push's batch is committed, so a ``200 ok`` is a promise that the push
+survives a crash. Processing happens later, in the worker's inbox sweep.
 
 Answers: ``200 ok`` stored (or a repeat of a stored push); ``400`` with the reason when the body
-cannot be read (the row is stored anyway, as ``failed``); ``404`` unknown token; ``413`` body too
-large; ``503`` when the database refused the write (eTermin may send it again).
+cannot be read (the row is stored anyway, as ``failed``); ``404`` unknown token; ``408`` the body
+did not arrive in time; ``413`` body too large; ``415`` a charset eTermin does not send (nothing
+stored); ``503`` when the database refused the write (eTermin may send it again).
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from terminflow.kit import clock
 from terminflow.kit.crypto import token_hash
+from terminflow.kit.deadlines import ReadDeadlines
 from terminflow.kit.groupcommit import GroupCommit
 from terminflow.kit.logs import accept_request_id, new_request_id
 from terminflow.kit.metrics import WEB_PUSHES
 
 from .models import EterminAccount, WebPush, WebPushStatus
-from .pushes import UnreadablePush, check_push
+from .pushes import UnreadablePush, UnsupportedCharset, check_push, push_codec
 
 log = logging.getLogger("terminflow.etermin.ingest")
 
@@ -70,6 +74,12 @@ class IncomingPush:
 
 def incoming_push(token: str, body: bytes, content_type: str, request_id: str = "") -> IncomingPush:
     """Read what the inbox row needs from a request; never raises for a bad body."""
+    return _incoming(token_hash(token), body, content_type, request_id)
+
+
+def _incoming(
+    hashed_token: str, body: bytes, content_type: str, request_id: str = ""
+) -> IncomingPush:
     content_type = content_type[:_CONTENT_TYPE_MAX].replace("\x00", "")
     try:
         header = check_push(body, content_type)
@@ -79,7 +89,7 @@ def incoming_push(token: str, body: bytes, content_type: str, request_id: str = 
     else:
         command, uid, reason = header.command, header.uid, ""
     return IncomingPush(
-        token_hash=token_hash(token),
+        token_hash=hashed_token,
         body=body,
         content_type=content_type,
         body_sha256=hashlib.sha256(body).hexdigest(),
@@ -185,12 +195,71 @@ class _Statements:
         return sql
 
 
+class TokenGate:
+    """Which web push tokens are valid, asked before a request's body is read.
+
+    A token found valid is remembered, so a push on it costs one set lookup here. An unknown
+    token is looked up in the database, the lookups of concurrent requests in one query on the
+    gate's own thread, and is not remembered: a token created a moment ago in another process
+    must work at once. The gate only spares work; the writer checks every token again in its
+    batch's transaction and stays the authority, so a token rotated or deleted in another
+    process is refused there (and then forgotten here).
+    """
+
+    # Only tokens that were valid get in, so this is reached only by churning thousands of
+    # accounts; then starting over costs one lookup per token.
+    MAX_KNOWN = 10_000
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+        self._lookups: GroupCommit[str, bool] = GroupCommit(
+            self._lookup, name="ingest-tokens", on_thread_exit=_close_connection
+        )
+
+    def start(self) -> None:
+        self._lookups.start()
+
+    def stop(self) -> None:
+        self._lookups.stop()
+
+    async def is_valid(self, hashed_token: str) -> bool:
+        if hashed_token in self.known:
+            return True
+        valid = await self._lookups.submit(hashed_token)
+        if valid:
+            if len(self.known) >= self.MAX_KNOWN:
+                self.known.clear()
+            self.known.add(hashed_token)
+        return valid
+
+    def forget(self, hashed_token: str) -> None:
+        self.known.discard(hashed_token)
+
+    @staticmethod
+    def _lookup(hashes: Sequence[str]) -> list[bool]:
+        try:
+            found = set(
+                EterminAccount.objects.filter(web_push_token_hash__in=set(hashes)).values_list(
+                    "web_push_token_hash", flat=True
+                )
+            )
+        except Exception:
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+            raise
+        return [hashed in found for hashed in hashes]
+
+
+def _close_connection() -> None:
+    connection.close()
+
+
 class IngestWriter:
     """The single group-commit writer of the inbox.
 
-    Token lookup happens here, inside each batch's transaction (one query per batch), rather
-    than in a cache on the request path: a cache can be stale (a token rotated or an account
-    deleted in another process would still be accepted), while a lookup in the same transaction
+    The deciding token lookup happens here, inside each batch's transaction (one query per
+    batch): the ``TokenGate`` on the request path remembers tokens and so can be stale (a token
+    rotated or an account deleted in another process), while a lookup in the same transaction
     as the insert can never store a push for a token that is no longer valid. It costs one
     indexed query per batch, not per push. A hash lookup keeps the time independent of how
     much of a guessed token is right.
@@ -201,9 +270,10 @@ class IngestWriter:
             self._commit,
             max_batch=max_batch,
             name="ingest-writer",
-            on_thread_exit=self._close_connection,
+            on_thread_exit=_close_connection,
         )
         self._sql: _Statements | None = None
+        self.gate = TokenGate()
         self._waiting = 0  # requests on the loop awaiting their commit
 
     @property
@@ -221,10 +291,12 @@ class IngestWriter:
         return self._waiting >= BUSY_WAITING
 
     async def start(self) -> None:
+        self.gate.start()
         self._group.start()
 
     async def stop(self) -> None:
-        # Joining the thread blocks; off the loop, so the last batch's callers still get answers.
+        # Joining the threads blocks; off the loop, so the last batch's callers still get answers.
+        await asyncio.to_thread(self.gate.stop)
         await asyncio.to_thread(self._group.stop)
 
     async def submit(self, push: IncomingPush) -> Outcome:
@@ -236,10 +308,6 @@ class IngestWriter:
             self._waiting -= 1
 
     # -- the writer thread -----------------------------------------------------------------
-
-    @staticmethod
-    def _close_connection() -> None:
-        connection.close()
 
     def _commit(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
         try:
@@ -420,6 +488,7 @@ def _plain(status: int, text: str) -> tuple[int, bytes]:
 _OK = _plain(200, "ok")
 _NOT_FOUND = _plain(404, "Not Found")
 _TOO_LARGE = _plain(413, "The body is larger than the web push limit.")
+_TIMEOUT = _plain(408, "The body did not arrive in time.")
 _UNAVAILABLE = _plain(503, "The push could not be stored right now; please send it again.")
 
 
@@ -436,12 +505,16 @@ class WebPushEndpoint:
 
     A plain ASGI callable rather than a Starlette request handler: it streams the body against
     the cap without buffering more than the cap, and it is the hottest path in the product.
+    Everything that can be decided from the request line and headers (token, size, charset) is
+    decided before the first byte of the body is read, so junk costs no decoding.
     """
 
     def __init__(self, writer: IngestWriter) -> None:
         self.writer = writer
+        self.gate = writer.gate
         # Read once: a settings lookup per request is measurable on this path.
         self.max_bytes = settings.WEB_PUSH_MAX_BYTES
+        self.deadlines = ReadDeadlines(settings.WEB_PUSH_BODY_TIMEOUT_SECONDS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         max_bytes = self.max_bytes
@@ -456,11 +529,34 @@ class WebPushEndpoint:
             elif name == b"x-request-id":
                 request_id = value.decode("latin-1")
         request_id = accept_request_id(request_id)
+        hashed = token_hash(scope["path_params"]["token"])
+        if hashed not in self.gate.known:
+            try:
+                valid = await self.gate.is_valid(hashed)
+            except Exception:
+                log.exception(
+                    "a web push token could not be looked up", extra={"request_id": request_id}
+                )
+                WEB_PUSHES.labels("error").inc()
+                await _answer(send, *_UNAVAILABLE)
+                return
+            if not valid:
+                WEB_PUSHES.labels("unknown_token").inc()
+                await _answer(send, *_NOT_FOUND)
+                return
         if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             # Refused on the header alone: the body is never read, let alone stored.
             WEB_PUSHES.labels("too_large").inc()
             await _answer(send, *_TOO_LARGE)
             return
+        if ";" in content_type:
+            try:
+                push_codec(content_type)
+            except UnsupportedCharset as exc:
+                WEB_PUSHES.labels("unsupported_charset").inc()
+                await _answer(send, *_plain(415, exc.reason))
+                return
+        reading = self.deadlines.enter()
         try:
             body = await _read_body(receive, max_bytes)
         except _TooLarge:
@@ -469,7 +565,15 @@ class WebPushEndpoint:
             return
         except _Disconnected:
             return  # the sender gave up before the body was complete; nothing to store
-        push = incoming_push(scope["path_params"]["token"], body, content_type, request_id)
+        except asyncio.CancelledError:
+            if not self.deadlines.overdue(reading):
+                raise
+            WEB_PUSHES.labels("timeout").inc()
+            await _answer(send, *_TIMEOUT, close=True)
+            return
+        finally:
+            self.deadlines.leave(reading)
+        push = _incoming(hashed, body, content_type, request_id)
         try:
             outcome = await self.writer.submit(push)
         except Exception:
@@ -484,6 +588,7 @@ class WebPushEndpoint:
                 extra={"request_id": request_id, "outcome": outcome.value},
             )
         if outcome is Outcome.UNKNOWN_TOKEN:
+            self.gate.forget(hashed)
             await _answer(send, *_NOT_FOUND)
         elif push.reason:
             await _answer(send, *_plain(400, push.reason))
@@ -509,13 +614,18 @@ async def _read_body(receive: Receive, max_bytes: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
+_PLAIN_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+_CLOSE_HEADERS = [*_PLAIN_HEADERS, (b"connection", b"close")]
+
+
+async def _answer(send: Send, status: int, body: bytes, *, close: bool = False) -> None:
+    # ``close``: the rest of the request never came, so the connection cannot carry another.
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                *(_CLOSE_HEADERS if close else _PLAIN_HEADERS),
                 (b"content-length", str(len(body)).encode("ascii")),
             ],
         }

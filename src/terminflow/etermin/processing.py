@@ -23,7 +23,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,12 +32,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
 from terminflow.campaigns import engine
+from terminflow.campaigns.elements import stop_waits_for_deleted_appointment
 from terminflow.campaigns.models import Element, Enrollment
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact, FieldType
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit import clock
 from terminflow.kit.metrics import INBOX_BATCH_SECONDS, INBOX_LAG_SECONDS, INBOX_PROCESSED
+from terminflow.kit.reasons import Reason
 from terminflow.workspaces.models import Workspace
 
 from .client import EterminError, client_for
@@ -60,6 +62,30 @@ RETRY_DELAYS = (
 )
 # eTermin sends no sequence number; within one appointment a command never goes back in rank.
 COMMAND_RANK = {"": -1, "CREATED": 0, "MODIFIED": 1, "DELETED": 2}
+
+# The reasons stored on inbox rows (English; shown translated through kit.reasons).
+GAVE_UP = Reason("gave_up", "%(error)s (gave up after %(tries)s tries)")
+TRYING_AGAIN = Reason("retrying", "%(error)s; trying again at %(at)s")
+PROCESSING_ERROR = Reason("processing_error", "processing error: %(error)s")
+ALREADY_DELETED = Reason("already_deleted", "the appointment was already deleted")
+OLDER_THAN_DELETION = Reason(
+    "older_than_deletion",
+    "the appointment was deleted in eTermin; this older push arrived after the deletion",
+)
+NO_ELEMENT = Reason("no_element", "no active campaign has an eTermin element")
+NO_CALENDAR = Reason("no_calendar", "no active eTermin element reacts to this calendar")
+NO_EVENT = Reason("no_event", "no active eTermin element reacts to %(event)s appointments")
+NEVER_TAKEN_IN = Reason(
+    "never_taken_in", "deleted appointment was never taken in by a created or edited element"
+)
+NO_NEWSLETTER = Reason("no_newsletter", "the customer did not tick the eTermin newsletter checkbox")
+NO_EMAIL = Reason("no_email", "no usable email address: %(problem)s")
+NOTHING_TO_DO = Reason("nothing_to_do", "nothing to do")
+ALREADY_PASSED = Reason(
+    "already_passed", "contact already passed element '%(element)s' in this campaign"
+)
+CALENDAR_LOOKUP = Reason("lookup_failed", "eTermin calendar lookup failed: %(error)s")
+NEWSLETTER_LOOKUP = Reason("lookup_failed", "eTermin newsletter lookup failed: %(error)s")
 
 
 class RetryLater(Exception):
@@ -389,9 +415,7 @@ def _apply_together(plans: list[Plan], context: BatchContext) -> list[Plan]:
         appointment = plan.appointment
         for element, config in plan.reacting:
             if enrollments[(id(plan), element.pk)] is None:
-                plan.reasons.append(
-                    f"contact already passed element {element.key!r} in this campaign"
-                )
+                plan.reasons.append(ALREADY_PASSED(element=element.key))
                 continue
             entered[id(plan)].add(element.campaign_id)
             if plan.event.command != "DELETED" and not appointment.taken_in:
@@ -452,10 +476,10 @@ def _process_row(
             result = _apply_in_savepoint(row, event, context)
     except RetryLater as exc:
         if row.attempts > len(RETRY_DELAYS):
-            result = Result(WebPushStatus.FAILED, f"{exc} (gave up after {row.attempts} tries)")
+            result = Result(WebPushStatus.FAILED, GAVE_UP(error=exc, tries=row.attempts))
         else:
             row.next_attempt_at = context.now + RETRY_DELAYS[row.attempts - 1]
-            row.reason = f"{exc}; trying again at {row.next_attempt_at.isoformat()}"
+            row.reason = TRYING_AGAIN(error=exc, at=row.next_attempt_at.isoformat())
             row.claimed_until = None
             row.save(update_fields=["attempts", "next_attempt_at", "reason", "claimed_until"])
             return None
@@ -463,7 +487,9 @@ def _process_row(
         log.exception(
             "web push %s could not be processed", row.id, extra={"request_id": row.request_id}
         )
-        result = Result(WebPushStatus.FAILED, f"processing error: {type(exc).__name__}: {exc}")
+        result = Result(
+            WebPushStatus.FAILED, PROCESSING_ERROR(error=f"{type(exc).__name__}: {exc}")
+        )
     row.status = result.status
     row.reason = result.reason
     row.processed_at = context.now
@@ -515,7 +541,7 @@ def _prefetch_lookups(rows: list[WebPush], events: dict[int, Any], context: Batc
                     for calendar in list_calendars(row.account)
                 }
             except EterminError as exc:
-                context.failed_lookups[(row.account_id, "calendars")] = exc.detail
+                context.failed_lookups[(row.account_id, "calendars")] = exc.english
         event_name = EVENT_BY_COMMAND[event.command]
         needs_newsletter = event.newsletter == "unknown" and any(
             config.newsletter_only and config.event == event_name for config in candidates
@@ -526,7 +552,7 @@ def _prefetch_lookups(rows: list[WebPush], events: dict[int, Any], context: Batc
                 with client_for(row.account) as client:
                     found = client.contacts_by_email(event.email)
             except EterminError as exc:
-                context.failed_lookups[key] = exc.detail
+                context.failed_lookups[key] = exc.english
                 continue
             context.newsletter[key] = any(contact.newsletter for contact in found)
 
@@ -577,12 +603,26 @@ def _record(appointment: Appointment, event: AppointmentEvent, row: WebPush) -> 
 
 
 def _save(appointment: Appointment, changed: set[str]) -> None:
-    """Write the appointment: all of it when new, else only what changed (nothing if nothing)."""
+    """Write the appointment: all of it when new, else only what changed (nothing if nothing).
+
+    An appointment deleted just now stops the waits tied to it (a reminder for it must not go
+    out), in the same transaction as the deletion.
+    """
+    deleted_now = (
+        appointment.pk is not None
+        and "status" in changed
+        and appointment.status == AppointmentStatus.DELETED
+    )
     if appointment.pk is None:
         appointment.save()
     elif changed:
         appointment.save(update_fields=[*changed, "updated_at"])
     changed.clear()
+    if deleted_now and appointment.contact_id is not None:
+        contact = appointment.contact
+        assert contact is not None
+        moments = {m.astimezone(UTC) for m in (appointment.start, appointment.end) if m}
+        stop_waits_for_deleted_appointment(contact, appointment.pk, moments, clock.now())
 
 
 @dataclass
@@ -616,13 +656,9 @@ def _plan(row: WebPush, event: AppointmentEvent, context: BatchContext) -> Plan:
     plan = Plan(row=row, event=event, appointment=appointment)
     if appointment.status == AppointmentStatus.DELETED:
         if event.command == "DELETED":
-            plan.result = Result(WebPushStatus.IGNORED, "the appointment was already deleted")
+            plan.result = Result(WebPushStatus.IGNORED, ALREADY_DELETED())
         else:
-            plan.result = Result(
-                WebPushStatus.IGNORED,
-                "the appointment was deleted in eTermin; this older push arrived after the "
-                "deletion",
-            )
+            plan.result = Result(WebPushStatus.IGNORED, OLDER_THAN_DELETION())
         return plan
     changed = plan.changed = _record(appointment, event, row)
     calendar_id = plan.calendar_id = _resolve_calendar_id(
@@ -639,17 +675,15 @@ def _plan(row: WebPush, event: AppointmentEvent, context: BatchContext) -> Plan:
         if _account_matches(config, account)
     ]
     if not candidates:
-        plan.result = Result(WebPushStatus.IGNORED, "no active campaign has an eTermin element")
+        plan.result = Result(WebPushStatus.IGNORED, NO_ELEMENT())
         return plan
     if calendar_id is None and any(config.calendar != "all" for _, config in candidates):
         failure = context.failed_lookups.get((account.id, "calendars"))
         if failure:
-            raise RetryLater(f"eTermin calendar lookup failed: {failure}")
+            raise RetryLater(CALENDAR_LOOKUP(error=failure))
     candidates = [(e, c) for e, c in candidates if _calendar_matches(c, calendar_id)]
     if not candidates:
-        plan.result = Result(
-            WebPushStatus.IGNORED, "no active eTermin element reacts to this calendar"
-        )
+        plan.result = Result(WebPushStatus.IGNORED, NO_CALENDAR())
         return plan
     plan.candidates = candidates
 
@@ -657,16 +691,16 @@ def _plan(row: WebPush, event: AppointmentEvent, context: BatchContext) -> Plan:
     reacting = [(e, c) for e, c in candidates if c.event == event_name]
     reasons = plan.reasons
     if not reacting:
-        reasons.append(f"no active eTermin element reacts to {event_name} appointments")
+        reasons.append(NO_EVENT(event=event_name))
     if event.command == "DELETED" and reacting and not appointment.taken_in:
         reacting = []
-        reasons.append("deleted appointment was never taken in by a created or edited element")
+        reasons.append(NEVER_TAKEN_IN())
     if any(c.newsletter_only for _, c in reacting):
         ticked = _newsletter_ticked(event, account.id, context)
         if not ticked:
             reacting = [(e, c) for e, c in reacting if not c.newsletter_only]
             if not reacting:
-                reasons.append("the customer did not tick the eTermin newsletter checkbox")
+                reasons.append(NO_NEWSLETTER())
     plan.reacting = reacting
     return plan
 
@@ -674,8 +708,8 @@ def _plan(row: WebPush, event: AppointmentEvent, context: BatchContext) -> Plan:
 def _no_contact(plan: Plan) -> Result:
     if plan.reacting:
         problem = plan.event.email_problem or "the push carries no email address"
-        return Result(WebPushStatus.FAILED, f"no usable email address: {problem}")
-    return Result(WebPushStatus.IGNORED, "; ".join(plan.reasons) or "nothing to do")
+        return Result(WebPushStatus.FAILED, NO_EMAIL(problem=problem))
+    return Result(WebPushStatus.IGNORED, "; ".join(plan.reasons) or NOTHING_TO_DO())
 
 
 def _take_in_tentatively(plan: Plan) -> bool:
@@ -707,7 +741,7 @@ def _react(plan: Plan, contact: Contact | None, context: BatchContext) -> Result
             element, contact, context=_enrollment_context(plan), now=context.now
         )
         if enrollment is None:
-            reasons.append(f"contact already passed element {element.key!r} in this campaign")
+            reasons.append(ALREADY_PASSED(element=element.key))
             continue
         entered.add(element.campaign_id)
         if event.command != "DELETED" and not appointment.taken_in:
@@ -762,7 +796,7 @@ def _finish_registry(
 def _outcome(plan: Plan, entered: set[int], updated: int) -> Result:
     if entered or updated:
         return Result(WebPushStatus.PROCESSED)
-    return Result(WebPushStatus.IGNORED, "; ".join(plan.reasons) or "nothing to do")
+    return Result(WebPushStatus.IGNORED, "; ".join(plan.reasons) or NOTHING_TO_DO())
 
 
 def _newsletter_ticked(event: AppointmentEvent, account_id: int, context: BatchContext) -> bool:
@@ -770,7 +804,7 @@ def _newsletter_ticked(event: AppointmentEvent, account_id: int, context: BatchC
         return event.newsletter == "yes"
     key = (account_id, event.email)
     if key in context.failed_lookups:
-        raise RetryLater(f"eTermin newsletter lookup failed: {context.failed_lookups[key]}")
+        raise RetryLater(NEWSLETTER_LOOKUP(error=context.failed_lookups[key]))
     return context.newsletter.get(key, False)
 
 

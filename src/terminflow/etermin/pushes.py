@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from email_validator import EmailNotValidError, validate_email
 
+from terminflow.kit.reasons import Reason
+
 COMMANDS = ("CREATED", "MODIFIED", "DELETED")
 # The inbox column is varchar(200); a longer id could never be stored, so it is refused here.
 MAX_UID_LENGTH = 200
@@ -43,12 +45,56 @@ _DATE_FIELDS = {**_UTC_DATE_FIELDS, **_LOCAL_DATE_FIELDS}
 
 _NEWSLETTER_YES = frozenset({"1", "true", "yes", "ja", "on", "y", "j"})
 _NEWSLETTER_NO = frozenset({"0", "false", "no", "nein", "off", "n"})
-_LATIN_CHARSETS = frozenset({"iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"})
+# The charsets eTermin sends, under the names HTTP clients spell them with, to Python's codec.
+# Anything else is refused before the body is read: Python has codecs (punycode, idna, utf-7,
+# rot13, ...) that cost a second of CPU for 64 KiB, and no eTermin push is written in them.
+_CHARSETS = {
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "iso-8859-1": "latin-1",
+    "iso8859-1": "latin-1",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-15": "iso8859-15",
+    "iso8859-15": "iso8859-15",
+    "latin-9": "iso8859-15",
+    "latin9": "iso8859-15",
+    "windows-1252": "cp1252",
+    "cp1252": "cp1252",
+    "utf-16": "utf-16",
+    "utf-16le": "utf-16-le",
+    "utf-16be": "utf-16-be",
+}
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _BIRTHDAY_DOTTED = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})\s*$")
 _BOM = b"\xef\xbb\xbf"
 _COMPACT_LAYOUTS = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}
 # Far enough from datetime's limits that no time zone conversion can overflow.
 _MIN_YEAR, _MAX_YEAR = 1000, 9000
+
+
+# Why a body is unreadable, as stored on its inbox row (English; translated through kit.reasons).
+for _msgid in (
+    "The body is not valid JSON: %(error)s.",
+    "The body is JSON nested too deeply to be a web push.",
+    "The body is a JSON array; a web push is one JSON object.",
+    "The body is JSON but %(kind)s, not an object with the push's fields.",
+    "The body is neither a JSON object nor form fields (name=value&…).",
+    "The body is not bytes.",
+    "The body is empty.",
+    "The field %(field)s holds %(value)s, which is not a date and time.",
+    "The field %(field)s holds %(value)s, which is not a plausible date.",
+    "The account's time zone %(zone)s is unknown, so local times cannot be read.",
+    "The push has no command (CREATED, MODIFIED or DELETED).",
+    "The command %(command)s is not one of CREATED, MODIFIED, DELETED.",
+    "The push has no appointmentUID.",
+    "The appointmentUID is longer than %(max)s characters.",
+    "The appointmentUID contains control characters.",
+    "The appointmentUID is not valid text.",
+):
+    Reason("unreadable", _msgid)
 
 
 class UnreadablePush(Exception):
@@ -60,6 +106,10 @@ class UnreadablePush(Exception):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class UnsupportedCharset(UnreadablePush):
+    """The content type names a charset eTermin never sends; the body is not worth reading."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +178,18 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _json_value(data: bytes | str) -> Any:
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError:
+        raise
+    except RecursionError:
+        # The standard parser recurses per level; orjson stops at 1024 and hands over to it.
+        raise UnreadablePush("The body is JSON nested too deeply to be a web push.") from None
+    except ValueError as exc:
+        raise UnreadablePush(f"The body is not valid JSON: {exc}.") from None
+
+
 def _fast_json(body: bytes) -> Any:
     """orjson on the hot path (a third of ``check_push``'s time went to ``json.loads``).
 
@@ -137,28 +199,15 @@ def _fast_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        return _json_value(body)
 
 
-def _load_json(body: bytes, charset: str) -> dict[str, Any]:
+def _load_json(body: bytes, codec: str) -> dict[str, Any]:
     try:
-        if charset and charset not in {"utf-8", "utf8"}:
-            value = json.loads(body.decode(charset, errors="strict"))
-        else:
-            value = _fast_json(body)
+        value = _json_value(body.decode(codec)) if codec != "utf-8" else _fast_json(body)
     except UnicodeDecodeError:
-        # A declared or assumed UTF-8 that is not: the body is most likely latin-1.
-        try:
-            value = json.loads(body.decode("latin-1"))
-        except ValueError as exc:
-            raise UnreadablePush(f"The body is not valid JSON: {exc}.") from None
-    except LookupError:
-        # An unknown charset name in the content type; read the body as UTF-8 after all.
-        return _load_json(body, "")
-    except RecursionError:
-        raise UnreadablePush("The body is JSON nested too deeply to be a web push.") from None
-    except ValueError as exc:
-        raise UnreadablePush(f"The body is not valid JSON: {exc}.") from None
+        # A declared or assumed charset that is not: the body is most likely latin-1.
+        value = _json_value(body.decode("latin-1"))
     if not isinstance(value, dict):
         if isinstance(value, list):
             raise UnreadablePush("The body is a JSON array; a web push is one JSON object.")
@@ -174,11 +223,11 @@ def _load_json(body: bytes, charset: str) -> dict[str, Any]:
     return result
 
 
-def _form_text(raw: bytes, charset: str) -> str:
-    if charset and charset not in {"utf-8", "utf8"}:
+def _form_text(raw: bytes, codec: str) -> str:
+    if codec != "utf-8":
         try:
-            return raw.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+            return raw.decode(codec)
+        except UnicodeDecodeError:
             pass
     try:
         return raw.decode("utf-8")
@@ -187,7 +236,7 @@ def _form_text(raw: bytes, charset: str) -> str:
         return raw.decode("latin-1")
 
 
-def _load_form(body: bytes, charset: str) -> dict[str, Any]:
+def _load_form(body: bytes, codec: str) -> dict[str, Any]:
     if b"=" not in body:
         raise UnreadablePush("The body is neither a JSON object nor form fields (name=value&…).")
     result: dict[str, Any] = {}
@@ -205,12 +254,43 @@ def _load_form(body: bytes, charset: str) -> dict[str, Any]:
             )
         )
     for raw_key, raw_value in pairs:
-        key = _form_text(raw_key, charset).strip().lower()
-        value = _form_text(raw_value, charset)
+        key = _form_text(raw_key, codec).strip().lower()
+        value = _form_text(raw_value, codec)
         # A repeated key keeps its last filled value, whatever the case of each spelling.
         if value or key not in result:
             result[key] = value
     return result
+
+
+def push_codec(content_type: str) -> str:
+    """The Python codec for the charset ``content_type`` declares, ``utf-8`` when it declares none.
+
+    Raises ``UnsupportedCharset`` for a charset eTermin does not send.
+    """
+    return _codec(_media_type(content_type)[1])
+
+
+def _codec(charset: str) -> str:
+    if not charset:
+        return "utf-8"
+    codec = _CHARSETS.get(charset)
+    if codec is None:
+        raise UnsupportedCharset(
+            f"The charset {_printable(charset, 40)} is not one eTermin sends; "
+            "send UTF-8, ISO-8859-1, ISO-8859-15, Windows-1252 or UTF-16."
+        )
+    return codec
+
+
+def _from_utf16(body: bytes, codec: str) -> bytes:
+    """A UTF-16 body as UTF-8, so the rest of the reading has one multi-byte case less."""
+    if codec == "utf-16" and not body.startswith(_UTF16_BOMS):
+        raise UnreadablePush("The body is declared UTF-16 but has no byte order mark.")
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        raise UnreadablePush("The body is not valid UTF-16.") from None
+    return text.removeprefix("\ufeff").encode("utf-8")
 
 
 def _load(body: bytes, content_type: str) -> dict[str, Any]:
@@ -218,25 +298,29 @@ def _load(body: bytes, content_type: str) -> dict[str, Any]:
     if not isinstance(body, bytes | bytearray | memoryview):
         raise UnreadablePush("The body is not bytes.")
     body = bytes(body)
+    media, charset = _media_type(content_type)
+    codec = _codec(charset)
+    if codec.startswith("utf-16") or body.startswith(_UTF16_BOMS):
+        body = _from_utf16(body, codec if codec.startswith("utf-16") else "utf-16")
+        codec = "utf-8"
     if body.startswith(_BOM):
         body = body[3:]
     stripped = body.strip()
     if not stripped:
         raise UnreadablePush("The body is empty.")
-    media, charset = _media_type(content_type)
     first = stripped[:1]
     # The content decides: eTermin's content type is not always right, and a form body never
     # starts with a brace while a JSON object always does.
     if first in (b"{", b"["):
-        return _load_json(stripped, charset)
+        return _load_json(stripped, codec)
     if "json" in media:
         try:
-            return _load_json(stripped, charset)
+            return _load_json(stripped, codec)
         except UnreadablePush:
             if b"=" in stripped:
-                return _load_form(stripped, charset)
+                return _load_form(stripped, codec)
             raise
-    return _load_form(stripped, charset)
+    return _load_form(stripped, codec)
 
 
 def _text(value: Any) -> str:
@@ -250,7 +334,11 @@ def _text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        # orjson reads 1024 levels; the standard encoder gives up at the recursion limit.
+        raise UnreadablePush("The body is JSON nested too deeply to be a web push.") from None
 
 
 def _printable(value: str, limit: int = 60) -> str:

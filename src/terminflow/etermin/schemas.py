@@ -52,7 +52,10 @@ class AccountOut(Schema):
     id: int
     name: str
     public_key: str
-    web_push_url: str
+    web_push_url: str | None = Field(
+        ...,
+        description="Paste into eTermin; null for viewers (it lets anyone post bookings).",
+    )
     timezone: str
     created_at: datetime
     sync: SyncStateOut
@@ -79,8 +82,11 @@ class InboxEntryOut(Schema):
     account_id: int
     command: str | None
     appointment_uid: str | None
+    command_label: str = Field("", description="The command in the request's language")
     status: InboxStatus
-    reason: str
+    status_label: str = Field("", description="The status in the request's language")
+    reason: str = Field(description="Why it was ignored or failed, in the request's language")
+    reason_code: str = Field("", description='Stable English code of the reason; "" if none')
     received_at: datetime
     processed_at: datetime | None
     source: InboxSource = Field(

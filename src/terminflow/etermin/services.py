@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from terminflow.kit import clock, crypto
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
@@ -50,31 +52,49 @@ def account_for_workspace(workspace: Workspace, account_id: int) -> EterminAccou
     """The workspace's account with this id; another workspace's id is ``NotFound`` too."""
     account = EterminAccount.objects.filter(workspace=workspace, pk=account_id).first()
     if account is None:
-        raise NotFound(f"No eTermin account {account_id} in this workspace.")
+        raise NotFound(
+            gettext_lazy("No eTermin account %(account_id)s in this workspace."),
+            account_id=account_id,
+        )
     return account
 
 
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise Unprocessable("Give the account a name, e.g. the practice it belongs to.")
+        raise Unprocessable(
+            gettext_lazy("Give the account a name, e.g. the practice it belongs to.")
+        )
     if len(name) > MAX_NAME_LENGTH:
-        raise Unprocessable(f"The account name is longer than {MAX_NAME_LENGTH} characters.")
+        raise Unprocessable(
+            gettext_lazy("The account name is longer than %(MAX_NAME_LENGTH)s characters."),
+            MAX_NAME_LENGTH=MAX_NAME_LENGTH,
+        )
     return name
 
 
-def _clean_key(value: str, *, label: str, limit: int) -> str:
+def _clean_key(value: str, *, label: Any, limit: int) -> str:
     value = (value or "").strip()
     if not value:
         raise Unprocessable(
-            f"The {label} API key is missing; copy it from eTermin under API → API & Web Push."
+            gettext_lazy(
+                "The %(label)s API key is missing; copy it from eTermin under API → API & Web Push."
+            ),
+            label=label,
         )
     if len(value) > limit:
-        raise Unprocessable(f"The {label} API key is longer than {limit} characters.")
+        raise Unprocessable(
+            gettext_lazy("The %(label)s API key is longer than %(limit)s characters."),
+            label=label,
+            limit=limit,
+        )
     if not value.isascii() or not value.isprintable():
         raise Unprocessable(
-            f"The {label} API key contains characters eTermin keys never have; "
-            "copy it again from eTermin."
+            gettext_lazy(
+                "The %(label)s API key contains characters eTermin keys never have; copy it again "
+                "from eTermin."
+            ),
+            label=label,
         )
     return value
 
@@ -85,7 +105,8 @@ def _clean_timezone(name: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise Unprocessable(
-            f"{name!r} is not a time zone; use an IANA name like Europe/Zurich."
+            gettext_lazy("%(name)r is not a time zone; use an IANA name like Europe/Zurich."),
+            name=name,
         ) from None
     return name
 
@@ -119,8 +140,12 @@ def connect_account(
     """
     require_feature(workspace, Feature.ETERMIN)
     name = _clean_name(name)
-    public_key = _clean_key(public_key, label="public", limit=MAX_PUBLIC_KEY_LENGTH)
-    private_key = _clean_key(private_key, label="private", limit=MAX_PRIVATE_KEY_LENGTH)
+    public_key = _clean_key(
+        public_key, label=pgettext_lazy("api key", "public"), limit=MAX_PUBLIC_KEY_LENGTH
+    )
+    private_key = _clean_key(
+        private_key, label=pgettext_lazy("api key", "private"), limit=MAX_PRIVATE_KEY_LENGTH
+    )
     zone = _clean_timezone(timezone or workspace.timezone)
     if verify:
         _verify_keys(public_key, private_key)
@@ -182,12 +207,16 @@ def update_account(
         account.timezone = _clean_timezone(timezone)
         changed.append("timezone")
     new_public = (
-        _clean_key(public_key, label="public", limit=MAX_PUBLIC_KEY_LENGTH)
+        _clean_key(
+            public_key, label=pgettext_lazy("api key", "public"), limit=MAX_PUBLIC_KEY_LENGTH
+        )
         if public_key is not None
         else None
     )
     new_private = (
-        _clean_key(private_key, label="private", limit=MAX_PRIVATE_KEY_LENGTH)
+        _clean_key(
+            private_key, label=pgettext_lazy("api key", "private"), limit=MAX_PRIVATE_KEY_LENGTH
+        )
         if private_key is not None
         else None
     )
@@ -238,7 +267,7 @@ def list_calendars(account: EterminAccount) -> list[Calendar]:
 def inbox_entry(workspace: Workspace, push_id: int) -> WebPush:
     push = WebPush.objects.filter(workspace=workspace, pk=push_id).first()
     if push is None:
-        raise NotFound(f"No web push {push_id} in this workspace.")
+        raise NotFound(gettext_lazy("No web push %(push_id)s in this workspace."), push_id=push_id)
     return push
 
 
@@ -261,7 +290,9 @@ def retry_push(push: WebPush) -> WebPush:
     if not updated:
         push.refresh_from_db()
         raise Conflict(
-            f"Web push {push.pk} is {push.status}; only failed web pushes can be retried."
+            gettext_lazy("Web push %(pk)s is %(status)s; only failed web pushes can be retried."),
+            pk=push.pk,
+            status=push.status,
         )
     push.refresh_from_db()
     logger.info("web push %s set back to pending", push.pk)

@@ -20,7 +20,8 @@ from prometheus_client import Counter, Histogram
 WEB_PUSHES = Counter(
     "terminflow_web_pushes_received",
     "Web push requests answered, by outcome "
-    "(stored, repeat, unknown_token, unreadable, too_large, error).",
+    "(stored, repeat, unknown_token, unreadable, unsupported_charset, too_large, timeout, "
+    "error).",
     ["outcome"],
 )
 INBOX_PROCESSED = Counter(
@@ -68,7 +69,16 @@ ETERMIN_SYNC = Counter(
 
 # Known label values start at 0 in every process, so a series exists before its first event
 # (an alert on the rate of failed emails then works from the start).
-for _outcome in ("stored", "repeat", "unknown_token", "unreadable", "too_large", "error"):
+for _outcome in (
+    "stored",
+    "repeat",
+    "unknown_token",
+    "unreadable",
+    "unsupported_charset",
+    "too_large",
+    "timeout",
+    "error",
+):
     WEB_PUSHES.labels(_outcome)
 for _status in ("processed", "ignored", "failed"):
     INBOX_PROCESSED.labels(_status)

@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
 from . import services
 from .models import BounceMessage, EmailTemplate, Outbox
@@ -29,7 +30,7 @@ class EmailTemplateForm(forms.ModelForm):
             attach_ics=bool(cleaned.get("attach_ics")),
         )
         for problem in services.check_template(workspace, data):
-            line = f" (line {problem['line']})" if problem.get("line") else ""
+            line = " " + gettext("(line %(line)s)") % problem if problem.get("line") else ""
             field = problem["field"] if problem["field"] in self.fields else None
             self.add_error(field, f"{problem['message']}{line}")
         return cleaned

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import pgettext_lazy
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ConfigDict
 
 from terminflow.contacts.services import get_contact
+from terminflow.kit import reasons
 from terminflow.workspaces.api import current_workspace
 
 from . import services
@@ -43,6 +45,7 @@ class EmailOut(Schema):
     kind: str
     attach_ics: bool
     version: int
+    archived: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -73,7 +76,9 @@ class OutboxOut(Schema):
     to: str
     subject: str
     status: str
+    status_label: str = ""
     reason: str
+    reason_code: str = ""
     attempts: int
     message_id: str
     created_at: datetime
@@ -98,6 +103,7 @@ def _email_out(template: EmailTemplate) -> dict[str, Any]:
         "kind": template.kind,
         "attach_ics": template.attach_ics,
         "version": template.version,
+        "archived": template.archived_at is not None,
         "created_at": template.created_at,
         "updated_at": template.updated_at,
     }
@@ -108,8 +114,30 @@ def _data(payload: EmailIn) -> services.TemplateData:
 
 
 @router.get("", response=list[EmailOut])
-def list_emails(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_email_out(t) for t in services.list_templates(current_workspace(request))]
+def list_emails(request: HttpRequest, archived: bool = False) -> list[dict[str, Any]]:
+    """The current emails (what the builder offers); ``?archived=true`` the archived ones."""
+    templates = services.list_templates(current_workspace(request), archived=archived)
+    return [_email_out(t) for t in templates]
+
+
+@router.post("/{email_id}/archive", response=EmailOut)
+def archive_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
+    """409 ``email_in_use`` while a campaign that is not archived sends it."""
+    template = services.get_template(current_workspace(request), email_id)
+    return _email_out(services.archive_template(template))
+
+
+@router.post("/{email_id}/unarchive", response=EmailOut)
+def unarchive_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
+    template = services.get_template(current_workspace(request), email_id)
+    return _email_out(services.unarchive_template(template))
+
+
+@router.delete("/{email_id}", response={204: None})
+def delete_email(request: HttpRequest, email_id: int) -> Status:
+    """Only an email no campaign uses and none was sent of; 409 ``email_in_use`` otherwise."""
+    services.delete_template(services.get_template(current_workspace(request), email_id))
+    return Status(204, None)
 
 
 @router.post("", response={201: EmailOut})
@@ -137,6 +165,15 @@ def preview_email(request: HttpRequest, email_id: int, payload: PreviewIn) -> di
     return services.preview(template, contact)
 
 
+OUTBOX_STATUS_LABELS = {
+    "queued": pgettext_lazy("outbox", "Queued"),
+    "sending": pgettext_lazy("outbox", "Sending"),
+    "sent": pgettext_lazy("outbox", "Sent"),
+    "failed": pgettext_lazy("outbox", "Failed"),
+    "cancelled": pgettext_lazy("outbox", "Not sent on purpose"),
+}
+
+
 def _outbox_out(row: Outbox) -> dict[str, Any]:
     return {
         "id": row.pk,
@@ -147,7 +184,9 @@ def _outbox_out(row: Outbox) -> dict[str, Any]:
         "to": row.to_email,
         "subject": row.subject,
         "status": row.status,
-        "reason": row.reason,
+        "status_label": str(OUTBOX_STATUS_LABELS.get(row.status, row.status)),
+        "reason": reasons.translate(row.reason),
+        "reason_code": reasons.describe(row.reason)[0],
         "attempts": row.attempts,
         "message_id": row.message_id,
         "created_at": row.created_at,

@@ -33,6 +33,8 @@ class EmailTemplate(models.Model):
     # Attach the appointment as an .ics file (confirmations, reschedules, cancellations).
     attach_ics = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
+    # Archived emails leave the lists and the builder's choices; emails sent keep pointing here.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

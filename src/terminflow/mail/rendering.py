@@ -2,8 +2,10 @@
 
 Marketers write these templates, so they run sandboxed and with ``StrictUndefined``: a
 misspelt placeholder fails that one email with a sentence naming the placeholder, instead of
-sending "Hallo ," to thousands of people. Nothing here touches the database; the services
-build the context and store the result.
+sending "Hallo ," to thousands of people. The sandbox (``sandbox.py``) also bounds what a
+template may cost: sizes, loop iterations and a wall-clock budget per render. Nothing here
+touches the database; the services build the context and store the result, and they render
+outside any write transaction, so a slow template never holds the database's write lock.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time, get_datetime_format
+from django.conf import settings
+from django.utils.translation import gettext as _
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing, object_type_repr
+
+from . import sandbox
 
 PARTS = ("subject", "body_html", "body_text")
 WIDTHS = ("full", "long", "medium", "short")
@@ -39,8 +44,11 @@ class RenderError(Exception):
         self.part = part
         self.message = message
         self.line = line
-        where = f"{part}, line {line}" if line else part
-        super().__init__(f"Template error in {where}: {message}")
+        if line:
+            text = _("Template error in %(part)s, line %(line)s: %(message)s")
+        else:
+            text = _("Template error in %(part)s: %(message)s")
+        super().__init__(text % {"part": part, "line": line, "message": message})
 
     def as_problem(self) -> dict[str, Any]:
         return {"field": self.part, "line": self.line, "message": self.message}
@@ -107,6 +115,60 @@ def scoped(path: str, value: Any) -> Any:
 # Formatting -----------------------------------------------------------------------------------
 
 
+class Moment:
+    """A date or datetime in a template: reads localized, works with the date filters.
+
+    ``{{ contact.fields.termin_beginn }}`` then gives "Freitag, 4. Dezember 2026 um 16:30" in
+    the workspace's locale and zone instead of the stored ISO text, and ``| time`` or
+    ``| date("short")`` still see the instant. Public attributes (``year``, ``isoformat``) are
+    the underlying value's.
+    """
+
+    __slots__ = ("fmt", "value")
+
+    def __init__(self, value: datetime | date, fmt: Formatting) -> None:
+        self.value = value
+        self.fmt = fmt
+
+    def __str__(self) -> str:
+        filters = _filters(self.fmt)
+        if isinstance(self.value, datetime):
+            return str(filters["datetime"](self.value, "full"))
+        return str(filters["date"](self.value, "full"))
+
+    def __repr__(self) -> str:
+        return f"<Moment {self.value.isoformat()}>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.value, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Moment):
+            other = other.value
+        return bool(self.value == other)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def moment(value: Any, fmt: Formatting, *, kind: str = "datetime") -> Any:
+    """A stored date/datetime (object or ISO text) as a ``Moment``; other values unchanged."""
+    if isinstance(value, datetime | date):
+        return Moment(value, fmt)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            if kind == "date":
+                return Moment(date.fromisoformat(text), fmt)
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return value
+        return Moment(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), fmt)
+    return value
+
+
 @dataclass(frozen=True)
 class Formatting:
     """How dates read for one workspace: a Babel locale and an IANA time zone."""
@@ -117,8 +179,12 @@ class Formatting:
 
 @lru_cache(maxsize=64)
 def _locale(name: str) -> Locale:
+    code = name.replace("-", "_")
+    # English for Swiss practices reads day-month-year and 24 h, never "12/4/26, 4:30 PM".
+    if code.lower() in ("en", "en_us"):
+        code = "en_GB"
     try:
-        return Locale.parse(name.replace("-", "_"))
+        return Locale.parse(code)
     except (UnknownLocaleError, ValueError):
         return Locale.parse("de_CH")
 
@@ -136,6 +202,8 @@ def _instant(value: Any, zone: tzinfo) -> datetime | date:
     if isinstance(value, Undefined):
         # Raises the placeholder's own message.
         str(value)
+    if isinstance(value, Moment):
+        value = value.value
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -195,12 +263,30 @@ def _make_filters(fmt: Formatting) -> dict[str, Any]:
     return {"datetime": datetime_filter, "date": date_filter, "time": time_filter}
 
 
+def _warm(fmt: Formatting) -> None:
+    locale, zone = _locale(fmt.locale), _zone(fmt.timezone)
+    moment = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    for width in WIDTHS:
+        format_date(moment, width, locale=locale)
+        format_time(moment, width, tzinfo=zone, locale=locale)
+        get_datetime_format(width, locale=locale)  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=64)
-def environment(fmt: Formatting, *, autoescape: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+def _filters(fmt: Formatting) -> dict[str, Any]:
+    return _make_filters(fmt)
+
+
+@lru_cache(maxsize=64)
+def environment(fmt: Formatting, *, autoescape: bool) -> sandbox.BoundedEnvironment:
+    env = sandbox.BoundedEnvironment(
         undefined=PlaceholderUndefined, autoescape=autoescape, keep_trailing_newline=True
     )
     env.filters.update(_make_filters(fmt))
+    env.guard_filters()
+    # Babel loads a locale's data on first use (tens of milliseconds, more on a busy machine):
+    # here, once per process, rather than inside the first render's budget.
+    _warm(fmt)
     # Helpers whose internals are the usual way out of a sandbox; templates do not need them.
     for name in ("lipsum", "cycler", "joiner"):
         env.globals.pop(name, None)
@@ -209,7 +295,9 @@ def environment(fmt: Formatting, *, autoescape: bool) -> ImmutableSandboxedEnvir
 
 @lru_cache(maxsize=512)
 def _compile(fmt: Formatting, autoescape: bool, source: str) -> Template:
-    return environment(fmt, autoescape=autoescape).from_string(source)
+    # Compiling is Python that passes no hook of the sandbox: watched (on a cache miss only).
+    with sandbox.watched():
+        return environment(fmt, autoescape=autoescape).from_string(source)
 
 
 def _line_of(exc: BaseException) -> int | None:
@@ -224,6 +312,10 @@ def _line_of(exc: BaseException) -> int | None:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, sandbox.RenderLimit):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return _("the template nests or calls itself too deeply")
     if isinstance(exc, SecurityError):
         return f"not allowed in a template: {exc}"
     if isinstance(exc, UndefinedError):
@@ -232,19 +324,51 @@ def _describe(exc: BaseException) -> str:
 
 
 def compile_part(part: str, source: str, fmt: Formatting) -> Template:
+    """The compiled template (cached), under a budget of its own: a render's budget is for
+    rendering, and the first compile of a template in a process is not the template's fault.
+    """
     try:
-        return _compile(fmt, part == "body_html", source)
+        with sandbox.budget(budget_seconds(), fresh=True):
+            return _compile(fmt, part == "body_html", source)
     except TemplateSyntaxError as exc:
         raise RenderError(part, exc.message or str(exc), exc.lineno) from exc
+    except Exception as exc:
+        # Nesting deeper than Python's parser goes, number literals too long to read, the
+        # budget spent while compiling: all the template's fault, none worth a 500.
+        raise RenderError(part, _describe(exc)) from exc
+
+
+def budget_seconds() -> float:
+    """The wall-clock budget of one email's render (``TERMINFLOW_RENDER_BUDGET_SECONDS``)."""
+    return float(settings.RENDER_BUDGET_SECONDS)
+
+
+def check_budget_seconds() -> float:
+    """The budget when a template is saved or previewed: a quarter of a real render's.
+
+    The editor then answers in well under a second, and a template that passes has room to
+    spare for contacts with more data than the sample.
+    """
+    return budget_seconds() / 4
+
+
+def budget(seconds: float | None = None) -> Any:
+    """One budget for the renders inside (an email's subject, HTML and text parts together)."""
+    return sandbox.budget(budget_seconds() if seconds is None else seconds)
 
 
 def render_part(part: str, source: str, context: Mapping[str, Any], fmt: Formatting) -> str:
-    """Render one part; any failure becomes a ``RenderError`` naming the part and line."""
+    """Render one part; any failure becomes a ``RenderError`` naming the part and line.
+
+    Runs under the caller's ``budget()``, or under a budget of its own. Callers that share a
+    budget between parts compile them first (``compile_part``), outside it.
+    """
     template = compile_part(part, source, fmt)
-    try:
-        return template.render(context)
-    except Exception as exc:
-        raise RenderError(part, _describe(exc), _line_of(exc)) from exc
+    with budget():
+        try:
+            return template.render(context)
+        except Exception as exc:
+            raise RenderError(part, _describe(exc), _line_of(exc)) from exc
 
 
 # Inspecting templates -------------------------------------------------------------------------
@@ -252,9 +376,12 @@ def render_part(part: str, source: str, context: Mapping[str, Any], fmt: Formatt
 
 def _parse(part: str, source: str) -> nodes.Template:
     try:
-        return environment(Formatting(), autoescape=False).parse(source)
+        with budget(check_budget_seconds()), sandbox.watched():
+            return environment(Formatting(), autoescape=False).parse(source)
     except TemplateSyntaxError as exc:
         raise RenderError(part, exc.message or str(exc), exc.lineno) from exc
+    except Exception as exc:
+        raise RenderError(part, _describe(exc)) from exc
 
 
 @lru_cache(maxsize=512)
@@ -277,6 +404,39 @@ def uses_link(source: str, name: str) -> bool:
         ):
             return True
     return False
+
+
+@lru_cache(maxsize=512)
+def names_used(source: str) -> frozenset[str]:
+    """The names a template reads: top-level names, and ``contact.fields.<key>`` per field.
+
+    Found on the syntax tree, without rendering, so a campaign can be checked against what the
+    paths to an email provide. A template that does not parse uses nothing (saving it failed).
+    """
+    try:
+        tree = _parse("template", source)
+    except RenderError:
+        return frozenset()
+    declared = _declared_names(tree)
+    found: set[str] = set()
+    for name_node in tree.find_all(nodes.Name):
+        if name_node.ctx == "load" and name_node.name not in declared:
+            found.add(name_node.name)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)
+        inner = node.node
+        if not (
+            isinstance(inner, nodes.Getattr)
+            and inner.attr == "fields"
+            and isinstance(inner.node, nodes.Name)
+            and inner.node.name == "contact"
+        ):
+            continue
+        if isinstance(node, nodes.Getattr):
+            found.add(f"contact.fields.{node.attr}")
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            found.add(f"contact.fields.{node.arg.value}")
+    return frozenset(found)
 
 
 def static_problems(part: str, source: str, allowed_names: Iterable[str]) -> list[RenderError]:

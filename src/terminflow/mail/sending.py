@@ -36,6 +36,7 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
 from terminflow.kit.metrics import EMAILS
+from terminflow.kit.reasons import Reason
 
 from . import bounces, limits, services, transports
 from .calendar import ics_method
@@ -76,6 +77,14 @@ _FIELDS = (
     "contact__email_status",
     "contact__blocked_until",
 )
+
+# The reasons stored on outbox rows (English; shown translated through kit.reasons).
+SMTP_WAITING = Reason("smtp_waiting", "waiting for the SMTP server: %(reply)s")
+SMTP_RETRY = Reason("smtp_retry", "temporarily refused, will retry: %(reply)s")
+Reason("address_refused", "address refused by the server: %(reply)s")
+Reason("address_refused", "address refused temporarily for %(days)s days: %(reply)s")
+Reason("refused", "refused for %(days)s days, giving up: %(reply)s")
+Reason("refused", "refused by the server: %(reply)s")
 
 
 def backoff(attempts: int, longest: timedelta) -> timedelta:
@@ -269,7 +278,7 @@ def _record(
         for row, delivery in server_down:
             Outbox.objects.filter(id=row["id"]).update(
                 next_attempt_at=now + backoff(row["attempts"], LONGEST_SERVER_WAIT),
-                reason=f"waiting for the SMTP server: {delivery.reply}"[:1000],
+                reason=SMTP_WAITING(reply=delivery.reply)[:1000],
             )
         if server_down:
             log.warning(
@@ -318,7 +327,7 @@ def _record_refusal(row: dict[str, Any], delivery: transports.Delivery, now: dat
     if temporary and not expired:
         Outbox.objects.filter(id=row["id"]).update(
             next_attempt_at=now + backoff(row["attempts"], LONGEST_RETRY),
-            reason=f"temporarily refused, will retry: {delivery.reply}"[:1000],
+            reason=SMTP_RETRY(reply=delivery.reply)[:1000],
             smtp_reply=delivery.reply,
         )
         return

@@ -1,8 +1,10 @@
 """Email services: templates, queueing rendered emails, previews, double opt-in and unsubscribe.
 
-The only code that writes the ``mail`` tables. Emails are rendered when they are queued (in the
-run's transaction), so a template error fails that run at once with its reason, the outbox keeps
-exactly what was sent, and the sender only has to put bytes on the wire.
+The only code that writes the ``mail`` tables. Emails are rendered just before they are queued
+(``render_for_queue``, outside any write transaction: the campaign engine calls it from the
+email elements' ``prepare`` step), so a template error fails that run at once with its reason,
+a slow template holds no lock, the outbox keeps exactly what was sent, and the sender only has
+to put bytes on the wire.
 """
 
 from __future__ import annotations
@@ -10,21 +12,24 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from email.utils import formataddr
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext, gettext_lazy
 
 from terminflow.campaigns import registry
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
-from terminflow.kit import clock
-from terminflow.kit.errors import Forbidden, NotFound, Unprocessable
+from terminflow.kit import clock, reasons
+from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from terminflow.kit.input_errors import label
+from terminflow.kit.reasons import Reason
 
-from . import calendar, links, rendering, transports
+from . import calendar, links, rendering, sandbox, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
 
 if TYPE_CHECKING:
@@ -32,6 +37,27 @@ if TYPE_CHECKING:
     from terminflow.workspaces.models import Workspace
 
 NO_SMTP_REASON = "not sent: no SMTP server configured"
+DOI_LINK_MISSING = "a double opt-in email must contain the confirmation link {{ links.confirm }}"
+SUBJECT_EMPTY = "the subject is empty"
+KIND_INVALID = "kind must be marketing or doi"
+# The reasons stored on outbox rows (English; shown translated through kit.reasons).
+Reason("no_smtp", NO_SMTP_REASON)
+UNSUBSCRIBED = Reason("unsubscribed", "contact unsubscribed")
+# Render errors: the part and line, then Jinja's or our own message.
+Reason("template_error", "Template error in %(where)s: %(message)s")
+# Problems of a template, shown when it is saved and stored with a failed email.
+for _code, _msgid in (
+    ("unknown_placeholder", "unknown placeholder '%(name)s'"),
+    ("private_attribute", "attributes starting with '_' are not allowed ('%(name)s')"),
+    ("not_allowed", "not allowed in a template: %(error)s"),
+    ("syntax", "unexpected '%(token)s'"),
+    ("syntax", "unexpected end of template, expected '%(token)s'."),
+    ("syntax", "Encountered unknown tag '%(tag)s'."),
+    ("doi_link_missing", DOI_LINK_MISSING),
+    ("subject_empty", SUBJECT_EMPTY),
+    ("kind_invalid", KIND_INVALID),
+):
+    Reason(_code, _msgid)
 BASE_NAMES = ("contact", "appointment", "links", "workspace")
 
 # Statuses that may receive each kind of email (DESIGN §2: marketing only after double opt-in).
@@ -82,7 +108,7 @@ def formatting(workspace: Workspace) -> rendering.Formatting:
 
 def template_names() -> set[str]:
     """Top-level names a template may use: the contract's four plus every context provider's."""
-    return set(BASE_NAMES) | set(registry._CONTEXT_PROVIDERS)
+    return set(BASE_NAMES) | registry.context_names()
 
 
 def _sample_field_value(field: Field) -> Any:
@@ -133,7 +159,7 @@ def _sample_context(workspace: Workspace, kind: str) -> dict[str, Any]:
 def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, Any]]:
     """Problems that keep a template from being saved, each ``{field, line, message}``."""
     if data.kind not in EmailKind.values:
-        return [{"field": "kind", "line": None, "message": "kind must be marketing or doi"}]
+        return [{"field": "kind", "line": None, "message": reasons.translate(KIND_INVALID)}]
     names = template_names()
     problems: list[rendering.RenderError] = []
     sources = {"subject": data.subject, "body_html": data.body_html, "body_text": data.body_text}
@@ -142,15 +168,24 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
     if not problems:
         # A trial render with sample data catches what parsing cannot: sandbox escapes, unknown
         # fields, filters applied to the wrong kind of value.
-        context = {
-            k: rendering.scoped(k, v) for k, v in _sample_context(workspace, data.kind).items()
-        }
+        context = localized_context(workspace, _sample_context(workspace, data.kind))
+        # One budget for the parts together, as when the email is sent: the editor's answer
+        # comes within it, whatever the template does. (Parsing above compiled nothing.)
+        fmt = formatting(workspace)
         for part, source in sources.items():
             try:
-                rendering.render_part(part, source, context, formatting(workspace))
-            except rendering.RenderError as exc:
-                problems.append(exc)
-    found = [p.as_problem() for p in problems]
+                rendering.compile_part(part, source, fmt)
+            except rendering.RenderError:
+                pass  # reported by the trial render below, with the same reason
+        with rendering.budget(rendering.check_budget_seconds()) as budget:
+            for part, source in sources.items():
+                try:
+                    rendering.render_part(part, source, context, fmt)
+                except rendering.RenderError as exc:
+                    problems.append(exc)
+                    if budget.expired:
+                        break
+    found = [{**p.as_problem(), "message": reasons.translate(p.message)} for p in problems]
     if (
         not found
         and data.kind == EmailKind.DOI
@@ -163,19 +198,27 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
             {
                 "field": "body_html",
                 "line": None,
-                "message": "a double opt-in email must contain the confirmation link "
-                "{{ links.confirm }}",
+                "message": reasons.translate(DOI_LINK_MISSING),
             }
         )
     if not data.subject.strip():
-        found.append({"field": "subject", "line": None, "message": "the subject is empty"})
+        found.append(
+            {"field": "subject", "line": None, "message": reasons.translate(SUBJECT_EMPTY)}
+        )
     return found
 
 
 def _refuse(problems: list[dict[str, Any]]) -> Unprocessable:
     first = problems[0]
-    where = first["field"] + (f", line {first['line']}" if first.get("line") else "")
-    return Unprocessable(f"{where}: {first['message']}", extra={"errors": problems})
+    where = label([first["field"]])
+    if first.get("line"):
+        where = gettext("%(part)s, line %(line)s") % {"part": where, "line": first["line"]}
+    return Unprocessable(
+        gettext_lazy("%(where)s: %(value)s"),
+        where=where,
+        value=first["message"],
+        extra={"errors": problems},
+    )
 
 
 def create_template(workspace: Workspace, data: TemplateData) -> EmailTemplate:
@@ -217,12 +260,73 @@ def get_template(workspace: Workspace, template_id: int) -> EmailTemplate:
         .first()
     )
     if template is None:
-        raise NotFound(f"Email {template_id} does not exist.")
+        raise NotFound(
+            gettext_lazy("Email %(template_id)s does not exist."), template_id=template_id
+        )
     return template
 
 
-def list_templates(workspace: Workspace) -> list[EmailTemplate]:
-    return list(EmailTemplate.objects.filter(workspace=workspace).order_by("id"))
+def list_templates(workspace: Workspace, *, archived: bool = False) -> list[EmailTemplate]:
+    """The workspace's emails: the current ones (what the builder offers), or the archived."""
+    return list(
+        EmailTemplate.objects.filter(
+            workspace=workspace, archived_at__isnull=not archived
+        ).order_by("id")
+    )
+
+
+def _campaigns_using(template: EmailTemplate, *, archived_too: bool = True) -> list[str]:
+    """Names of the campaigns with an email element that sends this email."""
+    from terminflow.campaigns.models import Element
+
+    elements = Element.objects.filter(
+        campaign__workspace_id=template.workspace_id,
+        type__in=["email.send", "email.doi"],
+        removed=False,
+        config__email_id=template.pk,
+    )
+    if not archived_too:
+        elements = elements.filter(campaign__archived_at__isnull=True)
+    return sorted(set(elements.values_list("campaign__name", flat=True)))
+
+
+def archive_template(template: EmailTemplate) -> EmailTemplate:
+    """Take an email out of the lists; refused while a campaign that is not archived uses it."""
+    using = _campaigns_using(template, archived_too=False)
+    if using:
+        raise Conflict(
+            gettext_lazy(
+                "The email is used by the campaigns %(names)s; take it out of them or archive "
+                "them first."
+            ),
+            names=", ".join(f"“{name}”" for name in using),
+            code="email_in_use",
+        )
+    if template.archived_at is None:
+        template.archived_at = clock.now()
+        template.save(update_fields=["archived_at", "updated_at"])
+    return template
+
+
+def unarchive_template(template: EmailTemplate) -> EmailTemplate:
+    if template.archived_at is not None:
+        template.archived_at = None
+        template.save(update_fields=["archived_at", "updated_at"])
+    return template
+
+
+def delete_template(template: EmailTemplate) -> None:
+    """Delete an email that no campaign uses and that was never queued; else archive it."""
+    if _campaigns_using(template) or Outbox.objects.filter(template=template).exists():
+        raise Conflict(
+            gettext_lazy(
+                "The email “%(name)s” is used by a campaign or was sent; archive it instead of "
+                "deleting it."
+            ),
+            name=template.name,
+            code="email_in_use",
+        )
+    template.delete()
 
 
 # Rendering an email ---------------------------------------------------------------------------
@@ -274,6 +378,34 @@ def _context(
     context["contact"] = contact_context(contact)
     context["links"] = _links(kind, public_id)
     context["workspace"] = {"name": workspace.name}
+    return localized_context(workspace, context)
+
+
+def localized_context(workspace: Workspace, context: dict[str, Any]) -> dict[str, Any]:
+    """The context as templates see it: scoped names, dates read in the workspace's locale.
+
+    Date and datetime fields (stored as ISO text) and the providers' datetimes become
+    ``rendering.Moment``, so ``{{ contact.fields.termin }}`` reads "Freitag, 4. Dezember 2026
+    um 16:30" and the date filters still work on them.
+    """
+    fmt = formatting(workspace)
+    contact = context.get("contact")
+    if isinstance(contact, dict) and contact.get("fields"):
+        kinds = dict(
+            Field.objects.filter(
+                workspace=workspace, type__in=[FieldType.DATE, FieldType.DATETIME]
+            ).values_list("key", "type")
+        )
+        contact["fields"] = {
+            key: rendering.moment(value, fmt, kind=kinds[key]) if key in kinds else value
+            for key, value in contact["fields"].items()
+        }
+    for name, value in context.items():
+        if name != "contact" and isinstance(value, dict):
+            context[name] = {
+                key: rendering.moment(item, fmt) if isinstance(item, datetime | date) else item
+                for key, item in value.items()
+            }
     return {name: rendering.scoped(name, value) for name, value in context.items()}
 
 
@@ -297,17 +429,50 @@ def render_email(
     public_id: uuid.UUID | None,
     extra: dict[str, Any],
     now: datetime,
+    seconds: float | None = None,
 ) -> RenderedEmail:
-    """Render a template for one contact; raises ``rendering.RenderError`` with the reason."""
+    """Render a template for one contact; raises ``rendering.RenderError`` with the reason.
+
+    All of it (parts, text version, footer, calendar file) shares one wall-clock budget:
+    ``seconds``, by default ``TERMINFLOW_RENDER_BUDGET_SECONDS``.
+    """
     workspace = template.workspace
     fmt = formatting(workspace)
     context = _context(workspace, contact, template.kind, public_id, extra)
-    subject = rendering.one_line(rendering.render_part("subject", template.subject, context, fmt))
-    body_html = rendering.render_part("body_html", template.body_html, context, fmt)
-    if template.body_text.strip():
-        body_text = rendering.render_part("body_text", template.body_text, context, fmt)
-    else:
-        body_text = rendering.html_to_text(body_html)
+    for name in rendering.PARTS:
+        source = getattr(template, name)
+        if name != "body_text" or source.strip():
+            rendering.compile_part(name, source, fmt)  # before the budget, which is for rendering
+    part = "subject"
+    try:
+        with rendering.budget(seconds):
+            subject = rendering.one_line(
+                rendering.render_part("subject", template.subject, context, fmt)
+            )
+            part = "body_html"
+            body_html = rendering.render_part("body_html", template.body_html, context, fmt)
+            part = "body_text"
+            if template.body_text.strip():
+                body_text = rendering.render_part("body_text", template.body_text, context, fmt)
+            else:
+                with sandbox.watched():
+                    body_text = rendering.html_to_text(body_html)
+            return _finish_email(template, public_id, extra, now, subject, body_html, body_text)
+    except sandbox.RenderLimit as exc:
+        # The budget ran out between two parts (the text version of a huge HTML body).
+        raise rendering.RenderError(part, str(exc)) from exc
+
+
+def _finish_email(
+    template: EmailTemplate,
+    public_id: uuid.UUID | None,
+    extra: dict[str, Any],
+    now: datetime,
+    subject: str,
+    body_html: str,
+    body_text: str,
+) -> RenderedEmail:
+    workspace = template.workspace
     headers: dict[str, str] = {}
     unsubscribe = (
         links.url(links.Purpose.UNSUBSCRIBE, public_id)
@@ -358,6 +523,38 @@ def consent_text_version(template: EmailTemplate) -> str:
     return f"email {template.pk} v{template.version}"
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """One email rendered for one contact, not yet stored: what ``queue_email`` writes."""
+
+    template_version: int
+    public_id: uuid.UUID
+    extra: dict[str, Any]
+    email: RenderedEmail | None
+    error: str = ""
+
+
+def render_for_queue(
+    template: EmailTemplate,
+    contact: Contact,
+    *,
+    enrollment: Enrollment | None = None,
+    now: datetime | None = None,
+) -> Rendering:
+    """Render ``template`` for ``contact`` as ``queue_email`` will store it; writes nothing.
+
+    Call it outside any transaction: a render may take up to its budget.
+    """
+    now = now or clock.now()
+    public_id = uuid.uuid4()
+    extra = registry.enrollment_context(enrollment) if enrollment is not None else {}
+    try:
+        email = render_email(template, contact, public_id=public_id, extra=extra, now=now)
+    except rendering.RenderError as exc:
+        return Rendering(template.version, public_id, extra, None, str(exc))
+    return Rendering(template.version, public_id, extra, email)
+
+
 def queue_email(
     template: EmailTemplate,
     contact: Contact,
@@ -366,26 +563,31 @@ def queue_email(
     enrollment: Enrollment | None = None,
     source: str = "",
     now: datetime | None = None,
+    rendered: Rendering | None = None,
 ) -> Outbox:
-    """Render ``template`` for ``contact`` and queue it; one row per run, however often called.
+    """Queue ``template`` for ``contact``; one row per run, however often called.
 
-    A template that cannot be rendered gives a ``failed`` row carrying the reason (the caller
-    fails its run with it). A double opt-in request is recorded in the consent ledger.
+    ``rendered`` is what ``render_for_queue`` made beforehand, outside the transaction; without
+    it the email is rendered here. A template that cannot be rendered gives a ``failed`` row
+    carrying the reason (the caller fails its run with it). A double opt-in request is
+    recorded in the consent ledger.
     """
     now = now or clock.now()
     if run is not None:
         existing = Outbox.objects.filter(run=run).first()
         if existing is not None:
             return existing
+    if rendered is None:
+        rendered = render_for_queue(template, contact, enrollment=enrollment, now=now)
     workspace = template.workspace
-    public_id = uuid.uuid4()
-    extra = registry.enrollment_context(enrollment) if enrollment is not None else {}
+    public_id = rendered.public_id
     row = Outbox(
         workspace=workspace,
         contact=contact,
         run=run,
         template=template,
-        template_version=template.version,
+        # The version that was rendered, should the template have been saved since.
+        template_version=rendered.template_version,
         public_id=public_id,
         message_id=f"<{public_id.hex}@{transports.message_id_domain()}>",
         kind=template.kind,
@@ -394,19 +596,17 @@ def queue_email(
         created_at=now,
         next_attempt_at=now,
     )
-    try:
-        rendered = render_email(template, contact, public_id=public_id, extra=extra, now=now)
-    except rendering.RenderError as exc:
+    if rendered.email is None:
         row.status = OutboxStatus.FAILED
-        row.reason = str(exc)
+        row.reason = rendered.error
         row.next_attempt_at = None
         row.subject = rendering.one_line(template.subject)
     else:
-        row.subject = rendered.subject
-        row.body_html = rendered.body_html
-        row.body_text = rendered.body_text
-        row.headers = rendered.headers
-        row.ics = rendered.ics
+        row.subject = rendered.email.subject
+        row.body_html = rendered.email.body_html
+        row.body_text = rendered.email.body_text
+        row.headers = rendered.email.headers
+        row.ics = rendered.email.ics
         if not smtp_configured():
             row.reason = NO_SMTP_REASON
     try:
@@ -424,7 +624,7 @@ def queue_email(
             contact,
             ConsentKind.DOI_REQUESTED,
             source=source or "email",
-            details=_doi_details(template, row, extra, enrollment),
+            details=_doi_details(template, row, rendered.extra, enrollment),
             occurred_at=now,
         )
     return row
@@ -471,7 +671,7 @@ def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
     sample appointment stands in, and ``sample_appointment`` says so.
     """
     if contact.workspace_id != template.workspace_id:
-        raise NotFound(f"Contact {contact.pk} does not exist.")
+        raise NotFound(gettext_lazy("Contact %(pk)s does not exist."), pk=contact.pk)
     extra: dict[str, Any] = {}
     for enrollment in contact.enrollments.order_by("-id")[:20]:
         extra = registry.enrollment_context(enrollment)
@@ -481,7 +681,14 @@ def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
     if sample:
         extra = {**extra, "appointment": _sample_appointment(template.workspace)}
     try:
-        rendered = render_email(template, contact, public_id=None, extra=extra, now=clock.now())
+        rendered = render_email(
+            template,
+            contact,
+            public_id=None,
+            extra=extra,
+            now=clock.now(),
+            seconds=rendering.check_budget_seconds(),
+        )
     except rendering.RenderError as exc:
         raise Unprocessable(str(exc), extra={"errors": [exc.as_problem()]}) from None
     return {
@@ -606,7 +813,7 @@ def unsubscribe(
             )
         Outbox.objects.filter(
             contact=contact, status=OutboxStatus.QUEUED, kind=EmailKind.MARKETING
-        ).update(status=OutboxStatus.CANCELLED, reason="contact unsubscribed", next_attempt_at=None)
+        ).update(status=OutboxStatus.CANCELLED, reason=UNSUBSCRIBED(), next_attempt_at=None)
     return contact
 
 
@@ -627,8 +834,11 @@ def list_outbox(
     status: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
+    since: datetime | None = None,
 ) -> list[Outbox]:
     query = Outbox.objects.filter(workspace=workspace)
+    if since is not None:
+        query = query.filter(created_at__gte=since)
     if contact_id is not None:
         query = query.filter(contact_id=contact_id)
     if status:
@@ -727,6 +937,16 @@ def _status_before_block(contact: Contact) -> str:
     )
     previous = (event.details or {}).get("previous_status") if event else None
     return previous or EmailStatus.UNKNOWN
+
+
+def current_status(contact: Contact, now: datetime | None = None) -> str:
+    """``deliverable_status`` without writing: what it would return."""
+    if contact.email_status != EmailStatus.BLOCKED_TEMPORARILY:
+        return contact.email_status
+    now = now or clock.now()
+    if contact.blocked_until is not None and contact.blocked_until > now:
+        return contact.email_status
+    return _status_before_block(contact)
 
 
 def deliverable_status(contact: Contact, now: datetime | None = None) -> str:

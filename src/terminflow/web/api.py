@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from terminflow.campaigns.api import router as campaigns_router
@@ -12,6 +13,7 @@ from terminflow.contacts.api import router as contacts_router
 from terminflow.etermin.api import inbox_router
 from terminflow.etermin.api import router as etermin_router
 from terminflow.kit.errors import TerminflowError
+from terminflow.kit.input_errors import sentence
 from terminflow.mail.api import outbox_router
 from terminflow.mail.api import router as emails_router
 from terminflow.workspaces.api import (
@@ -27,6 +29,9 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     auth=[ApiTokenAuth(), SessionAuth()],
     docs_url="/docs",
+    # Served from ninja's own static files ("ninja" in INSTALLED_APPS), so the docs work offline;
+    # no validator badge, which Swagger UI would fetch from validator.swagger.io.
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 api.add_router("/contacts", contacts_router)
@@ -49,7 +54,7 @@ def _terminflow_error(request: HttpRequest, exc: TerminflowError) -> HttpRespons
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     body = {
-        "detail": "Send Authorization: Bearer <workspace API token>.",
+        "detail": _("Send Authorization: Bearer <workspace API token>."),
         "code": "not_authenticated",
     }
     return api.create_response(request, body, status=401)
@@ -57,20 +62,13 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = []
-    for error in exc.errors:
-        location = ".".join(
-            str(part) for part in error.get("loc", ()) if part not in {"body", "payload", "query"}
-        )
-        problems.append(
-            f"{location}: {error.get('msg', 'invalid')}" if location else error.get("msg")
-        )
+    problems = [sentence(error) for error in exc.errors]
     body = {
-        "detail": "; ".join(str(p) for p in problems) or "Invalid input.",
+        "detail": " ".join(problems) or _("Invalid input."),
         "code": "invalid",
         # Only plain parts: pydantic's ``ctx`` can hold exception objects that JSON cannot carry.
         "errors": [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            {"loc": list(e.get("loc", ())), "msg": sentence(e), "type": e.get("type")}
             for e in exc.errors
         ],
     }
@@ -79,6 +77,8 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Only ninja raises these (unreadable JSON, an unsupported method); its texts are English.
+    detail = _("The request could not be read.") if exc.status_code < 500 else str(exc)
     return api.create_response(
-        request, {"detail": str(exc), "code": "http_error"}, status=exc.status_code
+        request, {"detail": detail, "code": "http_error"}, status=exc.status_code
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -146,9 +148,17 @@ class ContactForm(forms.Form):
         label=_("Tags"), required=False, help_text=_("Separate tags with commas.")
     )
 
-    def __init__(self, *args, workspace_fields=(), **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args, workspace_fields=(), current_status="", **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self.fields["email_status"].choices = _status_choices()
+        choices = _status_choices()
+        self.fields["email_status"].choices = choices
+        # Only the contact confirms a double opt-in, so the list offers it only where it is
+        # already the status; a posted "confirmed_doi" is refused by the service, with reason.
+        self.fields["email_status"].widget.choices = [
+            (code, label)
+            for code, label in choices
+            if code != "confirmed_doi" or current_status == "confirmed_doi"
+        ]
         self.workspace_fields = list(workspace_fields)
         for field in self.workspace_fields:
             self.fields[f"field__{field.key}"] = _input_for(field)
@@ -199,13 +209,33 @@ class NoteForm(forms.Form):
     text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}))
 
 
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "é": "e", "è": "e", "à": "a"})
+
+
+def key_from_label(label: str) -> str:
+    """``Terminbeginn (Praxis)`` → ``terminbeginn_praxis``.
+
+    ``app.js`` makes the same key while the label is typed.
+    """
+    text = unicodedata.normalize("NFKD", label.strip().lower().translate(_UMLAUTS))
+    text = text.encode("ascii", "ignore").decode("ascii")
+    key = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+    if key and not key[0].isalpha():
+        key = f"f_{key}"
+    return key[:64].rstrip("_")
+
+
 class FieldForm(forms.Form):
+    label = forms.CharField(label=_("Label"), max_length=200)
     key = forms.CharField(
         label=_("Key"),
         max_length=64,
-        help_text=_("Lower-case letters, digits and _, e.g. appointment_start."),
+        required=False,
+        help_text=_(
+            "Made from the label; change it if you like. Lower-case letters, digits and _, "
+            "used in emails as {{ contact.fields.key }}."
+        ),
     )
-    label = forms.CharField(label=_("Label"), max_length=200)
     type = forms.ChoiceField(label=_("Type"))
     options = forms.CharField(
         label=_("Options"),
@@ -218,6 +248,14 @@ class FieldForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["type"].choices = list(FIELD_TYPES.items())
+        self.fields["label"].widget.attrs["data-key-source"] = "true"
+        self.fields["key"].widget.attrs["data-key-target"] = "true"
+
+    def clean(self) -> dict:  # type: ignore[type-arg]
+        cleaned = super().clean() or {}
+        if not (cleaned.get("key") or "").strip() and cleaned.get("label"):
+            cleaned["key"] = key_from_label(cleaned["label"])
+        return cleaned
 
 
 class ImportUploadForm(forms.Form):

@@ -85,6 +85,13 @@ ENROLLMENT_STATUSES = {
     "ready": pgettext_lazy("enrollment", "Ready for a new pass"),
 }
 
+# eTermin's appointment commands as a person says them.
+COMMANDS = {
+    "CREATED": pgettext_lazy("appointment event", "Created"),
+    "MODIFIED": pgettext_lazy("appointment event", "Changed"),
+    "DELETED": pgettext_lazy("appointment event", "Deleted"),
+}
+
 EMAIL_KINDS = {"marketing": _("Marketing"), "doi": _("Double opt-in request")}
 
 # The builder's palette names, for pages that list runs; unknown types fall back to the registry.
@@ -117,11 +124,12 @@ GROUPS = {
     "appointment": APPOINTMENT_STATUSES,
     "email_kind": EMAIL_KINDS,
     "enrollment": ENROLLMENT_STATUSES,
+    "command": COMMANDS,
 }
 
 
 def label(group: str, code: str | None) -> str:
     """The translated word for ``code``; an unknown code shows as itself rather than nothing."""
-    if code is None:
-        return ""
+    if code is None or code == "":
+        return "–" if group == "command" else ""
     return str(GROUPS[group].get(code, code))

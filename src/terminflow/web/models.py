@@ -9,16 +9,19 @@ from terminflow.workspaces.models import Workspace
 
 
 class ImportStatus(models.TextChoices):
+    UPLOADING = "uploading"  # its rows are being stored
     MAPPING = "mapping"  # uploaded; waiting for the user to map columns to fields
     RUNNING = "running"
     DONE = "done"
 
 
 class ContactImport(models.Model):
-    """A CSV upload; ``position`` is the next data row to import, so a chunk runs at most once.
+    """A CSV upload; ``position`` is the number of the last row imported, so a row runs once.
 
-    The import advances one chunk per request of the progress page (each chunk one
-    transaction), so nothing waits in a job and a closed browser only pauses it.
+    The file is parsed once, at upload, into ``ContactImportRow``s. The import advances one
+    chunk per request of the progress page, each chunk in a few short transactions that read
+    only their rows and write only their contacts, so nothing waits in a job, a closed browser
+    only pauses it, and the database's write lock is never held for long.
     """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
@@ -26,7 +29,6 @@ class ContactImport(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     filename = models.CharField(max_length=255, blank=True, default="")
-    content = models.TextField()
     delimiter = models.CharField(max_length=1, default=",")
     header = models.JSONField(default=list)
     # {column index as str: target}, target "email", "first_name", ..., "field:<key>", "tags"
@@ -38,9 +40,6 @@ class ContactImport(models.Model):
     )
     total_rows = models.PositiveIntegerField(default=0)
     position = models.PositiveIntegerField(default=0)
-    # Character offset of the next unread line in ``content``, so a chunk parses only its rows.
-    offset = models.PositiveBigIntegerField(default=0)
-    line = models.PositiveIntegerField(default=1)
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
@@ -51,6 +50,26 @@ class ContactImport(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+
+class ContactImportRow(models.Model):
+    """One data row of an upload, parsed once; deleted when it has been imported.
+
+    ``number`` counts the non-empty data rows from 1; ``line`` is where the row starts in the
+    file, for the report of rejected rows.
+    """
+
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveIntegerField()
+    line = models.PositiveIntegerField()
+    cells = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact_import", "number"], name="contact_import_row_number"
+            )
+        ]
 
 
 class WorkerHeartbeat(models.Model):

@@ -1,4 +1,4 @@
-"""The web app's share of a person's data: rows of uploaded CSV files (``contacts.privacy``)."""
+"""The web app's share of a person's data: stored rows of CSV uploads (``contacts.privacy``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from terminflow.contacts.models import Contact
 from terminflow.contacts.privacy import DataHolder, register
 
-from .models import ContactImport
+from .models import ContactImport, ContactImportRow
 
 
 def _names_person(line: str, contact: Contact) -> bool:
@@ -26,33 +26,31 @@ def _names_person(line: str, contact: Contact) -> bool:
     )
 
 
-def _blank_lines_naming(content: str, contact: Contact) -> str:
-    """The CSV with every line that names the person turned into spaces.
-
-    Spaces of the same length keep the character offset an unfinished import resumes from
-    valid, and the import skips a blank row.
-    """
-    lines = content.splitlines(keepends=True)
-    for index, line in enumerate(lines):
-        if _names_person(line, contact):
-            body = line.rstrip("\r\n")
-            lines[index] = " " * len(body) + line[len(body) :]
-    return "".join(lines)
-
-
 def erase(contact: Contact) -> int:
+    """Deletes the stored upload rows that name the person and their rejected-row reports.
+
+    A deleted row is one the import no longer reaches: it reads the rows after its position in
+    order, so an unfinished import resumes with the next remaining row.
+    """
     email = contact.email.lower()
     changed = 0
-    imports = ContactImport.objects.filter(workspace_id=contact.workspace_id).only(
-        "id", "content", "rejected"
-    )
+    imports = ContactImport.objects.filter(workspace_id=contact.workspace_id).only("id", "rejected")
     for item in imports.iterator(chunk_size=50):
-        content = _blank_lines_naming(item.content, contact)
+        naming = [
+            pk
+            for pk, cells in ContactImportRow.objects.filter(contact_import=item).values_list(
+                "pk", "cells"
+            )
+            if _names_person("\t".join(str(c) for c in cells or []), contact)
+        ]
         rejected = [
             r for r in item.rejected or [] if email not in json.dumps(r, ensure_ascii=False).lower()
         ]
-        if content != item.content or rejected != item.rejected:
-            ContactImport.objects.filter(pk=item.pk).update(content=content, rejected=rejected)
+        if naming:
+            ContactImportRow.objects.filter(pk__in=naming).delete()
+        if rejected != item.rejected:
+            ContactImport.objects.filter(pk=item.pk).update(rejected=rejected)
+        if naming or rejected != item.rejected:
             changed += 1
     return changed
 

@@ -98,10 +98,22 @@ urlpatterns = [
     path("emails/new/", emails.email_edit, name="email_create"),
     path("emails/<int:email_id>/", emails.email_edit, name="email_edit"),
     path("emails/preview/", emails.email_preview, name="email_preview"),
+    path("emails/<int:email_id>/archive/", emails.email_archive, name="email_archive"),
+    path("emails/<int:email_id>/unarchive/", emails.email_unarchive, name="email_unarchive"),
+    path("emails/<int:email_id>/delete/", emails.email_delete, name="email_delete"),
     # Campaigns
     path("campaigns/", campaigns.campaign_list, name="campaigns"),
     path("campaigns/new/", campaigns.campaign_create, name="campaign_create"),
     path("campaigns/<int:campaign_id>/", campaigns.builder, name="campaign_builder"),
+    path(
+        "campaigns/<int:campaign_id>/archive/", campaigns.campaign_archive, name="campaign_archive"
+    ),
+    path(
+        "campaigns/<int:campaign_id>/unarchive/",
+        campaigns.campaign_unarchive,
+        name="campaign_unarchive",
+    ),
+    path("campaigns/<int:campaign_id>/delete/", campaigns.campaign_delete, name="campaign_delete"),
     path(
         "campaigns/<int:campaign_id>/contacts/",
         campaigns.campaign_contacts,
@@ -127,4 +139,5 @@ urlpatterns = [
     path("inbox/<int:push_id>/retry/", inbox.inbox_retry, name="inbox_retry"),
     path("inbox/retry-failed/", inbox.inbox_retry_all, name="inbox_retry_all"),
     path("outbox/", inbox.outbox_list, name="outbox"),
+    path("outbox/<int:email_id>/", inbox.outbox_email, name="outbox_email"),
 ]

@@ -1,5 +1,10 @@
+from typing import Any, ClassVar
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from .models import ApiToken, Invitation, Membership, Plan, TeamEvent, User, Workspace
 
@@ -21,10 +26,43 @@ class WorkspaceAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
 
+class UserAddForm(AdminUserCreationForm):
+    """The email address is the login name, here as on ``/login/`` and in the CLI."""
+
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("email",)
+        field_classes: ClassVar[dict[str, Any]] = {}
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
+        taken = User.objects.filter(email__iexact=email) | User.objects.filter(
+            username__iexact=email
+        )
+        if taken.exists():
+            raise ValidationError(_("A user with this email already exists."), code="unique")
+        return email
+
+    def _post_clean(self) -> None:
+        if self.cleaned_data.get("email"):
+            self.instance.username = self.cleaned_data["email"]
+        super()._post_clean()  # type: ignore[misc]
+
+
 @admin.register(User)
 class TerminflowUserAdmin(UserAdmin):
-    list_display = ("email", "is_staff", "is_active", "date_joined")
+    list_display = ("email", "is_staff", "is_superuser", "is_active", "date_joined")
     ordering = ("email",)
+    add_form = UserAddForm
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
 
 
 @admin.register(ApiToken)

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 from ninja import Router, Status
 from ninja.security import APIKeyCookie, HttpBearer
 
@@ -34,6 +35,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
 
 
+# The attribute on the request that holds the role the request acts with.
+_ROLE_ATTRIBUTE = "terminflow_role"
+# Tokens belong to a workspace, not to a person, and only admins can issue them; a token acts
+# with the admin role (it reads secrets such as Web Push URLs and writes everything).
+API_TOKEN_ROLE = Role.ADMIN
+
+
 class ApiTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Workspace | None:
         try:
@@ -41,6 +49,7 @@ class ApiTokenAuth(HttpBearer):
         except NotAuthenticated:
             return None
         request.api_token = record  # type: ignore[attr-defined]
+        setattr(request, _ROLE_ATTRIBUTE, API_TOKEN_ROLE)
         return record.workspace
 
 
@@ -85,7 +94,7 @@ def has_role(membership: Membership, role: str) -> bool:
 def check_write_access(request: HttpRequest, membership: Membership) -> None:
     """Viewers may read everything and change nothing; raises ``Forbidden`` on any write."""
     if request.method not in SAFE_METHODS and not has_role(membership, Role.EDITOR):
-        raise Forbidden("Viewers can look at this workspace but not change it.")
+        raise Forbidden(gettext_lazy("Viewers can look at this workspace but not change it."))
 
 
 class SessionAuth(APIKeyCookie):
@@ -104,13 +113,27 @@ class SessionAuth(APIKeyCookie):
             return None
         check_write_access(request, membership)
         request.membership = membership  # type: ignore[attr-defined]
+        setattr(request, _ROLE_ATTRIBUTE, Role(membership.role))
         return membership.workspace
+
+
+def request_role(request: Any) -> Role:
+    """The role an API request acts with: the session user's, or ``API_TOKEN_ROLE``.
+
+    Anything that did not go through the two authenticators counts as a viewer.
+    """
+    return getattr(request, _ROLE_ATTRIBUTE, Role.VIEWER)
+
+
+def may_see_secrets(request: Any) -> bool:
+    """Web Push URLs and other secret-bearing values are for editors and admins only."""
+    return ROLE_RANK[request_role(request)] >= ROLE_RANK[Role.EDITOR]
 
 
 def current_workspace(request: Any) -> Workspace:
     workspace = getattr(request, "auth", None)
     if not isinstance(workspace, Workspace):
-        raise NotAuthenticated("Send Authorization: Bearer <workspace API token>.")
+        raise NotAuthenticated(gettext_lazy("Send Authorization: Bearer <workspace API token>."))
     return workspace
 
 
@@ -129,7 +152,7 @@ def current_actor(request: Any) -> team.Actor:
         return team.Actor.token(record)
     membership = getattr(request, "membership", None)
     if membership is None or membership.workspace_id != workspace.pk:
-        raise NotAuthenticated("Send Authorization: Bearer <workspace API token>.")
+        raise NotAuthenticated(gettext_lazy("Send Authorization: Bearer <workspace API token>."))
     return team.Actor.member(membership)
 
 

@@ -88,7 +88,7 @@ class ApiToken(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, default="default")
     # A token carries its creator's admin rights: it is revoked when they leave the workspace or
-    # stop being its admin (docs/decisions/0004-team-invitations-and-tokens.md).
+    # stop being its admin (docs/decisions/0005-team-invitations-and-tokens.md).
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -181,3 +181,15 @@ class TeamEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["workspace", "-created_at"], name="team_event_ws")]
+
+
+class LoginThrottle(models.Model):
+    """Failed logins counted in the current window for one key.
+
+    A key is a hash of an (email, client address) pair or of an address alone, never the email
+    itself. Kept in the database so every web process counts the same failures.
+    """
+
+    key = models.CharField(max_length=80, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField(db_index=True)

@@ -42,6 +42,7 @@ from .models import (
     User,
     Workspace,
 )
+from .services import PasswordRejected, validate_new_password
 
 log = logging.getLogger("terminflow.team")
 
@@ -447,6 +448,15 @@ def _join(invitation: Invitation, user: User) -> Membership:
     return membership
 
 
+def _password_problems(password: str, user: User) -> tuple[list[str], list[str]]:
+    """Each validator's message and stable code for a refused password, for the form."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as exc:
+        return list(exc.messages), [str(e.code) for e in exc.error_list]
+    return [], []
+
+
 @transaction.atomic
 def accept_as_new_user(token: str, *, first_name: str, last_name: str, password: str) -> Membership:
     """Create the invited person's account with the password they chose, and let them join.
@@ -467,14 +477,15 @@ def accept_as_new_user(token: str, *, first_name: str, last_name: str, password:
         last_name=last_name[:150],
     )
     try:
-        password_validation.validate_password(password, user=candidate)
-    except ValidationError as exc:
+        # The same policy as every other place a password is set (CLI, admin, forms).
+        validate_new_password(password, candidate)
+    except PasswordRejected as rejected:
+        messages, codes = _password_problems(password, candidate)
+        messages = messages or [rejected.detail]
+        codes = codes or [rejected.code]
         raise Unprocessable(
-            "The password is not accepted: " + " ".join(exc.messages),
-            extra={
-                "errors": {"password": list(exc.messages)},
-                "codes": {"password": [str(e.code) for e in exc.error_list]},
-            },
+            "The password is not accepted: " + " ".join(messages),
+            extra={"errors": {"password": messages}, "codes": {"password": codes}},
         ) from None
     user = User.objects.create_user(
         email=invitation.email,

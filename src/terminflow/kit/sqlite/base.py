@@ -7,12 +7,17 @@ transaction 53 ms. The ingest writer answers web pushes only after its commit, s
 land straight in their latency. Here ``BEGIN IMMEDIATE`` is retried every half millisecond
 instead, up to the connection's usual busy timeout; statements outside a transaction keep
 SQLite's busy handler.
+
+The database file is made readable by this user only before SQLite opens it; SQLite gives the
+``-wal`` and ``-shm`` files it creates the database file's mode.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base
@@ -21,7 +26,42 @@ from django.db.backends.sqlite3 import base
 POLL_SECONDS = 0.0005
 
 
+_CHECKED_COMPANIONS: set[str] = set()
+
+
+def make_private(name: str) -> None:
+    """Create the database file ``0600`` if it is missing; narrow it (and ``-wal``, ``-shm``)
+    if a file from an older version is readable by others."""
+    path = Path(name)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError:
+            return  # SQLite will say what is wrong with the path
+        mode = 0o600
+    try:
+        if mode & 0o077:
+            path.chmod(0o600)
+        if name in _CHECKED_COMPANIONS:
+            return
+        _CHECKED_COMPANIONS.add(name)
+        for suffix in ("-wal", "-shm"):
+            companion = Path(name + suffix)
+            if companion.exists() and companion.stat().st_mode & 0o077:
+                companion.chmod(0o600)
+    except OSError:
+        pass  # a file someone else owns is left as they made it
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params: Any) -> Any:
+        name = str(conn_params.get("database", ""))
+        if name and not name.startswith("file:") and not self.is_in_memory_db():
+            make_private(name)
+        return super().get_new_connection(conn_params)
+
     def _start_transaction_under_autocommit(self) -> None:
         if self.transaction_mode != "IMMEDIATE":  # type: ignore[attr-defined]
             super()._start_transaction_under_autocommit()  # type: ignore[misc]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -15,19 +17,26 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.campaigns.models import Campaign
 from terminflow.contacts.models import Contact
-from terminflow.etermin.models import WebPush
+from terminflow.etermin.models import EterminAccount, WebPush
+from terminflow.kit import clock
 from terminflow.kit.errors import Unprocessable
+from terminflow.mail.models import Outbox, OutboxStatus
 from terminflow.web import throttle
 from terminflow.web.forms import LoginForm, PreferencesForm
 from terminflow.web.http import render_page
 from terminflow.web.permissions import activate_preferences, login_view, workspace_view
 from terminflow.workspaces.api import SESSION_WORKSPACE_KEY
 from terminflow.workspaces.models import Membership
-from terminflow.workspaces.services import update_preferences
+from terminflow.workspaces.services import (
+    clear_login_failures,
+    login_locked,
+    record_login_failure,
+    update_preferences,
+)
 
-
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+# The overview shows failures of the last week: long enough to cover a weekend, short enough
+# that what shows still needs action.
+FAILURE_DAYS = 7
 
 
 @never_cache
@@ -43,15 +52,15 @@ def login_page(request: HttpRequest) -> HttpResponse:
     locked = False
     if request.method == "POST":
         email = request.POST.get("email", "")
-        ip = _client_ip(request)
-        if throttle.is_locked(email, ip):
+        address = throttle.client_address(request)
+        if login_locked(email, address):
             locked = True
         elif form.is_valid():
-            throttle.reset(email, ip)
+            clear_login_failures(email, address)
             login(request, form.user)
             return HttpResponseRedirect(next_url or settings.LOGIN_REDIRECT_URL)
         else:
-            throttle.record_failure(email, ip)
+            record_login_failure(email, address)
     status = 429 if locked else (200 if request.method == "GET" or form.is_valid() else 400)
     return render(
         request,
@@ -114,12 +123,20 @@ def preferences(request: HttpRequest) -> HttpResponse:
 @workspace_view
 def dashboard(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace  # type: ignore[attr-defined]
+    since = clock.now() - timedelta(days=FAILURE_DAYS)
+    failed_emails = Outbox.objects.filter(
+        workspace=workspace, status=OutboxStatus.FAILED, created_at__gte=since
+    )
+    failed_pushes = WebPush.objects.filter(
+        workspace=workspace, status="failed", received_at__gte=since
+    )
     counts = {
         "contacts": Contact.objects.filter(workspace=workspace).count(),
         "campaigns_active": Campaign.objects.filter(workspace=workspace, status="active").count(),
         "campaigns": Campaign.objects.filter(workspace=workspace).count(),
-        "inbox_failed": WebPush.objects.filter(workspace=workspace, status="failed").count(),
         "inbox_pending": WebPush.objects.filter(workspace=workspace, status="pending").count(),
+        "emails_failed": failed_emails.count(),
+        "pushes_failed": failed_pushes.count(),
     }
     recent_pushes = list(
         WebPush.objects.filter(workspace=workspace)
@@ -130,5 +147,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render_page(
         request,
         "web/dashboard.html",
-        {"nav": "dashboard", "counts": counts, "recent_pushes": recent_pushes},
+        {
+            "nav": "dashboard",
+            "counts": counts,
+            "days": FAILURE_DAYS,
+            "accounts_count": EterminAccount.objects.filter(workspace=workspace).count(),
+            "recent_pushes": recent_pushes,
+            "latest_failed_emails": list(
+                failed_emails.only(
+                    "id", "to_email", "subject", "reason", "created_at", "contact_id"
+                ).order_by("-id")[:5]
+            ),
+            "latest_failed_pushes": list(failed_pushes.defer("body").order_by("-id")[:5]),
+        },
     )

@@ -30,13 +30,54 @@ def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
 
 @workspace_view
 def campaign_list(request: HttpRequest) -> HttpResponse:
+    """The current campaigns; ``?archived=1`` shows the archived ones instead."""
     workspace = request.workspace  # type: ignore[attr-defined]
+    archived = request.GET.get("archived") == "1"
     rows = (
-        Campaign.objects.filter(workspace=workspace)
+        Campaign.objects.filter(workspace=workspace, archived_at__isnull=not archived)
         .annotate(contact_count=Count("enrollments__contact", distinct=True))
         .order_by("-updated_at", "-id")
     )
-    return render_page(request, "web/campaigns.html", {"nav": "campaigns", "campaigns": rows})
+    return render_page(
+        request,
+        "web/campaigns.html",
+        {"nav": "campaigns", "campaigns": rows, "archived": archived},
+    )
+
+
+def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+    campaign = _campaign(request, campaign_id)
+    try:
+        if action == "archive":
+            campaigns.archive_campaign(campaign)
+            messages.success(request, _("The campaign was archived."))
+        elif action == "unarchive":
+            campaigns.unarchive_campaign(campaign)
+            messages.success(request, _("The campaign is back in the list."))
+        else:
+            campaigns.delete_campaign(campaign)
+            messages.success(request, _("The campaign was deleted."))
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    return redirect("web:campaigns")
+
+
+@workspace_view
+@require_POST
+def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    return _campaign_action(request, campaign_id, "archive")
+
+
+@workspace_view
+@require_POST
+def campaign_unarchive(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    return _campaign_action(request, campaign_id, "unarchive")
+
+
+@workspace_view
+@require_POST
+def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    return _campaign_action(request, campaign_id, "delete")
 
 
 @workspace_view

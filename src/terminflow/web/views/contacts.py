@@ -27,11 +27,11 @@ from terminflow.contacts import privacy
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentEvent, Contact, ContactTag, Field, Tag
 from terminflow.kit.errors import TerminflowError
-from terminflow.web import contact_import
+from terminflow.web import consent_text, contact_import
 from terminflow.web.forms import ContactForm, ImportUploadForm, NoteForm
 from terminflow.web.http import is_htmx, render_page
 from terminflow.web.labels import EMAIL_STATUSES
-from terminflow.web.models import ContactImport, ImportStatus
+from terminflow.web.models import ContactImport, ContactImportRow, ImportStatus
 from terminflow.web.permissions import workspace_view
 from terminflow.workspaces.models import Role
 
@@ -230,6 +230,7 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
         request.POST or None,
         workspace_fields=fields,
         initial=_initial_values(contact, fields),
+        current_status=contact.email_status,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -280,15 +281,19 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             "field_rows": [(f, (contact.fields or {}).get(f.key)) for f in fields],
             "tags": contacts.tag_names(contact),
             "notes": list(contact.notes.order_by("-created_at", "-id")),
-            "consent": list(
-                ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id")
-            ),
+            "consent": _consent_rows(contact),
             "appointments": contacts.contact_appointments(contact),
             "enrollments": enrollments,
             "runs": list(runs),
             "note_form": NoteForm(),
         },
     )
+
+
+def _consent_rows(contact: Contact) -> list[tuple[ConsentEvent, str]]:
+    events = list(ConsentEvent.objects.filter(contact=contact).order_by("-occurred_at", "-id"))
+    names = consent_text.names_for(events, contact.workspace)
+    return [(event, consent_text.sentence(event, names)) for event in events]
 
 
 @workspace_view
@@ -336,17 +341,9 @@ def _export_rows(workspace: Any, query: QuerySet[Contact], fields: list[Field]) 
 
     writer = csv.writer(Echo())
     keys = [f.key for f in fields]
+    header = ["email", "first_name", "last_name", "phone", "email_status", "tags", *keys]
     yield "\ufeff" + writer.writerow(
-        [
-            "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "email_status",
-            "tags",
-            *keys,
-            "created_at",
-        ]
+        [contact_import.neutralise(cell) for cell in [*header, "created_at"]]
     )
     last_id = None
     while True:
@@ -363,18 +360,19 @@ def _export_rows(workspace: Any, query: QuerySet[Contact], fields: list[Field]) 
             tags.setdefault(link.contact_id, []).append(link.tag.name)
         for c in batch:
             values = c.fields or {}
-            yield writer.writerow(
-                [
-                    c.email,
-                    c.first_name,
-                    c.last_name,
-                    c.phone,
-                    c.email_status,
-                    ", ".join(sorted(tags.get(c.pk, []))),
-                    *(_csv_value(values.get(k)) for k in keys),
-                    c.created_at.isoformat(),
-                ]
-            )
+            cells = [
+                c.email,
+                c.first_name,
+                c.last_name,
+                c.phone,
+                c.email_status,
+                ", ".join(sorted(tags.get(c.pk, []))),
+                *(_csv_value(values.get(k)) for k in keys),
+                c.created_at.isoformat(),
+            ]
+            # Contacts type their own names (forms, eTermin bookings): a "=HYPERLINK(...)"
+            # must reach the spreadsheet as text, never as a formula.
+            yield writer.writerow([contact_import.neutralise(cell) for cell in cells])
         last_id = batch[-1].pk
 
 
@@ -440,7 +438,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
                 form.add_error("file", exc.detail)
             else:
                 return redirect("web:contact_import_detail", import_id=item.pk)
-    recent = ContactImport.objects.filter(workspace=workspace).defer("content")[:10]
+    recent = ContactImport.objects.filter(workspace=workspace)[:10]
     return render_page(
         request,
         "web/import_upload.html",
@@ -521,14 +519,9 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
 
 
 def _preview_rows(item: ContactImport, count: int = 3) -> list[list[str]]:
-    import io
-
-    reader = csv.reader(io.StringIO(item.content[: 64 * 1024]), delimiter=item.delimiter)
-    next(reader, None)
-    rows: list[list[str]] = []
-    for row in reader:
-        if any(cell.strip() for cell in row):
-            rows.append(row)
-        if len(rows) >= count:
-            break
-    return rows
+    return [
+        list(cells)
+        for cells in ContactImportRow.objects.filter(contact_import=item)
+        .order_by("number")
+        .values_list("cells", flat=True)[:count]
+    ]

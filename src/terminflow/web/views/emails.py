@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.campaigns import registry
 from terminflow.campaigns.models import Enrollment
@@ -52,8 +52,50 @@ def _data(form: EmailTemplateForm) -> mail.TemplateData:
 
 @workspace_view
 def email_list(request: HttpRequest) -> HttpResponse:
-    templates = mail.list_templates(request.workspace)  # type: ignore[attr-defined]
-    return render_page(request, "web/emails.html", {"nav": "emails", "templates": templates})
+    """The current emails; ``?archived=1`` shows the archived ones instead."""
+    archived = request.GET.get("archived") == "1"
+    templates = mail.list_templates(request.workspace, archived=archived)  # type: ignore[attr-defined]
+    return render_page(
+        request,
+        "web/emails.html",
+        {"nav": "emails", "templates": templates, "archived": archived},
+    )
+
+
+def _email_action(request: HttpRequest, email_id: int, action: str) -> HttpResponse:
+    template = _template(request, email_id)
+    assert template is not None
+    try:
+        if action == "archive":
+            mail.archive_template(template)
+            messages.success(request, _("The email was archived."))
+        elif action == "unarchive":
+            mail.unarchive_template(template)
+            messages.success(request, _("The email is back in the list."))
+        else:
+            mail.delete_template(template)
+            messages.success(request, _("The email was deleted."))
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    return redirect("web:emails")
+
+
+@workspace_view
+@require_POST
+def email_archive(request: HttpRequest, email_id: int) -> HttpResponse:
+    return _email_action(request, email_id, "archive")
+
+
+@workspace_view
+@require_POST
+def email_unarchive(request: HttpRequest, email_id: int) -> HttpResponse:
+    return _email_action(request, email_id, "unarchive")
+
+
+@workspace_view
+@require_POST
+def email_delete(request: HttpRequest, email_id: int) -> HttpResponse:
+    return _email_action(request, email_id, "delete")
 
 
 def _preview_contacts(workspace: Any) -> list[Contact]:
@@ -146,7 +188,10 @@ def email_preview(request: HttpRequest) -> HttpResponse:
         form = EmailTemplateForm(posted)
         if not form.is_valid():
             return render_page(
-                request, "web/email_preview.html", {"form_errors": form.errors, "contact": contact}
+                request,
+                "web/email_preview.html",
+                {"form_errors": form.errors, "contact": contact},
+                status=422,
             )
         data = _data(form)
         problems = mail.check_template(workspace, data)
@@ -166,6 +211,9 @@ def email_preview(request: HttpRequest) -> HttpResponse:
         template = found
         problems = []
     context: dict[str, Any] = {"problems": problems, "contact": contact}
+    if problems:
+        # The check already rendered the draft (with sample data) and said why it fails.
+        return render_page(request, "web/email_preview.html", context, status=422)
     if contact is None:
         return render_page(request, "web/email_preview.html", context)
     contact.workspace = workspace
@@ -181,6 +229,7 @@ def email_preview(request: HttpRequest) -> HttpResponse:
                 public_id=None,
                 extra=registry.enrollment_context(enrollment),
                 now=clock.now(),
+                seconds=rendering.check_budget_seconds(),
             )
             context["rendered"] = {
                 "subject": rendered.subject,
@@ -195,4 +244,5 @@ def email_preview(request: HttpRequest) -> HttpResponse:
         context["render_error"] = str(exc)
     except TerminflowError as exc:
         context["render_error"] = exc.detail
-    return render_page(request, "web/email_preview.html", context)
+    failed = bool(problems or context.get("render_error"))
+    return render_page(request, "web/email_preview.html", context, status=422 if failed else 200)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from terminflow.contacts import services as contacts
-from terminflow.contacts.models import Tag
+from terminflow.contacts.models import Field, Tag
 from terminflow.kit.errors import TerminflowError
 from terminflow.web.forms import FieldForm
 from terminflow.web.http import render_page
@@ -21,44 +23,78 @@ from terminflow.web.permissions import workspace_view
 @require_http_methods(["GET", "POST"])
 def field_list(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace  # type: ignore[attr-defined]
-    action = request.POST.get("action", "create") if request.method == "POST" else ""
+    action = request.POST.get("action", "save") if request.method == "POST" else ""
     if action in _ACTIONS:
         return _manage(request, action)
-    if action not in ("", "create"):
+    if action not in ("", "save", "create"):
         return HttpResponseBadRequest(_("Unknown action."))
-    form = FieldForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        options = [o.strip() for o in form.cleaned_data["options"].split(",") if o.strip()]
+    fields = contacts.list_fields(workspace)
+    posted = request.POST if request.method == "POST" else None
+    adding = bool(posted and (posted.get("new-label") or "").strip())
+    form = FieldForm(posted if adding else None, prefix="new")
+    if posted is not None and (not adding or form.is_valid()):
         try:
-            field = contacts.create_field(
-                workspace,
-                key=form.cleaned_data["key"].strip(),
-                type=form.cleaned_data["type"],
-                label=form.cleaned_data["label"],
-                options=options or None,
-            )
+            # The whole page is one save: relabels and the new field land together or not at all.
+            with transaction.atomic():
+                changed = _relabel_all(request, fields)
+                created = _create(request, form) if adding else None
         except TerminflowError as exc:
-            form.add_error(None, exc.detail)
+            if adding:
+                form.add_error(None, exc.detail)
+            else:
+                messages.error(request, exc.detail)
         else:
-            messages.success(
-                request, _("The field %(label)s was created.") % {"label": field.label}
-            )
+            if created is not None:
+                messages.success(
+                    request, _("The field %(label)s was created.") % {"label": created.label}
+                )
+            if changed:
+                messages.success(
+                    request,
+                    ngettext("%(count)s label was saved.", "%(count)s labels were saved.", changed)
+                    % {"count": changed},
+                )
+            if created is None and not changed:
+                messages.info(request, _("Nothing was changed."))
             return redirect("web:fields")
     tags = (
         Tag.objects.filter(workspace=workspace)
         .annotate(contact_count=Count("contact_tags"))
         .order_by("name")[:1000]
     )
+    labels = {f.key: (posted.get(f"label:{f.key}", f.label) if posted else f.label) for f in fields}
     return render_page(
         request,
         "web/fields.html",
         {
             "nav": "fields",
-            "fields": contacts.list_fields(workspace),
+            "fields": fields,
+            "field_rows": [(f, labels[f.key]) for f in fields],
             "tags": tags,
             "form": form,
         },
-        status=422 if form.errors else 200,
+        status=422 if form.errors or (posted is not None) else 200,
+    )
+
+
+def _relabel_all(request: HttpRequest, fields: list[Field]) -> int:
+    changed = 0
+    for field in fields:
+        label = (request.POST.get(f"label:{field.key}") or "").strip()
+        if label and label != field.label:
+            contacts.update_field(request.workspace, field.key, label=label)  # type: ignore[attr-defined]
+            changed += 1
+    return changed
+
+
+def _create(request: HttpRequest, form: FieldForm) -> Field:
+    options = [o.strip() for o in form.cleaned_data["options"].split(",") if o.strip()]
+    return contacts.create_field(
+        request.workspace,  # type: ignore[attr-defined]
+        key=form.cleaned_data["key"].strip(),
+        type=form.cleaned_data["type"],
+        label=form.cleaned_data["label"],
+        options=options or None,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -11,11 +11,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.etermin import services as etermin
 from terminflow.etermin import sync
-from terminflow.kit.errors import TerminflowError
+from terminflow.etermin.models import EterminAccount
+from terminflow.kit.errors import NotFound, TerminflowError
 from terminflow.mail import sender_domain
 from terminflow.web.forms import ApiTokenForm, EterminAccountForm, EterminKeysForm
 from terminflow.web.http import is_htmx, render_page
-from terminflow.web.permissions import workspace_view
+from terminflow.web.permissions import can_edit, workspace_view
 from terminflow.workspaces.models import ApiToken, Feature, Role
 from terminflow.workspaces.services import issue_api_token, require_feature
 
@@ -52,8 +53,10 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 def _etermin_context(request: HttpRequest) -> dict:
     workspace = request.workspace  # type: ignore[attr-defined]
+    # The URL lets anyone post bookings: viewers never receive it, not even hidden in the page.
+    show_url = can_edit(request.membership)  # type: ignore[attr-defined]
     accounts = [
-        {"account": account, "web_push_url": etermin.web_push_url(account)}
+        {"account": account, "web_push_url": etermin.web_push_url(account) if show_url else None}
         for account in etermin.accounts_of(workspace)
     ]
     return {
@@ -102,11 +105,18 @@ def etermin_add_account(request: HttpRequest) -> HttpResponse:
     return render_page(request, "web/settings_etermin.html", full, status=status)
 
 
+def _workspace_account(request: HttpRequest, account_id: int) -> EterminAccount:
+    try:
+        return etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+
+
 @workspace_view
 @require_POST
 def etermin_rotate(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _workspace_account(request, account_id)
     try:
-        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
         etermin.rotate_web_push_token(account)
     except TerminflowError as exc:
         messages.error(request, exc.detail)
@@ -125,9 +135,9 @@ def etermin_rotate(request: HttpRequest, account_id: int) -> HttpResponse:
 @workspace_view
 @require_POST
 def etermin_delete(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = _workspace_account(request, account_id)
+    name = account.name
     try:
-        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
-        name = account.name
         etermin.delete_account(account)
     except TerminflowError as exc:
         messages.error(request, exc.detail)
@@ -142,9 +152,9 @@ def etermin_sync(request: HttpRequest, account_id: int) -> HttpResponse:
     """ "Sync now": reconcile the account with eTermin; htmx gets the account's sync status."""
     notice = ""
     workspace = request.workspace  # type: ignore[attr-defined]
+    account = _workspace_account(request, account_id)
     try:
         require_feature(workspace, Feature.ETERMIN)
-        account = etermin.account_for_workspace(workspace, account_id)
     except TerminflowError as exc:
         messages.error(request, exc.detail)
         return redirect("web:settings_etermin")
@@ -181,8 +191,8 @@ def etermin_sync(request: HttpRequest, account_id: int) -> HttpResponse:
 def etermin_keys(request: HttpRequest, account_id: int) -> HttpResponse:
     """New keys for an account eTermin stopped accepting; checked against eTermin first."""
     form = EterminKeysForm(request.POST)
+    account = _workspace_account(request, account_id)
     try:
-        account = etermin.account_for_workspace(request.workspace, account_id)  # type: ignore[attr-defined]
         if not form.is_valid():
             messages.error(request, _("Enter both API keys as eTermin shows them."))
             return redirect("web:settings_etermin")
