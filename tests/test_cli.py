@@ -47,14 +47,12 @@ def test_createadmin_makes_a_workspace_admin_who_is_no_operator(capsys):
     assert Workspace.objects.get().plan.key == "basic"
 
 
-def test_createadmin_speaks_german_by_default(capsys):
+def test_createadmin_speaks_the_operators_english(capsys):
     # when
     code = createadmin("anna@example.ch", GOOD)
     # then
     assert code == 0
-    assert capsys.readouterr().out == (
-        "Admin anna@example.ch kann sich jetzt im Arbeitsbereich 'Spa' anmelden.\n"
-    )
+    assert capsys.readouterr().out == ("Admin anna@example.ch can now log in to workspace 'Spa'.\n")
 
 
 def test_createadmin_for_an_existing_email_refuses_and_keeps_the_password(capsys):
@@ -123,13 +121,13 @@ def test_createadmin_refuses_passwords_the_validators_refuse(capsys, password, m
     )
 
 
-def test_password_refusal_is_german_by_default(capsys):
+def test_password_refusal_is_one_line_for_the_operator(capsys):
     # when
     code = createadmin("anna@example.ch", "kurz")
     # then
     assert code == 1
     assert capsys.readouterr().err == (
-        "Dieses Passwort ist zu kurz. Es muss mindestens 10 Zeichen enthalten.\n"
+        "This password is too short. It must contain at least 10 characters.\n"
     )
 
 

@@ -349,6 +349,7 @@ def test_post_contact_as_confirmed_doi_is_422_and_stores_nothing(api):
         german = api.post(
             "/api/v1/contacts",
             {"email": "new@example.com", "email_status": "confirmed_doi", "tags": ["x"]},
+            HTTP_ACCEPT_LANGUAGE="de",
         )
         english = api.post(
             "/api/v1/contacts",

@@ -214,7 +214,7 @@ def test_unknown_placeholder_fails_the_run_and_the_email_not_the_worker(
         contacts.add_tags(ben, ["news"])
         work()
 
-    reason = "Vorlagenfehler in subject, Zeile 1: unknown placeholder 'appointment'"
+    reason = "Template error in subject, line 1: unknown placeholder 'appointment'"
     assert run_state(campaign, anna, "mail") == ("failed", reason)
     assert run_state(campaign, ben, "mail") == ("failed", reason)
     assert list(Outbox.objects.values_list("status", "reason")) == [("failed", reason)] * 2

@@ -41,7 +41,7 @@ SLOW_FOR_SOME = (
     '<a href="{{ links.unsubscribe }}">Abmelden</a>'
 )
 POWER = "<p>{{ 9**(9**7) }}</p>"
-POWER_REASON = "body_html, line 1: ** ergäbe eine Zahl mit mehr als 4096 Bit"
+POWER_REASON = "HTML-Inhalt, Zeile 1: ** ergäbe eine Zahl mit mehr als 4096 Bit"
 
 
 def slow_template(workspace: Any) -> EmailTemplate:
@@ -181,6 +181,7 @@ def test_two_workers_rendering_the_same_run_queue_one_email(
 
 @pytest.mark.django_db
 def test_saving_a_hostile_template_is_a_422_and_stores_nothing(api: ApiClient) -> None:
+    api = ApiClient(api.workspace, language="de")
     # when
     response = api.post(
         "/api/v1/emails",
@@ -197,6 +198,7 @@ def test_previewing_a_template_slow_for_this_contact_is_a_422_within_the_check_b
     api: ApiClient,
 ) -> None:
     # given a template saved with the sample (fast), and a contact for whom it is slow
+    api = ApiClient(api.workspace, language="de")
     template = slow_template(api.workspace)
     slow = make_contact(api.workspace, "slow@example.com", fields={"n": 300})
     # when

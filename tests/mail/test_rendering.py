@@ -88,7 +88,7 @@ def test_unknown_placeholder_names_itself_and_its_line() -> None:
         render("Hallo\n{{ contact.fields.lieblingsfarbe }}", contact={"fields": {}})
 
     assert str(caught.value) == (
-        "Vorlagenfehler in body_text, Zeile 2: unknown placeholder 'contact.fields.lieblingsfarbe'"
+        "Template error in body_text, line 2: unknown placeholder 'contact.fields.lieblingsfarbe'"
     )
 
 

@@ -184,7 +184,7 @@ def test_placeholder_missing_at_send_time_fails_only_that_email(workspace: Works
     stored = Outbox.objects.get(pk=row.pk)
     assert (stored.status, stored.reason) == (
         "failed",
-        "Vorlagenfehler in subject, Zeile 1: unknown placeholder 'appointment'",
+        "Template error in subject, line 1: unknown placeholder 'appointment'",
     )
     assert stored.next_attempt_at is None
 

@@ -69,7 +69,7 @@ def test_validate_new_password_refuses_with_translated_reasons(db):
     # given
     user = User(username="anna@example.ch", email="anna@example.ch")
     # when
-    with pytest.raises(services.PasswordRejected) as german:
+    with pytest.raises(services.PasswordRejected) as german, translation.override("de"):
         services.validate_new_password("1234", user)
     with pytest.raises(services.PasswordRejected) as english, translation.override("en"):
         services.validate_new_password("1234", user)
