@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,28 +21,44 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 
 
 @contextmanager
-def chromium_page(
+def chromium_browser(
     *, locale: str = "de-CH", viewport: tuple[int, int] = (1440, 900), touch: bool = False
-) -> Iterator[object]:
+) -> Iterator[Callable[[], object]]:
+    """One Chromium; the yielded function opens a page in a fresh context (its own cookies),
+    so one test can be two people logged in at once."""
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]},
-            locale=locale,
-            timezone_id="Europe/Zurich",
-            has_touch=touch,
-            is_mobile=touch,
-        )
-        context.set_default_timeout(15_000)
-        page = context.new_page()
+        contexts: list[object] = []
+
+        def new_page() -> object:
+            context = browser.new_context(
+                viewport={"width": viewport[0], "height": viewport[1]},
+                locale=locale,
+                timezone_id="Europe/Zurich",
+                has_touch=touch,
+                is_mobile=touch,
+            )
+            context.set_default_timeout(15_000)
+            contexts.append(context)
+            return context.new_page()
+
         try:
-            yield page
+            yield new_page
         finally:
-            context.close()
+            for context in contexts:
+                context.close()  # type: ignore[attr-defined]
             browser.close()
+
+
+@contextmanager
+def chromium_page(
+    *, locale: str = "de-CH", viewport: tuple[int, int] = (1440, 900), touch: bool = False
+) -> Iterator[object]:
+    with chromium_browser(locale=locale, viewport=viewport, touch=touch) as new_page:
+        yield new_page()
 
 
 def shot(page: object, name: str, *, full_page: bool = True) -> Path:

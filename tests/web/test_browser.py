@@ -248,6 +248,7 @@ def test_every_page_renders_for_editor_and_viewer(workspace, terminflow_server_f
         "27-campaigns": "/campaigns/",
         "28-outbox": "/outbox/",
         "29-settings-api": "/settings/api/",
+        "29-settings-team": "/settings/team/",
         "30-preferences": "/preferences/",
     }
     with chromium_page() as page:

@@ -7,8 +7,11 @@ class MailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from terminflow.workspaces import team
+
         # sending declares the outbox reasons that pages translate (kit.reasons).
-        from . import elements, privacy, sending  # noqa: F401
+        from . import elements, invitations, privacy, sending  # noqa: F401
 
         elements.register()
         privacy.register_holder()
+        team.register_invitation_sender(invitations.send_invitation)

@@ -16,7 +16,12 @@ from terminflow.kit.errors import TerminflowError
 from terminflow.kit.input_errors import sentence
 from terminflow.mail.api import outbox_router
 from terminflow.mail.api import router as emails_router
-from terminflow.workspaces.api import ApiTokenAuth, SessionAuth
+from terminflow.workspaces.api import (
+    ApiTokenAuth,
+    SessionAuth,
+    invitations_router,
+    members_router,
+)
 
 api = NinjaAPI(
     title="terminflow API",
@@ -36,6 +41,8 @@ api.add_router("/etermin", etermin_router)
 api.add_router("/inbox", inbox_router)
 api.add_router("/emails", emails_router)
 api.add_router("/outbox", outbox_router)
+api.add_router("/members", members_router)
+api.add_router("/invitations", invitations_router)
 api.add_router("", campaigns_router)  # /campaigns… and /elements
 
 

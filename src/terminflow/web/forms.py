@@ -71,6 +71,44 @@ class EterminAccountForm(forms.Form):
     )
 
 
+def _role_choices() -> list[tuple[str, Any]]:
+    from .labels import ROLES
+
+    return list(ROLES.items())
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=pgettext_lazy("address", "Email"), max_length=254)
+    role = forms.ChoiceField(label=_("Role"), choices=_role_choices, initial="editor")
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=_role_choices)
+
+
+class AcceptInvitationForm(forms.Form):
+    """A new person's name and password; the password validators run in the service."""
+
+    first_name = forms.CharField(label=_("First name"), max_length=150)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_again = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_again"):
+            self.add_error("password_again", _("The two passwords differ."))
+        return cleaned
+
+
 class EterminKeysForm(forms.Form):
     """New keys for a connected account whose old ones eTermin no longer accepts."""
 

@@ -16,6 +16,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from terminflow.kit.errors import Forbidden
 from terminflow.workspaces.api import (
@@ -36,9 +37,7 @@ def language_for(user: User | None, workspace: Workspace | None) -> str:
     if user is not None and user.language in SUPPORTED_LANGUAGES:
         return user.language
     if workspace is not None:
-        prefix = (workspace.locale or "").split("-")[0].lower()
-        if prefix in SUPPORTED_LANGUAGES:
-            return prefix
+        return workspace.language
     return settings.LANGUAGE_CODE
 
 
@@ -98,16 +97,18 @@ def workspace_view(
             membership = resolve_membership(request)
             if membership is None:
                 activate_preferences(request, None)
-                raise PermissionDenied("You are not a member of any workspace.")
+                raise PermissionDenied(_("You are not a member of any workspace."))
             request.membership = membership  # type: ignore[attr-defined]
             request.workspace = membership.workspace  # type: ignore[attr-defined]
             activate_preferences(request, membership.workspace)
             if not has_role(membership, role):
-                raise PermissionDenied("Your role does not allow this page.")
+                raise PermissionDenied(_("Your role does not allow this page."))
             try:
                 check_write_access(request, membership)
             except Forbidden as exc:
-                raise PermissionDenied(exc.detail) from exc
+                raise PermissionDenied(
+                    _("Viewers can look at this workspace but not change it.")
+                ) from exc
             return fn(request, *args, **kwargs)
 
         return wrapper

@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from .views import account, campaigns, contacts, emails, fields, inbox, settings
+from .views import account, campaigns, contacts, emails, fields, inbox, settings, team
 
 app_name = "web"
 
@@ -20,10 +20,34 @@ urlpatterns = [
     path("workspace/", account.switch_workspace, name="switch_workspace"),
     path("preferences/", account.preferences, name="preferences"),
     path("", account.dashboard, name="dashboard"),
+    path("invitations/<str:token>/", team.invitation_page, name="invitation"),
     # Settings → API info
     path("settings/", settings.index, name="settings"),
     path("settings/api/", settings.api_tokens, name="settings_api"),
     path("settings/api/etermin/", settings.etermin_tab, name="settings_etermin"),
+    # Settings → Team
+    path("settings/team/", team.team_page, name="settings_team"),
+    path("settings/team/invite/", team.invite, name="team_invite"),
+    path(
+        "settings/team/invitations/<int:invitation_id>/resend/",
+        team.resend,
+        name="team_invitation_resend",
+    ),
+    path(
+        "settings/team/invitations/<int:invitation_id>/revoke/",
+        team.revoke,
+        name="team_invitation_revoke",
+    ),
+    path(
+        "settings/team/members/<int:membership_id>/role/",
+        team.change_role,
+        name="team_member_role",
+    ),
+    path(
+        "settings/team/members/<int:membership_id>/remove/",
+        team.remove,
+        name="team_member_remove",
+    ),
     path("settings/api/email/", settings.email_tab, name="settings_email"),
     path(
         "settings/api/etermin/accounts/new/",

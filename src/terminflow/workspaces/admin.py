@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AdminUserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import ApiToken, Membership, Plan, User, Workspace
+from .models import ApiToken, Invitation, Membership, Plan, TeamEvent, User, Workspace
 
 
 @admin.register(Plan)
@@ -67,5 +67,40 @@ class TerminflowUserAdmin(UserAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "name", "workspace", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("token_hash", "prefix", "created_at", "last_used_at")
+    list_display = (
+        "prefix",
+        "name",
+        "workspace",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    readonly_fields = ("token_hash", "prefix", "created_by", "created_at", "last_used_at")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """For the operator to look; admins manage invitations on Settings → Team."""
+
+    list_display = ("email", "workspace", "role", "created_at", "expires_at", "accepted_at")
+    list_filter = ("role",)
+    exclude = ("secret_hash",)
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(TeamEvent)
+class TeamEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "workspace", "kind", "actor_label", "subject_email", "role")
+    list_filter = ("kind",)
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -12,12 +12,22 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
+from ninja import Router, Status
 from ninja.security import APIKeyCookie, HttpBearer
 
 from terminflow.kit.errors import Forbidden, NotAuthenticated
 
-from .models import Membership, Role, Workspace
-from .services import authenticate_token
+from . import team
+from .models import Invitation, Membership, Role, Workspace
+from .schemas import (
+    ErrorOut,
+    InvitationIn,
+    InvitationOut,
+    IssuedInvitationOut,
+    MemberOut,
+    MemberPatch,
+)
+from .services import authenticate_token_record
 
 # The workspace a logged-in user works in, kept in the session; switched in the UI.
 SESSION_WORKSPACE_KEY = "terminflow_workspace_id"
@@ -35,11 +45,12 @@ API_TOKEN_ROLE = Role.ADMIN
 class ApiTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Workspace | None:
         try:
-            workspace = authenticate_token(token)
+            record = authenticate_token_record(token)
         except NotAuthenticated:
             return None
+        request.api_token = record  # type: ignore[attr-defined]
         setattr(request, _ROLE_ATTRIBUTE, API_TOKEN_ROLE)
-        return workspace
+        return record.workspace
 
 
 def memberships_of(user: Any) -> list[Membership]:
@@ -72,8 +83,12 @@ def resolve_membership(request: HttpRequest) -> Membership | None:
     return membership
 
 
+def has_role_name(role: str, needed: str) -> bool:
+    return ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
+
+
 def has_role(membership: Membership, role: str) -> bool:
-    return ROLE_RANK[Role(membership.role)] >= ROLE_RANK[Role(role)]
+    return has_role_name(membership.role, role)
 
 
 def check_write_access(request: HttpRequest, membership: Membership) -> None:
@@ -120,3 +135,125 @@ def current_workspace(request: Any) -> Workspace:
     if not isinstance(workspace, Workspace):
         raise NotAuthenticated(gettext_lazy("Send Authorization: Bearer <workspace API token>."))
     return workspace
+
+
+# -- the team: /api/v1/members and /api/v1/invitations -----------------------------------------
+
+members_router = Router(tags=["Team"])
+invitations_router = Router(tags=["Team"])
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def current_actor(request: Any) -> team.Actor:
+    """Who calls: the session's member with their role, or an API token (acting as admin)."""
+    workspace = current_workspace(request)
+    record = getattr(request, "api_token", None)
+    if record is not None and record.workspace_id == workspace.pk:
+        return team.Actor.token(record)
+    membership = getattr(request, "membership", None)
+    if membership is None or membership.workspace_id != workspace.pk:
+        raise NotAuthenticated(gettext_lazy("Send Authorization: Bearer <workspace API token>."))
+    return team.Actor.member(membership)
+
+
+def _member_out(membership: Membership) -> dict[str, Any]:
+    user = membership.user
+    return {
+        "id": membership.pk,
+        "user_id": user.pk,
+        "email": user.email,
+        "name": user.get_full_name(),
+        "role": membership.role,
+        "joined_at": membership.joined_at,
+        "last_login": user.last_login,
+    }
+
+
+def _invitation_out(invitation: Invitation, actor: team.Actor) -> dict[str, Any]:
+    show_email = has_role_name(actor.role, Role.EDITOR)
+    return {
+        "id": invitation.pk,
+        "email": invitation.email if show_email else None,
+        "role": invitation.role,
+        "status": team.invitation_status(invitation),
+        "invited_by": (
+            invitation.invited_by.email if show_email and invitation.invited_by else None
+        ),
+        "created_at": invitation.created_at,
+        "expires_at": invitation.expires_at,
+        "sent_at": invitation.sent_at,
+    }
+
+
+def _issued_out(issued: team.IssuedInvitation, actor: team.Actor) -> dict[str, Any]:
+    return {
+        **_invitation_out(issued.invitation, actor),
+        "email_sent": issued.sent,
+        "email_problem": issued.problem,
+        "accept_url": None if issued.sent else issued.url,
+    }
+
+
+@members_router.get("", response={200: list[MemberOut], **ERRORS}, summary="List members")
+def list_members(request: HttpRequest) -> list[dict[str, Any]]:
+    """Everyone in the workspace with their role and last login, by email."""
+    actor = current_actor(request)
+    return [_member_out(m) for m in team.members(actor.workspace)]
+
+
+@members_router.patch(
+    "/{member_id}", response={200: MemberOut, **ERRORS}, summary="Change a member's role"
+)
+def change_member_role(request: HttpRequest, member_id: int, payload: MemberPatch) -> Any:
+    """Admins only. The last admin cannot be demoted (409 `last_admin`); a member who stops
+    being admin loses the API tokens they created."""
+    change = team.change_role(current_actor(request), member_id, payload.role)
+    return _member_out(change.membership)
+
+
+@members_router.delete("/{member_id}", response={204: None, **ERRORS}, summary="Remove a member")
+def remove_member(request: HttpRequest, member_id: int) -> Status[None]:
+    """Admins only. The member's sessions lose the workspace at once and the API tokens they
+    created are revoked. The last admin cannot be removed (409 `last_admin`)."""
+    team.remove(current_actor(request), member_id)
+    return Status(204, None)
+
+
+@invitations_router.get(
+    "", response={200: list[InvitationOut], **ERRORS}, summary="List open invitations"
+)
+def list_invitations(request: HttpRequest) -> list[dict[str, Any]]:
+    """Invitations not yet accepted or revoked (pending or expired). Viewers get `email` null."""
+    actor = current_actor(request)
+    return [_invitation_out(i, actor) for i in team.open_invitations(actor.workspace)]
+
+
+@invitations_router.post(
+    "", response={201: IssuedInvitationOut, **ERRORS}, summary="Invite someone"
+)
+def create_invitation(request: HttpRequest, payload: InvitationIn) -> Status[dict[str, Any]]:
+    """Admins only. Sends an email with a single-use link valid for 7 days. When the email
+    cannot be sent, `email_sent` is false and `accept_url` holds the link (shown only here)."""
+    actor = current_actor(request)
+    issued = team.invite(actor, email=payload.email, role=payload.role)
+    return Status(201, _issued_out(issued, actor))
+
+
+@invitations_router.post(
+    "/{invitation_id}/resend",
+    response={200: IssuedInvitationOut, **ERRORS},
+    summary="Send an invitation again",
+)
+def resend_invitation(request: HttpRequest, invitation_id: int) -> dict[str, Any]:
+    """Admins only. A new link, valid for another 7 days; the earlier link stops working."""
+    actor = current_actor(request)
+    return _issued_out(team.resend(actor, invitation_id), actor)
+
+
+@invitations_router.delete(
+    "/{invitation_id}", response={204: None, **ERRORS}, summary="Revoke an invitation"
+)
+def revoke_invitation(request: HttpRequest, invitation_id: int) -> Status[None]:
+    """Admins only. The link then answers that the invitation was revoked."""
+    team.revoke(current_actor(request), invitation_id)
+    return Status(204, None)

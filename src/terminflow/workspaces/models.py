@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.utils import timezone
 
 
 class Feature(models.TextChoices):
@@ -37,6 +39,14 @@ class Workspace(models.Model):
     def has_feature(self, feature: str) -> bool:
         return self.plan.includes(feature)
 
+    @property
+    def language(self) -> str:
+        """The language of the workspace's locale (``de`` for de-CH), else the default one."""
+        prefix = (self.locale or "").split("-")[0].lower()
+        if prefix in {code for code, _ in settings.LANGUAGES}:
+            return prefix
+        return str(settings.LANGUAGE_CODE)
+
 
 class EmailUserManager(UserManager):
     def create_user(self, username=None, email=None, password=None, **extra):  # type: ignore[override]
@@ -64,6 +74,7 @@ class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ADMIN)
+    joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
@@ -76,6 +87,11 @@ class ApiToken(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, default="default")
+    # A token carries its creator's admin rights: it is revoked when they leave the workspace or
+    # stop being its admin (docs/decisions/0005-team-invitations-and-tokens.md).
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     token_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=12)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,6 +100,87 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class Invitation(models.Model):
+    """An invitation to join a workspace, by email, with a role.
+
+    The link carries a random secret; only its SHA-256 is stored, so the table never holds a
+    usable link. The secret changes on every re-send, which makes older links stop working.
+    An invitation is open until it is accepted or revoked; past ``expires_at`` it is expired.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    invited_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Why the last email did not go out (SMTP down or not configured); empty once it went.
+    send_problem = models.CharField(max_length=500, blank=True, default="")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One open invitation per address and workspace, even when two admins click at once.
+            models.UniqueConstraint(
+                fields=["workspace", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_open_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.workspace} ({self.role})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None
+
+
+class TeamEventKind(models.TextChoices):
+    INVITED = "invited", "Invited"
+    INVITATION_RESENT = "invitation_resent", "Invitation sent again"
+    INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+    JOINED = "joined", "Joined"
+    ROLE_CHANGED = "role_changed", "Role changed"
+    REMOVED = "removed", "Removed"
+
+
+class TeamEvent(models.Model):
+    """One change to a workspace's team, with who made it and when; never edited afterwards.
+
+    Emails are copied, not only linked, so the record still says who it was after a user is
+    deleted.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="team_events")
+    kind = models.CharField(max_length=32, choices=TeamEventKind.choices)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The user's email, or "API token tf_ab12…" when a script made the change.
+    actor_label = models.CharField(max_length=254)
+    subject_email = models.EmailField()
+    invitation = models.ForeignKey(
+        Invitation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    role = models.CharField(max_length=16, blank=True, default="")
+    old_role = models.CharField(max_length=16, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "-created_at"], name="team_event_ws")]
 
 
 class LoginThrottle(models.Model):

@@ -189,11 +189,21 @@ class IssuedToken:
     record: ApiToken
 
 
-def issue_api_token(workspace: Workspace, *, name: str = "default") -> IssuedToken:
-    """Create an API token; the returned clear token is the only copy that will ever exist."""
+def issue_api_token(
+    workspace: Workspace, *, name: str = "default", created_by: User | None = None
+) -> IssuedToken:
+    """Create an API token; the returned clear token is the only copy that will ever exist.
+
+    ``created_by`` ties the token to the admin who made it: it is revoked when they leave the
+    workspace or stop being its admin (``team.remove``, ``team.change_role``).
+    """
     token = "tf_" + new_token(32)
     record = ApiToken.objects.create(
-        workspace=workspace, name=name, token_hash=token_hash(token), prefix=token[:10]
+        workspace=workspace,
+        name=name,
+        token_hash=token_hash(token),
+        prefix=token[:10],
+        created_by=created_by,
     )
     return IssuedToken(token=token, record=record)
 
@@ -207,6 +217,11 @@ def workspace_by_name(name: str) -> Workspace:
 
 def authenticate_token(token: str) -> Workspace:
     """The workspace an API token belongs to; raises ``NotAuthenticated`` for any other token."""
+    return authenticate_token_record(token).workspace
+
+
+def authenticate_token_record(token: str) -> ApiToken:
+    """The valid API token record for ``token``; raises ``NotAuthenticated`` for any other."""
     record = (
         ApiToken.objects.select_related("workspace__plan")
         .filter(token_hash=token_hash(token), revoked_at__isnull=True)
@@ -218,7 +233,7 @@ def authenticate_token(token: str) -> Workspace:
     now = clock.now()
     if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
-    return record.workspace
+    return record
 
 
 def require_feature(workspace: Workspace, feature: str) -> None:

@@ -37,7 +37,11 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         if request.membership.role != Role.ADMIN:  # type: ignore[attr-defined]
             return HttpResponse(_("Only admins can create API tokens."), status=403)
         if form.is_valid():
-            issued = issue_api_token(workspace, name=form.cleaned_data["name"]).token
+            issued = issue_api_token(
+                workspace,
+                name=form.cleaned_data["name"],
+                created_by=request.user,  # type: ignore[arg-type]
+            ).token
             form = ApiTokenForm()
     tokens = ApiToken.objects.filter(workspace=workspace).order_by("-id")
     return render_page(
