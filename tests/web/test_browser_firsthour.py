@@ -609,7 +609,14 @@ def test_overview_and_outbox_show_the_failed_email_with_its_reason(
         rows.first.locator("summary").click()
         email = page.get_by_test_id("outbox-email")
         email.wait_for()
-        assert data["failed_email"].reason in email.inner_text()
+        # with the stored reason in the reader's language
+        assert data["failed_email"].reason == (
+            "Template error in subject, line 1: unknown placeholder 'appointment'"
+        )
+        assert (
+            "Fehlgeschlagen Vorlagenfehler in subject, Zeile 1: "
+            "unbekannter Platzhalter 'appointment'"
+        ) in email.inner_text()
         shot(page, "65-outbox-email-open")
 
 

@@ -7,7 +7,8 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import elements, privacy
+        # engine declares the run reasons that pages translate (kit.reasons).
+        from . import elements, engine, privacy  # noqa: F401
 
         elements.register()
         privacy.register_holder()

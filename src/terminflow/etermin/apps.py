@@ -7,7 +7,8 @@ class EterminConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import elements, privacy
+        # processing declares the inbox reasons that pages translate (kit.reasons).
+        from . import elements, privacy, processing  # noqa: F401
 
         elements.register()
         privacy.register_holder()

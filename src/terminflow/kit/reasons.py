@@ -57,7 +57,9 @@ def describe(text: str) -> tuple[str, str]:
     for reason in _CATALOGUE.values():
         found = reason.pattern.match(text)
         if found:
-            return reason.code, gettext(reason.msgid) % found.groupdict()
+            # A reason may quote another (a template error quotes the renderer's problem).
+            params = {name: describe(value)[1] for name, value in found.groupdict().items()}
+            return reason.code, gettext(reason.msgid) % params
     return "", text
 
 

@@ -9,7 +9,8 @@ class MailConfig(AppConfig):
     def ready(self) -> None:
         from terminflow.workspaces import team
 
-        from . import elements, invitations, privacy
+        # sending declares the outbox reasons that pages translate (kit.reasons).
+        from . import elements, invitations, privacy, sending  # noqa: F401
 
         elements.register()
         privacy.register_holder()

@@ -44,6 +44,7 @@ KIND_INVALID = "kind must be marketing or doi"
 Reason("no_smtp", NO_SMTP_REASON)
 UNSUBSCRIBED = Reason("unsubscribed", "contact unsubscribed")
 # Render errors: the part and line, then Jinja's or our own message.
+Reason("template_error", "Template error in %(part)s, line %(line)s: %(message)s")
 Reason("template_error", "Template error in %(where)s: %(message)s")
 # Problems of a template, shown when it is saved and stored with a failed email.
 for _code, _msgid in (

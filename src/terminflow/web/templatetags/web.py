@@ -10,6 +10,7 @@ from django import template
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from terminflow.kit import reasons
 from terminflow.web import consent_text, labels
 
 register = template.Library()
@@ -97,4 +98,4 @@ def note_source(source: str | None) -> str:
 @register.filter
 def reason(text: str | None) -> str:
     """A reason stored on a run, inbox entry or outbox row, in the reader's language."""
-    return text or ""
+    return reasons.translate(text or "")
