@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+
+from terminflow.kit.errors import TerminflowError
 
 
 def is_htmx(request: HttpRequest) -> bool:
@@ -28,3 +32,15 @@ def htmx_redirect(url: str) -> HttpResponse:
     response = HttpResponse(status=204)
     response["HX-Redirect"] = url
     return response
+
+
+def act_and_return(
+    request: HttpRequest, action: Callable[[], object], success: str, to: str
+) -> HttpResponse:
+    """Runs a list page's button action; its refusal becomes the page's error message."""
+    try:
+        action()
+        messages.success(request, success)
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+    return redirect(to)

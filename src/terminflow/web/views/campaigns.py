@@ -15,7 +15,7 @@ from terminflow.campaigns import services as campaigns
 from terminflow.campaigns.models import Campaign, Enrollment
 from terminflow.campaigns.schemas import CampaignIn
 from terminflow.kit.errors import TerminflowError
-from terminflow.web.http import render_page
+from terminflow.web.http import act_and_return, render_page
 from terminflow.web.permissions import can_edit, workspace_view
 
 CONTACTS_PAGE = 100
@@ -45,39 +45,37 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _campaign_action(request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
-    campaign = _campaign(request, campaign_id)
-    try:
-        if action == "archive":
-            campaigns.archive_campaign(campaign)
-            messages.success(request, _("The campaign was archived."))
-        elif action == "unarchive":
-            campaigns.unarchive_campaign(campaign)
-            messages.success(request, _("The campaign is back in the list."))
-        else:
-            campaigns.delete_campaign(campaign)
-            messages.success(request, _("The campaign was deleted."))
-    except TerminflowError as exc:
-        messages.error(request, exc.detail)
-    return redirect("web:campaigns")
-
-
 @workspace_view
 @require_POST
 def campaign_archive(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    return _campaign_action(request, campaign_id, "archive")
+    return act_and_return(
+        request,
+        lambda: campaigns.archive_campaign(_campaign(request, campaign_id)),
+        _("The campaign was archived."),
+        "web:campaigns",
+    )
 
 
 @workspace_view
 @require_POST
 def campaign_unarchive(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    return _campaign_action(request, campaign_id, "unarchive")
+    return act_and_return(
+        request,
+        lambda: campaigns.unarchive_campaign(_campaign(request, campaign_id)),
+        _("The campaign is back in the list."),
+        "web:campaigns",
+    )
 
 
 @workspace_view
 @require_POST
 def campaign_delete(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    return _campaign_action(request, campaign_id, "delete")
+    return act_and_return(
+        request,
+        lambda: campaigns.delete_campaign(_campaign(request, campaign_id)),
+        _("The campaign was deleted."),
+        "web:campaigns",
+    )
 
 
 @workspace_view

@@ -20,7 +20,7 @@ from terminflow.mail import rendering
 from terminflow.mail import services as mail
 from terminflow.mail.models import EmailTemplate
 from terminflow.web.forms import EmailTemplateForm
-from terminflow.web.http import render_page
+from terminflow.web.http import act_and_return, render_page
 from terminflow.web.permissions import workspace_view
 
 STARTER_HTML = """<p>Guten Tag {{ contact.first_name }}</p>
@@ -36,6 +36,12 @@ def _template(request: HttpRequest, email_id: int | None) -> EmailTemplate | Non
         return mail.get_template(request.workspace, email_id)  # type: ignore[attr-defined]
     except TerminflowError:
         raise Http404 from None
+
+
+def _existing_template(request: HttpRequest, email_id: int) -> EmailTemplate:
+    template = _template(request, email_id)
+    assert template is not None
+    return template
 
 
 def _data(form: EmailTemplateForm) -> mail.TemplateData:
@@ -62,40 +68,37 @@ def email_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _email_action(request: HttpRequest, email_id: int, action: str) -> HttpResponse:
-    template = _template(request, email_id)
-    assert template is not None
-    try:
-        if action == "archive":
-            mail.archive_template(template)
-            messages.success(request, _("The email was archived."))
-        elif action == "unarchive":
-            mail.unarchive_template(template)
-            messages.success(request, _("The email is back in the list."))
-        else:
-            mail.delete_template(template)
-            messages.success(request, _("The email was deleted."))
-    except TerminflowError as exc:
-        messages.error(request, exc.detail)
-    return redirect("web:emails")
-
-
 @workspace_view
 @require_POST
 def email_archive(request: HttpRequest, email_id: int) -> HttpResponse:
-    return _email_action(request, email_id, "archive")
+    return act_and_return(
+        request,
+        lambda: mail.archive_template(_existing_template(request, email_id)),
+        _("The email was archived."),
+        "web:emails",
+    )
 
 
 @workspace_view
 @require_POST
 def email_unarchive(request: HttpRequest, email_id: int) -> HttpResponse:
-    return _email_action(request, email_id, "unarchive")
+    return act_and_return(
+        request,
+        lambda: mail.unarchive_template(_existing_template(request, email_id)),
+        _("The email is back in the list."),
+        "web:emails",
+    )
 
 
 @workspace_view
 @require_POST
 def email_delete(request: HttpRequest, email_id: int) -> HttpResponse:
-    return _email_action(request, email_id, "delete")
+    return act_and_return(
+        request,
+        lambda: mail.delete_template(_existing_template(request, email_id)),
+        _("The email was deleted."),
+        "web:emails",
+    )
 
 
 def _preview_contacts(workspace: Any) -> list[Contact]:
