@@ -83,6 +83,10 @@ class Outbox(models.Model):
     body_text = models.TextField(blank=True, default="")
     headers = models.JSONField(default=dict, blank=True)
     ics = models.TextField(blank=True, default="")
+    # The link targets of a tracked email, in order: a click token names an index here, so a
+    # tracking URL can only ever redirect to an address that was in the email. Kept when the
+    # bodies are pruned.
+    links = models.JSONField(default=list, blank=True)
     status = models.CharField(
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
     )
@@ -119,6 +123,42 @@ class Outbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.to_email}: {self.subject}"
+
+
+class EngagementKind(models.TextChoices):
+    OPEN = "open"
+    CLICK = "click"
+
+
+class Engagement(models.Model):
+    """Opens or clicks of one sent email (one outbox row) by its contact: one row per kind.
+
+    ``first_at`` and ``count`` hold what a person did; hits from mail scanners and link
+    prefetchers are counted in ``bot_count`` only, so a row can exist with ``count`` 0.
+    ``template`` and ``contact`` repeat the outbox row's so statistics need no join.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    outbox = models.ForeignKey(Outbox, on_delete=models.CASCADE, related_name="engagements")
+    template = models.ForeignKey(
+        EmailTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="engagements")
+    kind = models.CharField(max_length=8, choices=EngagementKind.choices)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    bot_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["outbox", "kind"], name="engagement_once_per_kind")
+        ]
+        indexes = [
+            models.Index(fields=["template", "kind"], name="engagement_template"),
+            models.Index(fields=["contact", "kind"], name="engagement_contact"),
+            models.Index(fields=["workspace", "first_at"], name="engagement_workspace_first"),
+        ]
 
 
 class BounceKind(models.TextChoices):

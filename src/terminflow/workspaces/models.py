@@ -31,6 +31,10 @@ class Workspace(models.Model):
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="workspaces")
     timezone = models.CharField(max_length=64, default="Europe/Zurich")
     locale = models.CharField(max_length=16, default="de-CH")
+    # Open and click tracking in marketing emails; on by default, as in the peers. When off,
+    # nothing in an email is rewritten or embedded.
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
