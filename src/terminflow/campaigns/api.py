@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 from ninja import Router, Status
 
+from terminflow.kit.errors import NotFound
 from terminflow.workspaces.api import current_workspace
 
 from . import registry, services
@@ -22,6 +24,8 @@ from .schemas import (
     ElementTypeOut,
     EnrollmentOut,
     MassResetOut,
+    StarterCampaignIn,
+    StarterCampaignOut,
     StopOut,
 )
 from .validation import GraphWarning
@@ -59,6 +63,37 @@ def _campaign_out(campaign: Campaign, warnings: list[GraphWarning] | None = None
 
 def _fresh(campaign: Campaign) -> Campaign:
     return services.load_campaign(campaign.pk)
+
+
+# Before any /campaigns/{campaign_id} route: django-ninja matches paths in the order
+# they were first declared, and "starters" would be read as a campaign id.
+@router.get("/campaigns/starters", response=list[StarterCampaignOut])
+def list_starter_campaigns(request: HttpRequest) -> list[dict[str, Any]]:
+    """The ready-made campaigns a workspace can create in one click."""
+    current_workspace(request)
+    return [{"key": s.key, "label": str(s.label)} for s in registry.starter_campaigns()]
+
+
+@router.post("/campaigns/starters/{key}", response={201: CampaignOut})
+def create_starter_campaign(
+    request: HttpRequest, key: str, payload: StarterCampaignIn | None = None
+) -> Status:
+    """Create a ready-made campaign as a draft, with the emails and fields it needs.
+
+    ``language`` (de or en) is the language of its name and emails; the workspace's by default.
+    What is still to set before activating (an eTermin account to connect) is listed in
+    ``warnings`` with the code ``invalid_reference``.
+    """
+    workspace = current_workspace(request)
+    starter = registry.starter_campaign(key)
+    if starter is None:
+        raise NotFound(
+            gettext_lazy("There is no starter campaign “%(key)s”."),
+            key=key,
+            code="starter_not_found",
+        )
+    campaign, warnings = starter.create(workspace, payload.language if payload else None)
+    return Status(201, _campaign_out(_fresh(campaign), warnings))
 
 
 @router.get("/campaigns", response=list[CampaignOut])

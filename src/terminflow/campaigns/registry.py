@@ -154,3 +154,29 @@ def context_names() -> set[str]:
 def enrollment_context(enrollment: Enrollment) -> dict[str, Any]:
     """Every provider's contribution for one enrollment, e.g. ``{"appointment": {...}}``."""
     return {name: provider(enrollment) for name, provider in _CONTEXT_PROVIDERS.items()}
+
+
+# Ready-made campaigns ("appointments with reminder"), contributed by the app that can build
+# them from its parts (emails, fields, triggers), so the campaign API offers them without
+# importing that app. ``create(workspace, language)`` makes the campaign as a draft and returns
+# it with its warnings (references still to set among them).
+@dataclass(frozen=True)
+class StarterCampaign:
+    key: str
+    label: Any  # a lazy translation: what the campaigns page calls it
+    create: Callable[[Workspace, str | None], tuple[Campaign, list[Any]]]
+
+
+_STARTER_CAMPAIGNS: dict[str, StarterCampaign] = {}
+
+
+def register_starter_campaign(starter: StarterCampaign) -> None:
+    _STARTER_CAMPAIGNS[starter.key] = starter
+
+
+def starter_campaign(key: str) -> StarterCampaign | None:
+    return _STARTER_CAMPAIGNS.get(key)
+
+
+def starter_campaigns() -> list[StarterCampaign]:
+    return list(_STARTER_CAMPAIGNS.values())

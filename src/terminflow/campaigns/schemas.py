@@ -37,6 +37,19 @@ class CampaignIn(Schema):
     edges: list[EdgeIn] = Field(default_factory=list)
 
 
+class StarterCampaignIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(
+        default=None, max_length=8, description="de or en; the workspace's language by default"
+    )
+
+
+class StarterCampaignOut(Schema):
+    key: str
+    label: str
+
+
 class ProblemOut(Schema):
     element: str | None
     message: str

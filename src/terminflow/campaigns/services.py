@@ -139,7 +139,11 @@ def graph_warnings(campaign: Campaign) -> list[GraphWarning]:
 
 @transaction.atomic
 def save_campaign(
-    workspace: Workspace, data: CampaignIn, campaign: Campaign | None = None
+    workspace: Workspace,
+    data: CampaignIn,
+    campaign: Campaign | None = None,
+    *,
+    open_references: bool = False,
 ) -> tuple[Campaign, list[GraphWarning]]:
     """Create or replace a campaign's graph after validating it; returns it with its warnings.
 
@@ -147,12 +151,21 @@ def save_campaign(
     leave the graph keep their rows (``removed``), so the runs that passed them stay in the
     history; their pending runs are cancelled. Each save bumps ``version``. Changing ``status``
     here has the same effect as activating or pausing.
+
+    ``open_references`` stores a draft whose references are still to be set (a campaign made
+    from a starter before an eTermin account is connected): their problems (code
+    ``invalid_reference``) come back first among the warnings instead of refusing the save, and
+    activating refuses until they are set.
     """
     if campaign is not None:
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk, workspace=workspace)
     errors, warnings = validate_graph(
         workspace, data, campaign, activating=data.status == CampaignStatus.ACTIVE
     )
+    if open_references and data.status == CampaignStatus.DRAFT:
+        still_open = [e for e in errors if e.code == "invalid_reference"]
+        errors = [e for e in errors if e.code != "invalid_reference"]
+        warnings = still_open + warnings
     if errors:
         raise InvalidGraph(errors)
     now = clock.now()

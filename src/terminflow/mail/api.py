@@ -14,7 +14,7 @@ from terminflow.contacts.services import get_contact
 from terminflow.kit import reasons
 from terminflow.workspaces.api import current_workspace
 
-from . import services
+from . import services, starters
 from .models import EmailTemplate, Outbox
 
 router = Router(tags=["Emails"])
@@ -111,6 +111,48 @@ def _email_out(template: EmailTemplate) -> dict[str, Any]:
 
 def _data(payload: EmailIn) -> services.TemplateData:
     return services.TemplateData(**payload.dict())
+
+
+class StarterOut(Schema):
+    key: str
+    language: str
+    name: str
+    subject: str
+    kind: str
+    attach_ics: bool
+
+
+class StarterIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(
+        default=None, max_length=8, description="de or en; the workspace's language by default"
+    )
+
+
+@router.get("/starters", response=list[StarterOut])
+def list_starter_emails(request: HttpRequest, language: str | None = None) -> list[dict[str, Any]]:
+    """Ready-written emails to start from, in German and English (``?language=`` for one)."""
+    current_workspace(request)
+    return [
+        {
+            "key": s.key,
+            "language": s.language,
+            "name": s.name,
+            "subject": s.subject,
+            "kind": s.kind,
+            "attach_ics": s.attach_ics,
+        }
+        for s in starters.list_starters(language)
+    ]
+
+
+@router.post("/starters/{key}", response={201: EmailOut})
+def create_from_starter(request: HttpRequest, key: str, payload: StarterIn | None = None) -> Status:
+    """Copy a starter into the workspace as a new email; a taken name gets " (2)" and so on."""
+    workspace = current_workspace(request)
+    template = starters.create_from_starter(workspace, key, payload.language if payload else None)
+    return Status(201, _email_out(template))
 
 
 @router.get("", response=list[EmailOut])

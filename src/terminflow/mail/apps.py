@@ -10,8 +10,9 @@ class MailConfig(AppConfig):
         from terminflow.workspaces import team
 
         # sending declares the outbox reasons that pages translate (kit.reasons).
-        from . import elements, invitations, privacy, sending  # noqa: F401
+        from . import elements, invitations, privacy, sending, starter_campaign  # noqa: F401
 
         elements.register()
+        starter_campaign.register()
         privacy.register_holder()
         team.register_invitation_sender(invitations.send_invitation)
