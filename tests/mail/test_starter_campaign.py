@@ -1,4 +1,4 @@
-"""The starter campaign "Termine mit Erinnerung": made in one click, pointed at a calendar, active."""
+"""The starter campaign "Termine mit Erinnerung": one click, a calendar, active."""
 
 from __future__ import annotations
 

@@ -98,12 +98,18 @@ urlpatterns = [
     path("emails/new/", emails.email_edit, name="email_create"),
     path("emails/<int:email_id>/", emails.email_edit, name="email_edit"),
     path("emails/preview/", emails.email_preview, name="email_preview"),
+    path("emails/starters/<str:key>/", emails.email_from_starter, name="email_from_starter"),
     path("emails/<int:email_id>/archive/", emails.email_archive, name="email_archive"),
     path("emails/<int:email_id>/unarchive/", emails.email_unarchive, name="email_unarchive"),
     path("emails/<int:email_id>/delete/", emails.email_delete, name="email_delete"),
     # Campaigns
     path("campaigns/", campaigns.campaign_list, name="campaigns"),
     path("campaigns/new/", campaigns.campaign_create, name="campaign_create"),
+    path(
+        "campaigns/starters/<str:key>/",
+        campaigns.campaign_from_starter,
+        name="campaign_from_starter",
+    ),
     path("campaigns/<int:campaign_id>/", campaigns.builder, name="campaign_builder"),
     path(
         "campaigns/<int:campaign_id>/archive/", campaigns.campaign_archive, name="campaign_archive"

@@ -11,9 +11,12 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from terminflow.campaigns import registry
 from terminflow.campaigns import services as campaigns
-from terminflow.campaigns.models import Campaign, Enrollment
+from terminflow.campaigns.models import Campaign, CampaignStatus, Enrollment
 from terminflow.campaigns.schemas import CampaignIn
+from terminflow.etermin.elements import ELEMENT_TYPE as APPOINTMENT_TRIGGER
+from terminflow.etermin.models import EterminAccount
 from terminflow.kit.errors import TerminflowError
 from terminflow.web.http import act_and_return, render_page
 from terminflow.web.permissions import can_edit, workspace_view
@@ -41,8 +44,71 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render_page(
         request,
         "web/campaigns.html",
-        {"nav": "campaigns", "campaigns": rows, "archived": archived},
+        {
+            "nav": "campaigns",
+            "campaigns": rows,
+            "archived": archived,
+            "starters": registry.starter_campaigns(),
+        },
     )
+
+
+@workspace_view
+@require_POST
+def campaign_from_starter(request: HttpRequest, key: str) -> HttpResponse:
+    """One click on a starter campaign: made as a draft with its emails, opened in the builder."""
+    starter = registry.starter_campaign(key)
+    if starter is None:
+        raise Http404
+    try:
+        campaign, _warnings = starter.create(
+            request.workspace,  # type: ignore[attr-defined]
+            request.POST.get("language") or None,
+        )
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+        return redirect("web:campaigns")
+    messages.success(
+        request,
+        _(
+            "The campaign “%(name)s” was created as a draft, with its emails. It reacts to "
+            "appointments in all calendars: choose one in its eTermin elements if you like, "
+            "then activate it."
+        )
+        % {"name": campaign.name},
+    )
+    return redirect("web:campaign_builder", campaign_id=campaign.pk)
+
+
+def setup_hints(campaign: Campaign) -> list[tuple[str, bool]]:
+    """What a draft still needs before it can be activated, said where the user edits it:
+    (the sentence, whether the eTermin settings are where to do it).
+
+    The builder reports these only when saving or activating; a campaign made from a starter
+    before an eTermin account was connected should say so as soon as it is opened.
+    """
+    if campaign.status != CampaignStatus.DRAFT:
+        return []
+    triggers = [
+        element
+        for element in campaign.elements.filter(type=APPOINTMENT_TRIGGER, removed=False)
+        if not (element.config or {}).get("account_id")
+    ]
+    if not triggers:
+        return []
+    accounts = EterminAccount.objects.filter(workspace_id=campaign.workspace_id).count()
+    if accounts == 0:
+        return [(_("Connect an eTermin account first; then this campaign can be activated."), True)]
+    if accounts > 1:
+        return [
+            (
+                _(
+                    "Choose the eTermin account in each eTermin element: this workspace has several."
+                ),
+                False,
+            )
+        ]
+    return []
 
 
 @workspace_view
@@ -103,6 +169,7 @@ def builder(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "nav": "campaigns",
             "campaign": campaign,
             "read_only": not can_edit(request.membership),  # type: ignore[attr-defined]
+            "setup_hints": setup_hints(campaign),
             "csrf": get_token(request),
             "language": get_language(),
         },

@@ -16,7 +16,7 @@ from terminflow.campaigns.models import Enrollment
 from terminflow.contacts.models import Contact
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
-from terminflow.mail import rendering
+from terminflow.mail import rendering, starters
 from terminflow.mail import services as mail
 from terminflow.mail.models import EmailTemplate
 from terminflow.web.forms import EmailTemplateForm
@@ -58,14 +58,48 @@ def _data(form: EmailTemplateForm) -> mail.TemplateData:
 
 @workspace_view
 def email_list(request: HttpRequest) -> HttpResponse:
-    """The current emails; ``?archived=1`` shows the archived ones instead."""
+    """The current emails; ``?archived=1`` shows the archived ones instead.
+
+    Above them, the starter emails to start from, in the workspace's language unless
+    ``?starters=`` names the other one.
+    """
+    workspace = request.workspace  # type: ignore[attr-defined]
     archived = request.GET.get("archived") == "1"
-    templates = mail.list_templates(request.workspace, archived=archived)  # type: ignore[attr-defined]
+    templates = mail.list_templates(workspace, archived=archived)
+    language = request.GET.get("starters") or workspace.language
+    if language not in starters.LANGUAGES:
+        language = workspace.language if workspace.language in starters.LANGUAGES else "de"
     return render_page(
         request,
         "web/emails.html",
-        {"nav": "emails", "templates": templates, "archived": archived},
+        {
+            "nav": "emails",
+            "templates": templates,
+            "archived": archived,
+            "starters": starters.list_starters(language),
+            "starter_language": language,
+        },
     )
+
+
+@workspace_view
+@require_POST
+def email_from_starter(request: HttpRequest, key: str) -> HttpResponse:
+    """One click on a starter: the email is copied into the workspace and opened."""
+    workspace = request.workspace  # type: ignore[attr-defined]
+    try:
+        template = starters.create_from_starter(
+            workspace, key, request.POST.get("language") or None
+        )
+    except TerminflowError as exc:
+        messages.error(request, exc.detail)
+        return redirect("web:emails")
+    messages.success(
+        request,
+        _("The email “%(name)s” was created from the template; adapt it to your business.")
+        % {"name": template.name},
+    )
+    return redirect("web:email_edit", email_id=template.pk)
 
 
 @workspace_view
