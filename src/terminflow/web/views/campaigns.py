@@ -103,7 +103,8 @@ def setup_hints(campaign: Campaign) -> list[tuple[str, bool]]:
         return [
             (
                 _(
-                    "Choose the eTermin account in each eTermin element: this workspace has several."
+                    "Choose the eTermin account in each eTermin element: this workspace has "
+                    "several."
                 ),
                 False,
             )
