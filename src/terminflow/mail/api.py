@@ -187,6 +187,18 @@ def list_emails(request: HttpRequest, archived: bool = False) -> list[dict[str, 
     return [_email_out(t) for t in templates]
 
 
+@router.post("/preview", response=PreviewOut)
+def preview_draft(request: HttpRequest, payload: DraftPreviewIn) -> dict[str, Any]:
+    """Render an unsaved email (HTML or design) for a contact, as the editor shows it.
+
+    Nothing is stored or sent. The render has the budget of a save (a quarter of a send's);
+    without an appointment of the contact a sample one stands in (``sample_appointment``).
+    """
+    workspace = current_workspace(request)
+    contact = get_contact(workspace, payload.contact_id)
+    return services.preview_draft(workspace, _data(payload, "preview"), contact)
+
+
 @router.post("/{email_id}/archive", response=EmailOut)
 def archive_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
     """409 ``email_in_use`` while a campaign that is not archived sends it."""
@@ -222,18 +234,6 @@ def get_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
 def update_email(request: HttpRequest, email_id: int, payload: EmailIn) -> dict[str, Any]:
     template = services.get_template(current_workspace(request), email_id)
     return _email_out(services.update_template(template, _data(payload, payload.name)))
-
-
-@router.post("/preview", response=PreviewOut)
-def preview_draft(request: HttpRequest, payload: DraftPreviewIn) -> dict[str, Any]:
-    """Render an unsaved email (HTML or design) for a contact, as the editor shows it.
-
-    Nothing is stored or sent. The render has the budget of a save (a quarter of a send's);
-    without an appointment of the contact a sample one stands in (``sample_appointment``).
-    """
-    workspace = current_workspace(request)
-    contact = get_contact(workspace, payload.contact_id)
-    return services.preview_draft(workspace, _data(payload, "preview"), contact)
 
 
 @router.post("/{email_id}/test", response=TestOut)

@@ -216,7 +216,7 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
     ):
         found.append(
             {
-                "field": "body_html",
+                "field": "body_html" if data.design is None else "design",
                 "line": None,
                 "message": reasons.translate(DOI_LINK_MISSING),
             }
