@@ -101,7 +101,7 @@ export function RichText({ html, onChange, readOnly, groups, label }) {
             </button>
           ))}
           <button type="button" className="ee-tool" title={t("Link")} aria-label={t("Link")}
-            onMouseDown={(e) => e.preventDefault()} onClick={link}>🔗</button>
+            onMouseDown={(e) => e.preventDefault()} onClick={link}>{t("Link")}</button>
           <button type="button" className="ee-tool" title={t("Bulleted list")} aria-label={t("Bulleted list")}
             onMouseDown={(e) => e.preventDefault()} onClick={() => command("insertUnorderedList")}>•</button>
           <button type="button" className="ee-tool" title={t("Numbered list")} aria-label={t("Numbered list")}

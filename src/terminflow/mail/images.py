@@ -23,6 +23,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 from PIL import Image as Pillow
 from PIL import ImageOps, UnidentifiedImageError
@@ -102,8 +104,9 @@ def reencode(data: bytes) -> _Encoded:
                 frames > MAX_FRAMES
             ):
                 raise ImageRefused(
-                    _("The image is too large: at most %(megapixels)s megapixels."),
-                    megapixels=round(settings.IMAGE_MAX_PIXELS / 1_000_000, 1),
+                    _("The image has too many pixels: at most %(pixels)s (width × height)."),
+                    pixels=number_format(settings.IMAGE_MAX_PIXELS, force_grouping=True),
+                    code="image_too_many_pixels",
                 )
             options = _save_options(source, kind, frames)
             image: Pillow.Image = source
@@ -169,8 +172,8 @@ def store(workspace: Any, name: str, data: bytes) -> Image:
 
 def too_large() -> ImageRefused:
     return ImageRefused(
-        _("The image is larger than %(megabytes)s MB."),
-        megabytes=round(settings.IMAGE_MAX_BYTES / 1_000_000, 1),
+        _("The image is larger than %(size)s."),
+        size=filesizeformat(settings.IMAGE_MAX_BYTES),
         code="image_too_large",
     )
 
