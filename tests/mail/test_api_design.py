@@ -167,7 +167,9 @@ def test_a_draft_preview_is_refused_like_a_save(api: ApiClient, workspace: Works
     ]
 
 
-def test_another_workspaces_email_and_contact_give_404(api: ApiClient, workspace: Workspace) -> None:
+def test_another_workspaces_email_and_contact_give_404(
+    api: ApiClient, workspace: Workspace
+) -> None:
     other = make_workspace("Zahnarzt Oerlikon")
     theirs = make_email(other)
     stranger = make_contact(other)

@@ -16,9 +16,7 @@ from terminflow.workspaces.models import Workspace
 from .conftest import make_contact
 
 TOP = '<tr><td style="height:16px;font-size:0;line-height:0;">&nbsp;</td></tr>\n'
-CELL = (
-    "font-family:Arial, Helvetica, sans-serif;font-size:16px;line-height:1.5;color:#1f2937;"
-)
+CELL = "font-family:Arial, Helvetica, sans-serif;font-size:16px;line-height:1.5;color:#1f2937;"
 
 
 def doc(*blocks: dict[str, Any], **settings: Any) -> dict[str, Any]:
@@ -132,14 +130,20 @@ def test_placeholders_are_stored_in_one_canonical_form() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{% if contact %}x{% endif %}", "only placeholders {{ … }} are allowed, no {% … %} or {# … #}"),
+        (
+            "{% if contact %}x{% endif %}",
+            "only placeholders {{ … }} are allowed, no {% … %} or {# … #}",
+        ),
         ("{# note #}", "only placeholders {{ … }} are allowed, no {% … %} or {# … #}"),
         ("{{ contact.__class__ }}", "attributes starting with '_' are not allowed"),
         ("{{ contact.email|e }}", "the filter “e” is not allowed here"),
         ("{{ range(10) }}", "only names, fields and date formats are allowed in a placeholder"),
         ("{{ 7 * 7 }}", "only names, fields and date formats are allowed in a placeholder"),
-        ("{{ contact.first_name ", "a placeholder cannot be read: unexpected end of template, "
-         "expected 'end of print statement'."),
+        (
+            "{{ contact.first_name ",
+            "a placeholder cannot be read: unexpected end of template, "
+            "expected 'end of print statement'.",
+        ),
     ],
 )
 def test_placeholders_may_only_look_values_up(text: str, message: str) -> None:
@@ -217,9 +221,10 @@ def test_the_first_problem_is_the_message_with_its_place_in_words() -> None:
 
 def test_at_most_200_blocks_and_100_kb() -> None:
     many = doc(*[{"type": "spacer"}] * 201)
-    large = doc({"type": "text", "html": "<p>" + "x" * 49_000 + "</p>"}, *[
-        {"type": "text", "html": "<p>" + "y" * 49_000 + "</p>"}
-    ] * 2)
+    large = doc(
+        {"type": "text", "html": "<p>" + "x" * 49_000 + "</p>"},
+        *[{"type": "text", "html": "<p>" + "y" * 49_000 + "</p>"}] * 2,
+    )
 
     assert problems(many) == [("blocks", "at most 200 blocks")]
     assert len(json.dumps(large)) > design.MAX_JSON_BYTES

@@ -94,7 +94,9 @@ def test_png_text_chunks_are_dropped_and_animated_gifs_keep_their_frames(
     info = PngImagePlugin.PngInfo()
     info.add_text("Author", "Dr. Geheim")
     png = picture("PNG", pnginfo=info)
-    frames = [Pillow.new("RGB", (20, 20), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames = [
+        Pillow.new("RGB", (20, 20), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))
+    ]
     gif = io.BytesIO()
     frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
@@ -209,5 +211,8 @@ def test_images_are_served_with_long_caching_and_nosniff(
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "set-cookie" not in response.headers
-    assert response.content == (settings.DATA_DIR / "media" / path.removeprefix("/media/")).read_bytes()
+    assert (
+        response.content
+        == (settings.DATA_DIR / "media" / path.removeprefix("/media/")).read_bytes()
+    )
     assert (missing.status_code, traversal.status_code) == (404, 404)

@@ -158,8 +158,12 @@ def test_another_workspaces_email_or_contact_gives_404(
     contact = make_contact(workspace)
     body = {"to": "ich@example.ch"}
 
-    foreign_email = api.post(f"/api/v1/emails/{theirs['id']}/test", {**body, "contact_id": contact.pk})
-    foreign_contact = api.post(f"/api/v1/emails/{mine['id']}/test", {**body, "contact_id": stranger.pk})
+    foreign_email = api.post(
+        f"/api/v1/emails/{theirs['id']}/test", {**body, "contact_id": contact.pk}
+    )
+    foreign_contact = api.post(
+        f"/api/v1/emails/{mine['id']}/test", {**body, "contact_id": stranger.pk}
+    )
 
     assert (foreign_email.status_code, foreign_contact.status_code) == (404, 404)
     assert smtp.messages == []
