@@ -72,6 +72,11 @@ def test_exactly_one_of_body_html_and_design_is_required(api: ApiClient, body_ht
 
     assert response.status_code == 422
     assert response.json()["code"] == "body_html_or_design"
+    assert response.json()["detail"] == (
+        "HTML content: required."
+        if body_html is None
+        else "Give either body_html (HTML) or design (visual editor), exactly one of them."
+    )
     assert EmailTemplate.objects.count() == 0
 
 

@@ -16,6 +16,7 @@ from pydantic import ConfigDict
 from terminflow.contacts.services import get_contact
 from terminflow.kit import reasons
 from terminflow.kit.errors import Unprocessable
+from terminflow.kit.input_errors import sentence
 from terminflow.workspaces.api import current_workspace
 
 from . import images, services, trial
@@ -165,9 +166,13 @@ def _email_out(template: EmailTemplate) -> dict[str, Any]:
 
 def _data(payload: EmailContent, name: str) -> services.TemplateData:
     if (payload.body_html is None) == (payload.design is None):
+        both = _("Give either body_html (HTML) or design (visual editor), exactly one of them.")
+        # Neither given reads like any missing field ("HTML content: required.").
+        missing = payload.body_html is None
         raise Unprocessable(
-            _("Give either body_html (HTML) or design (visual editor), exactly one of them."),
+            sentence({"type": "missing", "loc": ("body_html",)}) if missing else both,
             code="body_html_or_design",
+            extra={"errors": [{"loc": ["body_html"], "msg": str(both), "type": "value_error"}]},
         )
     return services.TemplateData(
         name=name,
