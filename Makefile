@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/terminflow
 
-.PHONY: install install-dev run test test-sqlite test-postgres lint format typecheck bench builder builder-check
+.PHONY: install install-dev run test test-sqlite test-postgres lint format typecheck bench builder builder-check email-editor
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench:
 builder:
 	cd frontend/builder && npm ci --no-audit --no-fund --loglevel=error && npm run build
 
-# Fails when the committed bundle differs from a fresh build.
+# The visual email editor island: rebuild its committed bundle from frontend/email-editor.
+email-editor:
+	cd frontend/email-editor && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# Fails when a committed bundle (builder, email editor) differs from a fresh build.
 builder-check:
 	frontend/builder/check-bundle.sh
+	frontend/email-editor/check-bundle.sh

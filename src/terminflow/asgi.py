@@ -31,6 +31,7 @@ from terminflow.etermin.ingest import (  # noqa: E402
     ingest_routes,
 )
 from terminflow.kit.deadlines import BodyDeadline  # noqa: E402
+from terminflow.mail import images as media  # noqa: E402
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -98,6 +99,8 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         *ingest_routes(writer),
         Mount("/static", app=StaticFiles(directory=static_dir, check_dir=False), name="static"),
+        # Images in emails: public, no session, no database (mail/images.py).
+        Route("/media/{path:path}", media.serve, methods=["GET", "HEAD"]),
         # Django's requests must arrive in time too; the web push route keeps its own deadline.
         Mount("/", app=BodyDeadline(get_asgi_application(), settings.BODY_TIMEOUT_SECONDS)),  # type: ignore[arg-type]
     ]

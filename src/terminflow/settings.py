@@ -126,6 +126,10 @@ WEB_PUSH_BODY_TIMEOUT_SECONDS = _number("WEB_PUSH_BODY_TIMEOUT_SECONDS", "10")
 KEEP_ALIVE_SECONDS = _number("KEEP_ALIVE_SECONDS", "5", int)
 # Wall-clock seconds one email may take to render; over it, that email fails with the reason.
 RENDER_BUDGET_SECONDS = _number("RENDER_BUDGET_SECONDS", "2")
+# Images uploaded for emails (mail/images.py): the largest file accepted, and the most pixels
+# (width x height x frames) one may decode to, against decompression bombs.
+IMAGE_MAX_BYTES = _number("IMAGE_MAX_BYTES", str(5 * 1024 * 1024), int)
+IMAGE_MAX_PIXELS = _number("IMAGE_MAX_PIXELS", "25000000", int)
 
 _base = urlparse(BASE_URL)
 ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [

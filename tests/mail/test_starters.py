@@ -16,7 +16,7 @@ from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import save_campaign
 from terminflow.etermin.models import Appointment
 from terminflow.kit.errors import NotFound, Unprocessable
-from terminflow.mail import rendering, services, starters
+from terminflow.mail import design, rendering, services, starters
 from terminflow.mail.models import EmailTemplate
 from terminflow.workspaces.models import Workspace
 from tests.conftest import make_workspace
@@ -36,8 +36,8 @@ PHRASES = {
         "Ihr Termin ist bestätigt",
         "Guten Tag Lea Brunner",
         "haben den folgenden Termin für Sie reserviert:",
-        "{date}\n\n10:30 – 11:15\n\nPraxis Seefeld",
-        "Den Termin finden Sie als Kalenderdatei (.ics) im Anhang",
+        "{datetime} bis 11:15\n\nKalender: Praxis Seefeld",
+        "Die angehängte Kalenderdatei (.ics) trägt den Termin in Ihren Kalender ein.",
         "Freundliche Grüsse\nPraxis Seefeld",
         "Hier abmelden (http://testserver/mail/unsubscribe/",
     ],
@@ -45,20 +45,21 @@ PHRASES = {
         "Your appointment is confirmed",
         "Dear Lea Brunner,",
         "have reserved the following appointment for you:",
-        "{date}\n\n10:30 – 11:15\n\nPraxis Seefeld",
-        "The appointment is attached as a calendar file (.ics)",
+        "{datetime} until 11:15\n\nCalendar: Praxis Seefeld",
+        "Open the attached calendar file (.ics) to add the appointment to your calendar.",
         "Kind regards,\nPraxis Seefeld",
         "Unsubscribe here (http://testserver/mail/unsubscribe/",
     ],
     ("reminder-24h", "de"): [
         "Ihr Termin ist morgen",
-        "Gerne erinnern wir Sie an Ihren Termin:\n\n{datetime}\n\nPraxis Seefeld",
+        "Gerne erinnern wir Sie an Ihren Termin:\n\n{datetime}\n\nKalender: Praxis Seefeld",
         "sagen Sie den Termin bitte rechtzeitig ab",
         "Hier abmelden (http://testserver/mail/unsubscribe/",
     ],
     ("reminder-24h", "en"): [
         "Your appointment is tomorrow",
-        "We would like to remind you of your appointment:\n\n{datetime}\n\nPraxis Seefeld",
+        "We would like to remind you of your appointment:\n\n"
+        "{datetime}\n\nCalendar: Praxis Seefeld",
         "please cancel in good time",
         "Unsubscribe here (http://testserver/mail/unsubscribe/",
     ],
@@ -76,13 +77,15 @@ PHRASES = {
     ],
     ("cancellation-confirmed", "de"): [
         "Ihre Absage ist bei uns angekommen",
-        "Wir haben den folgenden Termin für Sie storniert:\n\n{datetime}\n\nPraxis Seefeld",
+        "Wir haben den folgenden Termin für Sie storniert:\n\n"
+        "{datetime}\n\nKalender: Praxis Seefeld",
         "entfernt ihn die angehängte Kalenderdatei wieder",
         "Hier abmelden (http://testserver/mail/unsubscribe/",
     ],
     ("cancellation-confirmed", "en"): [
         "We have received your cancellation",
-        "We have cancelled the following appointment for you:\n\n{datetime}\n\nPraxis Seefeld",
+        "We have cancelled the following appointment for you:\n\n"
+        "{datetime}\n\nCalendar: Praxis Seefeld",
         "the attached calendar file removes it again",
         "Unsubscribe here (http://testserver/mail/unsubscribe/",
     ],
@@ -265,3 +268,15 @@ def test_unknown_keys_and_languages_store_nothing(
         starters.create_from_starter(workspace, key, language)
     assert raised.value.code == code
     assert EmailTemplate.objects.count() == 0
+
+
+def test_a_copied_starter_keeps_its_design_so_it_opens_in_the_visual_editor(
+    workspace: Workspace,
+) -> None:
+    # when
+    template = starters.create_from_starter(workspace, "reminder-24h", "de")
+    # then the stored design is the starter's, and the HTML is what the editor renders from it
+    starter = starters.get_starter("reminder-24h", "de")
+    assert template.design == starter.design
+    assert template.design is not None and template.design["blocks"][0]["type"] == "heading"
+    assert template.body_html == design.render(starter.design, language="de", attach_ics=False)

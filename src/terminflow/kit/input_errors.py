@@ -21,6 +21,7 @@ FIELD_LABELS: dict[str, Promise] = {
     "subject": _("Subject"),
     "body_html": _("HTML content"),
     "body_text": _("Text content"),
+    "design": _("Design"),
     "kind": _("Kind"),
     "email": _("Email address"),
     "first_name": _("First name"),

@@ -30,6 +30,9 @@ class EmailTemplate(models.Model):
     subject = models.CharField(max_length=500)
     body_html = models.TextField()
     body_text = models.TextField(blank=True, default="")
+    # The visual editor's block document (mail/design.py); ``body_html`` is rendered from it on
+    # save. None: the email is written as HTML by hand.
+    design = models.JSONField(null=True, blank=True)
     # Attach the appointment as an .ics file (confirmations, reschedules, cancellations).
     attach_ics = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
@@ -44,6 +47,50 @@ class EmailTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Image(models.Model):
+    """An image uploaded for emails, re-encoded without metadata and served at ``/media/``.
+
+    ``path`` is ``<workspace id>/<random name>.<ext>`` under ``<data>/media``; the random name
+    makes the public URL unguessable. ``name`` is the uploaded file's name, for people.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    path = models.CharField(max_length=200, unique=True)
+    content_type = models.CharField(max_length=32)
+    size = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["workspace", "-id"], name="image_workspace")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrialEmail(models.Model):
+    """A test email sent from the editor: who sent it when, for the per-person rate limit.
+
+    Not an outbox row: a test goes to the sender, not to a contact, so it is in no contact's
+    history and no statistics.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    template = models.ForeignKey(
+        EmailTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # "user:<id>" or "token:<id>": whoever asked, for the rate limit.
+    sender = models.CharField(max_length=64)
+    to_email = models.CharField(max_length=254)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["sender", "created_at"], name="trial_email_sender")]
 
 
 class OutboxStatus(models.TextChoices):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from email.utils import formataddr
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from terminflow.kit.input_errors import label
 from terminflow.kit.reasons import Reason
 
-from . import calendar, links, rendering, sandbox, transports
+from . import calendar, design, links, rendering, sandbox, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
 
 if TYPE_CHECKING:
@@ -101,6 +101,20 @@ class TemplateData:
     body_text: str = ""
     kind: str = EmailKind.MARKETING
     attach_ics: bool = False
+    # A visual editor design; when given, ``body_html`` is rendered from it (``with_design``).
+    design: dict[str, Any] | None = None
+
+
+def with_design(workspace: Workspace, data: TemplateData) -> TemplateData:
+    """The data with its design cleaned and ``body_html`` rendered from it (if it has one).
+
+    Raises ``design.DesignInvalid`` (422) naming every problem of the design.
+    """
+    if data.design is None:
+        return data
+    cleaned = design.clean(data.design)
+    body_html = design.render(cleaned, language=workspace.language, attach_ics=data.attach_ics)
+    return replace(data, design=cleaned, body_html=body_html)
 
 
 def formatting(workspace: Workspace) -> rendering.Formatting:
@@ -187,6 +201,11 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
                     if budget.expired:
                         break
     found = [{**p.as_problem(), "message": reasons.translate(p.message)} for p in problems]
+    if data.design is not None:
+        # The HTML was made from the design: its line numbers mean nothing to the person.
+        for problem in found:
+            if problem["field"] == "body_html":
+                problem.update(field="design", line=None)
     if (
         not found
         and data.kind == EmailKind.DOI
@@ -197,7 +216,7 @@ def check_template(workspace: Workspace, data: TemplateData) -> list[dict[str, A
     ):
         found.append(
             {
-                "field": "body_html",
+                "field": "body_html" if data.design is None else "design",
                 "line": None,
                 "message": reasons.translate(DOI_LINK_MISSING),
             }
@@ -224,6 +243,7 @@ def _refuse(problems: list[dict[str, Any]]) -> Unprocessable:
 
 def create_template(workspace: Workspace, data: TemplateData) -> EmailTemplate:
     """Save a new email template; raises ``Unprocessable`` with every problem found."""
+    data = with_design(workspace, data)
     problems = check_template(workspace, data)
     if problems:
         raise _refuse(problems)
@@ -235,14 +255,20 @@ def create_template(workspace: Workspace, data: TemplateData) -> EmailTemplate:
         body_html=data.body_html,
         body_text=data.body_text,
         attach_ics=data.attach_ics,
+        design=data.design,
     )
 
 
 def update_template(template: EmailTemplate, data: TemplateData) -> EmailTemplate:
-    """Replace a template's content; the version grows, queued emails keep what they rendered."""
+    """Replace a template's content; the version grows, queued emails keep what they rendered.
+
+    Saving HTML (no design) turns a designed email into a hand-written one.
+    """
+    data = with_design(template.workspace, data)
     problems = check_template(template.workspace, data)
     if problems:
         raise _refuse(problems)
+    template.design = data.design
     template.name = data.name
     template.kind = data.kind
     template.subject = data.subject
@@ -700,6 +726,28 @@ def preview(template: EmailTemplate, contact: Contact) -> dict[str, Any]:
         "has_ics": bool(rendered.ics),
         "sample_appointment": sample,
     }
+
+
+def preview_draft(workspace: Workspace, data: TemplateData, contact: Contact) -> dict[str, Any]:
+    """``preview`` of an email not saved yet (the editor's current state); stores nothing.
+
+    Refused like a save (422 with every problem) when the draft could not be saved.
+    """
+    data = with_design(workspace, data)
+    problems = check_template(workspace, data)
+    if problems:
+        raise _refuse(problems)
+    draft = EmailTemplate(
+        workspace=workspace,
+        name=data.name,
+        kind=data.kind,
+        subject=data.subject,
+        body_html=data.body_html,
+        body_text=data.body_text,
+        attach_ics=data.attach_ics,
+        design=data.design,
+    )
+    return preview(draft, contact)
 
 
 # Links: double opt-in, unsubscribe, web view ---------------------------------------------------

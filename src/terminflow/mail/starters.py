@@ -2,8 +2,9 @@
 
 Each starter is a data file ``starter_data/<key>.<language>.json`` holding its name, subject,
 kind, ``attach_ics`` and a design document in the visual editor's format; its ``body_html`` is
-rendered from that design (``starter_render.render_design``). A copy is an ordinary email of
-the workspace: the starter files never change what a workspace already has.
+rendered from that design by the visual editor's renderer (``design.render``). A copy is an
+ordinary email of the workspace (it opens in the visual editor): the starter files never change
+what a workspace already has.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from django.utils.translation import gettext_lazy
 
 from terminflow.kit.errors import NotFound, Unprocessable
 
-from . import services
+from . import design, services
 from .models import EmailTemplate
-from .starter_render import render_design
 
 if TYPE_CHECKING:
     from terminflow.workspaces.models import Workspace
@@ -56,12 +56,14 @@ class Starter:
             body_html=self.body_html,
             kind=self.kind,
             attach_ics=self.attach_ics,
+            design=self.design,
         )
 
 
 @lru_cache(maxsize=len(KEYS) * len(LANGUAGES))
 def _load(key: str, language: str) -> Starter:
     raw = json.loads((DATA / f"{key}.{language}.json").read_text(encoding="utf-8"))
+    cleaned = design.clean(raw["design"])
     return Starter(
         key=key,
         language=language,
@@ -69,8 +71,8 @@ def _load(key: str, language: str) -> Starter:
         subject=raw["subject"],
         kind=raw["kind"],
         attach_ics=bool(raw["attach_ics"]),
-        design=raw["design"],
-        body_html=render_design(raw["design"], language=language),
+        design=cleaned,
+        body_html=design.render(cleaned, language=language, attach_ics=bool(raw["attach_ics"])),
     )
 
 
@@ -144,6 +146,7 @@ def store(workspace: Workspace, data: services.TemplateData) -> EmailTemplate:
         body_html=data.body_html,
         body_text=data.body_text,
         attach_ics=data.attach_ics,
+        design=data.design,
     )
 
 

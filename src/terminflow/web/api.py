@@ -14,7 +14,7 @@ from terminflow.etermin.api import inbox_router
 from terminflow.etermin.api import router as etermin_router
 from terminflow.kit.errors import TerminflowError
 from terminflow.kit.input_errors import sentence
-from terminflow.mail.api import outbox_router
+from terminflow.mail.api import images_router, outbox_router
 from terminflow.mail.api import router as emails_router
 from terminflow.workspaces.api import (
     ApiTokenAuth,
@@ -41,6 +41,7 @@ api.add_router("/etermin", etermin_router)
 api.add_router("/inbox", inbox_router)
 api.add_router("/emails", emails_router)
 api.add_router("/outbox", outbox_router)
+api.add_router("/images", images_router)
 api.add_router("/members", members_router)
 api.add_router("/invitations", invitations_router)
 api.add_router("", campaigns_router)  # /campaigns… and /elements

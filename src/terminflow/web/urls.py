@@ -96,6 +96,7 @@ urlpatterns = [
     # Emails
     path("emails/", emails.email_list, name="emails"),
     path("emails/new/", emails.email_edit, name="email_create"),
+    path("emails/new/visual/", emails.email_create_visual, name="email_create_visual"),
     path("emails/<int:email_id>/", emails.email_edit, name="email_edit"),
     path("emails/preview/", emails.email_preview, name="email_preview"),
     path("emails/starters/<str:key>/", emails.email_from_starter, name="email_from_starter"),

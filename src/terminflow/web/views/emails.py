@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect
 from django.utils import formats, timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -21,7 +24,7 @@ from terminflow.mail import services as mail
 from terminflow.mail.models import EmailTemplate
 from terminflow.web.forms import EmailTemplateForm
 from terminflow.web.http import act_and_return, render_page
-from terminflow.web.permissions import workspace_view
+from terminflow.web.permissions import can_edit, workspace_view
 
 STARTER_HTML = """<p>Guten Tag {{ contact.first_name }}</p>
 <p>Ihr Termin: {{ appointment.start|datetime("full") }}</p>
@@ -139,11 +142,43 @@ def _preview_contacts(workspace: Any) -> list[Contact]:
     return list(Contact.objects.filter(workspace=workspace).order_by("-id")[:50])
 
 
+def _designer(request: HttpRequest, template: EmailTemplate | None) -> HttpResponse:
+    """The visual editor (the React island); it loads and saves the email through the API."""
+    kind = request.GET.get("kind")
+    return render_page(
+        request,
+        "web/email_designer.html",
+        {
+            "nav": "emails",
+            "template": template,
+            "read_only": not can_edit(request.membership),  # type: ignore[attr-defined]
+            "csrf": get_token(request),
+            "language": get_language(),
+            "me": request.user.email,  # type: ignore[union-attr]
+            "kind": kind if kind in ("marketing", "doi") else "marketing",
+        },
+    )
+
+
+@workspace_view
+@require_http_methods(["GET"])
+def email_create_visual(request: HttpRequest) -> HttpResponse:
+    """A new email in the visual editor (``/emails/new/`` is the HTML editor)."""
+    if not can_edit(request.membership):  # type: ignore[attr-defined]
+        raise PermissionDenied
+    return _designer(request, None)
+
+
 @workspace_view
 @require_http_methods(["GET", "POST"])
 def email_edit(request: HttpRequest, email_id: int | None = None) -> HttpResponse:
     workspace = request.workspace  # type: ignore[attr-defined]
     template = _template(request, email_id)
+    if template is not None and template.design is not None:
+        # A designed email stays in the visual editor; its HTML is made from the design.
+        if request.method == "POST":
+            raise PermissionDenied
+        return _designer(request, template)
     initial = (
         {
             "name": template.name,
