@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from pydantic import BaseModel, ConfigDict, Field
 
 from terminflow.campaigns import registry
@@ -35,8 +35,9 @@ def register() -> None:
         registry.ElementType(
             key=FORM_SUBMITTED,
             kind="trigger",
-            label="Form submitted",
-            description=(
+            # Marked for the catalogue; the builder and the messages translate them when shown.
+            label=gettext_noop("Form submitted"),
+            description=gettext_noop(
                 "Lets a contact in when they confirm the double opt-in email of a sign-up "
                 "form (at once when their address was confirmed before)."
             ),

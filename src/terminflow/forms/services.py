@@ -60,8 +60,8 @@ class FormData:
     active: bool = True
 
 
-def _refuse(where: str, message: Any, **params: Any) -> Unprocessable:
-    return Unprocessable(message, extra={"field": where}, **params)
+def _refuse(field_key: str, message: Any, **params: Any) -> Unprocessable:
+    return Unprocessable(message, extra={"field": field_key}, **params)
 
 
 def _clean_text(where: str, value: Any, limit: int, *, required: bool = False) -> str:
