@@ -45,7 +45,7 @@ def other_site() -> Iterator[dict[str, object]]:
     state: dict[str, object] = {"html": ""}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        def do_GET(self) -> None:
             body = str(state["html"]).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")

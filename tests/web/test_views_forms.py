@@ -84,9 +84,10 @@ def test_changing_the_consent_text_in_the_editor_makes_a_new_version(
         f"/forms/{form.pk}/", editor_post(form.doi_email_id, consent_text="Version zwei.")
     )
 
-    assert list(
-        ConsentVersion.objects.filter(form=form).values_list("version", flat=True)
-    ) == [1, 2]
+    assert list(ConsentVersion.objects.filter(form=form).values_list("version", flat=True)) == [
+        1,
+        2,
+    ]
 
 
 def test_a_bad_redirect_is_shown_with_422_and_nothing_is_saved(
@@ -120,9 +121,7 @@ def test_a_viewer_reads_but_cannot_create_change_or_delete(
     assert list(Form.objects.values_list("name", flat=True)) == ["Newsletter"]
 
 
-def test_another_workspaces_form_is_404(
-    other_workspace: Workspace, editor_client: Client
-) -> None:
+def test_another_workspaces_form_is_404(other_workspace: Workspace, editor_client: Client) -> None:
     theirs = make_form(other_workspace)
 
     page = editor_client.get(f"/forms/{theirs.pk}/")

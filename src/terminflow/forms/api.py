@@ -104,7 +104,7 @@ def _out(form: Form) -> dict[str, Any]:
         "url": services.hosted_url(form),
         "embed_html": services.embed_snippet(form),
         **(
-            {"submissions": form.submission_count, "confirmed": form.confirmed_count}
+            {"submissions": form.submission_count, "confirmed": form.confirmed_count}  # type: ignore[attr-defined]
             if hasattr(form, "submission_count")
             else services.counts(form)
         ),

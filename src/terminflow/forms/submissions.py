@@ -328,9 +328,10 @@ def _contact_for(submission: Submission) -> Contact:
                 return contacts.create_contact(
                     workspace,
                     email=submission.email,
+                    first_name=names.get("first_name", ""),
+                    last_name=names.get("last_name", ""),
                     fields=fields,
                     source=_source(submission),
-                    **names,
                 )
         except (Conflict, Unprocessable):
             # Created meanwhile by another sign-up, or a field changed its type since.

@@ -37,7 +37,7 @@ def _form(request: HttpRequest, form_id: int | None) -> Form | None:
 def _choices(workspace: Any, form: Form | None) -> list[dict[str, Any]]:
     """Every input a form can have, in the editor's order, marked as chosen or not."""
     chosen = {f["key"]: f for f in (form.fields if form else [])}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"key": "email", "default": str(forms.BUILT_IN_LABELS["email"]), "fixed": True},
         {"key": "first_name", "default": str(forms.BUILT_IN_LABELS["first_name"])},
         {"key": "last_name", "default": str(forms.BUILT_IN_LABELS["last_name"])},
