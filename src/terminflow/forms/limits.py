@@ -36,25 +36,29 @@ def per_email() -> int:
     return int(settings.FORM_SUBMISSIONS_PER_EMAIL)
 
 
-def take(key: str, limit: int, now: datetime) -> bool:
-    """Count one submission for ``key``; False (and nothing counted) when it is at ``limit``.
+def take(keys: list[tuple[str, int]], now: datetime) -> bool:
+    """Count one submission for each (key, limit) in order; False at the first key at its limit.
 
-    Call it inside the request's transaction: the count and the submission commit together.
+    Keys before the one at its limit stay counted (a refused attempt still counts against its
+    client address). Call it inside the request's transaction: the counts and the submission
+    commit together, with one commit per request.
     """
     with transaction.atomic():
         # Expired windows go first, so a key found below is always in its current window.
         SubmissionCounter.objects.filter(window_started_at__lte=now - WINDOW).delete()
-        if SubmissionCounter.objects.filter(key=key, count__lt=limit).update(count=F("count") + 1):
-            return True
-        if SubmissionCounter.objects.filter(key=key).exists():
-            return False
-        try:
-            with transaction.atomic():
-                SubmissionCounter.objects.create(key=key, count=1, window_started_at=now)
-        except IntegrityError:  # another process counted the first one at the same moment
-            return bool(
-                SubmissionCounter.objects.filter(key=key, count__lt=limit).update(
-                    count=F("count") + 1
-                )
-            )
-        return limit >= 1
+        return all(_take(key, limit, now) for key, limit in keys)
+
+
+def _take(key: str, limit: int, now: datetime) -> bool:
+    if SubmissionCounter.objects.filter(key=key, count__lt=limit).update(count=F("count") + 1):
+        return True
+    if SubmissionCounter.objects.filter(key=key).exists():
+        return False
+    try:
+        with transaction.atomic():
+            SubmissionCounter.objects.create(key=key, count=1, window_started_at=now)
+    except IntegrityError:  # another process counted the first one at the same moment
+        return bool(
+            SubmissionCounter.objects.filter(key=key, count__lt=limit).update(count=F("count") + 1)
+        )
+    return True

@@ -169,16 +169,18 @@ def submit(
     if (data.get(services.HONEYPOT) or "").strip():
         log.info("form %s: honeypot filled, sign-up ignored", form.pk)
         return Result("ok")
-    if not limits.take(limits.address_key(ip or "unknown"), limits.per_address(), now):
-        return Result("limited")
     definitions = definitions_for(form)
     reading = read(form, data, definitions)
-    if reading.errors:
-        return Result("invalid", reading)
+    address = (limits.address_key(ip or "unknown"), limits.per_address())
+    # One transaction, so one commit, whatever the answer: an invalid sign-up still counts
+    # against its client address, a valid one against the email address too.
     with transaction.atomic():
-        if not limits.take(
-            limits.email_key(form.workspace_id, reading.email), limits.per_email(), now
-        ):
+        if reading.errors:
+            if not limits.take([address], now):
+                return Result("limited")
+            return Result("invalid", reading)
+        email = (limits.email_key(form.workspace_id, reading.email), limits.per_email())
+        if not limits.take([address, email], now):
             return Result("limited")
         Submission.objects.create(
             workspace_id=form.workspace_id,
