@@ -116,6 +116,11 @@ WARMUP_FIRST_DAY = _number("WARMUP_FIRST_DAY", "0", int, allow_zero=True)
 RETENTION_DAYS = _number("RETENTION_DAYS", "90", int, allow_zero=True)
 # Cap on one web push body; eTermin's pushes are a few KiB at most.
 WEB_PUSH_MAX_BYTES = _number("WEB_PUSH_MAX_BYTES", str(64 * 1024), int)
+# Sign-up forms (/f/<id>): the largest posted form, and sign-ups per hour from one client
+# address (all forms) and for one email address (per workspace), counted across processes.
+FORM_MAX_BYTES = _number("FORM_MAX_BYTES", str(16 * 1024), int)
+FORM_SUBMISSIONS_PER_ADDRESS = _number("FORM_SUBMISSIONS_PER_ADDRESS", "20", int)
+FORM_SUBMISSIONS_PER_EMAIL = _number("FORM_SUBMISSIONS_PER_EMAIL", "5", int)
 # Off for web processes when separate ``terminflow worker`` processes do the work.
 EMBEDDED_WORKER = _flag("EMBEDDED_WORKER", True)
 # Slow clients (docs/deployment.md): how long a request may take to arrive before the connection
@@ -232,6 +237,7 @@ INSTALLED_APPS = [
     "terminflow.campaigns",
     "terminflow.mail",
     "terminflow.etermin",
+    "terminflow.forms",
     "terminflow.web",
 ]
 

@@ -36,12 +36,14 @@ def sweeps() -> list[Sweep]:
     """Every sweep of every app; each app contributes its own in its ``tasks`` module."""
     from terminflow.campaigns import tasks as campaign_tasks
     from terminflow.etermin import tasks as etermin_tasks
+    from terminflow.forms import tasks as forms_tasks
     from terminflow.mail import tasks as mail_tasks
 
     return [
         *getattr(etermin_tasks, "SWEEPS", []),
         *getattr(campaign_tasks, "SWEEPS", []),
         *getattr(mail_tasks, "SWEEPS", []),
+        *getattr(forms_tasks, "SWEEPS", []),
     ]
 
 

@@ -19,6 +19,7 @@ from terminflow.contacts import services as contacts
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure, Note
 from terminflow.etermin.models import Appointment, EterminAccount, WebPush
 from terminflow.etermin.processing import process_pending
+from terminflow.forms import submissions as form_submissions
 from terminflow.mail import bounces
 from terminflow.mail.models import BounceMessage, Outbox
 from terminflow.web import contact_import
@@ -33,6 +34,7 @@ from tests.etermin.factories import (
     push_body,
     store_push,
 )
+from tests.forms.factories import make_form
 from tests.mail.conftest import make_email
 
 SAMPLES = Path(__file__).parents[1] / "mail" / "bounce_samples"
@@ -126,6 +128,9 @@ def booked_person(workspace: Workspace) -> tuple[Contact, Contact]:
     contact_import.import_chunk(item.pk, workspace)
     # and the same list uploaded again, not imported yet: its rows wait in the database
     contact_import.start_import(workspace, None, filename="praxis-2.csv", raw=upload.encode())
+    # a sign-up on a form, not yet taken by the worker (tied to the address only)
+    signup = make_form(workspace)
+    form_submissions.submit(signup, {"email": EMAIL.upper(), "first_name": "Quirina"}, ip=None)
     # a late bounce of their email, and an auto-reply from them kept for review
     row = Outbox.objects.get(contact=person)
     bounce = (SAMPLES / "postfix_hard.eml").read_text()
@@ -195,6 +200,7 @@ def test_erasure_leaves_no_trace_of_the_person_in_any_table(workspace: Workspace
         "web_contactimportrow",
         "django_admin_log",
         "mail_bouncemessage",
+        "forms_submission",
     }
     assert BounceMessage.objects.count() == 2
     ledger = list(

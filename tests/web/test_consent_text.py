@@ -82,3 +82,16 @@ def test_a_missing_name_leaves_out_the_part_rather_than_show_an_id() -> None:
     # when / then
     with translation.override("de"):
         assert sentence(event, NAMES) == "Double-Opt-in angefordert."
+
+
+def test_a_sign_up_names_the_form_and_the_consent_version_in_german() -> None:
+    names = Names(emails={7: "Bitte bestätigen"}, forms={5: "Newsletter"})
+    event = _event("doi_requested", "form 5", email_id=7, form_id=5, form_consent_version=2)
+
+    with translation.override("de"):
+        text = sentence(event, names)
+
+    assert text == (
+        "Double-Opt-in angefordert mit der E-Mail «Bitte bestätigen», "
+        "Anmeldeformular «Newsletter» (Einwilligungstext Version 2)."
+    )

@@ -78,7 +78,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState(null); // {kind, title, lines}
   const [editing, setEditing] = useState(null);
-  const [refs, setRefs] = useState({ emailList: [], fieldList: [], campaignList: [], accountList: [] });
+  const [refs, setRefs] = useState({ emailList: [], fieldList: [], campaignList: [], accountList: [], formList: [] });
   const [calendars, setCalendars] = useState({});
   // Fit the view to a loaded graph once; an empty canvas keeps 1:1 so drops land where aimed.
   const [fitOnLoad, setFitOnLoad] = useState(false);
@@ -98,6 +98,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
     emails: Object.fromEntries(refs.emailList.map((e) => [String(e.id), e.name])),
     fields: Object.fromEntries(refs.fieldList.map((f) => [f.key, f.label])),
     campaigns: Object.fromEntries(refs.campaignList.map((c) => [String(c.id), c.name])),
+    forms: Object.fromEntries(refs.formList.map((f) => [String(f.id), f.name])),
     calendars,
     rememberCalendars,
     openSettings: setEditing,
@@ -122,12 +123,13 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
       optional("/fields"),
       optional("/campaigns"),
       optional("/etermin/accounts"),
-    ]).then(([elementTypes, loaded, emailList, fieldList, campaignList, accountList]) => {
+      optional("/forms"),
+    ]).then(([elementTypes, loaded, emailList, fieldList, campaignList, accountList, formList]) => {
       if (cancelled) return;
       const list = itemsOf(elementTypes);
       const byKey = Object.fromEntries(list.map((type) => [type.key, type]));
       setTypes(list);
-      setRefs({ emailList, fieldList, campaignList, accountList });
+      setRefs({ emailList, fieldList, campaignList, accountList, formList });
       setCampaign(loaded);
       setName(loaded.name || "");
       const graph = toFlow(loaded, byKey, branchLabel);

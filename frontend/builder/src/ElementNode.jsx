@@ -65,6 +65,8 @@ export function summary(type, config, lookups) {
       return c.tag || "";
     case "contact.set_field":
       return c.field ? `${lookups.fields[c.field] || c.field} = ${c.value ?? ""}` : "";
+    case "form.submitted":
+      return c.form_id ? (lookups.forms || {})[String(c.form_id)] || `#${c.form_id}` : "";
     case "campaign.reset":
     case "campaign.stop":
       return c.campaign_id ? lookups.campaigns[String(c.campaign_id)] || `#${c.campaign_id}` : t("this campaign");

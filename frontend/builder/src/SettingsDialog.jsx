@@ -50,6 +50,8 @@ function optionsFor(field, lookups, type) {
       return fieldsFor(type && type.key, lookups.fieldList).map((f) => [f.key, `${f.label} (${f.key})`]);
     case "accounts":
       return lookups.accountList.map((a) => [String(a.id), a.name]);
+    case "forms":
+      return (lookups.formList || []).map((f) => [String(f.id), f.name]);
     default:
       return (field.enum || []).map((v) => [String(v), t(String(v))]);
   }
@@ -75,7 +77,7 @@ function GenericForm({ schema, config, setConfig, lookups, readOnly, type, skip 
         </div>
       );
     }
-    if (["emails", "campaigns", "fields", "accounts", "select"].includes(field.input)) {
+    if (["emails", "campaigns", "fields", "accounts", "forms", "select"].includes(field.input)) {
       input = (
         <select id={id} name={field.name} value={value === null || value === undefined ? "" : String(value)} disabled={readOnly} onChange={(e) => update(e.target.value)}>
           <option value="">{field.input === "campaigns" ? t("this campaign") : field.required ? t("Choose…") : t("— none —")}</option>

@@ -100,6 +100,7 @@ const DE = {
   "Offset Minutes": "Versatz in Minuten",
   "If Past": "Wenn der Zeitpunkt vorbei ist",
   "Account Id": "eTermin-Konto",
+  "Form Id": "Formular",
   "Default: this campaign": "Standard: diese Kampagne",
   "The campaign to take the contact out of": "Die Kampagne, aus der der Kontakt genommen wird",
   "The field's key": "Das Feld",
@@ -213,6 +214,11 @@ const DE = {
   "Whole campaign": "Ganze Kampagne",
   "Elements": "Elemente",
   "Waits until the time in a date or datetime field, plus or minus an offset, in the workspace's time zone; re-timed when the field changes.": "Wartet bis zum Zeitpunkt in einem Datums- oder Datum-Zeit-Feld, plus oder minus einen Abstand, in der Zeitzone des Arbeitsbereichs; wird neu berechnet, wenn sich das Feld ändert.",
+  // Sign-up forms
+  "Form submitted": "Formular abgeschickt",
+  "Lets a contact in when they confirm the double opt-in email of a sign-up form (at once when their address was confirmed before).":
+    "Lässt einen Kontakt eintreten, wenn er die Double-Opt-in-E-Mail eines Anmeldeformulars bestätigt (sofort, wenn seine Adresse schon vorher bestätigt war).",
+  "The sign-up form (GET /api/v1/forms) that lets contacts in.": "Das Anmeldeformular, das Kontakte eintreten lässt.",
 };
 
 // English words for stored codes, so neither language shows a raw code.
@@ -240,6 +246,7 @@ const EN = {
   "Offset Minutes": "Offset in minutes",
   "If Past": "If the time has passed",
   "Account Id": "eTermin account",
+  "Form Id": "Form",
   "Minutes unit": "minutes",
   "Hours unit": "hours",
   "Days unit": "days",

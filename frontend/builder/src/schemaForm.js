@@ -39,6 +39,7 @@ const REFERENCE_FIELDS = {
   start_field: "fields",
   end_field: "fields",
   account_id: "accounts",
+  form_id: "forms",
 };
 
 export function describeFields(configSchema) {
@@ -89,7 +90,7 @@ export function coerce(field, value) {
   if (value === "" || value === undefined || value === null) {
     return field.nullable || !field.required ? null : value;
   }
-  if (field.input === "number" || ((field.input === "emails" || field.input === "campaigns" || field.input === "accounts") && /^-?\d+$/.test(String(value)))) {
+  if (field.input === "number" || ((field.input === "emails" || field.input === "campaigns" || field.input === "accounts" || field.input === "forms") && /^-?\d+$/.test(String(value)))) {
     const n = Number(value);
     return Number.isNaN(n) ? value : n;
   }

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F
 
 from terminflow.contacts import services as contacts
-from terminflow.contacts.models import ConsentKind, Contact, EmailStatus
+from terminflow.contacts.models import ConsentEvent, ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
 from terminflow.kit.metrics import EMAILS
 from terminflow.kit.reasons import Reason
@@ -142,6 +142,18 @@ def _not_sendable(row: dict[str, Any], now: datetime) -> str:
             return "address blocked temporarily" + (f" until {until.isoformat()}" if until else "")
         # The block is over: the status from before it decides.
         status = services.deliverable_status(Contact.objects.get(pk=row["contact_id"]), now)
+    # Asking again to subscribe (a sign-up form) is the one way back after unsubscribing; a
+    # DOI email queued before the unsubscription stays unsent.
+    if (
+        status == EmailStatus.UNSUBSCRIBED
+        and row["kind"] == EmailKind.DOI
+        and not ConsentEvent.objects.filter(
+            contact_id=row["contact_id"],
+            kind=ConsentKind.UNSUBSCRIBED,
+            occurred_at__gte=row["created_at"],
+        ).exists()
+    ):
+        return ""
     if status in services.NO_EMAIL_STATUSES:
         return f"contact is {status}"
     if row["kind"] == EmailKind.MARKETING and status not in services.MARKETING_STATUSES:

@@ -29,7 +29,7 @@ from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from terminflow.kit.input_errors import label
 from terminflow.kit.reasons import Reason
 
-from . import calendar, design, links, rendering, sandbox, transports
+from . import calendar, design, links, rendering, sandbox, signals, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
 
 if TYPE_CHECKING:
@@ -591,13 +591,17 @@ def queue_email(
     source: str = "",
     now: datetime | None = None,
     rendered: Rendering | None = None,
+    consent: dict[str, Any] | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
 ) -> Outbox:
     """Queue ``template`` for ``contact``; one row per run, however often called.
 
     ``rendered`` is what ``render_for_queue`` made beforehand, outside the transaction; without
     it the email is rendered here. A template that cannot be rendered gives a ``failed`` row
     carrying the reason (the caller fails its run with it). A double opt-in request is
-    recorded in the consent ledger.
+    recorded in the consent ledger, with ``consent`` (what the person agreed to, e.g. a sign-up
+    form's consent text version), ``ip`` and ``user_agent`` of the request that asked for it.
     """
     now = now or clock.now()
     if run is not None:
@@ -651,8 +655,10 @@ def queue_email(
             contact,
             ConsentKind.DOI_REQUESTED,
             source=source or "email",
-            details=_doi_details(template, row, rendered.extra, enrollment),
+            details={**_doi_details(template, row, rendered.extra, enrollment), **(consent or {})},
             occurred_at=now,
+            ip=ip,
+            user_agent=user_agent,
         )
     return row
 
@@ -775,8 +781,10 @@ def confirm_doi(
 ) -> Contact:
     """Confirm a double opt-in from its link (POST only): ``confirmed_doi``, ledger, trigger.
 
-    Confirming twice changes nothing. A link sent before the contact unsubscribed no longer
-    re-subscribes them, and blocked or spam-reporting addresses stay as they are.
+    Sends ``signals.doi_link_confirmed`` for the email, also when the address was confirmed
+    already (a sign-up form applies its submission then). Confirming twice changes nothing
+    else. A link sent before the contact unsubscribed no longer re-subscribes them, and
+    blocked or spam-reporting addresses stay as they are.
     """
     row = outbox_for_link(links.Purpose.CONFIRM, token)
     if row.kind != EmailKind.DOI:
@@ -791,6 +799,7 @@ def confirm_doi(
         )
         if current == EmailStatus.CONFIRMED_DOI:
             contact.email_status = current
+            signals.doi_link_confirmed.send(sender=Outbox, outbox=row, contact=contact)
             return contact
         if current in (EmailStatus.SPAM, EmailStatus.BLOCKED):
             raise ConfirmationRefused("This address cannot be confirmed.")
@@ -813,6 +822,7 @@ def confirm_doi(
             ip=ip,
             user_agent=user_agent,
         )
+        signals.doi_link_confirmed.send(sender=Outbox, outbox=row, contact=contact)
     return contact
 
 

@@ -12,6 +12,7 @@ from terminflow.contacts.api import fields_router, tags_router
 from terminflow.contacts.api import router as contacts_router
 from terminflow.etermin.api import inbox_router
 from terminflow.etermin.api import router as etermin_router
+from terminflow.forms.api import router as forms_router
 from terminflow.kit.errors import TerminflowError
 from terminflow.kit.input_errors import sentence
 from terminflow.mail.api import images_router, outbox_router
@@ -42,6 +43,7 @@ api.add_router("/inbox", inbox_router)
 api.add_router("/emails", emails_router)
 api.add_router("/outbox", outbox_router)
 api.add_router("/images", images_router)
+api.add_router("/forms", forms_router)
 api.add_router("/members", members_router)
 api.add_router("/invitations", invitations_router)
 api.add_router("", campaigns_router)  # /campaigns… and /elements

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from terminflow.campaigns.models import Campaign
 from terminflow.contacts.models import ConsentEvent
 from terminflow.etermin.models import EterminAccount
+from terminflow.forms.models import Form
 from terminflow.mail.models import EmailTemplate
 from terminflow.web import labels
 
@@ -28,6 +29,7 @@ class Names:
     accounts: dict[int, str] = field(default_factory=dict)
     emails: dict[int, str] = field(default_factory=dict)
     campaigns: dict[int, str] = field(default_factory=dict)
+    forms: dict[int, str] = field(default_factory=dict)
 
 
 _UNSUBSCRIBE = re.compile(r"^unsubscribe \((?P<channel>[^)]*)\)$")
@@ -51,6 +53,8 @@ def channel(source: str) -> str:
         return _("the web interface (%(user)s)") % {"user": source[3:]}
     if source.startswith("campaign "):
         return _("a campaign")
+    if source.startswith("form "):
+        return _("a sign-up form")
     match = _UNSUBSCRIBE.match(source)
     if match:
         return {
@@ -103,6 +107,12 @@ def sentence(event: ConsentEvent, names: Names) -> str:
         campaign = names.campaigns.get(d.get("campaign_id") or 0)
         if campaign:
             parts.append(_("campaign %(name)s") % {"name": _quoted(campaign)})
+        form = names.forms.get(d.get("form_id") or 0)
+        if form:
+            parts.append(
+                _("sign-up form %(name)s (consent text version %(version)s)")
+                % {"name": _quoted(form), "version": d.get("form_consent_version", "–")}
+            )
         calendar = _calendar(d)
         if calendar:
             parts.append(_("appointment in %(calendar)s") % {"calendar": calendar})
@@ -147,7 +157,7 @@ def sentence(event: ConsentEvent, names: Names) -> str:
 
 
 def names_for(events: list[ConsentEvent], workspace: Any) -> Names:
-    """Look up the accounts, emails and campaigns the events mention, in three queries at most."""
+    """Look up the accounts, emails, campaigns and forms the events mention, one query each."""
 
     def ids(key: str) -> set[int]:
         found = set()
@@ -175,5 +185,9 @@ def names_for(events: list[ConsentEvent], workspace: Any) -> Names:
             Campaign.objects.filter(workspace=workspace, pk__in=campaign_ids).values_list(
                 "id", "name"
             )
+        )
+    if form_ids := ids("form_id"):
+        names.forms = dict(
+            Form.objects.filter(workspace=workspace, pk__in=form_ids).values_list("id", "name")
         )
     return names

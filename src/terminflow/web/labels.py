@@ -99,6 +99,7 @@ ELEMENT_TYPES = {
     "etermin.appointment": _("eTermin appointment"),
     "contact.tag_added": _("Tag added"),
     "contact.doi_confirmed": _("Double opt-in confirmed"),
+    "form.submitted": _("Form submitted"),
     "email.send": _("Send email"),
     "email.doi": _("Double opt-in email"),
     "contact.tag": _("Add or remove tags"),

@@ -2,7 +2,17 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from .views import account, campaigns, contacts, emails, fields, inbox, settings, team
+from .views import (
+    account,
+    campaigns,
+    contacts,
+    emails,
+    fields,
+    inbox,
+    settings,
+    signup_forms,
+    team,
+)
 
 app_name = "web"
 
@@ -103,6 +113,11 @@ urlpatterns = [
     path("emails/<int:email_id>/archive/", emails.email_archive, name="email_archive"),
     path("emails/<int:email_id>/unarchive/", emails.email_unarchive, name="email_unarchive"),
     path("emails/<int:email_id>/delete/", emails.email_delete, name="email_delete"),
+    # Sign-up forms
+    path("forms/", signup_forms.form_list, name="forms"),
+    path("forms/new/", signup_forms.form_edit, name="form_create"),
+    path("forms/<int:form_id>/", signup_forms.form_edit, name="form_edit"),
+    path("forms/<int:form_id>/delete/", signup_forms.form_delete, name="form_delete"),
     # Campaigns
     path("campaigns/", campaigns.campaign_list, name="campaigns"),
     path("campaigns/new/", campaigns.campaign_create, name="campaign_create"),
