@@ -37,11 +37,13 @@ def sweeps() -> list[Sweep]:
     from terminflow.campaigns import tasks as campaign_tasks
     from terminflow.etermin import tasks as etermin_tasks
     from terminflow.mail import tasks as mail_tasks
+    from terminflow.segments import tasks as segment_tasks
 
     return [
         *getattr(etermin_tasks, "SWEEPS", []),
         *getattr(campaign_tasks, "SWEEPS", []),
         *getattr(mail_tasks, "SWEEPS", []),
+        *getattr(segment_tasks, "SWEEPS", []),
     ]
 
 

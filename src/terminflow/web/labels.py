@@ -110,6 +110,8 @@ ELEMENT_TYPES = {
     "condition.tag": _("Has tag?"),
     "condition.field": _("Field check"),
     "condition.email_status": _("Email status?"),
+    "condition.segment": _("In segment?"),
+    "segment.entered": _("Entered segment"),
 }
 
 GROUPS = {
