@@ -11,6 +11,13 @@ windows ("in the next 7 days") are counted in whole days of the workspace's zone
 boundaries are local midnights turned into UTC, so a day across a DST change is 23 or 25 hours
 long, as on the wall clock. Text compares without regard to case (on SQLite only for ASCII
 letters, which is SQLite's ``LIKE``).
+
+Conditions on other tables (tags, campaigns, emails, appointments) take one of two forms. For a
+set of contacts (count, members, the sweep) ``id IN (SELECT contact_id ...)``: the subquery runs
+once, and SQLite, which evaluates a correlated ``EXISTS`` row by row, is ten times faster with
+it; the negation is ``NOT IN`` on SQLite and ``NOT EXISTS`` on PostgreSQL, which plans that as
+an anti-join but a large ``NOT IN`` as a subplan per row. For one contact ("is Anna in it?")
+correlated ``EXISTS``: an index lookup for that contact instead of the whole list.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, F, FloatField, OuterRef, Q, TextField
+from django.db import connection
+from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import HasKey, KeyTextTransform
 from django.db.models.functions import Cast, Substr
 from django.db.models.lookups import (
@@ -93,13 +101,32 @@ class _Scope:
     today: date
     fields: dict[str, ContactField]
     tag_ids: dict[str, int]
+    one: bool  # asked about one contact at a time (see the module)
 
     def day(self, offset: int) -> datetime:
         return day_start(self.today + timedelta(days=offset), self.zone)
 
+    def among(self, rows: QuerySet[Any], *, negate: bool = False) -> Q:
+        """Contacts with a row in ``rows`` (a queryset of a model with ``contact_id``), or not."""
+        rows = rows.filter(contact_id__isnull=False)
+        if self.one or (negate and connection.vendor == "postgresql"):
+            found = Q(Exists(rows.filter(contact_id=OuterRef("pk"))))
+        else:
+            found = Q(pk__in=rows.values("contact_id"))
+        return ~found if negate else found
 
-def condition(workspace: Workspace, definition: Definition, *, now: datetime | None = None) -> Q:
-    """The definition as a condition on ``Contact`` rows (of any workspace: scope it yourself)."""
+
+def condition(
+    workspace: Workspace,
+    definition: Definition,
+    *,
+    now: datetime | None = None,
+    one: bool = False,
+) -> Q:
+    """The definition as a condition on ``Contact`` rows (of any workspace: scope it yourself).
+
+    ``one``: the condition will be asked of one contact at a time (see the module).
+    """
     now = now or clock.now()
     zone = contacts.workspace_zone(workspace)
     found = [c for _, c in leaves(definition)]
@@ -118,6 +145,7 @@ def condition(workspace: Workspace, definition: Definition, *, now: datetime | N
         )
         if names
         else {},
+        one=one,
     )
     parts = [
         _combine(item.match, [_leaf(scope, inner) for inner in item.conditions])
@@ -152,25 +180,22 @@ def _leaf(scope: _Scope, item: Any) -> Q:
     if isinstance(item, AppointmentCondition):
         return _appointment(scope, item)
     if isinstance(item, CampaignCondition):
-        return _campaign(item)
+        return _campaign(scope, item)
     if isinstance(item, EmailCondition):
-        return _email(item)
+        return _email(scope, item)
     raise TypeError(f"unknown condition {item!r}")
-
-
-def _has_tags(ids: list[int]) -> Exists:
-    return Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id__in=ids))
 
 
 def _tags(scope: _Scope, item: TagsCondition) -> Q:
     ids = [scope.tag_ids[name] for name in item.tags if name in scope.tag_ids]
+    links = ContactTag.objects.all()
     if item.match == "all":
         if len(ids) < len(item.tags):
             return FALSE
-        return _combine("all", [Q(_has_tags([tag_id])) for tag_id in ids])
+        return _combine("all", [scope.among(links.filter(tag_id=tag_id)) for tag_id in ids])
     if item.match == "any":
-        return Q(_has_tags(ids)) if ids else FALSE
-    return ~Q(_has_tags(ids)) if ids else TRUE
+        return scope.among(links.filter(tag_id__in=ids)) if ids else FALSE
+    return scope.among(links.filter(tag_id__in=ids), negate=True) if ids else TRUE
 
 
 def _field(scope: _Scope, item: FieldCondition) -> Q:
@@ -295,38 +320,33 @@ def _appointment(scope: _Scope, item: AppointmentCondition) -> Q:
         assert item.value is not None and item.value2 is not None
         first, last = sorted((item.value, item.value2))
         start, end = day_start(first, scope.zone), day_start(last + timedelta(days=1), scope.zone)
-    return Q(
-        Exists(
-            Appointment.objects.filter(
-                contact_id=OuterRef("pk"),
-                status=AppointmentStatus.ACTIVE,
-                start__gte=start,
-                start__lt=end,
-            )
+    return scope.among(
+        Appointment.objects.filter(
+            workspace=scope.workspace,
+            status=AppointmentStatus.ACTIVE,
+            start__gte=start,
+            start__lt=end,
         )
     )
 
 
-def _campaign(item: CampaignCondition) -> Q:
-    enrollments = Enrollment.objects.filter(campaign_id=item.campaign_id, contact_id=OuterRef("pk"))
+def _campaign(scope: _Scope, item: CampaignCondition) -> Q:
+    enrollments = Enrollment.objects.filter(campaign_id=item.campaign_id)
     if item.op in ("in", "not_in"):
         enrollments = enrollments.filter(status=EnrollmentStatus.ACTIVE)
-    found = Q(Exists(enrollments))
-    return found if item.op in ("in", "entered") else ~found
+    return scope.among(enrollments, negate=item.op.startswith("not_"))
 
 
-def _email(item: EmailCondition) -> Q:
+def _email(scope: _Scope, item: EmailCondition) -> Q:
     action = item.op.removeprefix("not_")
     if action == "received":
-        rows: Any = Outbox.objects.filter(
-            template_id=item.email_id, contact_id=OuterRef("pk"), status=OutboxStatus.SENT
+        rows: QuerySet[Any] = Outbox.objects.filter(
+            template_id=item.email_id, status=OutboxStatus.SENT
         )
     else:
         rows = Engagement.objects.filter(
             template_id=item.email_id,
-            contact_id=OuterRef("pk"),
             kind=EngagementKind.OPEN if action == "opened" else EngagementKind.CLICK,
             count__gt=0,
         )
-    found = Q(Exists(rows))
-    return ~found if item.op.startswith("not_") else found
+    return scope.among(rows, negate=item.op.startswith("not_"))

@@ -119,7 +119,12 @@ def count_definition(workspace: Workspace, definition: Any, *, now: datetime | N
 
 def contains(segment: Segment, contact_id: int, *, now: datetime | None = None) -> bool:
     """Whether the contact is in the segment now: one ``EXISTS`` query."""
-    return bool(members(segment, now=now).filter(pk=contact_id).exists())
+    condition = query.condition(segment.workspace, definition_of(segment), now=now, one=True)
+    return bool(
+        Contact.objects.filter(workspace_id=segment.workspace_id, pk=contact_id)
+        .filter(condition)
+        .exists()
+    )
 
 
 def page(

@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from .views import account, campaigns, contacts, emails, fields, inbox, settings, team
+from .views import account, campaigns, contacts, emails, fields, inbox, segments, settings, team
 
 app_name = "web"
 
@@ -93,6 +93,13 @@ urlpatterns = [
     path("contacts/<int:contact_id>/tags/", contacts.contact_tags, name="contact_tags"),
     # Fields and tags
     path("fields/", fields.field_list, name="fields"),
+    # Segments
+    path("segments/", segments.segment_list, name="segments"),
+    path("segments/new/", segments.segment_edit, name="segment_create"),
+    path("segments/editor/", segments.segment_editor, name="segment_editor"),
+    path("segments/<int:segment_id>/", segments.segment_edit, name="segment_edit"),
+    path("segments/<int:segment_id>/count/", segments.segment_count, name="segment_count"),
+    path("segments/<int:segment_id>/delete/", segments.segment_delete, name="segment_delete"),
     # Emails
     path("emails/", emails.email_list, name="emails"),
     path("emails/new/", emails.email_edit, name="email_create"),
