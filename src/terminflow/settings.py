@@ -229,6 +229,7 @@ INSTALLED_APPS = [
     "terminflow.mail",
     "terminflow.etermin",
     "terminflow.segments",
+    "terminflow.newsletters",
     "terminflow.web",
 ]
 

@@ -37,6 +37,7 @@ def sweeps() -> list[Sweep]:
     from terminflow.campaigns import tasks as campaign_tasks
     from terminflow.etermin import tasks as etermin_tasks
     from terminflow.mail import tasks as mail_tasks
+    from terminflow.newsletters import tasks as newsletter_tasks
     from terminflow.segments import tasks as segment_tasks
 
     return [
@@ -44,6 +45,7 @@ def sweeps() -> list[Sweep]:
         *getattr(campaign_tasks, "SWEEPS", []),
         *getattr(mail_tasks, "SWEEPS", []),
         *getattr(segment_tasks, "SWEEPS", []),
+        *getattr(newsletter_tasks, "SWEEPS", []),
     ]
 
 
