@@ -2,7 +2,18 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from .views import account, campaigns, contacts, emails, fields, inbox, segments, settings, team
+from .views import (
+    account,
+    campaigns,
+    contacts,
+    emails,
+    fields,
+    inbox,
+    newsletters,
+    segments,
+    settings,
+    team,
+)
 
 app_name = "web"
 
@@ -100,6 +111,24 @@ urlpatterns = [
     path("segments/<int:segment_id>/", segments.segment_edit, name="segment_edit"),
     path("segments/<int:segment_id>/count/", segments.segment_count, name="segment_count"),
     path("segments/<int:segment_id>/delete/", segments.segment_delete, name="segment_delete"),
+    # Newsletters
+    path("newsletters/", newsletters.newsletter_list, name="newsletters"),
+    path("newsletters/new/", newsletters.newsletter_create, name="newsletter_create"),
+    path("newsletters/audience/", newsletters.newsletter_audience, name="newsletter_audience"),
+    path("newsletters/test/", newsletters.newsletter_test, name="newsletter_test"),
+    path(
+        "newsletters/<int:newsletter_id>/", newsletters.newsletter_detail, name="newsletter_detail"
+    ),
+    path(
+        "newsletters/<int:newsletter_id>/progress/",
+        newsletters.newsletter_progress,
+        name="newsletter_progress",
+    ),
+    path(
+        "newsletters/<int:newsletter_id>/cancel/",
+        newsletters.newsletter_cancel,
+        name="newsletter_cancel",
+    ),
     # Emails
     path("emails/", emails.email_list, name="emails"),
     path("emails/new/", emails.email_edit, name="email_create"),
