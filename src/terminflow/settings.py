@@ -238,6 +238,8 @@ INSTALLED_APPS = [
     "terminflow.mail",
     "terminflow.etermin",
     "terminflow.forms",
+    "terminflow.segments",
+    "terminflow.newsletters",
     "terminflow.web",
 ]
 
@@ -331,6 +333,9 @@ if METRICS_TOKEN:
 # the slowest SMTP conversation of a batch, or it could be sent twice.
 WORKER_LEASE_SECONDS = _number("WORKER_LEASE_SECONDS", "60")
 SEND_LEASE_SECONDS = _number("SEND_LEASE_SECONDS", "300")
+# How often the worker compares the segments that start campaigns with their members: a
+# contact entering a segment starts the campaign within about this long.
+SEGMENT_SWEEP_SECONDS = _number("SEGMENT_SWEEP_SECONDS", "30")
 # /readyz wants a worker sweep at most this long ago.
 READY_WORKER_SECONDS = _number("READY_WORKER_SECONDS", "60")
 

@@ -38,12 +38,16 @@ def sweeps() -> list[Sweep]:
     from terminflow.etermin import tasks as etermin_tasks
     from terminflow.forms import tasks as forms_tasks
     from terminflow.mail import tasks as mail_tasks
+    from terminflow.newsletters import tasks as newsletter_tasks
+    from terminflow.segments import tasks as segment_tasks
 
     return [
         *getattr(etermin_tasks, "SWEEPS", []),
         *getattr(campaign_tasks, "SWEEPS", []),
         *getattr(mail_tasks, "SWEEPS", []),
         *getattr(forms_tasks, "SWEEPS", []),
+        *getattr(segment_tasks, "SWEEPS", []),
+        *getattr(newsletter_tasks, "SWEEPS", []),
     ]
 
 

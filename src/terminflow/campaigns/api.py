@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from ninja import Router, Status
 
 from terminflow.kit.errors import NotFound
@@ -200,8 +200,9 @@ def element_types(request: HttpRequest) -> list[dict[str, Any]]:
         {
             "key": t.key,
             "kind": t.kind,
-            "label": t.label,
-            "description": t.description,
+            # Labels are msgids: the builder gets them in the language it asked for.
+            "label": gettext(t.label),
+            "description": gettext(t.description) if t.description else "",
             "branches": list(t.branches),
             "config_schema": t.config_schema.model_json_schema(),
             "marketing": t.marketing,

@@ -113,7 +113,8 @@ def delete_tag(request: HttpRequest, name: str) -> dict[str, Any]:
     return {"contacts_changed": services.delete_tag(current_workspace(request), name)}
 
 
-def _contact_out(contact: Contact) -> dict[str, Any]:
+def contact_out(contact: Contact) -> dict[str, Any]:
+    """A contact as the API shows it (also the members of a segment)."""
     return {
         "id": contact.pk,
         "email": contact.email,
@@ -133,11 +134,12 @@ def _contact_out(contact: Contact) -> dict[str, Any]:
 
 
 # Opaque to clients so the paging key can change without breaking scripts.
-def _encode_cursor(before_id: int) -> str:
+def encode_cursor(before_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{before_id}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str) -> int:
+    """The id a cursor from ``encode_cursor`` pages before; 422 for anything else."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
@@ -162,30 +164,30 @@ def list_contacts(request: HttpRequest, filters: Query[ContactFilters]) -> dict[
         tag=filters.tag,
         q=filters.q,
         limit=filters.limit,
-        before_id=_decode_cursor(filters.cursor) if filters.cursor else None,
+        before_id=decode_cursor(filters.cursor) if filters.cursor else None,
     )
     return {
-        "items": [_contact_out(c) for c in page.items],
-        "next_cursor": _encode_cursor(page.next_before_id) if page.next_before_id else None,
+        "items": [contact_out(c) for c in page.items],
+        "next_cursor": encode_cursor(page.next_before_id) if page.next_before_id else None,
     }
 
 
 @router.post("", response={201: ContactOut})
 def create_contact(request: HttpRequest, payload: ContactIn) -> Status:
     contact = services.create_contact(current_workspace(request), **payload.dict(), source="api")
-    return Status(201, _contact_out(contact))
+    return Status(201, contact_out(contact))
 
 
 @router.get("/{contact_id}", response=ContactOut)
 def get_contact(request: HttpRequest, contact_id: int) -> dict[str, Any]:
-    return _contact_out(services.get_contact(current_workspace(request), contact_id))
+    return contact_out(services.get_contact(current_workspace(request), contact_id))
 
 
 @router.patch("/{contact_id}", response=ContactOut)
 def update_contact(request: HttpRequest, contact_id: int, payload: ContactPatch) -> dict[str, Any]:
     contact = services.get_contact(current_workspace(request), contact_id)
     services.update_contact(contact, **payload.dict(exclude_unset=True), source="api")
-    return _contact_out(contact)
+    return contact_out(contact)
 
 
 @router.delete("/{contact_id}", response={204: None})

@@ -17,6 +17,8 @@ from terminflow.kit.errors import TerminflowError
 from terminflow.kit.input_errors import sentence
 from terminflow.mail.api import images_router, outbox_router
 from terminflow.mail.api import router as emails_router
+from terminflow.newsletters.api import router as newsletters_router
+from terminflow.segments.api import router as segments_router
 from terminflow.workspaces.api import (
     ApiTokenAuth,
     SessionAuth,
@@ -46,6 +48,8 @@ api.add_router("/images", images_router)
 api.add_router("/forms", forms_router)
 api.add_router("/members", members_router)
 api.add_router("/invitations", invitations_router)
+api.add_router("/segments", segments_router)
+api.add_router("/newsletters", newsletters_router)
 api.add_router("", campaigns_router)  # /campaigns… and /elements
 
 

@@ -85,6 +85,14 @@ ENROLLMENT_STATUSES = {
     "ready": pgettext_lazy("enrollment", "Ready for a new pass"),
 }
 
+NEWSLETTER_STATES = {
+    "draft": pgettext_lazy("newsletter", "Draft"),
+    "scheduled": pgettext_lazy("newsletter", "Scheduled"),
+    "sending": pgettext_lazy("newsletter", "Sending"),
+    "sent": pgettext_lazy("newsletter", "Sent"),
+    "cancelled": pgettext_lazy("newsletter", "Cancelled"),
+}
+
 # eTermin's appointment commands as a person says them.
 COMMANDS = {
     "CREATED": pgettext_lazy("appointment event", "Created"),
@@ -111,6 +119,8 @@ ELEMENT_TYPES = {
     "condition.tag": _("Has tag?"),
     "condition.field": _("Field check"),
     "condition.email_status": _("Email status?"),
+    "condition.segment": _("In segment?"),
+    "segment.entered": _("Entered segment"),
 }
 
 GROUPS = {
@@ -126,6 +136,7 @@ GROUPS = {
     "email_kind": EMAIL_KINDS,
     "enrollment": ENROLLMENT_STATUSES,
     "command": COMMANDS,
+    "newsletter": NEWSLETTER_STATES,
 }
 
 

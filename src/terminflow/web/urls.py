@@ -9,6 +9,8 @@ from .views import (
     emails,
     fields,
     inbox,
+    newsletters,
+    segments,
     settings,
     signup_forms,
     team,
@@ -103,6 +105,31 @@ urlpatterns = [
     path("contacts/<int:contact_id>/tags/", contacts.contact_tags, name="contact_tags"),
     # Fields and tags
     path("fields/", fields.field_list, name="fields"),
+    # Segments
+    path("segments/", segments.segment_list, name="segments"),
+    path("segments/new/", segments.segment_edit, name="segment_create"),
+    path("segments/editor/", segments.segment_editor, name="segment_editor"),
+    path("segments/<int:segment_id>/", segments.segment_edit, name="segment_edit"),
+    path("segments/<int:segment_id>/count/", segments.segment_count, name="segment_count"),
+    path("segments/<int:segment_id>/delete/", segments.segment_delete, name="segment_delete"),
+    # Newsletters
+    path("newsletters/", newsletters.newsletter_list, name="newsletters"),
+    path("newsletters/new/", newsletters.newsletter_create, name="newsletter_create"),
+    path("newsletters/audience/", newsletters.newsletter_audience, name="newsletter_audience"),
+    path("newsletters/test/", newsletters.newsletter_test, name="newsletter_test"),
+    path(
+        "newsletters/<int:newsletter_id>/", newsletters.newsletter_detail, name="newsletter_detail"
+    ),
+    path(
+        "newsletters/<int:newsletter_id>/progress/",
+        newsletters.newsletter_progress,
+        name="newsletter_progress",
+    ),
+    path(
+        "newsletters/<int:newsletter_id>/cancel/",
+        newsletters.newsletter_cancel,
+        name="newsletter_cancel",
+    ),
     # Emails
     path("emails/", emails.email_list, name="emails"),
     path("emails/new/", emails.email_edit, name="email_create"),
