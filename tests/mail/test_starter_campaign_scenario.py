@@ -156,7 +156,7 @@ def test_booking_gets_double_opt_in_then_the_reminder_a_day_before_and_cancellin
     assert reminder.message["Subject"] == "Erinnerung: Ihr Termin morgen bei Praxis Seefeld"
     assert (
         "Gerne erinnern wir Sie an Ihren Termin:\n\n"
-        "Dienstag, 12. März 2030 um 09:00\n\nPraxis Seefeld\n\n"
+        "Dienstag, 12. März 2030 um 09:00\n\nKalender: Praxis Seefeld\n\n"
     ) in reminder.part("text/plain")
     lea_runs = Run.objects.filter(campaign_id=campaign_id, contact__email="lea@example.ch")
     assert sorted(lea_runs.values_list("element__key", "status")) == [
