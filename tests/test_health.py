@@ -18,6 +18,7 @@ from terminflow import health
 from terminflow.asgi import create_app
 from terminflow.etermin.models import WebPush
 from terminflow.kit import clock
+from terminflow.kit.sweep import Sweep
 from terminflow.web.models import WorkerHeartbeat
 from terminflow.worker import Worker
 from tests.etermin.test_ingest import make_account, push_body
@@ -184,3 +185,17 @@ def test_metrics_sum_the_web_and_the_worker_process(terminflow_server: Any) -> N
     assert metric(text, "terminflow_emails_total", 'outcome="sent"') == 0
     assert metric(text, "terminflow_etermin_sync_total", 'result="created"') == 0
     assert metric(text, "terminflow_run_lateness_seconds_count") == 0
+
+
+def test_an_hourly_sweep_does_not_make_a_worker_look_dead_after_a_minute() -> None:
+    # Regression: the heartbeat reported the least recent turn of all sweeps, so the hourly
+    # retention sweeps made /readyz fail a minute after every start.
+    hourly = Sweep("retention", lambda: 0, idle_seconds=3600, woken=False)
+    fast = Sweep("inbox", lambda: 0, idle_seconds=0.5)
+    # given workers that have not turned a sweep since they were made
+    only_hourly = Worker([hourly], heartbeat=False)
+    both = Worker([hourly, fast], heartbeat=False)
+    later = clock.now() + timedelta(minutes=2)
+    # then the hourly sweep is on time two minutes on, and the fast one is overdue
+    assert only_hourly.swept_at(later) == later
+    assert both.swept_at(later) < later - timedelta(seconds=119)

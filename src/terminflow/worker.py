@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -81,7 +81,7 @@ class Worker:
         self._told: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
         self._started_at = clock.now()
-        # When each sweep last finished a turn; the heartbeat reports the least recent.
+        # When each sweep last finished a turn; the heartbeat reports any that is overdue.
         self._turned: dict[str, datetime] = {s.name: self._started_at for s in self._sweeps}
 
     def start(self) -> None:
@@ -193,6 +193,20 @@ class Worker:
         finally:
             connection.close()
 
+    def swept_at(self, now: datetime) -> datetime:
+        """When the sweeps last all turned on time: ``now`` unless one is overdue.
+
+        A sweep is overdue once its idle time has passed since its last turn: an hourly
+        retention sweep that turned 40 minutes ago is on time, an inbox sweep stuck in one
+        turn for a minute is not. Taking the plain least recent turn would make every worker
+        look dead a minute after start, because of the hourly sweeps.
+        """
+        due = [
+            self._turned[sweep.name] + timedelta(seconds=sweep.idle_seconds)
+            for sweep in self._sweeps
+        ]
+        return min([now, *due])
+
     def _beat_loop(self) -> None:
         from terminflow import health
 
@@ -200,7 +214,7 @@ class Worker:
         try:
             while True:
                 try:
-                    health.beat(name, self._started_at, min(self._turned.values()))
+                    health.beat(name, self._started_at, self.swept_at(clock.now()))
                 except Exception:
                     log.warning("worker heartbeat not written; trying again", exc_info=True)
                     connection.close()
