@@ -126,6 +126,9 @@ WEB_PUSH_BODY_TIMEOUT_SECONDS = _number("WEB_PUSH_BODY_TIMEOUT_SECONDS", "10")
 KEEP_ALIVE_SECONDS = _number("KEEP_ALIVE_SECONDS", "5", int)
 # Wall-clock seconds one email may take to render; over it, that email fails with the reason.
 RENDER_BUDGET_SECONDS = _number("RENDER_BUDGET_SECONDS", "2")
+# Opens and clicks this many seconds after an email was sent are counted as a mail scanner's,
+# not a person's (docs/tracking.md); 0 turns this rule off.
+TRACKING_BOT_SECONDS = _number("TRACKING_BOT_SECONDS", "10", allow_zero=True)
 
 _base = urlparse(BASE_URL)
 ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [
