@@ -32,7 +32,11 @@ from terminflow.etermin.ingest import (  # noqa: E402
     ingest_routes,
 )
 from terminflow.kit.deadlines import BodyDeadline  # noqa: E402
-from terminflow.mail.tracking_routes import Tracker, tracking_routes  # noqa: E402
+from terminflow.mail.tracking_routes import (  # noqa: E402
+    Tracker,
+    tracking_middleware,
+    tracking_routes,
+)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -107,7 +111,11 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         # Django's requests must arrive in time too; the web push route keeps its own deadline.
         Mount("/", app=BodyDeadline(get_asgi_application(), settings.BODY_TIMEOUT_SECONDS)),  # type: ignore[arg-type]
     ]
-    app = Starlette(routes=routes, middleware=ingest_middleware(writer), lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=[*tracking_middleware(tracker), *ingest_middleware(writer)],
+        lifespan=lifespan,
+    )
     app.state.writer = writer
     app.state.tracker = tracker
     return app

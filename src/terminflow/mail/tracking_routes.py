@@ -21,20 +21,24 @@ opened the email.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils.encoding import iri_to_uri
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from terminflow.kit import clock
 from terminflow.kit.groupcommit import GroupCommit
 from terminflow.kit.metrics import TRACKING_HITS
+from terminflow.workspaces.models import Workspace
 
 from . import tracking
 from .models import Engagement, EngagementKind, Outbox
@@ -45,6 +49,7 @@ log = logging.getLogger("terminflow.mail.tracking")
 # long write lock must not let memory grow without bound; the redirects go on regardless.
 MAX_PENDING = 10_000
 _USER_AGENT_MAX = 512
+WRITER_LINGER_SECONDS = 0.05
 
 # The smallest transparent GIF: 1x1, one transparent colour.
 PIXEL = (
@@ -86,47 +91,42 @@ def _forget_broken_connection() -> None:
         connection.close()
 
 
-def _lookup(public_ids: Sequence[uuid.UUID]) -> list[Target | None]:
-    """Runs on the lookup thread: the rows of concurrent requests in one indexed query."""
-    try:
-        rows = Outbox.objects.filter(public_id__in=set(public_ids)).values_list(
-            "public_id",
-            "id",
-            "sent_at",
-            "links",
-            "workspace__track_opens",
-            "workspace__track_clicks",
-        )
-        found = {row[0]: Target(*row[1:]) for row in rows}
-    except Exception:
-        _forget_broken_connection()
-        raise
-    return [found.get(public_id) for public_id in public_ids]
+class _Statements:
+    """The lookup's query and the writer's two upserts, built once from the models for the
+    connection's driver, which the threads call directly: on this path Django's ORM and cursor
+    wrapper cost more than the query (and their Python holds the GIL the event loop needs).
 
-
-class _Upserts:
-    """The writer's two statements, built once for the connection's database.
-
-    ``INSERT … SELECT`` from the outbox row: the engagement takes the row's workspace, template
-    and contact in the same statement, and a row erased since the lookup inserts nothing.
+    The upserts are ``INSERT … SELECT`` from the outbox row: the engagement takes the row's
+    workspace, template and contact in the same statement, and a row erased since the lookup
+    inserts nothing.
     """
 
     def __init__(self) -> None:
         def q(name: str | None) -> str:
             return connection.ops.quote_name(str(name))
 
-        meta = Engagement._meta
-        table = q(meta.db_table)
-        col = {f.name: q(f.column) for f in meta.concrete_fields}
-        outbox = Outbox._meta
+        self.sqlite = connection.vendor == "sqlite"
+        mark = "?" if self.sqlite else "%s"
+        outbox, workspace, engagement = Outbox._meta, Workspace._meta, Engagement._meta
         ocol = {f.name: q(f.column) for f in outbox.concrete_fields}
+        wcol = {f.name: q(f.column) for f in workspace.concrete_fields}
+        self.lookup = (
+            f"SELECT o.{ocol['public_id']}, o.{ocol['id']}, o.{ocol['sent_at']}, "
+            f"o.{ocol['links']}, w.{wcol['track_opens']}, w.{wcol['track_clicks']} "
+            f"FROM {q(outbox.db_table)} o JOIN {q(workspace.db_table)} w "
+            f"ON w.{wcol['id']} = o.{ocol['workspace']} WHERE o.{ocol['public_id']} IN ({{}})"
+        )
+        self.mark = mark
+
+        table = q(engagement.db_table)
+        col = {f.name: q(f.column) for f in engagement.concrete_fields}
         head = (
             f"INSERT INTO {table} ({col['workspace']}, {col['outbox']}, {col['template']}, "
             f"{col['contact']}, {col['kind']}, {col['first_at']}, {col['last_at']}, "
             f"{col['count']}, {col['bot_count']}) "
             f"SELECT o.{ocol['workspace']}, o.{ocol['id']}, o.{ocol['template']}, "
-            f"o.{ocol['contact']}, %s, %s, %s, %s, %s FROM {q(outbox.db_table)} o "
-            f"WHERE o.{ocol['id']} = %s "
+            f"o.{ocol['contact']}, {', '.join([mark] * 5)} FROM {q(outbox.db_table)} o "
+            f"WHERE o.{ocol['id']} = {mark} "
             f"ON CONFLICT ({col['outbox']}, {col['kind']}) DO UPDATE SET "
         )
         first, last = col["first_at"], col["last_at"]
@@ -143,7 +143,47 @@ class _Upserts:
             f"{first} = excluded.{first}, {last} = excluded.{last}, {count} = 1 "
             f"WHERE {table}.{count} = 0"
         )
-        self.first_at = meta.get_field("first_at")
+        self.first_at = engagement.get_field("first_at")
+
+    def target(self, row: tuple[Any, ...]) -> Target:
+        _, outbox_id, sent_at, links, opens, clicks = row
+        # SQLite holds naive UTC (as text, or parsed by the converters Django registers).
+        if isinstance(sent_at, str):
+            sent_at = datetime.fromisoformat(sent_at)
+        if sent_at is not None and sent_at.tzinfo is None:
+            sent_at = sent_at.replace(tzinfo=UTC)
+        if isinstance(links, str | bytes):
+            links = json.loads(links)
+        return Target(outbox_id, sent_at, links, bool(opens), bool(clicks))
+
+
+class _Reader:
+    """The lookup thread's work: the rows of concurrent requests in one indexed query."""
+
+    def __init__(self) -> None:
+        self._sql: _Statements | None = None
+
+    def __call__(self, public_ids: Sequence[uuid.UUID]) -> list[Target | None]:
+        if self._sql is None:
+            self._sql = _Statements()
+        sql = self._sql
+        keys = list(dict.fromkeys(public_id.hex for public_id in public_ids))
+        params: list[Any] = keys if sql.sqlite else [uuid.UUID(hex=key) for key in keys]
+        try:
+            connection.ensure_connection()
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(sql.lookup.format(", ".join([sql.mark] * len(keys))), params)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        except Exception:
+            _forget_broken_connection()
+            raise
+        found = {
+            (row[0] if isinstance(row[0], str) else row[0].hex): sql.target(row) for row in rows
+        }
+        return [found.get(public_id.hex) for public_id in public_ids]
 
 
 class Tracker:
@@ -151,13 +191,17 @@ class Tracker:
 
     def __init__(self) -> None:
         self._lookups: GroupCommit[uuid.UUID, Target | None] = GroupCommit(
-            _lookup, name="tracking-lookups", on_thread_exit=_close_connection
+            _Reader(), name="tracking-lookups", on_thread_exit=_close_connection
         )
+        # Nobody waits for a hit's commit, so the writer gathers hits for a moment: at
+        # hundreds of hits per second one transaction (and one fsync) then holds dozens.
         self._writer: GroupCommit[Hit, None] = GroupCommit(
-            self._commit, name="tracking-writer", on_thread_exit=_close_connection
+            self._commit,
+            name="tracking-writer",
+            on_thread_exit=_close_connection,
+            linger_seconds=WRITER_LINGER_SECONDS,
         )
-        self._sql: _Upserts | None = None
-        self.pending = 0
+        self._sql: _Statements | None = None
         # Read once: a settings lookup per request is measurable on this path.
         self.bot_seconds = tracking.bot_seconds()
 
@@ -178,8 +222,8 @@ class Tracker:
         try:
             if not (target.track_clicks if kind == EngagementKind.CLICK else target.track_opens):
                 return  # the workspace switched this kind of tracking off since sending
-            if self.pending >= MAX_PENDING:
-                log.warning("tracking: %d hits waiting to be written; one dropped", self.pending)
+            if self._writer.backlog >= MAX_PENDING:
+                log.warning("tracking: %d hits waiting to be written; one dropped", MAX_PENDING)
                 return
             now = clock.now()
             human = not tracking.is_bot(
@@ -191,36 +235,39 @@ class Tracker:
             )
             implies_open = human and kind == EngagementKind.CLICK and target.track_opens
             hit = Hit(kind, target.outbox_id, now, human, implies_open)
-            future = self._writer.submit(hit)
-            self.pending += 1
-            future.add_done_callback(self._written)
+            # Posted, not awaited: the answer is out already, and the outcome (logged by the
+            # writer when it fails) costs the event loop no wake-up.
+            self._writer.post(hit)
         except Exception:
             log.exception("tracking: a hit could not be recorded")
-
-    def _written(self, future: asyncio.Future[None]) -> None:
-        self.pending -= 1
-        if not future.cancelled():
-            future.exception()  # retrieved here; the writer has logged it already
 
     # -- the writer thread -----------------------------------------------------------------
 
     def _commit(self, hits: Sequence[Hit]) -> list[None]:
         if self._sql is None:
-            self._sql = _Upserts()
+            self._sql = _Statements()
         sql = self._sql
+        counted: list[tuple[Any, ...]] = []
+        implied: list[tuple[Any, ...]] = []
+        for hit in hits:
+            at = sql.first_at.get_db_prep_value(hit.at, connection)
+            if hit.human:
+                counted.append((hit.kind, at, at, 1, 0, hit.outbox_id))
+                if hit.implies_open:
+                    implied.append((EngagementKind.OPEN.value, at, at, 1, 0, hit.outbox_id))
+            else:
+                counted.append((hit.kind, None, None, 0, 1, hit.outbox_id))
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                for hit in hits:
-                    at = sql.first_at.get_db_prep_value(hit.at, connection)
-                    if hit.human:
-                        cursor.execute(sql.hit, [hit.kind, at, at, 1, 0, hit.outbox_id])
-                        if hit.implies_open:
-                            cursor.execute(
-                                sql.implied_open,
-                                [EngagementKind.OPEN.value, at, at, 1, 0, hit.outbox_id],
-                            )
-                    else:
-                        cursor.execute(sql.hit, [hit.kind, None, None, 0, 1, hit.outbox_id])
+            with transaction.atomic():
+                connection.ensure_connection()
+                cursor = connection.connection.cursor()
+                try:
+                    cursor.executemany(sql.hit, counted)
+                    # After the batch's own opens: a person's open in the same batch stands.
+                    if implied:
+                        cursor.executemany(sql.implied_open, implied)
+                finally:
+                    cursor.close()
         except Exception:
             _forget_broken_connection()
             raise
@@ -275,6 +322,9 @@ class _Endpoint:
 
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
 
     async def _target(self, send: Send, public_id: uuid.UUID | None, head: bool) -> Target | None:
         """The token's outbox row, or None once a 404 or 503 has been answered."""
@@ -348,3 +398,42 @@ def tracking_routes(tracker: Tracker) -> list[BaseRoute]:
             name="tracking-open",
         ),
     ]
+
+
+class TrackingShortcut:
+    """ASGI middleware that hands ``GET``/``HEAD /t/c/…`` and ``/t/o/…`` straight to the endpoints.
+
+    The same requests the routes above match, minus Starlette's per-request exception handling
+    and routing (as ``etermin.ingest.WebPushShortcut`` does for web pushes); the endpoints
+    answer every case themselves. Anything else goes on to the app.
+    """
+
+    def __init__(self, app: ASGIApp, tracker: Tracker) -> None:
+        self.app = app
+        self.click = ClickEndpoint(tracker)
+        self.open = OpenEndpoint(tracker)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            if path.startswith(tracking.CLICK_PATH):
+                endpoint: _Endpoint = self.click
+                token = path[len(tracking.CLICK_PATH) :]
+            elif path.startswith(tracking.OPEN_PATH):
+                endpoint = self.open
+                token = path[len(tracking.OPEN_PATH) :]
+            else:
+                await self.app(scope, receive, send)
+                return
+            if token and "/" not in token:
+                scope["path_params"] = {"token": token}
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def tracking_middleware(tracker: Tracker) -> list[Middleware]:
+    return [Middleware(TrackingShortcut, tracker=tracker)]
