@@ -5,6 +5,10 @@ holding it has been committed. The writer takes whatever is queued (up to ``max_
 moment it is free, so under load batches grow by themselves and one commit (one fsync) is shared
 by many items, while a lone item is committed at once without waiting for company.
 
+Callers that answer before the write (open and click tracking) ``post(item)`` instead: no future,
+no wake-up of their loop, a failure only logged; such a writer may ``linger`` a moment after the
+first item to gather more into one transaction.
+
 The writer is a thread, not a task: database drivers block, and a thread keeps its own database
 connection for its whole life.
 """
