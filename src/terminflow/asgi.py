@@ -1,7 +1,8 @@
 """The ASGI front: Starlette owns the hot routes and mounts Django for everything else.
 
-The lifespan starts the web push writer (group commit) and, in the embedded mode, the worker in a
-child process, so ``terminflow serve`` is the whole product in one command.
+The lifespan starts the web push writer (group commit), the open and click tracker and, in the
+embedded mode, the worker in a child process, so ``terminflow serve`` is the whole product in one
+command.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from terminflow.etermin.ingest import (  # noqa: E402
 )
 from terminflow.kit.deadlines import BodyDeadline  # noqa: E402
 from terminflow.mail import images as media  # noqa: E402
+from terminflow.mail.tracking_routes import (  # noqa: E402
+    Tracker,
+    tracking_middleware,
+    tracking_routes,
+)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -68,12 +74,14 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
     if run_worker is None:
         run_worker = settings.EMBEDDED_WORKER
     writer = IngestWriter()
+    tracker = Tracker()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from terminflow.worker import WorkerProcess
 
         await writer.start()
+        await tracker.start()
         worker = WorkerProcess() if run_worker else None
         if worker is not None:
             # New inbox rows are processed soon instead of at the sweep's next idle tick; while
@@ -89,6 +97,7 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         finally:
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
+            await tracker.stop()
             await writer.stop()
 
     static_dir = settings.STATIC_ROOT
@@ -98,14 +107,20 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *ingest_routes(writer),
+        *tracking_routes(tracker),
         Mount("/static", app=StaticFiles(directory=static_dir, check_dir=False), name="static"),
         # Images in emails: public, no session, no database (mail/images.py).
         Route("/media/{path:path}", media.serve, methods=["GET", "HEAD"]),
         # Django's requests must arrive in time too; the web push route keeps its own deadline.
         Mount("/", app=BodyDeadline(get_asgi_application(), settings.BODY_TIMEOUT_SECONDS)),  # type: ignore[arg-type]
     ]
-    app = Starlette(routes=routes, middleware=ingest_middleware(writer), lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=[*tracking_middleware(tracker), *ingest_middleware(writer)],
+        lifespan=lifespan,
+    )
     app.state.writer = writer
+    app.state.tracker = tracker
     return app
 
 

@@ -135,6 +135,9 @@ RENDER_BUDGET_SECONDS = _number("RENDER_BUDGET_SECONDS", "2")
 # (width x height x frames) one may decode to, against decompression bombs.
 IMAGE_MAX_BYTES = _number("IMAGE_MAX_BYTES", str(5 * 1024 * 1024), int)
 IMAGE_MAX_PIXELS = _number("IMAGE_MAX_PIXELS", "25000000", int)
+# Opens and clicks this many seconds after an email was sent are counted as a mail scanner's,
+# not a person's (docs/tracking.md); 0 turns this rule off.
+TRACKING_BOT_SECONDS = _number("TRACKING_BOT_SECONDS", "10", allow_zero=True)
 
 _base = urlparse(BASE_URL)
 ALLOWED_HOSTS = [h for h in _env("ALLOWED_HOSTS", "").split(",") if h] or [

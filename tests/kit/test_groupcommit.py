@@ -185,3 +185,45 @@ def test_callers_on_two_loops_each_get_their_answers() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_batch must be at least 1"):
         GroupCommit(FakeStore().commit, max_batch=0)
+
+
+def test_posted_items_are_committed_without_anyone_waiting_and_failures_only_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a running writer
+    store = FakeStore()
+    group: GroupCommit[str, str] = GroupCommit(store.commit, name="test-writer")
+    group.start()
+    try:
+        # when items are posted, one of them bad
+        assert group.post("a") is True
+        assert group.post("bad-b") is True
+        assert group.post("c") is True
+    finally:
+        group.stop()
+
+    # then the good ones are committed, the bad one is logged, and nothing else happens
+    assert store.committed == ["a", "c"]
+    assert "committing an item failed" in caplog.text
+    assert group.backlog == 0
+    # and a stopped writer takes nothing more
+    assert group.post("d") is False
+    assert store.committed == ["a", "c"]
+
+
+def test_a_lingering_writer_gathers_posted_items_into_one_batch() -> None:
+    # given a writer that waits half a second for company after the first item
+    store = FakeStore()
+    group: GroupCommit[str, str] = GroupCommit(store.commit, name="test-writer", linger_seconds=0.5)
+    group.start()
+    try:
+        # when three items arrive a moment apart
+        for item in ("a", "b", "c"):
+            group.post(item)
+            threading.Event().wait(0.05)
+    finally:
+        # (stopping commits at once what is queued, without lingering)
+        group.stop()
+
+    # then they were committed together
+    assert store.batches == [["a", "b", "c"]]

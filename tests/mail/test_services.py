@@ -10,7 +10,7 @@ import pytest
 from terminflow.campaigns import registry
 from terminflow.contacts.models import ConsentEvent
 from terminflow.kit.errors import Unprocessable
-from terminflow.mail import services
+from terminflow.mail import services, tracking
 from terminflow.mail.models import EmailTemplate, Outbox
 from terminflow.workspaces.models import Workspace
 from tests.contacts.factories import make_field
@@ -146,10 +146,12 @@ def test_marketing_email_without_unsubscribe_link_gets_a_footer(workspace: Works
     row = services.queue_email(template, contact)
 
     unsubscribe_url = row.headers["List-Unsubscribe"][1:-1]
+    # (the open pixel, on by default, goes after the footer: tests/mail/test_tracking.py)
+    pixel = f'<img src="{tracking.open_url(row.public_id)}" width="1" height="1" alt="">'
     assert row.body_html == (
         '<html><body><p>News</p><p style="font-size:12px;color:#666">Sie möchten keine E-Mails '
         f'mehr von Praxis Seefeld erhalten? <a href="{unsubscribe_url}">Hier abmelden</a>.'
-        "</p></body></html>"
+        f"</p>{pixel}</body></html>"
     )
     assert row.body_text.endswith(
         f"-- \nSie möchten keine E-Mails mehr von Praxis Seefeld erhalten? Hier abmelden: "

@@ -10,6 +10,7 @@ from terminflow.etermin.models import EterminAccount, WebPush
 from terminflow.etermin.services import connect_account, web_push_url
 from terminflow.kit import clock
 from terminflow.workspaces.models import ApiToken, Plan
+from tests.web.conftest import logged_in
 
 PUBLIC_KEY = "pub-praxis"
 PRIVATE_KEY = "priv-praxis-secret"
@@ -323,3 +324,67 @@ def test_email_tab_checks_the_sending_domain_in_plain_words(
     assert "v=spf1 include:spf.example-mail.ch ~all" in html
     assert "terminflow signiert noch nicht mit DKIM." in html
     assert asked == ["praxis-seefeld.ch", "_dmarc.praxis-seefeld.ch"]
+
+
+# -- Settings → Tracking ------------------------------------------------------------------------
+
+
+def _tracking(workspace) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+    workspace.refresh_from_db()
+    return workspace.track_opens, workspace.track_clicks
+
+
+def test_admin_sees_both_switches_on_by_default_in_german(admin_user, workspace) -> None:
+    # when an admin opens the tab
+    body = logged_in(admin_user).get("/settings/tracking/").content.decode()
+
+    # then both switches are there, on, with a save button and the rule in plain words
+    assert 'name="track_opens" id="id_track_opens" checked' in body
+    assert 'name="track_clicks" id="id_track_clicks" checked' in body
+    assert "Öffnungen erfassen" in body and "Klicks erfassen" in body
+    assert "Bestätigungs- und Abmeldelinks werden nie verändert" in body
+    assert 'data-testid="tracking-save"' in body
+    assert 'data-testid="tracking-read-only"' not in body
+
+
+def test_an_english_admin_reads_the_tab_in_english(admin_user, workspace) -> None:
+    admin_user.language = "en"
+    admin_user.save()
+
+    body = logged_in(admin_user).get("/settings/tracking/").content.decode()
+
+    assert "Track opens" in body and "Track clicks" in body
+    assert "Confirmation and unsubscribe links are never changed" in body
+
+
+def test_admin_switches_opens_off_and_clicks_stay_on(
+    admin_user, workspace, other_workspace
+) -> None:
+    # when an admin unticks opens
+    client = logged_in(admin_user)
+    response = client.post("/settings/tracking/", {"track_clicks": "on"})
+
+    # then the workspace tracks clicks only, and another workspace is untouched
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/settings/tracking/"
+    assert _tracking(workspace) == (False, True)
+    assert _tracking(other_workspace) == (True, True)
+    page = client.get("/settings/tracking/").content.decode()
+    assert "Tracking-Einstellungen gespeichert." in page
+    assert 'name="track_opens" id="id_track_opens">' in page
+
+
+def test_editors_and_viewers_see_the_switches_but_cannot_change_them(
+    editor_client, viewer_client, workspace
+) -> None:
+    for client in (editor_client, viewer_client):
+        # when they open the tab
+        body = client.get("/settings/tracking/").content.decode()
+        # then the switches are shown read-only
+        assert 'data-testid="tracking-read-only"' in body
+        assert "Nur Admins können das Tracking ändern." in body
+        assert '<input type="checkbox" name="track_opens" disabled checked>' in body
+        assert 'data-testid="tracking-save"' not in body
+        # and a POST is refused and changes nothing
+        assert client.post("/settings/tracking/", {}).status_code == 403
+        assert _tracking(workspace) == (True, True)

@@ -5,6 +5,10 @@ holding it has been committed. The writer takes whatever is queued (up to ``max_
 moment it is free, so under load batches grow by themselves and one commit (one fsync) is shared
 by many items, while a lone item is committed at once without waiting for company.
 
+Callers that answer before the write (open and click tracking) ``post(item)`` instead: no future,
+no wake-up of their loop, a failure only logged; such a writer may ``linger`` a moment after the
+first item to gather more into one transaction.
+
 The writer is a thread, not a task: database drivers block, and a thread keeps its own database
 connection for its whole life.
 """
@@ -15,6 +19,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -32,8 +37,9 @@ class WriterStopped(RuntimeError):
 @dataclass(slots=True)
 class _Pending(Generic[T]):
     item: T
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
+    # None for an item posted without waiting (``post``): nobody to tell.
+    future: asyncio.Future[Any] | None
+    loop: asyncio.AbstractEventLoop | None
 
 
 _STOP = object()
@@ -42,7 +48,7 @@ _STOP = object()
 def _settle(pending: list[_Pending[Any]], outcomes: list[tuple[bool, Any]]) -> None:
     """Runs on the callers' loop: hand each caller its own result or exception."""
     for entry, (ok, value) in zip(pending, outcomes, strict=True):
-        if entry.future.done():  # the caller gave up (cancelled); nothing to tell
+        if entry.future is None or entry.future.done():  # the caller gave up (cancelled)
             continue
         if ok:
             entry.future.set_result(value)
@@ -64,6 +70,7 @@ class GroupCommit(Generic[T, R]):
         commit: Callable[[Sequence[T]], Sequence[R]],
         *,
         max_batch: int = 256,
+        linger_seconds: float = 0.0,
         name: str = "groupcommit",
         on_thread_exit: Callable[[], None] | None = None,
     ) -> None:
@@ -71,6 +78,9 @@ class GroupCommit(Generic[T, R]):
             raise ValueError("max_batch must be at least 1")
         self._commit = commit
         self.max_batch = max_batch
+        # > 0: after the first item, wait this long for more before committing. Only for
+        # items nobody waits for (``post``): it trades their latency for fewer transactions.
+        self.linger_seconds = linger_seconds
         self.name = name
         self.on_commit: Callable[[], None] | None = None
         self._on_thread_exit = on_thread_exit
@@ -117,6 +127,22 @@ class GroupCommit(Generic[T, R]):
         self._queue.put(_Pending(item, future, loop))
         return future
 
+    def post(self, item: T) -> bool:
+        """Queue ``item`` without waiting for its commit; a failure is only logged.
+
+        For callers that answer before the write (and must not spend a wake-up of their loop
+        on its outcome). Returns False, without queueing, when the writer is stopped.
+        """
+        if not self._accepting:
+            return False
+        self._queue.put(_Pending(item, None, None))
+        return True
+
+    @property
+    def backlog(self) -> int:
+        """Items queued and not yet taken into a batch (approximate)."""
+        return self._queue.qsize()
+
     def _run(self) -> None:
         try:
             stopping = False
@@ -128,10 +154,15 @@ class GroupCommit(Generic[T, R]):
                 else:
                     batch = [first]
                 # Take what is queued now, without waiting: waiting for a fuller batch would
-                # only add latency, since under load the queue refills while we commit.
+                # only add latency, since under load the queue refills while we commit. (Unless
+                # told to linger; never once stopping.)
+                lingering = time.monotonic() + self.linger_seconds if batch else 0.0
                 while len(batch) < self.max_batch:
+                    wait = 0.0 if stopping else lingering - time.monotonic()
                     try:
-                        nxt = self._queue.get_nowait()
+                        nxt = (
+                            self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                        )
                     except queue.Empty:
                         break
                     if nxt is _STOP:
@@ -184,6 +215,8 @@ class GroupCommit(Generic[T, R]):
         # One wake-up per loop per batch instead of one per item: that is most of the point.
         by_loop: dict[asyncio.AbstractEventLoop, tuple[list[_Pending[T]], list[Any]]] = {}
         for entry, outcome in zip(batch, outcomes, strict=True):
+            if entry.loop is None:
+                continue
             entries, results = by_loop.setdefault(entry.loop, ([], []))
             entries.append(entry)
             results.append(outcome)

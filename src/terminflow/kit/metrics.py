@@ -66,6 +66,11 @@ ETERMIN_SYNC = Counter(
     "modified, deleted); failed counts sync runs that failed.",
     ["result"],
 )
+TRACKING_HITS = Counter(
+    "terminflow_tracking_hits",
+    "Opens and clicks recorded, by kind (open, click) and by whom (human, bot).",
+    ["kind", "by"],
+)
 
 # Known label values start at 0 in every process, so a series exists before its first event
 # (an alert on the rate of failed emails then works from the start).
@@ -87,3 +92,6 @@ for _outcome in ("sent", "failed", "bounced", "retry", "server_down", "cancelled
 for _result in ("checked", "created", "modified", "deleted", "failed"):
     ETERMIN_SYNC.labels(_result)
 RUNS_EXECUTED.labels("all")
+for _kind in ("open", "click"):
+    for _by in ("human", "bot"):
+        TRACKING_HITS.labels(_kind, _by)

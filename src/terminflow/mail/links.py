@@ -85,6 +85,14 @@ def url(purpose: Purpose, public_id: uuid.UUID) -> str:
     return settings.BASE_URL + _path(purpose, make_token(purpose, public_id))
 
 
+def signed_prefixes(base_url: str) -> tuple[str, ...]:
+    """The start of every signed link's URL (``base_url`` + the page's path before the token).
+
+    Open and click tracking leaves these links alone: they must keep working as they are.
+    """
+    return tuple(base_url + _path(purpose, "x")[:-2] for purpose in Purpose)
+
+
 def preview_url(purpose: Purpose) -> str:
     """Where a link points in a preview: the real page, with a token that confirms nothing."""
     return settings.BASE_URL + _path(purpose, "preview")

@@ -1,4 +1,5 @@
-"""The mail app's share of a person's data: the emails queued and sent (``contacts.privacy``)."""
+"""The mail app's share of a person's data (``contacts.privacy``): the emails queued and sent, and
+the opens and clicks recorded for them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from terminflow.contacts.models import Contact
 from terminflow.contacts.privacy import DataHolder, iso, register
 
-from .models import BounceMessage, BounceStatus, Outbox
+from .models import BounceMessage, BounceStatus, Engagement, Outbox
 
 
 def export(contact: Contact) -> list[dict[str, Any]]:
@@ -24,6 +25,38 @@ def export(contact: Contact) -> list[dict[str, Any]]:
         .order_by("created_at", "pk")
         .values("to_email", "subject", "kind", "status", "created_at", "sent_at")
     ]
+
+
+def export_engagements(contact: Contact) -> list[dict[str, Any]]:
+    """Opens and clicks of the contact's emails, each named by the email's subject and time."""
+    return [
+        {
+            "subject": row["outbox__subject"],
+            "sent_at": iso(row["outbox__sent_at"]),
+            "kind": row["kind"],
+            "first_at": iso(row["first_at"]),
+            "last_at": iso(row["last_at"]),
+            "count": row["count"],
+            "bot_count": row["bot_count"],
+        }
+        for row in Engagement.objects.filter(contact=contact)
+        .order_by("outbox__created_at", "outbox_id", "kind")
+        .values(
+            "outbox__subject",
+            "outbox__sent_at",
+            "kind",
+            "first_at",
+            "last_at",
+            "count",
+            "bot_count",
+        )
+    ]
+
+
+def erase_engagements(contact: Contact) -> int:
+    # They would go with the contact's outbox rows anyway (cascade); counted on their own.
+    deleted, _ = Engagement.objects.filter(contact=contact).delete()
+    return deleted
 
 
 def _unmatched_bounces_naming(email: str) -> list[int]:
@@ -50,3 +83,4 @@ def erase(contact: Contact) -> int:
 
 def register_holder() -> None:
     register(DataHolder("emails", export=export, erase=erase))
+    register(DataHolder("email_engagements", export=export_engagements, erase=erase_engagements))

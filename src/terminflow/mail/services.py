@@ -29,7 +29,7 @@ from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from terminflow.kit.input_errors import label
 from terminflow.kit.reasons import Reason
 
-from . import calendar, design, links, rendering, sandbox, signals, transports
+from . import calendar, design, links, rendering, sandbox, signals, tracking, transports
 from .models import EmailKind, EmailTemplate, Outbox, OutboxStatus
 
 if TYPE_CHECKING:
@@ -366,6 +366,8 @@ class RenderedEmail:
     body_text: str
     headers: dict[str, str]
     ics: str = ""
+    # The targets of the tracked links, in order (``Outbox.links``); empty when untracked.
+    links: tuple[str, ...] = ()
 
 
 def _links(kind: str, public_id: uuid.UUID | None) -> dict[str, str]:
@@ -460,8 +462,10 @@ def render_email(
 ) -> RenderedEmail:
     """Render a template for one contact; raises ``rendering.RenderError`` with the reason.
 
-    All of it (parts, text version, footer, calendar file) shares one wall-clock budget:
-    ``seconds``, by default ``TERMINFLOW_RENDER_BUDGET_SECONDS``.
+    All of it (parts, text version, footer, tracking, calendar file) shares one wall-clock
+    budget: ``seconds``, by default ``TERMINFLOW_RENDER_BUDGET_SECONDS``. With a ``public_id``
+    (an email for the outbox, not a preview) a marketing email's links and open pixel are
+    tracked as the workspace's switches say (``tracking.track``).
     """
     workspace = template.workspace
     fmt = formatting(workspace)
@@ -518,6 +522,17 @@ def _finish_email(
         # RFC 8058: mailbox providers show their own unsubscribe button and POST to this URL.
         headers["List-Unsubscribe"] = f"<{unsubscribe}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    targets: list[str] = []
+    if (
+        public_id is not None
+        and template.kind == EmailKind.MARKETING
+        and (workspace.track_clicks or workspace.track_opens)
+    ):
+        # Last, so the footer's unsubscribe link is there to be left alone. The text part
+        # keeps the original addresses (docs/tracking.md).
+        body_html, targets = tracking.track(
+            body_html, public_id, clicks=workspace.track_clicks, opens=workspace.track_opens
+        )
     ics = ""
     appointment = extra.get("appointment")
     if template.attach_ics and appointment and appointment.get("start"):
@@ -529,7 +544,7 @@ def _finish_email(
             timezone=workspace.timezone,
             now=now,
         )
-    return RenderedEmail(subject, body_html, body_text, headers, ics)
+    return RenderedEmail(subject, body_html, body_text, headers, ics, tuple(targets))
 
 
 # Queueing -------------------------------------------------------------------------------------
@@ -638,6 +653,7 @@ def queue_email(
         row.body_text = rendered.email.body_text
         row.headers = rendered.email.headers
         row.ics = rendered.email.ics
+        row.links = list(rendered.email.links)
         if not smtp_configured():
             row.reason = NO_SMTP_REASON
     try:

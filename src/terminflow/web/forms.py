@@ -126,6 +126,11 @@ class EterminKeysForm(forms.Form):
     )
 
 
+class TrackingForm(forms.Form):
+    track_opens = forms.BooleanField(label=_("Track opens"), required=False)
+    track_clicks = forms.BooleanField(label=_("Track clicks"), required=False)
+
+
 class ApiTokenForm(forms.Form):
     name = forms.CharField(label=_("Name of the token"), max_length=100, initial="default")
 

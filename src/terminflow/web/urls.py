@@ -61,6 +61,7 @@ urlpatterns = [
         name="team_member_remove",
     ),
     path("settings/api/email/", settings.email_tab, name="settings_email"),
+    path("settings/tracking/", settings.tracking_tab, name="settings_tracking"),
     path(
         "settings/api/etermin/accounts/new/",
         settings.etermin_add_account,

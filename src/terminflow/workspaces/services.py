@@ -279,6 +279,18 @@ def update_preferences(
     return user
 
 
+def set_tracking(workspace: Workspace, *, track_opens: bool, track_clicks: bool) -> Workspace:
+    """Switch open and click tracking of the workspace's marketing emails on or off.
+
+    Emails rendered from now on follow the switches; a hit on an email sent earlier still
+    redirects (its links must keep working) but is recorded only while its kind is on.
+    """
+    workspace.track_opens = track_opens
+    workspace.track_clicks = track_clicks
+    workspace.save(update_fields=["track_opens", "track_clicks"])
+    return workspace
+
+
 # -- login rate limit ------------------------------------------------------------------------
 
 LOGIN_WINDOW = timedelta(minutes=15)

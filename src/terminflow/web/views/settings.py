@@ -1,4 +1,5 @@
-"""Settings → API info: API tokens, the eTermin tab (connected accounts), the email tab."""
+"""Settings → API info: API tokens, the eTermin tab (connected accounts), the email tab, and
+Settings → Tracking (open and click tracking of marketing emails)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from terminflow.etermin import sync
 from terminflow.etermin.models import EterminAccount
 from terminflow.kit.errors import NotFound, TerminflowError
 from terminflow.mail import sender_domain
-from terminflow.web.forms import ApiTokenForm, EterminAccountForm, EterminKeysForm
+from terminflow.web.forms import ApiTokenForm, EterminAccountForm, EterminKeysForm, TrackingForm
 from terminflow.web.http import is_htmx, render_page
-from terminflow.web.permissions import can_edit, workspace_view
+from terminflow.web.permissions import can_admin, can_edit, workspace_view
 from terminflow.workspaces.models import ApiToken, Feature, Role
-from terminflow.workspaces.services import issue_api_token, require_feature
+from terminflow.workspaces.services import issue_api_token, require_feature, set_tracking
 
 
 @workspace_view
@@ -225,4 +226,30 @@ def email_tab(request: HttpRequest) -> HttpResponse:
         request,
         "web/settings_email.html",
         {"nav": "settings", "tab": "email", "domain": domain, "findings": findings},
+    )
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def tracking_tab(request: HttpRequest) -> HttpResponse:
+    """Open and click tracking: every member sees the switches, only admins change them."""
+    workspace = request.workspace  # type: ignore[attr-defined]
+    if request.method == "POST":
+        # Tracking decides what is recorded about the workspace's contacts: an admin's call.
+        if not can_admin(request.membership):  # type: ignore[attr-defined]
+            return HttpResponse(_("Only admins can change tracking."), status=403)
+        form = TrackingForm(request.POST)
+        if form.is_valid():
+            set_tracking(
+                workspace,
+                track_opens=form.cleaned_data["track_opens"],
+                track_clicks=form.cleaned_data["track_clicks"],
+            )
+            messages.success(request, _("Tracking settings saved."))
+            return redirect("web:settings_tracking")
+    form = TrackingForm(
+        initial={"track_opens": workspace.track_opens, "track_clicks": workspace.track_clicks}
+    )
+    return render_page(
+        request, "web/settings_tracking.html", {"nav": "settings", "tab": "tracking", "form": form}
     )
