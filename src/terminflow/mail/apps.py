@@ -7,11 +7,14 @@ class MailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from terminflow.campaigns import registry
         from terminflow.workspaces import team
 
         # sending declares the outbox reasons that pages translate (kit.reasons).
-        from . import elements, invitations, privacy, sending  # noqa: F401
+        from . import conditions, elements, invitations, privacy, sending, stats  # noqa: F401
 
         elements.register()
+        conditions.register()
+        registry.register_element_stats(stats.element_stats)
         privacy.register_holder()
         team.register_invitation_sender(invitations.send_invitation)

@@ -110,6 +110,8 @@ ELEMENT_TYPES = {
     "condition.tag": _("Has tag?"),
     "condition.field": _("Field check"),
     "condition.email_status": _("Email status?"),
+    "condition.email_opened": _("Email opened?"),
+    "condition.email_clicked": _("Link clicked?"),
 }
 
 GROUPS = {
