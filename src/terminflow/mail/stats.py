@@ -1,4 +1,5 @@
-"""What became of sent emails: per email template and per campaign email element.
+"""What became of sent emails: per email template and per campaign email element; and the
+emails of a workspace per day, for the overview.
 
 Every figure counts **unique contacts**, so a contact who got the same email twice (two
 rotations of a campaign, two campaigns) counts once:
@@ -26,10 +27,13 @@ row through their indexes (``outbox``, ``(outbox, kind)``, ``(contact, occurred_
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KT
+from django.db.models.functions import TruncDate
 
 from terminflow.campaigns.models import Element
 from terminflow.contacts.models import ConsentEvent, ConsentKind
@@ -37,6 +41,7 @@ from terminflow.contacts.models import ConsentEvent, ConsentKind
 from .models import (
     BounceKind,
     BounceMessage,
+    EmailKind,
     EmailTemplate,
     Engagement,
     EngagementKind,
@@ -46,6 +51,7 @@ from .models import (
 
 if TYPE_CHECKING:
     from terminflow.campaigns.models import Campaign
+    from terminflow.workspaces.models import Workspace
 
 KEYS = ("sent", "delivered", "bounced", "opened", "clicked", "unsubscribed")
 BOUNCE_KINDS = (BounceKind.HARD, BounceKind.SOFT)
@@ -120,5 +126,101 @@ def element_stats(campaign: Campaign) -> dict[int, dict[str, int]]:
     rows = Outbox.objects.filter(workspace_id=campaign.workspace_id, run__campaign=campaign)
     grouped = _flagged(rows).values("run__element_id").annotate(**_counts()).order_by()
     for row in grouped:
-        found[row["run__element_id"]] = _figures(row)
+        found[row["run__element_id"]] = _figures(dict(row))
     return found
+
+
+# The overview: emails per day ----------------------------------------------------------------
+
+
+def emails_per_day(
+    workspace: Workspace, start: datetime, end: datetime, zone: ZoneInfo
+) -> dict[date, dict[str, int]]:
+    """Emails sent, first opened and first clicked per day of ``zone`` in ``[start, end)``.
+
+    These count emails (outbox rows), not contacts: ``sent`` by the time the server accepted
+    it; ``opened`` by the first human open or click of the email, whichever came first (so an
+    email opened on Monday and clicked on Tuesday is opened on Monday and clicked on Tuesday);
+    ``clicked`` by its first human click. Days without any are missing from the answer.
+    """
+    found: dict[date, dict[str, int]] = {}
+
+    def add(name: str, rows: QuerySet[Any], field: str) -> None:
+        grouped = (
+            rows.annotate(day=TruncDate(field, tzinfo=zone))
+            .values("day")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for row in grouped:
+            found.setdefault(row["day"], {})[name] = row["n"]
+
+    add(
+        "sent",
+        Outbox.objects.filter(
+            workspace=workspace, status=OutboxStatus.SENT, sent_at__gte=start, sent_at__lt=end
+        ),
+        "sent_at",
+    )
+    human = Engagement.objects.filter(
+        workspace=workspace, count__gt=0, first_at__gte=start, first_at__lt=end
+    )
+    # An open row counts unless a click came strictly earlier; a click row only when no open
+    # came before it or at the same moment.
+    earlier_click = Engagement.objects.filter(
+        outbox=OuterRef("outbox_id"),
+        kind=EngagementKind.CLICK,
+        count__gt=0,
+        first_at__lt=OuterRef("first_at"),
+    )
+    earlier_open = Engagement.objects.filter(
+        outbox=OuterRef("outbox_id"),
+        kind=EngagementKind.OPEN,
+        count__gt=0,
+        first_at__lte=OuterRef("first_at"),
+    )
+    add(
+        "opened",
+        human.filter(
+            Q(~Exists(earlier_click), kind=EngagementKind.OPEN)
+            | Q(~Exists(earlier_open), kind=EngagementKind.CLICK)
+        ),
+        "first_at",
+    )
+    add("clicked", human.filter(kind=EngagementKind.CLICK), "first_at")
+    return found
+
+
+def doi_confirmation(workspace: Workspace, start: datetime, end: datetime) -> dict[str, Any]:
+    """Double opt-in requests sent in ``[start, end)`` and how many were confirmed, by contact.
+
+    ``requested``: contacts a double opt-in email was sent to in the window; ``confirmed``:
+    those of them who confirmed through the link of one of those emails (a ``doi_confirmed``
+    event in the consent ledger naming its ``message_id``), at any time up to now; ``rate``:
+    confirmed / requested, None when nothing was requested.
+    """
+    confirmed = (
+        ConsentEvent.objects.filter(contact=OuterRef("contact_id"), kind=ConsentKind.DOI_CONFIRMED)
+        .annotate(message_id=KT("details__message_id"))
+        .filter(message_id=OuterRef("message_id"))
+    )
+    figures = (
+        Outbox.objects.filter(
+            workspace=workspace,
+            kind=EmailKind.DOI,
+            status=OutboxStatus.SENT,
+            sent_at__gte=start,
+            sent_at__lt=end,
+        )
+        .annotate(was_confirmed=Exists(confirmed))
+        .aggregate(
+            requested=Count("contact_id", distinct=True),
+            confirmed=Count("contact_id", distinct=True, filter=Q(was_confirmed=True)),
+        )
+    )
+    requested, done = figures["requested"] or 0, figures["confirmed"] or 0
+    return {
+        "requested": requested,
+        "confirmed": done,
+        "rate": done / requested if requested else None,
+    }
