@@ -12,7 +12,7 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { itemsOf } from "./api.js";
 import { ElementNode, LookupContext, elementName } from "./ElementNode.jsx";
-import { ARROW, KIND_ORDER, arrange, branchOf, connect, newElementId, problemsByElement, separate, statsByElement, toFlow, toPayload } from "./graph.js";
+import { ARROW, EMAIL_TYPES, KIND_ORDER, arrange, branchOf, connect, emailElements, newElementId, problemsByElement, separate, statsByElement, toFlow, toPayload } from "./graph.js";
 import { t } from "./i18n.js";
 import { initialConfig } from "./schemaForm.js";
 import { SettingsDialog } from "./SettingsDialog.jsx";
@@ -92,7 +92,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
     setCalendars((old) => ({ ...old, ...Object.fromEntries(list.map((c) => [String(c.id), c.name])) }));
   }, []);
 
-  const lookups = useMemo(() => ({
+  const baseLookups = useMemo(() => ({
     ...refs,
     types: typesByKey,
     emails: Object.fromEntries(refs.emailList.map((e) => [String(e.id), e.name])),
@@ -102,6 +102,16 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
     rememberCalendars,
     openSettings: setEditing,
   }), [refs, typesByKey, calendars, rememberCalendars]);
+
+  // The graph's email elements, which conditions on opens and clicks choose from. Recomputed
+  // only when an email element comes, goes or changes its email, not on every drag.
+  const emailKey = nodes.filter((n) => EMAIL_TYPES.includes(n.data.type))
+    .map((n) => `${n.id}:${n.data.type}:${(n.data.config || {}).email_id ?? ""}`).join("|");
+  const emailNodes = useMemo(() => nodes.filter((n) => EMAIL_TYPES.includes(n.data.type)), [emailKey]);
+  const lookups = useMemo(() => ({
+    ...baseLookups,
+    emailElements: emailElements(emailNodes, (node) => elementName(node, baseLookups)),
+  }), [baseLookups, emailNodes]);
 
   const applyStats = useCallback((body) => {
     const byElement = statsByElement(body);

@@ -39,6 +39,7 @@ const REFERENCE_FIELDS = {
   start_field: "fields",
   end_field: "fields",
   account_id: "accounts",
+  element_id: "elements",
 };
 
 export function describeFields(configSchema) {
