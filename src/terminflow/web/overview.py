@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import formats
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from terminflow.etermin import stats as etermin_stats
 from terminflow.mail import stats as mail_stats
@@ -82,6 +83,8 @@ def chart_data(figures: dict[str, Any]) -> dict[str, Any]:
     return {
         "days": figures["days"],
         "day_labels": [formats.date_format(day, "MONTH_DAY_FORMAT") for day in days],
+        # Short enough for an axis under 30 days: "29. Mär" / "29 Mar".
+        "day_ticks": [formats.date_format(day, pgettext("chart axis day", "j M")) for day in days],
         "charts": {
             "bookings": [
                 {"label": label, "values": figures["bookings"][name], "color": color}

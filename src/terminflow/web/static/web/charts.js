@@ -16,6 +16,7 @@
 
   function draw(host, data, series) {
     var labels = data.day_labels;
+    var ticks = data.day_ticks || labels;
     var xs = labels.map(function (_, i) { return i; });
     var options = {
       width: widthOf(host),
@@ -23,8 +24,9 @@
       scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, Math.max(4, max)]; } } },
       axes: [
         {
+          space: 56,
           values: function (u, splits) {
-            return splits.map(function (i) { return labels[Math.round(i)] || ""; });
+            return splits.map(function (i) { return Number.isInteger(i) ? ticks[i] || "" : ""; });
           },
         },
         { values: function (u, splits) { return splits.map(function (v) { return Number.isInteger(v) ? String(v) : ""; }); } },
