@@ -9,12 +9,10 @@ keeps those columns when the retention sweep empties the body.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
-from django.db.models import Count
-from django.db.models.functions import TruncDate
+from terminflow.kit.days import Days, counts_per_day
 
 from .models import WebPush
 
@@ -25,28 +23,16 @@ if TYPE_CHECKING:
 SERIES = {"CREATED": "created", "MODIFIED": "changed", "DELETED": "deleted"}
 
 
-def bookings_per_day(
-    workspace: Workspace, start: datetime, end: datetime, zone: ZoneInfo
-) -> dict[date, dict[str, int]]:
-    """Appointments created, changed and deleted per day of ``zone`` in ``[start, end)``.
+def bookings_per_day(workspace: Workspace, days: Days) -> dict[date, dict[str, int]]:
+    """Appointments created, changed and deleted per local day of ``days``.
 
     Each counts distinct appointments: one changed three times on a day is one change that day,
     and a push eTermin repeated is one. The day is when the change reached us. Days without
     any are missing from the answer.
     """
-    rows = (
-        WebPush.objects.filter(
-            workspace=workspace,
-            received_at__gte=start,
-            received_at__lt=end,
-            command__in=list(SERIES),
-        )
-        .annotate(day=TruncDate("received_at", tzinfo=zone))
-        .values("day", "command")
-        .annotate(n=Count("appointment_uid", distinct=True))
-        .order_by()
-    )
+    rows = WebPush.objects.filter(workspace=workspace, command__in=list(SERIES))
     found: dict[date, dict[str, int]] = {}
-    for row in rows:
-        found.setdefault(row["day"], {})[SERIES[str(row["command"])]] = row["n"]
+    counted = counts_per_day(rows, "received_at", days, by="command", distinct="appointment_uid")
+    for (day, command), n in counted.items():
+        found.setdefault(day, {})[SERIES[str(command)]] = n
     return found

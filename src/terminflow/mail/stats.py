@@ -20,23 +20,24 @@ rotations of a campaign, two campaigns) counts once:
   link in another email) counts for no email, and a contact who was already unsubscribed
   writes no new event, so it counts for the email that did it first.
 
-Each set of figures is one aggregate query over the email's outbox rows (found by the
-``template`` or the run's index); bounces, engagements and ledger events are looked up per
-row through their indexes (``outbox``, ``(outbox, kind)``, ``(contact, occurred_at)``).
+Each figure is one aggregate query over the table that holds it (outbox, bounces, engagements),
+found through an index (``template``, ``(template, kind)``, the run's campaign), so the database
+can join sets rather than look each email up; an ``unsubscribed`` event is looked up per sent
+email through the ledger's ``contact`` index.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KT
-from django.db.models.functions import TruncDate
 
 from terminflow.campaigns.models import Element
 from terminflow.contacts.models import ConsentEvent, ConsentKind
+from terminflow.kit.days import Days, counts_per_day
 
 from .models import (
     BounceKind,
@@ -59,34 +60,51 @@ BOUNCE_KINDS = (BounceKind.HARD, BounceKind.SOFT)
 EMAIL_ELEMENT_TYPES = ("email.send", "email.doi")
 
 
-def _flagged(rows: QuerySet[Outbox]) -> QuerySet[Outbox]:
-    """The sent rows among ``rows``, each with what happened to it as booleans."""
-    human = Engagement.objects.filter(outbox=OuterRef("pk"), count__gt=0)
+@dataclass(frozen=True)
+class _Scope:
+    """Which emails to count: conditions on the outbox and on the tables pointing at it, and
+    what to group by (a path from the outbox, e.g. the run's element), if anything."""
+
+    outbox: Q
+    bounces: Q
+    engagements: Q
+    group: str | None = None
+
+
+def _contacts(rows: QuerySet[Any], contact: str, group: str | None) -> dict[Any, int]:
+    counted = Count(contact, distinct=True)
+    if group is None:
+        return {None: rows.aggregate(n=counted)["n"] or 0}
+    return {row[group]: row["n"] for row in rows.values(group).annotate(n=counted).order_by()}
+
+
+def _collect(scope: _Scope) -> dict[Any, dict[str, int]]:
+    """The six figures per group (key None without grouping); groups with no email sent are
+    missing."""
+    group, linked = scope.group, f"outbox__{scope.group}" if scope.group else None
+    sent_rows = Outbox.objects.filter(scope.outbox, status=OutboxStatus.SENT)
     unsubscribed = (
         ConsentEvent.objects.filter(contact=OuterRef("contact_id"), kind=ConsentKind.UNSUBSCRIBED)
         .annotate(message_id=KT("details__message_id"))
         .filter(message_id=OuterRef("message_id"))
     )
-    return rows.filter(status=OutboxStatus.SENT).annotate(
-        was_bounced=Exists(
-            BounceMessage.objects.filter(outbox=OuterRef("pk"), kind__in=BOUNCE_KINDS)
+    human = Engagement.objects.filter(scope.engagements, count__gt=0)
+    counts = {
+        "sent": _contacts(sent_rows, "contact_id", group),
+        "bounced": _contacts(
+            BounceMessage.objects.filter(
+                scope.bounces, outbox__status=OutboxStatus.SENT, kind__in=BOUNCE_KINDS
+            ),
+            "outbox__contact_id",
+            linked,
         ),
-        was_opened=Exists(human),
-        was_clicked=Exists(human.filter(kind=EngagementKind.CLICK)),
-        was_unsubscribed=Exists(unsubscribed),
-    )
-
-
-def _counts() -> dict[str, Any]:
-    def contacts(condition: Q | None = None) -> Count:
-        return Count("contact_id", distinct=True, filter=condition)
-
+        "opened": _contacts(human, "contact_id", linked),
+        "clicked": _contacts(human.filter(kind=EngagementKind.CLICK), "contact_id", linked),
+        "unsubscribed": _contacts(sent_rows.filter(Exists(unsubscribed)), "contact_id", group),
+    }
     return {
-        "sent": contacts(),
-        "bounced": contacts(Q(was_bounced=True)),
-        "opened": contacts(Q(was_opened=True)),
-        "clicked": contacts(Q(was_clicked=True)),
-        "unsubscribed": contacts(Q(was_unsubscribed=True)),
+        key: _figures({name: found.get(key, 0) for name, found in counts.items()})
+        for key in counts["sent"]
     }
 
 
@@ -110,8 +128,14 @@ def email_stats(template: EmailTemplate) -> dict[str, int]:
     Counts every copy ever sent of the template, from campaigns and single sends alike; the
     module docstring defines each figure.
     """
-    rows = Outbox.objects.filter(workspace_id=template.workspace_id, template=template)
-    return _figures(_flagged(rows).aggregate(**_counts()))
+    workspace_id = template.workspace_id
+    scope = _Scope(
+        outbox=Q(workspace_id=workspace_id, template=template),
+        bounces=Q(outbox__workspace_id=workspace_id, outbox__template=template),
+        # Engagement rows repeat the outbox row's template: no join needed.
+        engagements=Q(workspace_id=workspace_id, template=template),
+    )
+    return _collect(scope).get(None) or _figures(None)
 
 
 def element_stats(campaign: Campaign) -> dict[int, dict[str, int]]:
@@ -123,48 +147,29 @@ def element_stats(campaign: Campaign) -> dict[int, dict[str, int]]:
     found: dict[int, dict[str, int]] = {pk: _figures(None) for pk in keys}
     if not found:
         return found
-    rows = Outbox.objects.filter(workspace_id=campaign.workspace_id, run__campaign=campaign)
-    grouped = _flagged(rows).values("run__element_id").annotate(**_counts()).order_by()
-    for row in grouped:
-        found[row["run__element_id"]] = _figures(dict(row))
+    workspace_id = campaign.workspace_id
+    scope = _Scope(
+        outbox=Q(workspace_id=workspace_id, run__campaign=campaign),
+        bounces=Q(outbox__workspace_id=workspace_id, outbox__run__campaign=campaign),
+        engagements=Q(workspace_id=workspace_id, outbox__run__campaign=campaign),
+        group="run__element_id",
+    )
+    found.update(_collect(scope))
     return found
 
 
 # The overview: emails per day ----------------------------------------------------------------
 
 
-def emails_per_day(
-    workspace: Workspace, start: datetime, end: datetime, zone: ZoneInfo
-) -> dict[date, dict[str, int]]:
-    """Emails sent, first opened and first clicked per day of ``zone`` in ``[start, end)``.
+def emails_per_day(workspace: Workspace, days: Days) -> dict[date, dict[str, int]]:
+    """Emails sent, first opened and first clicked per local day of ``days``.
 
     These count emails (outbox rows), not contacts: ``sent`` by the time the server accepted
     it; ``opened`` by the first human open or click of the email, whichever came first (so an
     email opened on Monday and clicked on Tuesday is opened on Monday and clicked on Tuesday);
     ``clicked`` by its first human click. Days without any are missing from the answer.
     """
-    found: dict[date, dict[str, int]] = {}
-
-    def add(name: str, rows: QuerySet[Any], field: str) -> None:
-        grouped = (
-            rows.annotate(day=TruncDate(field, tzinfo=zone))
-            .values("day")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for row in grouped:
-            found.setdefault(row["day"], {})[name] = row["n"]
-
-    add(
-        "sent",
-        Outbox.objects.filter(
-            workspace=workspace, status=OutboxStatus.SENT, sent_at__gte=start, sent_at__lt=end
-        ),
-        "sent_at",
-    )
-    human = Engagement.objects.filter(
-        workspace=workspace, count__gt=0, first_at__gte=start, first_at__lt=end
-    )
+    human = Engagement.objects.filter(workspace=workspace, count__gt=0)
     # An open row counts unless a click came strictly earlier; a click row only when no open
     # came before it or at the same moment.
     earlier_click = Engagement.objects.filter(
@@ -179,20 +184,29 @@ def emails_per_day(
         count__gt=0,
         first_at__lte=OuterRef("first_at"),
     )
-    add(
-        "opened",
-        human.filter(
-            Q(~Exists(earlier_click), kind=EngagementKind.OPEN)
-            | Q(~Exists(earlier_open), kind=EngagementKind.CLICK)
+    series = {
+        "sent": counts_per_day(
+            Outbox.objects.filter(workspace=workspace, status=OutboxStatus.SENT), "sent_at", days
         ),
-        "first_at",
-    )
-    add("clicked", human.filter(kind=EngagementKind.CLICK), "first_at")
+        "opened": counts_per_day(
+            human.filter(
+                Q(~Exists(earlier_click), kind=EngagementKind.OPEN)
+                | Q(~Exists(earlier_open), kind=EngagementKind.CLICK)
+            ),
+            "first_at",
+            days,
+        ),
+        "clicked": counts_per_day(human.filter(kind=EngagementKind.CLICK), "first_at", days),
+    }
+    found: dict[date, dict[str, int]] = {}
+    for name, counted in series.items():
+        for (day, _), n in counted.items():
+            found.setdefault(day, {})[name] = n
     return found
 
 
-def doi_confirmation(workspace: Workspace, start: datetime, end: datetime) -> dict[str, Any]:
-    """Double opt-in requests sent in ``[start, end)`` and how many were confirmed, by contact.
+def doi_confirmation(workspace: Workspace, days: Days) -> dict[str, Any]:
+    """Double opt-in requests sent during ``days`` and how many were confirmed, by contact.
 
     ``requested``: contacts a double opt-in email was sent to in the window; ``confirmed``:
     those of them who confirmed through the link of one of those emails (a ``doi_confirmed``
@@ -204,21 +218,15 @@ def doi_confirmation(workspace: Workspace, start: datetime, end: datetime) -> di
         .annotate(message_id=KT("details__message_id"))
         .filter(message_id=OuterRef("message_id"))
     )
-    figures = (
-        Outbox.objects.filter(
-            workspace=workspace,
-            kind=EmailKind.DOI,
-            status=OutboxStatus.SENT,
-            sent_at__gte=start,
-            sent_at__lt=end,
-        )
-        .annotate(was_confirmed=Exists(confirmed))
-        .aggregate(
-            requested=Count("contact_id", distinct=True),
-            confirmed=Count("contact_id", distinct=True, filter=Q(was_confirmed=True)),
-        )
+    asked = Outbox.objects.filter(
+        workspace=workspace,
+        kind=EmailKind.DOI,
+        status=OutboxStatus.SENT,
+        sent_at__gte=days.start,
+        sent_at__lt=days.end,
     )
-    requested, done = figures["requested"] or 0, figures["confirmed"] or 0
+    requested = _contacts(asked, "contact_id", None)[None]
+    done = _contacts(asked.filter(Exists(confirmed)), "contact_id", None)[None]
     return {
         "requested": requested,
         "confirmed": done,

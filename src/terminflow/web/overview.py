@@ -6,16 +6,15 @@ fill a table beside each chart for screen readers and for anyone without JavaScr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from terminflow.etermin import stats as etermin_stats
+from terminflow.kit.days import Days, last_days
 from terminflow.mail import stats as mail_stats
 from terminflow.web import labels
 from terminflow.workspaces.models import Workspace
@@ -25,28 +24,10 @@ BOOKING_SERIES = ("created", "changed", "deleted")
 EMAIL_SERIES = ("sent", "opened", "clicked")
 
 
-@dataclass(frozen=True)
-class Window:
-    """``days`` local days ending with today, and the UTC instants that bound them."""
-
-    days: list[date]
-    start: datetime
-    end: datetime
-    zone: ZoneInfo
-
-
-def window(workspace: Workspace, now: datetime, days: int = DAYS) -> Window:
-    """Today and the ``days - 1`` days before it in the workspace's zone.
-
-    The bounds are local midnights, so a day of a DST change is 23 or 25 hours long.
-    """
-    zone = ZoneInfo(workspace.timezone)
-    today = now.astimezone(zone).date()
-    first = today - timedelta(days=days - 1)
-    listed = [first + timedelta(days=n) for n in range(days)]
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
-    return Window(listed, start, end, zone)
+def window(workspace: Workspace, now: datetime, days: int = DAYS) -> Days:
+    """Today and the ``days - 1`` days before it in the workspace's zone, bounded by local
+    midnights (so a day of a DST change is 23 or 25 hours long)."""
+    return last_days(workspace.timezone, now, days)
 
 
 def _series(
@@ -59,12 +40,12 @@ def figures(workspace: Workspace, now: datetime) -> dict[str, Any]:
     """Everything the charts show: days, series per chart, totals and the DOI rate."""
     span = window(workspace, now)
     bookings = _series(
-        etermin_stats.bookings_per_day(workspace, span.start, span.end, span.zone),
+        etermin_stats.bookings_per_day(workspace, span),
         span.days,
         BOOKING_SERIES,
     )
     emails = _series(
-        mail_stats.emails_per_day(workspace, span.start, span.end, span.zone),
+        mail_stats.emails_per_day(workspace, span),
         span.days,
         EMAIL_SERIES,
     )
@@ -73,7 +54,7 @@ def figures(workspace: Workspace, now: datetime) -> dict[str, Any]:
         "bookings": bookings,
         "emails": emails,
         "totals": {name: sum(values) for name, values in {**bookings, **emails}.items()},
-        "doi": mail_stats.doi_confirmation(workspace, span.start, span.end),
+        "doi": mail_stats.doi_confirmation(workspace, span),
     }
 
 
