@@ -142,3 +142,15 @@ def test_campaign_stats_of_another_workspace_are_not_found(workspace: Workspace)
     response = ApiClient(workspace).get(f"/api/v1/campaigns/{theirs.pk}/stats")
     # then
     assert response.status_code == 404
+
+
+def test_the_api_description_names_the_email_keys(api: ApiClient) -> None:
+    schema = api.get("/api/v1/openapi.json").json()
+
+    email_row = schema["components"]["schemas"]["EmailElementStatsOut"]["properties"]
+    plain_row = schema["components"]["schemas"]["ElementStatsOut"]["properties"]
+    stats_out = schema["components"]["schemas"]["EmailStatsOut"]["properties"]
+    assert set(email_row) >= EMAIL_KEYS and not EMAIL_KEYS & set(plain_row)
+    assert set(stats_out) == EMAIL_KEYS
+    path = schema["paths"]["/api/v1/emails/{email_id}/stats"]["get"]
+    assert "200" in path["responses"]
