@@ -128,12 +128,14 @@ def email_stats(template: EmailTemplate) -> dict[str, int]:
     Counts every copy ever sent of the template, from campaigns and single sends alike; the
     module docstring defines each figure.
     """
-    workspace_id = template.workspace_id
+    # The template is the workspace's (callers look it up by workspace) and so is every email
+    # of it: the template alone scopes these queries, and lets SQLite, which keeps no planner
+    # statistics, use the template's index rather than scan the workspace's emails.
     scope = _Scope(
-        outbox=Q(workspace_id=workspace_id, template=template),
-        bounces=Q(outbox__workspace_id=workspace_id, outbox__template=template),
+        outbox=Q(template=template),
+        bounces=Q(outbox__template=template),
         # Engagement rows repeat the outbox row's template: no join needed.
-        engagements=Q(workspace_id=workspace_id, template=template),
+        engagements=Q(template=template),
     )
     return _collect(scope).get(None) or _figures(None)
 
@@ -147,11 +149,11 @@ def element_stats(campaign: Campaign) -> dict[int, dict[str, int]]:
     found: dict[int, dict[str, int]] = {pk: _figures(None) for pk in keys}
     if not found:
         return found
-    workspace_id = campaign.workspace_id
+    # The campaign is the workspace's, and so is every run of it (see ``email_stats``).
     scope = _Scope(
-        outbox=Q(workspace_id=workspace_id, run__campaign=campaign),
-        bounces=Q(outbox__workspace_id=workspace_id, outbox__run__campaign=campaign),
-        engagements=Q(workspace_id=workspace_id, outbox__run__campaign=campaign),
+        outbox=Q(run__campaign=campaign),
+        bounces=Q(outbox__run__campaign=campaign),
+        engagements=Q(outbox__run__campaign=campaign),
         group="run__element_id",
     )
     found.update(_collect(scope))
@@ -170,32 +172,23 @@ def emails_per_day(workspace: Workspace, days: Days) -> dict[date, dict[str, int
     ``clicked`` by its first human click. Days without any are missing from the answer.
     """
     human = Engagement.objects.filter(workspace=workspace, count__gt=0)
-    # An open row counts unless a click came strictly earlier; a click row only when no open
-    # came before it or at the same moment.
-    earlier_click = Engagement.objects.filter(
-        outbox=OuterRef("outbox_id"),
-        kind=EngagementKind.CLICK,
-        count__gt=0,
-        first_at__lt=OuterRef("first_at"),
-    )
-    earlier_open = Engagement.objects.filter(
-        outbox=OuterRef("outbox_id"),
-        kind=EngagementKind.OPEN,
-        count__gt=0,
-        first_at__lte=OuterRef("first_at"),
+    # The other kind's row of the same email, when it came first: a click strictly earlier than
+    # the open, or an open no later than the click. One NOT EXISTS (no OR around it), so the
+    # database can answer it as an anti-join rather than a lookup per row. No workspace
+    # condition inside: SQLite would then look the other row up by workspace, not by email.
+    earlier = (
+        Engagement.objects.filter(outbox=OuterRef("outbox_id"), count__gt=0)
+        .exclude(kind=OuterRef("kind"))
+        .filter(
+            Q(first_at__lt=OuterRef("first_at"))
+            | Q(first_at=OuterRef("first_at"), kind=EngagementKind.OPEN)
+        )
     )
     series = {
         "sent": counts_per_day(
             Outbox.objects.filter(workspace=workspace, status=OutboxStatus.SENT), "sent_at", days
         ),
-        "opened": counts_per_day(
-            human.filter(
-                Q(~Exists(earlier_click), kind=EngagementKind.OPEN)
-                | Q(~Exists(earlier_open), kind=EngagementKind.CLICK)
-            ),
-            "first_at",
-            days,
-        ),
+        "opened": counts_per_day(human.filter(~Exists(earlier)), "first_at", days),
         "clicked": counts_per_day(human.filter(kind=EngagementKind.CLICK), "first_at", days),
     }
     found: dict[date, dict[str, int]] = {}
