@@ -12,7 +12,7 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { itemsOf } from "./api.js";
 import { ElementNode, LookupContext, elementName } from "./ElementNode.jsx";
-import { ARROW, KIND_ORDER, arrange, branchOf, connect, newElementId, problemsByElement, separate, statsByElement, toFlow, toPayload } from "./graph.js";
+import { ARROW, EMAIL_TYPES, KIND_ORDER, arrange, branchOf, connect, emailElements, newElementId, problemsByElement, separate, statsByElement, toFlow, toPayload } from "./graph.js";
 import { t } from "./i18n.js";
 import { initialConfig } from "./schemaForm.js";
 import { SettingsDialog } from "./SettingsDialog.jsx";
@@ -78,7 +78,7 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState(null); // {kind, title, lines}
   const [editing, setEditing] = useState(null);
-  const [refs, setRefs] = useState({ emailList: [], fieldList: [], campaignList: [], accountList: [], formList: [] });
+  const [refs, setRefs] = useState({ emailList: [], fieldList: [], campaignList: [], accountList: [], formList: [], segmentList: [] });
   const [calendars, setCalendars] = useState({});
   // Fit the view to a loaded graph once; an empty canvas keeps 1:1 so drops land where aimed.
   const [fitOnLoad, setFitOnLoad] = useState(false);
@@ -92,17 +92,28 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
     setCalendars((old) => ({ ...old, ...Object.fromEntries(list.map((c) => [String(c.id), c.name])) }));
   }, []);
 
-  const lookups = useMemo(() => ({
+  const baseLookups = useMemo(() => ({
     ...refs,
     types: typesByKey,
     emails: Object.fromEntries(refs.emailList.map((e) => [String(e.id), e.name])),
     fields: Object.fromEntries(refs.fieldList.map((f) => [f.key, f.label])),
     campaigns: Object.fromEntries(refs.campaignList.map((c) => [String(c.id), c.name])),
     forms: Object.fromEntries(refs.formList.map((f) => [String(f.id), f.name])),
+    segments: Object.fromEntries(refs.segmentList.map((s) => [String(s.id), s.name])),
     calendars,
     rememberCalendars,
     openSettings: setEditing,
   }), [refs, typesByKey, calendars, rememberCalendars]);
+
+  // The graph's email elements, which conditions on opens and clicks choose from. Recomputed
+  // only when an email element comes, goes or changes its email, not on every drag.
+  const emailKey = nodes.filter((n) => EMAIL_TYPES.includes(n.data.type))
+    .map((n) => `${n.id}:${n.data.type}:${(n.data.config || {}).email_id ?? ""}`).join("|");
+  const emailNodes = useMemo(() => nodes.filter((n) => EMAIL_TYPES.includes(n.data.type)), [emailKey]);
+  const lookups = useMemo(() => ({
+    ...baseLookups,
+    emailElements: emailElements(emailNodes, (node) => elementName(node, baseLookups)),
+  }), [baseLookups, emailNodes]);
 
   const applyStats = useCallback((body) => {
     const byElement = statsByElement(body);
@@ -124,12 +135,13 @@ function Canvas({ api, campaignId, readOnly, contactsUrl }) {
       optional("/campaigns"),
       optional("/etermin/accounts"),
       optional("/forms"),
-    ]).then(([elementTypes, loaded, emailList, fieldList, campaignList, accountList, formList]) => {
+      optional("/segments"),
+    ]).then(([elementTypes, loaded, emailList, fieldList, campaignList, accountList, formList, segmentList]) => {
       if (cancelled) return;
       const list = itemsOf(elementTypes);
       const byKey = Object.fromEntries(list.map((type) => [type.key, type]));
       setTypes(list);
-      setRefs({ emailList, fieldList, campaignList, accountList, formList });
+      setRefs({ emailList, fieldList, campaignList, accountList, formList, segmentList });
       setCampaign(loaded);
       setName(loaded.name || "");
       const graph = toFlow(loaded, byKey, branchLabel);

@@ -1,6 +1,6 @@
 import { Handle, Position } from "@xyflow/react";
 import { createContext, memo, useContext } from "react";
-import { failuresOf, splitDuration, splitOffset } from "./graph.js";
+import { emailResults, failuresOf, splitDuration, splitOffset } from "./graph.js";
 import { amountText, t } from "./i18n.js";
 
 // What the nodes need to describe themselves: element types, emails, fields, calendars.
@@ -67,6 +67,15 @@ export function summary(type, config, lookups) {
       return c.field ? `${lookups.fields[c.field] || c.field} = ${c.value ?? ""}` : "";
     case "form.submitted":
       return c.form_id ? (lookups.forms || {})[String(c.form_id)] || `#${c.form_id}` : "";
+    case "condition.segment":
+    case "segment.entered":
+      return c.segment_id ? (lookups.segments || {})[String(c.segment_id)] || `#${c.segment_id}` : "";
+    case "condition.email_opened":
+    case "condition.email_clicked": {
+      if (!c.element_id) return "";
+      const target = (lookups.emailElements || []).find((e) => e.id === c.element_id);
+      return target ? target.name : c.element_id;
+    }
     case "campaign.reset":
     case "campaign.stop":
       return c.campaign_id ? lookups.campaigns[String(c.campaign_id)] || `#${c.campaign_id}` : t("this campaign");
@@ -84,6 +93,7 @@ function ElementNodeView({ id, data, selected }) {
   const label = t(type ? type.label : data.type);
   const text = summary(data.type, data.config, lookups);
   const failures = failuresOf(data.stats);
+  const results = emailResults(data.stats);
   const branches = type ? type.branches : kind === "condition" ? ["yes", "no"] : ["next"];
   const classes = ["tf-node", `tf-kind-${kind}`];
   if (selected) classes.push("tf-selected");
@@ -107,6 +117,13 @@ function ElementNodeView({ id, data, selected }) {
                 {data.stats[k]} <small>{t(k)}</small>
               </span>
             ))}
+          </div>
+        )}
+        {results && (
+          <div className="tf-node-results" data-testid="node-results">
+            <span title={t("Sent")}>{results.sent} <small>{t("sent")}</small></span>
+            <span title={t("Opened")}>{results.opened} <small>{t("opened")}{results.openRate !== null ? ` (${results.openRate} %)` : ""}</small></span>
+            <span title={t("Clicked")}>{results.clicked} <small>{t("clicked")}{results.clickRate !== null ? ` (${results.clickRate} %)` : ""}</small></span>
           </div>
         )}
         {failures.length > 0 && (

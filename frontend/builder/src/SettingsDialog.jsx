@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { itemsOf } from "./api.js";
-import { failuresOf, joinOffset, splitDuration, splitOffset, UNIT_MINUTES } from "./graph.js";
+import { emailResults, ENGAGEMENT_CONDITIONS, failuresOf, joinOffset, splitDuration, splitOffset, UNIT_MINUTES } from "./graph.js";
 import { t } from "./i18n.js";
 import { cleanConfig, coerce, describeFields } from "./schemaForm.js";
 
@@ -52,6 +52,10 @@ function optionsFor(field, lookups, type) {
       return lookups.accountList.map((a) => [String(a.id), a.name]);
     case "forms":
       return (lookups.formList || []).map((f) => [String(f.id), f.name]);
+    case "segments":
+      return (lookups.segmentList || []).map((s) => [String(s.id), s.name]);
+    case "elements":
+      return (lookups.emailElements || []).map((e) => [e.id, e.name]);
     default:
       return (field.enum || []).map((v) => [String(v), t(String(v))]);
   }
@@ -77,7 +81,7 @@ function GenericForm({ schema, config, setConfig, lookups, readOnly, type, skip 
         </div>
       );
     }
-    if (["emails", "campaigns", "fields", "accounts", "forms", "select"].includes(field.input)) {
+    if (["emails", "campaigns", "fields", "accounts", "forms", "segments", "elements", "select"].includes(field.input)) {
       input = (
         <select id={id} name={field.name} value={value === null || value === undefined ? "" : String(value)} disabled={readOnly} onChange={(e) => update(e.target.value)}>
           <option value="">{field.input === "campaigns" ? t("this campaign") : field.required ? t("Choose…") : t("— none —")}</option>
@@ -110,6 +114,11 @@ function GenericForm({ schema, config, setConfig, lookups, readOnly, type, skip 
           optionsFor(field, lookups, type).length === 0
             ? <div className="tf-alert tf-alert-warning">{t(type.doi ? "No double opt-in email exists yet. Create one under Emails (kind: double opt-in request)." : "No marketing email exists yet. Create one under Emails.")}</div>
             : <p className="tf-help">{t(type.doi ? "Only double opt-in emails are offered." : "Only marketing emails are offered; a double opt-in email belongs in the element «Double opt-in email».")}</p>
+        )}
+        {field.input === "elements" && (
+          optionsFor(field, lookups, type).length === 0
+            ? <div className="tf-alert tf-alert-warning">{t("This campaign has no email element yet. Add «Send email» or «Double opt-in email» first.")}</div>
+            : <p className="tf-help">{t("Only the email elements of this campaign are offered. Put a waiting time before the question, so people have time to open the email.")}</p>
         )}
       </div>
     );
@@ -305,12 +314,35 @@ function EterminForm({ api, config, setConfig, lookups, readOnly }) {
   );
 }
 
+// What became of the element's emails, in unique contacts, with rates.
+function EmailResults({ results }) {
+  const rows = [
+    ["Sent", results.sent, null],
+    ["Delivered", results.delivered, null],
+    ["Bounced", results.bounced, results.bounceRate],
+    ["Opened", results.opened, results.openRate],
+    ["Clicked", results.clicked, results.clickRate],
+    ["Unsubscribed", results.unsubscribed, results.unsubscribeRate],
+  ];
+  return (
+    <section className="tf-results" data-testid="dialog-results" aria-label={t("Results (unique contacts)")}>
+      <strong>{t("Results (unique contacts)")}</strong>
+      <dl>
+        {rows.map(([label, count, rate]) => (
+          <div key={label}><dt>{t(label)}</dt><dd>{count}{rate !== null && <small> {rate} %</small>}</dd></div>
+        ))}
+      </dl>
+    </section>
+  );
+}
+
 // What must be chosen before the settings can be applied; null when they can.
 export function missingChoice(typeKey, config, lookups) {
   if (typeKey === "etermin.appointment" && lookups.accountList.length > 1 && !config.account_id) {
     return t("Choose the eTermin account.");
   }
   if (typeKey === "wait.until_field" && !config.field) return t("Choose the date field.");
+  if (ENGAGEMENT_CONDITIONS.includes(typeKey) && !config.element_id) return t("Choose the email element.");
   return null;
 }
 
@@ -327,6 +359,7 @@ export function SettingsDialog({ api, node, type, lookups, readOnly, onApply, on
   const [config, setConfig] = useState(() => withAccount(node.data.type, { ...(node.data.config || {}) }, lookups));
   const [problem, setProblem] = useState(null);
   const failures = failuresOf(node.data.stats);
+  const results = emailResults(node.data.stats);
   const apply = () => {
     const missing = missingChoice(node.data.type, config, lookups);
     if (missing) {
@@ -357,6 +390,7 @@ export function SettingsDialog({ api, node, type, lookups, readOnly, onApply, on
         </div>
       )}
       {problem && <div className="tf-alert tf-alert-error" role="alert" data-testid="dialog-problem">{problem}</div>}
+      {results && <EmailResults results={results} />}
       {node.data.type === "etermin.appointment" ? (
         <EterminForm api={api} config={config} setConfig={(c) => { setProblem(null); setConfig(c); }} lookups={lookups} readOnly={readOnly} />
       ) : node.data.type === "wait.until_field" ? (

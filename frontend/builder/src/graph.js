@@ -113,6 +113,45 @@ export function statsByElement(body) {
   return result;
 }
 
+// The element types that send an email, and the conditions that ask about one of them.
+export const EMAIL_TYPES = ["email.send", "email.doi"];
+export const ENGAGEMENT_CONDITIONS = ["condition.email_opened", "condition.email_clicked"];
+
+// A rate in whole percent, or null when there is nothing to divide by.
+export function percent(part, whole) {
+  const p = Number(part);
+  const w = Number(whole);
+  return w > 0 && Number.isFinite(p) ? Math.round((100 * p) / w) : null;
+}
+
+// What an email element's stats row says about its emails (unique contacts), with rates of the
+// emails delivered; null for a row without email figures (every other element).
+export function emailResults(row) {
+  if (!row || row.sent === undefined || row.sent === null) return null;
+  const n = (key) => Number(row[key]) || 0;
+  const delivered = n("delivered");
+  return {
+    sent: n("sent"),
+    delivered,
+    bounced: n("bounced"),
+    opened: n("opened"),
+    clicked: n("clicked"),
+    unsubscribed: n("unsubscribed"),
+    openRate: percent(n("opened"), delivered),
+    clickRate: percent(n("clicked"), delivered),
+    bounceRate: percent(n("bounced"), n("sent")),
+    unsubscribeRate: percent(n("unsubscribed"), delivered),
+  };
+}
+
+// The email elements of the graph being edited, for a condition's choice of element: the id it
+// stores and the name a person knows it by. ``nameOf`` turns a node into that name.
+export function emailElements(nodes, nameOf) {
+  return nodes
+    .filter((node) => EMAIL_TYPES.includes(node.data.type))
+    .map((node) => ({ id: node.id, name: nameOf(node) }));
+}
+
 // Per-element failures with their reasons: the stats row's "failures" list
 // [{reason, code, count, latest_at}] (a map {reason: count} is read too).
 export function failuresOf(row) {

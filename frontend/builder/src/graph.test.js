@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { branchOf, newElementId, problemsByElement, statsByElement, toFlow, toPayload } from "./graph.js";
+import { branchOf, emailElements, emailResults, newElementId, problemsByElement, statsByElement, toFlow, toPayload } from "./graph.js";
 import { cleanConfig, coerce, describeFields, initialConfig } from "./schemaForm.js";
 
 describe("graph", () => {
@@ -80,5 +80,40 @@ describe("schema form", () => {
     expect(coerce(field, "")).toBe(null);
     expect(coerce(add, "a, b,,c")).toEqual(["a", "b", "c"]);
     expect(cleanConfig({ a: null, b: 1 })).toEqual({ b: 1 });
+  });
+});
+
+describe("email results", () => {
+  it("reads the email figures of an email element's row, with rates of the delivered", () => {
+    const row = { id: "mail", entered: 5, sent: 4, delivered: 3, bounced: 1, opened: 2, clicked: 1, unsubscribed: 0 };
+    expect(emailResults(row)).toEqual({
+      sent: 4, delivered: 3, bounced: 1, opened: 2, clicked: 1, unsubscribed: 0,
+      openRate: 67, clickRate: 33, bounceRate: 25, unsubscribeRate: 0,
+    });
+  });
+
+  it("has no results for rows without email figures, and no rates when nothing arrived", () => {
+    expect(emailResults({ id: "wait", entered: 3 })).toBeNull();
+    expect(emailResults(null)).toBeNull();
+    const none = emailResults({ sent: 0, delivered: 0, bounced: 0, opened: 0, clicked: 0, unsubscribed: 0 });
+    expect([none.openRate, none.clickRate, none.bounceRate]).toEqual([null, null, null]);
+  });
+
+  it("offers the graph's email elements by name for a condition", () => {
+    const nodes = [
+      { id: "start", data: { type: "contact.tag_added" } },
+      { id: "mail", data: { type: "email.send" } },
+      { id: "ask", data: { type: "email.doi" } },
+      { id: "opened", data: { type: "condition.email_opened" } },
+    ];
+    expect(emailElements(nodes, (n) => `Name of ${n.id}`)).toEqual([
+      { id: "mail", name: "Name of mail" },
+      { id: "ask", name: "Name of ask" },
+    ]);
+  });
+
+  it("turns an element_id field into a choice of elements", () => {
+    const schema = { properties: { element_id: { type: "string", title: "Element Id" } }, required: ["element_id"] };
+    expect(describeFields(schema)[0]).toMatchObject({ name: "element_id", input: "elements", required: true });
   });
 });

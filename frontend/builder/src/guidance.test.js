@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { arrange, connect, failuresOf, joinOffset, separate, splitOffset, toFlowEdge } from "./graph.js";
-import { elementName, offsetText } from "./ElementNode.jsx";
+import { elementName, offsetText, summary } from "./ElementNode.jsx";
 import { emailsFor, fieldsFor, missingChoice, withAccount } from "./SettingsDialog.jsx";
 import { humanize } from "./Builder.jsx";
 import { setLanguage } from "./i18n.js";
@@ -119,5 +119,18 @@ describe("layout", () => {
     expect(placed.b.y).toBe(200);
     expect(placed.c.y).toBe(410);
     expect(Math.abs(placed.a.x - placed.b.x)).toBe(270);
+  });
+});
+
+describe("conditions on opens and clicks", () => {
+  it("name the chosen email element and ask for one before applying", () => {
+    setLanguage("en");
+    const withElements = { ...lookups, emailElements: [{ id: "mail", name: "Send email «Erinnerung»" }] };
+    expect(summary("condition.email_clicked", { element_id: "mail" }, withElements)).toBe("Send email «Erinnerung»");
+    expect(summary("condition.email_opened", { element_id: "gone" }, withElements)).toBe("gone");
+    expect(missingChoice("condition.email_opened", {}, withElements)).toBe("Choose the email element.");
+    expect(missingChoice("condition.email_opened", { element_id: "mail" }, withElements)).toBeNull();
+    setLanguage("de");
+    expect(missingChoice("condition.email_clicked", {}, withElements)).toBe("Wählen Sie das E-Mail-Element.");
   });
 });

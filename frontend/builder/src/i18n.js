@@ -219,6 +219,30 @@ const DE = {
   "Lets a contact in when they confirm the double opt-in email of a sign-up form (at once when their address was confirmed before).":
     "Lässt einen Kontakt eintreten, wenn er die Double-Opt-in-E-Mail eines Anmeldeformulars bestätigt (sofort, wenn seine Adresse schon vorher bestätigt war).",
   "The sign-up form (GET /api/v1/forms) that lets contacts in.": "Das Anmeldeformular, das Kontakte eintreten lässt.",
+  // email results and conditions on them (issue 10)
+  "Email opened?": "E-Mail geöffnet?",
+  "Link clicked?": "Link angeklickt?",
+  "Element Id": "E-Mail-Element",
+  "The email element of this campaign whose email is asked about.": "Das E-Mail-Element dieser Kampagne, nach dessen E-Mail gefragt wird.",
+  "Yes when the contact opened the email of the chosen email element (in this pass through the campaign); a click counts as an open.":
+    "Ja, wenn der Kontakt die E-Mail des gewählten E-Mail-Elements geöffnet hat (in diesem Durchlauf der Kampagne); ein Klick zählt als Öffnung.",
+  "Yes when the contact clicked a link in the email of the chosen email element (in this pass through the campaign).":
+    "Ja, wenn der Kontakt einen Link in der E-Mail des gewählten E-Mail-Elements angeklickt hat (in diesem Durchlauf der Kampagne).",
+  "This campaign has no email element yet. Add «Send email» or «Double opt-in email» first.":
+    "Diese Kampagne hat noch kein E-Mail-Element. Fügen Sie zuerst «E-Mail senden» oder «Double-Opt-in-E-Mail» hinzu.",
+  "Only the email elements of this campaign are offered. Put a waiting time before the question, so people have time to open the email.":
+    "Nur die E-Mail-Elemente dieser Kampagne werden angeboten. Setzen Sie eine Wartezeit vor die Frage, damit die Empfänger Zeit haben, die E-Mail zu öffnen.",
+  "Choose the email element.": "Wählen Sie das E-Mail-Element.",
+  "Results (unique contacts)": "Ergebnisse (eindeutige Kontakte)",
+  "Sent": "Gesendet",
+  "Delivered": "Zugestellt",
+  "Bounced": "Unzustellbar",
+  "Opened": "Geöffnet",
+  "Clicked": "Angeklickt",
+  "Unsubscribed": "Abgemeldet",
+  "sent": "gesendet",
+  "opened": "geöffnet",
+  "clicked": "angeklickt",
 };
 
 // English words for stored codes, so neither language shows a raw code.
@@ -247,6 +271,7 @@ const EN = {
   "If Past": "If the time has passed",
   "Account Id": "eTermin account",
   "Form Id": "Form",
+  "Element Id": "Email element",
   "Minutes unit": "minutes",
   "Hours unit": "hours",
   "Days unit": "days",

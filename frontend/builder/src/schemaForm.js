@@ -40,6 +40,8 @@ const REFERENCE_FIELDS = {
   end_field: "fields",
   account_id: "accounts",
   form_id: "forms",
+  segment_id: "segments",
+  element_id: "elements",
 };
 
 export function describeFields(configSchema) {
@@ -90,7 +92,7 @@ export function coerce(field, value) {
   if (value === "" || value === undefined || value === null) {
     return field.nullable || !field.required ? null : value;
   }
-  if (field.input === "number" || ((field.input === "emails" || field.input === "campaigns" || field.input === "accounts" || field.input === "forms") && /^-?\d+$/.test(String(value)))) {
+  if (field.input === "number" || ((field.input === "emails" || field.input === "campaigns" || field.input === "accounts" || field.input === "forms" || field.input === "segments") && /^-?\d+$/.test(String(value)))) {
     const n = Number(value);
     return Number.isNaN(n) ? value : n;
   }

@@ -8,7 +8,7 @@ imports them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,6 +76,10 @@ Provides = Callable[[BaseModel], set[str]]
 # eTermin account), so a later change of the workspace cannot change what the element means.
 Complete = Callable[["Workspace", BaseModel], BaseModel]
 Needs = Callable[["Workspace", BaseModel], set[str]]
+# Checks references to other elements of the graph being saved (a condition on an email
+# element); gets the config, every element's type by the client's id, and how messages name
+# each element. Returns problems.
+GraphCheck = Callable[[BaseModel, Mapping[str, "ElementType | None"], Mapping[str, str]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class ElementType:
     provides: Provides | None = None
     complete: Complete | None = None
     needs: Needs | None = None
+    graph_check: GraphCheck | None = None
     description: str = ""
     # Marketing email elements must be preceded by a double opt-in step (a warning, not an error).
     marketing: bool = False
@@ -144,6 +149,26 @@ def register_failures(source: FailureSource) -> None:
 
 def later_failures(campaign: Campaign) -> list[tuple[int, str, int, datetime | None]]:
     return [row for source in _FAILURE_SOURCES for row in source(campaign)]
+
+
+# Figures an app adds to the stats rows of its elements (the mail app: sent, opened, clicked,
+# ... per email element), by element id; the campaign stats merge them in.
+ElementStatsSource = Callable[["Campaign"], dict[int, dict[str, int]]]
+_ELEMENT_STATS_SOURCES: list[ElementStatsSource] = []
+
+
+def register_element_stats(source: ElementStatsSource) -> None:
+    if source not in _ELEMENT_STATS_SOURCES:
+        _ELEMENT_STATS_SOURCES.append(source)
+
+
+def element_stats(campaign: Campaign) -> dict[int, dict[str, int]]:
+    """Every source's figures for the campaign's elements, merged by element id."""
+    merged: dict[int, dict[str, int]] = {}
+    for source in _ELEMENT_STATS_SOURCES:
+        for element_id, figures in source(campaign).items():
+            merged.setdefault(element_id, {}).update(figures)
+    return merged
 
 
 def context_names() -> set[str]:

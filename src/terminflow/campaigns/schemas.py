@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -105,11 +105,30 @@ class ElementStatsOut(Schema):
     )
 
 
+class EmailElementStatsOut(ElementStatsOut):
+    """An email element's row: the runs, plus what became of its emails (unique contacts).
+
+    The same keys and meanings as ``GET /api/v1/emails/{id}/stats``, counted over the emails
+    this element sent.
+    """
+
+    sent: int
+    delivered: int
+    bounced: int
+    opened: int
+    clicked: int
+    unsubscribed: int
+
+
 class CampaignStatsOut(Schema):
     campaign_id: int
     # Contacts by the status of their latest enrollment in this campaign.
     enrollments: dict[str, int]
-    elements: list[ElementStatsOut]
+    # An email element's row carries its email results; every other row only the runs. Tried
+    # in this order, so a row without the email keys stays exactly as it was.
+    elements: list[
+        Annotated[EmailElementStatsOut | ElementStatsOut, Field(union_mode="left_to_right")]
+    ]
 
 
 class EnrollmentOut(Schema):

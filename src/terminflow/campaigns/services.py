@@ -381,7 +381,11 @@ def reset_campaign(campaign: Campaign, *, now: datetime | None = None) -> int:
 
 
 def campaign_stats(campaign: Campaign) -> dict[str, Any]:
-    """Runs per element by status (all rotations) and enrollments by status."""
+    """Runs per element by status (all rotations) and enrollments by status.
+
+    Apps add figures of their own to their elements' rows (``registry.register_element_stats``:
+    the mail app's sent, opened, clicked ... on email elements); other rows stay as they are.
+    """
     counts: dict[int, dict[str, Any]] = {
         row["element_id"]: dict(row)
         for row in Run.objects.filter(campaign=campaign)
@@ -398,6 +402,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
     }
     names = ("entered", "completed", "waiting", "skipped", "failed", "cancelled")
     failures = _failure_reasons(campaign)
+    added = registry.element_stats(campaign)
     elements = []
     for element in campaign.elements.order_by("id"):
         row = counts.get(element.pk)
@@ -410,6 +415,7 @@ def campaign_stats(campaign: Campaign) -> dict[str, Any]:
                 "removed": element.removed,
                 **{name: (row[name] if row else 0) for name in names},
                 "failures": failures.get(element.pk, []),
+                **added.get(element.pk, {}),
             }
         )
     by_status = Counter(

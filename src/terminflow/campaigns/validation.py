@@ -166,6 +166,16 @@ def validate_graph(
                 for m in found
             )
 
+    # References between elements, once every element's type is known.
+    for key, config in configs.items():
+        element_type = types[key]
+        if element_type is None or element_type.graph_check is None:
+            continue
+        errors.extend(
+            problem(key, "invalid_reference", _("Element “%(label)s”: %(message)s"), message=m)
+            for m in element_type.graph_check(config, types, labels)
+        )
+
     edges: list[tuple[str, str, str]] = []
     seen_edges: set[tuple[str, str, str]] = set()
     for edge in data.edges:

@@ -19,7 +19,7 @@ from terminflow.kit.errors import Unprocessable
 from terminflow.kit.input_errors import sentence
 from terminflow.workspaces.api import current_workspace
 
-from . import images, services, starters, trial
+from . import images, services, starters, stats, trial
 from .models import EmailTemplate, Image, Outbox
 
 router = Router(tags=["Emails"])
@@ -275,6 +275,22 @@ def create_email(request: HttpRequest, payload: EmailIn) -> Status:
 @router.get("/{email_id}", response=EmailOut)
 def get_email(request: HttpRequest, email_id: int) -> dict[str, Any]:
     return _email_out(services.get_template(current_workspace(request), email_id))
+
+
+class EmailStatsOut(Schema):
+    """What became of the email, in unique contacts (definitions: ``mail/stats.py``)."""
+
+    sent: int = Field(description="Contacts the email was sent to (accepted by the server)")
+    delivered: int = Field(description="Sent minus bounced")
+    bounced: int = Field(description="Contacts whose email bounced (hard or soft)")
+    opened: int = Field(description="Contacts who opened it or clicked in it; bots not counted")
+    clicked: int = Field(description="Contacts who clicked a link in it; bots not counted")
+    unsubscribed: int = Field(description="Contacts who unsubscribed through its link")
+
+
+@router.get("/{email_id}/stats", response=EmailStatsOut)
+def email_stats(request: HttpRequest, email_id: int) -> dict[str, int]:
+    return stats.email_stats(services.get_template(current_workspace(request), email_id))
 
 
 @router.put("/{email_id}", response=EmailOut)

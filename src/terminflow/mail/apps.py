@@ -7,12 +7,23 @@ class MailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from terminflow.campaigns import registry
         from terminflow.workspaces import team
 
         # sending declares the outbox reasons that pages translate (kit.reasons).
-        from . import elements, invitations, privacy, sending, starter_campaign  # noqa: F401
+        from . import (  # noqa: F401
+            conditions,
+            elements,
+            invitations,
+            privacy,
+            sending,
+            starter_campaign,
+            stats,
+        )
 
         elements.register()
+        conditions.register()
         starter_campaign.register()
+        registry.register_element_stats(stats.element_stats)
         privacy.register_holder()
         team.register_invitation_sender(invitations.send_invitation)

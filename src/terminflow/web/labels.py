@@ -121,6 +121,8 @@ ELEMENT_TYPES = {
     "condition.email_status": _("Email status?"),
     "condition.segment": _("In segment?"),
     "segment.entered": _("Entered segment"),
+    "condition.email_opened": _("Email opened?"),
+    "condition.email_clicked": _("Link clicked?"),
 }
 
 GROUPS = {

@@ -21,7 +21,7 @@ from terminflow.etermin.models import EterminAccount, WebPush
 from terminflow.kit import clock
 from terminflow.kit.errors import Unprocessable
 from terminflow.mail.models import Outbox, OutboxStatus
-from terminflow.web import throttle
+from terminflow.web import overview, throttle
 from terminflow.web.forms import LoginForm, PreferencesForm
 from terminflow.web.http import render_page
 from terminflow.web.permissions import activate_preferences, login_view, workspace_view
@@ -138,6 +138,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "emails_failed": failed_emails.count(),
         "pushes_failed": failed_pushes.count(),
     }
+    figures = overview.figures(workspace, clock.now())
+    charts = overview.chart_data(figures)
     recent_pushes = list(
         WebPush.objects.filter(workspace=workspace)
         .select_related("account")
@@ -159,5 +161,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 ).order_by("-id")[:5]
             ),
             "latest_failed_pushes": list(failed_pushes.defer("body").order_by("-id")[:5]),
+            "figures": figures,
+            "charts": charts,
+            "chart_sections": overview.sections(charts),
+            "chart_days": overview.DAYS,
+            "doi_percent": overview.percent(
+                figures["doi"]["confirmed"], figures["doi"]["requested"]
+            ),
         },
     )

@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.utils import formats, timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.campaigns import registry
@@ -21,7 +22,9 @@ from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError
 from terminflow.mail import rendering, starters
 from terminflow.mail import services as mail
+from terminflow.mail import stats as mail_stats
 from terminflow.mail.models import EmailTemplate
+from terminflow.web import overview
 from terminflow.web.forms import EmailTemplateForm
 from terminflow.web.http import act_and_return, render_page
 from terminflow.web.permissions import can_edit, workspace_view
@@ -138,6 +141,32 @@ def email_delete(request: HttpRequest, email_id: int) -> HttpResponse:
     )
 
 
+# What the email page shows of an email's results; rates are of the emails delivered, as the
+# peers count them, except bounces (of those sent).
+RESULTS = (
+    ("sent", _lazy("Sent"), None),
+    ("delivered", _lazy("Delivered"), "sent"),
+    ("bounced", _lazy("Bounced"), "sent"),
+    ("opened", _lazy("Opened"), "delivered"),
+    ("clicked", _lazy("Clicked"), "delivered"),
+    ("unsubscribed", _lazy("Unsubscribed"), "delivered"),
+)
+
+
+def _results(template: EmailTemplate) -> list[dict[str, Any]]:
+    """The email's figures (unique contacts) with their rates, in the order the page shows."""
+    figures = mail_stats.email_stats(template)
+    return [
+        {
+            "key": key,
+            "label": label,
+            "count": figures[key],
+            "percent": overview.percent(figures[key], figures[base]) if base else None,
+        }
+        for key, label, base in RESULTS
+    ]
+
+
 def _preview_contacts(workspace: Any) -> list[Contact]:
     return list(Contact.objects.filter(workspace=workspace).order_by("-id")[:50])
 
@@ -156,6 +185,7 @@ def _designer(request: HttpRequest, template: EmailTemplate | None) -> HttpRespo
             "language": get_language(),
             "me": request.user.email,  # type: ignore[union-attr]
             "kind": kind if kind in ("marketing", "doi") else "marketing",
+            "results": _results(template) if template else None,
         },
     )
 
@@ -219,6 +249,7 @@ def email_edit(request: HttpRequest, email_id: int | None = None) -> HttpRespons
             "template": template,
             "problems": problems,
             "contacts": _preview_contacts(workspace),
+            "results": _results(template) if template else None,
         },
         status=422 if problems or form.errors else 200,
     )
