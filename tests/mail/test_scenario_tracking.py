@@ -21,9 +21,12 @@ from starlette.routing import Route
 
 from terminflow.campaigns import engine
 from terminflow.contacts import services as contacts
+from terminflow.kit import clock
 from terminflow.mail import sending
+from terminflow.mail import services as mail
 from terminflow.mail.models import Engagement, Outbox
 from terminflow.workspaces.models import Workspace
+from terminflow.workspaces.services import issue_api_token
 from tests.campaigns.factories import make_campaign
 from tests.fixtures.sandbox import ServerThread
 from tests.fixtures.smtp import SmtpServer
@@ -49,10 +52,10 @@ def landing() -> ServerThread:
     server.stop()
 
 
-def work() -> None:
-    while engine.advance_due():
+def work(now=None) -> None:  # type: ignore[no-untyped-def]
+    while engine.advance_due(now=now):
         pass
-    while sending.send_due():
+    while sending.send_due(now=now):
         pass
 
 
@@ -146,3 +149,94 @@ def test_a_campaign_email_is_opened_and_clicked_and_both_are_recorded_once(
         (workspace.pk, contact.pk, news.pk)
     }
     assert all(e.first_at is not None and e.first_at >= row.sent_at for e in rows)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_email_built_in_the_editor_is_clicked_the_stats_say_so_and_the_click_condition_says_yes(
+    workspace: Workspace,
+    terminflow_front: ServerThread,
+    landing: ServerThread,
+    smtp: SmtpServer,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    # given an email made of blocks in the visual editor, with a button to the offer
+    settings.BASE_URL = terminflow_front.url
+    offer = f"{landing.url}/angebot?quelle=editor"
+    design = {
+        "version": 1,
+        "blocks": [
+            {"type": "heading", "text": "Herbstangebot"},
+            {"type": "text", "html": "<p>Hallo {{ contact.first_name }}</p>"},
+            {"type": "button", "text": "Zum Angebot", "href": offer},
+        ],
+    }
+    news = mail.create_template(
+        workspace,
+        mail.TemplateData(name="Herbst", subject="Herbstangebot", body_html="", design=design),
+    )
+    # and a campaign: tagged → the email → a day's wait → clicked? yes: tag "interessiert"
+    element = lambda id, type, config: {"id": id, "type": type, "config": config, "position": {}}  # noqa: E731
+    make_campaign(
+        workspace,
+        [
+            element("tag", "contact.tag_added", {"tag": "news"}),
+            element("mail", "email.send", {"email_id": news.pk}),
+            element("wait", "wait.duration", {"minutes": 1440}),
+            element("clicked", "condition.email_clicked", {"element_id": "mail"}),
+            element("yes", "contact.tag", {"add": ["interessiert"]}),
+            element("no", "contact.tag", {"add": ["nicht-geklickt"]}),
+        ],
+        [
+            {"source": "tag", "target": "mail", "branch": "next"},
+            {"source": "mail", "target": "wait", "branch": "next"},
+            {"source": "wait", "target": "clicked", "branch": "next"},
+            {"source": "clicked", "target": "yes", "branch": "yes"},
+            {"source": "clicked", "target": "no", "branch": "no"},
+        ],
+        name="Herbst",
+    )
+    contact = make_contact(workspace, email="lea@example.ch", first_name="Lea")
+
+    # when the contact is tagged and the email goes out
+    contacts.add_tags(contact, ["news"])
+    work()
+
+    # then the received email is the editor's, with the button rewritten and the pixel
+    [received] = smtp.messages
+    html = received.part("text/html")
+    assert "Hallo Lea" in html
+    assert offer not in html
+    [click] = re.findall(rf'href="({re.escape(terminflow_front.url)}/t/c/[\w-]{{40}})"', html)
+    [pixel] = re.findall(rf'src="({re.escape(terminflow_front.url)}/t/o/[\w-]{{38}})"', html)
+
+    # when, a minute after delivery, Lea opens the email and follows the button
+    row = Outbox.objects.get(contact=contact)
+    assert row.sent_at is not None
+    Outbox.objects.filter(pk=row.pk).update(sent_at=row.sent_at - timedelta(minutes=1))
+    assert httpx.get(pixel, headers={"User-Agent": BROWSER}, timeout=10).status_code == 200
+    page = httpx.get(click, headers={"User-Agent": BROWSER}, follow_redirects=True, timeout=10)
+    wait_for(lambda: engagements() == {"open": (1, 0), "click": (1, 0)})
+
+    # then she lands on the offer, and the email's stats over the API say so
+    assert str(page.url) == offer
+    assert page.text == "Herbstangebot (editor)"
+    token = issue_api_token(workspace).token
+    stats = httpx.get(
+        f"{terminflow_front.url}/api/v1/emails/{news.pk}/stats",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert stats.status_code == 200
+    assert stats.json() == {
+        "sent": 1,
+        "delivered": 1,
+        "bounced": 0,
+        "opened": 1,
+        "clicked": 1,
+        "unsubscribed": 0,
+    }
+
+    # when the day's wait is over, the condition on the click takes the yes branch
+    work(now=clock.now() + timedelta(days=1, minutes=1))
+    contact.refresh_from_db()
+    assert sorted(contacts.tag_names(contact)) == ["interessiert", "news"]
