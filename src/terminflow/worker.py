@@ -23,6 +23,7 @@ from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
 from terminflow.kit import clock
+from terminflow.kit.sqlite.base import redoable_commits
 from terminflow.kit.sweep import Sweep
 
 log = logging.getLogger("terminflow.worker")
@@ -139,6 +140,8 @@ class Worker:
         woken = self._wakes[sweep.name]
         last_turn = time.monotonic()
         delay = 0.0
+        if sweep.redoable:
+            redoable_commits()
         try:
             while not self._stop.is_set():
                 if not self._wait_if_held(sweep.name, last_turn):
@@ -147,7 +150,9 @@ class Worker:
                 since_told = last_turn - self._told.get(sweep.name, -ARRIVING_SECONDS)
                 run, full = sweep.run, sweep.full
                 if sweep.run_while_arriving is not None and since_told < ARRIVING_SECONDS:
-                    run, full = sweep.run_while_arriving, sweep.full_while_arriving
+                    run = sweep.run_while_arriving
+                    sized = sweep.full_while_arriving
+                    full = sized() if callable(sized) else sized
                 try:
                     moved = run()
                     delay = 0.0
