@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from terminflow import health
 from terminflow.asgi import create_app
 from terminflow.etermin.models import WebPush
 from terminflow.kit import clock
+from terminflow.kit.sweep import Sweep
 from terminflow.web.models import WorkerHeartbeat
 from terminflow.worker import Worker
 from tests.etermin.test_ingest import make_account, push_body
@@ -113,6 +115,44 @@ def test_a_running_worker_keeps_a_heartbeat_and_removes_it_when_stopped() -> Non
         worker.stop()
     # and a clean stop takes the row away
     assert list(WorkerHeartbeat.objects.all()) == []
+
+
+def test_a_sweep_waiting_out_a_long_idle_keeps_the_worker_ready_and_a_stuck_one_does_not() -> None:
+    # given a worker with a sweep that waits an hour between turns and one that gets stuck
+    idle_turned, stuck_entered, release = threading.Event(), threading.Event(), threading.Event()
+
+    def idle() -> int:
+        idle_turned.set()
+        return 0
+
+    def stuck() -> int:
+        if not release.is_set():
+            stuck_entered.set()
+            release.wait(10)
+        return 0
+
+    worker = Worker([Sweep("idle", idle, idle_seconds=3600)])
+    worker.start()
+    try:
+        assert idle_turned.wait(5)
+        turned = clock.now()
+        time.sleep(0.2)
+        # when the idle sweep waits, then the worker is done with its turns as of now
+        assert worker.swept_at() > turned
+    finally:
+        worker.stop()
+
+    worker = Worker([Sweep("idle", idle, idle_seconds=3600), Sweep("stuck", stuck)])
+    worker.start()
+    try:
+        assert stuck_entered.wait(5)
+        entered = clock.now()
+        time.sleep(0.2)
+        # when a sweep stays in its turn, then the worker's sweeps were done only until it began
+        assert worker.swept_at() <= entered
+    finally:
+        release.set()
+        worker.stop()
 
 
 # -- /metrics ----------------------------------------------------------------------------------

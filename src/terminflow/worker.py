@@ -76,8 +76,12 @@ class Worker:
         self._told: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
         self._started_at = clock.now()
-        # When each sweep last finished a turn; the heartbeat reports the least recent.
-        self._turned: dict[str, datetime] = {s.name: self._started_at for s in self._sweeps}
+        # Per sweep, since when it has been in a turn that has not ended (None while it waits
+        # for work). A sweep waiting out an idle hour is well; one stuck in a turn, or kept
+        # out by an unavailable database, is not. The heartbeat reports the oldest.
+        self._busy_since: dict[str, datetime | None] = {
+            s.name: self._started_at for s in self._sweeps
+        }
 
     def start(self) -> None:
         for sweep in self._sweeps:
@@ -119,6 +123,11 @@ class Worker:
             if self._stop.wait(until - now):
                 return False
 
+    def swept_at(self) -> datetime:
+        """Until when every sweep had ended its turns: now, unless one is still in a turn."""
+        busy = [since for since in self._busy_since.values() if since is not None]
+        return min(busy, default=clock.now())
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         for event in self._wakes.values():
@@ -147,6 +156,8 @@ class Worker:
                 if not self._wait_if_held(sweep.name, last_turn):
                     break
                 last_turn = time.monotonic()
+                if self._busy_since[sweep.name] is None:
+                    self._busy_since[sweep.name] = clock.now()
                 since_told = last_turn - self._told.get(sweep.name, -ARRIVING_SECONDS)
                 run, full = sweep.run, sweep.full
                 if sweep.run_while_arriving is not None and since_told < ARRIVING_SECONDS:
@@ -176,7 +187,7 @@ class Worker:
                     # The connection may be what broke (database restarted): start afresh.
                     connection.close()
                     moved = 0
-                self._turned[sweep.name] = clock.now()
+                self._busy_since[sweep.name] = None
                 if moved:
                     for other in self._sweeps:
                         if other.woken and other.name != sweep.name:
@@ -199,7 +210,7 @@ class Worker:
         try:
             while True:
                 try:
-                    health.beat(name, self._started_at, min(self._turned.values()))
+                    health.beat(name, self._started_at, self.swept_at())
                 except Exception:
                     log.warning("worker heartbeat not written; trying again", exc_info=True)
                     connection.close()
