@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from datetime import timedelta
 from typing import Any
@@ -116,6 +117,44 @@ def test_a_running_worker_keeps_a_heartbeat_and_removes_it_when_stopped() -> Non
     assert list(WorkerHeartbeat.objects.all()) == []
 
 
+def test_a_sweep_waiting_out_a_long_idle_keeps_the_worker_ready_and_a_stuck_one_does_not() -> None:
+    # given a worker with a sweep that waits an hour between turns and one that gets stuck
+    idle_turned, stuck_entered, release = threading.Event(), threading.Event(), threading.Event()
+
+    def idle() -> int:
+        idle_turned.set()
+        return 0
+
+    def stuck() -> int:
+        if not release.is_set():
+            stuck_entered.set()
+            release.wait(10)
+        return 0
+
+    worker = Worker([Sweep("idle", idle, idle_seconds=3600)])
+    worker.start()
+    try:
+        assert idle_turned.wait(5)
+        turned = clock.now()
+        time.sleep(0.2)
+        # when the idle sweep waits, then the worker is done with its turns as of now
+        assert worker.swept_at() > turned
+    finally:
+        worker.stop()
+
+    worker = Worker([Sweep("idle", idle, idle_seconds=3600), Sweep("stuck", stuck)])
+    worker.start()
+    try:
+        assert stuck_entered.wait(5)
+        entered = clock.now()
+        time.sleep(0.2)
+        # when a sweep stays in its turn, then the worker's sweeps were done only until it began
+        assert worker.swept_at() <= entered
+    finally:
+        release.set()
+        worker.stop()
+
+
 # -- /metrics ----------------------------------------------------------------------------------
 
 
@@ -185,17 +224,3 @@ def test_metrics_sum_the_web_and_the_worker_process(terminflow_server: Any) -> N
     assert metric(text, "terminflow_emails_total", 'outcome="sent"') == 0
     assert metric(text, "terminflow_etermin_sync_total", 'result="created"') == 0
     assert metric(text, "terminflow_run_lateness_seconds_count") == 0
-
-
-def test_an_hourly_sweep_does_not_make_a_worker_look_dead_after_a_minute() -> None:
-    # Regression: the heartbeat reported the least recent turn of all sweeps, so the hourly
-    # retention sweeps made /readyz fail a minute after every start.
-    hourly = Sweep("retention", lambda: 0, idle_seconds=3600, woken=False)
-    fast = Sweep("inbox", lambda: 0, idle_seconds=0.5)
-    # given workers that have not turned a sweep since they were made
-    only_hourly = Worker([hourly], heartbeat=False)
-    both = Worker([hourly, fast], heartbeat=False)
-    later = clock.now() + timedelta(minutes=2)
-    # then the hourly sweep is on time two minutes on, and the fast one is overdue
-    assert only_hourly.swept_at(later) == later
-    assert both.swept_at(later) < later - timedelta(seconds=119)

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -277,6 +279,90 @@ def test_while_rows_arrive_a_sweep_takes_small_batches_and_full_ones_after() -> 
         worker.stop()
     first_small = used.index("small")
     assert used[0] == "normal" and "normal" in used[first_small:]
+
+
+def test_while_rows_arrive_a_batch_as_big_as_the_sweep_says_is_full_is_not_paced() -> None:
+    # given a sweep whose batch size changes (10, then 4) and which fills each batch three
+    # times, paced at 10 s after a partial batch
+    sizes = iter([10, 10, 10, 4])
+    size = [10]
+    turns: list[int] = []
+    done = threading.Event()
+
+    def full() -> int:
+        return size[0]
+
+    def small() -> int:
+        turns.append(size[0])
+        moved = size[0]
+        size[0] = next(sizes, 1)
+        if len(turns) == 4:
+            done.set()
+        return moved if len(turns) < 4 else 0
+
+    worker = Worker(
+        [
+            Sweep(
+                "inbox",
+                lambda: 0,
+                idle_seconds=60,
+                pace_seconds=10,
+                full=200,
+                run_while_arriving=small,
+                full_while_arriving=full,
+            )
+        ]
+    )
+    worker.start()
+    try:
+        # when rows arrive
+        worker.wake("inbox")
+        # then full batches follow each other without the pace, at whatever size is full
+        assert done.wait(5)
+    finally:
+        worker.stop()
+    assert turns == [10, 10, 10, 10]
+
+
+def test_a_redoable_sweep_commits_without_fsync_and_the_others_with_it(
+    tmp_path: Path, django_db_blocker: Any
+) -> None:
+    # given a database set to synchronous=FULL, a redoable sweep and an ordinary one, each
+    # opening a connection to it
+    from tests.kit.test_sqlite import wrapper
+
+    levels: dict[str, int] = {}
+    both = threading.Barrier(3)
+
+    def level_of(name: str) -> Callable[[], int]:
+        def sweep() -> int:
+            if name not in levels:
+                db = wrapper(tmp_path / "db.sqlite3", synchronous="FULL")
+                db.ensure_connection()
+                levels[name] = db.cursor().execute("PRAGMA synchronous").fetchone()[0]
+                db.close()
+                both.wait(5)
+            return 0
+
+        return sweep
+
+    worker = Worker(
+        [
+            Sweep("inbox", level_of("inbox"), idle_seconds=60, redoable=True),
+            Sweep("runs", level_of("runs"), idle_seconds=60),
+        ]
+    )
+
+    # when the worker runs (its sweeps open their own SQLite file, not the test database)
+    with django_db_blocker.unblock():
+        worker.start()
+        try:
+            both.wait(5)
+        finally:
+            worker.stop()
+
+    # then only the redoable sweep's commits skip their fsync (NORMAL = 1, FULL = 2)
+    assert levels == {"inbox": 1, "runs": 2}
 
 
 CHILD_SCRIPT = """

@@ -46,7 +46,8 @@ def worker_name() -> str:
 
 
 def beat(name: str, started_at: datetime, swept_at: datetime) -> None:
-    """Record that worker ``name`` is alive and its sweeps last all turned at ``swept_at``."""
+    """Record that worker ``name`` is alive, and that until ``swept_at`` none of its sweeps was
+    stuck in a turn (``Worker.swept_at``: a sweep waiting for work counts as done)."""
     now = clock.now()
     updated = WorkerHeartbeat.objects.filter(name=name).update(beat_at=now, swept_at=swept_at)
     if not updated:
@@ -125,7 +126,7 @@ class DatabaseCollector(Collector):
         )
         beats = GaugeMetricFamily(
             "terminflow_worker_last_sweep_seconds",
-            "Seconds since each worker process last finished a turn of all its sweeps.",
+            "Seconds since each worker process last had none of its sweeps stuck in a turn.",
             labels=["worker"],
         )
         alive = 0

@@ -16,13 +16,14 @@ import multiprocessing
 import os
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
 from terminflow.kit import clock
+from terminflow.kit.sqlite.base import redoable_commits
 from terminflow.kit.sweep import Sweep
 
 log = logging.getLogger("terminflow.worker")
@@ -81,8 +82,12 @@ class Worker:
         self._told: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
         self._started_at = clock.now()
-        # When each sweep last finished a turn; the heartbeat reports any that is overdue.
-        self._turned: dict[str, datetime] = {s.name: self._started_at for s in self._sweeps}
+        # Per sweep, since when it has been in a turn that has not ended (None while it waits
+        # for work). A sweep waiting out an idle hour is well; one stuck in a turn, or kept
+        # out by an unavailable database, is not. The heartbeat reports the oldest.
+        self._busy_since: dict[str, datetime | None] = {
+            s.name: self._started_at for s in self._sweeps
+        }
 
     def start(self) -> None:
         for sweep in self._sweeps:
@@ -124,6 +129,11 @@ class Worker:
             if self._stop.wait(until - now):
                 return False
 
+    def swept_at(self) -> datetime:
+        """Until when every sweep had ended its turns: now, unless one is still in a turn."""
+        busy = [since for since in self._busy_since.values() if since is not None]
+        return min(busy, default=clock.now())
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         for event in self._wakes.values():
@@ -145,15 +155,21 @@ class Worker:
         woken = self._wakes[sweep.name]
         last_turn = time.monotonic()
         delay = 0.0
+        if sweep.redoable:
+            redoable_commits()
         try:
             while not self._stop.is_set():
                 if not self._wait_if_held(sweep.name, last_turn):
                     break
                 last_turn = time.monotonic()
+                if self._busy_since[sweep.name] is None:
+                    self._busy_since[sweep.name] = clock.now()
                 since_told = last_turn - self._told.get(sweep.name, -ARRIVING_SECONDS)
                 run, full = sweep.run, sweep.full
                 if sweep.run_while_arriving is not None and since_told < ARRIVING_SECONDS:
-                    run, full = sweep.run_while_arriving, sweep.full_while_arriving
+                    run = sweep.run_while_arriving
+                    sized = sweep.full_while_arriving
+                    full = sized() if callable(sized) else sized
                 try:
                     moved = run()
                     delay = 0.0
@@ -177,7 +193,7 @@ class Worker:
                     # The connection may be what broke (database restarted): start afresh.
                     connection.close()
                     moved = 0
-                self._turned[sweep.name] = clock.now()
+                self._busy_since[sweep.name] = None
                 if moved:
                     for other in self._sweeps:
                         if other.woken and other.name != sweep.name:
@@ -193,20 +209,6 @@ class Worker:
         finally:
             connection.close()
 
-    def swept_at(self, now: datetime) -> datetime:
-        """When the sweeps last all turned on time: ``now`` unless one is overdue.
-
-        A sweep is overdue once its idle time has passed since its last turn: an hourly
-        retention sweep that turned 40 minutes ago is on time, an inbox sweep stuck in one
-        turn for a minute is not. Taking the plain least recent turn would make every worker
-        look dead a minute after start, because of the hourly sweeps.
-        """
-        due = [
-            self._turned[sweep.name] + timedelta(seconds=sweep.idle_seconds)
-            for sweep in self._sweeps
-        ]
-        return min([now, *due])
-
     def _beat_loop(self) -> None:
         from terminflow import health
 
@@ -214,7 +216,7 @@ class Worker:
         try:
             while True:
                 try:
-                    health.beat(name, self._started_at, self.swept_at(clock.now()))
+                    health.beat(name, self._started_at, self.swept_at())
                 except Exception:
                     log.warning("worker heartbeat not written; trying again", exc_info=True)
                     connection.close()

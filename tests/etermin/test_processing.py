@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from terminflow.campaigns.engine import advance_due
 from terminflow.campaigns.models import Enrollment, Run, RunStatus
@@ -226,6 +228,35 @@ def test_deleted_after_created_in_another_campaign_triggers(workspace):
         ("tag", 0, "completed"),
     ]
     assert Appointment.objects.get(uid=UID).status == AppointmentStatus.DELETED
+
+
+def test_a_batch_nothing_reacts_to_stores_its_appointments_with_one_insert(workspace):
+    # given eight new bookings, and a campaign that reacts only to deletions
+    account = make_account(workspace)
+    make_campaign(workspace, [etermin_element("cancel", event="deleted")])
+    uids = [f"uid-{n}" for n in range(8)]
+    pushes = [store_push(account, push_body("CREATED", uid)) for uid in uids]
+
+    # when they are processed as one batch
+    with CaptureQueriesContext(connection) as queries:
+        handled = process_pending(now=NOW)
+
+    # then every appointment is in the registry, written by one statement (each statement is
+    # time in SQLite's write lock, which ingest waits for), and every push is done
+    assert handled == 8
+    inserts = [
+        q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "etermin_appointment"')
+    ]
+    assert len(inserts) == 1
+    stored = Appointment.objects.filter(account=account).order_by("uid")
+    assert [(a.uid, a.status, a.start) for a in stored] == [
+        (uid, AppointmentStatus.ACTIVE, datetime(2026, 12, 3, 8, 30, tzinfo=UTC)) for uid in uids
+    ]
+    assert all(a.created_at is not None and a.updated_at is not None for a in stored)
+    assert {inbox(push) for push in pushes} == {
+        ("ignored", "no active eTermin element reacts to created appointments")
+    }
+    assert Contact.objects.filter(workspace=workspace).count() == 0
 
 
 def test_calendar_filter_matches_only_its_calendar(workspace):

@@ -7,15 +7,19 @@ import threading
 import pytest
 from django.db import OperationalError
 
-from terminflow.kit.sqlite.base import DatabaseWrapper
+from terminflow.kit.sqlite.base import DatabaseWrapper, redoable_commits
 
 
-def wrapper(path, timeout: float = 5) -> DatabaseWrapper:
+def wrapper(path, timeout: float = 5, synchronous: str = "FULL") -> DatabaseWrapper:
     return DatabaseWrapper(
         {
             "ENGINE": "terminflow.kit.sqlite",
             "NAME": str(path),
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": timeout},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": timeout,
+                "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous};",
+            },
             "TIME_ZONE": None,
             "CONN_MAX_AGE": 0,
             "CONN_HEALTH_CHECKS": False,
@@ -101,3 +105,35 @@ def test_begin_gives_up_after_the_timeout_with_the_lock_error(tmp_path):
     assert holder.cursor().execute("SELECT v FROM t").fetchall() == [(1,)]
     holder.close()
     waiter.close()
+
+
+def synchronous_in_a_thread(path, *, redoable: bool, configured: str = "FULL") -> int:
+    """The ``synchronous`` level of a connection opened in a new thread, as configured."""
+    levels: list[int] = []
+
+    def run() -> None:
+        if redoable:
+            redoable_commits()
+        db = wrapper(path, synchronous=configured)
+        db.ensure_connection()
+        levels.append(db.cursor().execute("PRAGMA synchronous").fetchone()[0])
+        db.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return levels[0]
+
+
+def test_a_thread_of_redoable_commits_skips_their_fsync_and_others_keep_it(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    # when a thread says its commits can be redone, then its connections commit without fsync
+    # (NORMAL = 1), while another thread's keep the configured FULL (2)
+    assert synchronous_in_a_thread(path, redoable=True) == 1
+    assert synchronous_in_a_thread(path, redoable=False) == 2
+
+
+def test_redoable_commits_relax_only_full(tmp_path):
+    # given an operator who chose EXTRA, then even redoable commits keep it (3)
+    path = tmp_path / "db.sqlite3"
+    assert synchronous_in_a_thread(path, redoable=True, configured="EXTRA") == 3

@@ -20,8 +20,12 @@ class Sweep:
     pace_seconds: float = 0.0
     full: int = 0
     # Used instead of ``run`` while new rows keep arriving (the embedded worker hears of each
-    # stored web push): smaller batches (a full one is ``full_while_arriving``), so each hold
-    # of SQLite's write lock, which the web push writer waits for, stays short even while a
-    # backlog is worked off.
+    # stored web push): smaller batches, so each hold of SQLite's write lock, which the web
+    # push writer waits for, stays short even while a backlog is worked off. A full one is
+    # ``full_while_arriving`` rows, or what it returns when the batch size varies.
     run_while_arriving: Callable[[], int] | None = None
-    full_while_arriving: int = 0
+    full_while_arriving: int | Callable[[], int] = 0
+    # Its transactions only derive state from rows already stored durably and leave those rows
+    # to be done again until they commit (the inbox), so on SQLite they skip their fsync:
+    # shorter holds of the write lock, which the web push writer waits for (kit/sqlite).
+    redoable: bool = False

@@ -10,12 +10,19 @@ SQLite's busy handler.
 
 The database file is made readable by this user only before SQLite opens it; SQLite gives the
 ``-wal`` and ``-shm`` files it creates the database file's mode.
+
+A thread whose writes can be redone from rows already on disk (the worker's inbox processing)
+may call ``redoable_commits()``: its commits then skip their fsync (``synchronous=NORMAL``; in
+WAL mode a crash of the process loses nothing, a power cut may lose its last commits, never
+half of one). The fsync is taken while holding the write lock, so skipping it shortens every
+hold that the web push writer may be waiting behind; the writer's own commits keep theirs.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,33 @@ POLL_SECONDS = 0.0005
 
 
 _CHECKED_COMPANIONS: set[str] = set()
+
+# Per thread: set by ``redoable_commits()``.
+_REDOABLE = threading.local()
+SYNCHRONOUS_FULL = 2
+SYNCHRONOUS_NORMAL = 1
+
+
+def redoable_commits() -> None:
+    """Let this thread's SQLite commits skip their fsync, now and on every later connection.
+
+    For work that is redone when lost: processing reads its input from the durable inbox and
+    leaves it pending until its own commit, so after a power cut it is simply processed again.
+    Anything that leaves the machine (an email, an API call) must follow a commit of a thread
+    that did not call this: that commit's fsync makes every earlier commit durable too (the
+    WAL is one file, written in order). Only ``FULL`` is relaxed; ``EXTRA`` is left as chosen.
+    """
+    _REDOABLE.on = True
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and connection.connection is not None:
+        _relax(connection.connection)
+
+
+def _relax(raw: Any) -> None:
+    (level,) = raw.execute("PRAGMA synchronous").fetchone()
+    if level == SYNCHRONOUS_FULL:
+        raw.execute(f"PRAGMA synchronous={SYNCHRONOUS_NORMAL}")
 
 
 def make_private(name: str) -> None:
@@ -60,7 +94,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         name = str(conn_params.get("database", ""))
         if name and not name.startswith("file:") and not self.is_in_memory_db():
             make_private(name)
-        return super().get_new_connection(conn_params)
+        raw = super().get_new_connection(conn_params)
+        if getattr(_REDOABLE, "on", False):
+            _relax(raw)
+        return raw
 
     def _start_transaction_under_autocommit(self) -> None:
         if self.transaction_mode != "IMMEDIATE":  # type: ignore[attr-defined]
