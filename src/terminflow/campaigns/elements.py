@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from terminflow.contacts import services as contacts
-from terminflow.contacts.models import ContactTag, EmailStatus, FieldType
+from terminflow.contacts.models import ContactTag, EmailStatusName, FieldType
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit.errors import TerminflowError
 from terminflow.kit.reasons import Reason
@@ -40,19 +40,6 @@ TIME_PASSED = Reason("time_passed", "the time (%(time)s) had already passed")
 APPOINTMENT_DELETED = Reason("appointment_deleted", "the appointment was deleted in eTermin")
 # About ten years: long enough for any reminder, short enough to catch a typo of many zeros.
 MAX_WAIT_MINUTES = 10 * 366 * 24 * 60
-
-EmailStatusName = Literal[
-    "unknown",
-    "confirmed_doi",
-    "confirmed_soi",
-    "confirmed_manual",
-    "confirmed_import",
-    "unsubscribed",
-    "spam",
-    "blocked",
-    "blocked_temporarily",
-]
-assert set(EmailStatusName.__args__) == set(EmailStatus.values)  # type: ignore[attr-defined]
 
 
 class _Config(BaseModel):

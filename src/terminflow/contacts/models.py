@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -18,6 +20,21 @@ class EmailStatus(models.TextChoices):
     SPAM = "spam"
     BLOCKED = "blocked"
     BLOCKED_TEMPORARILY = "blocked_temporarily"
+
+
+# The statuses as a type, for element and segment configs that name some of them.
+EmailStatusName = Literal[
+    "unknown",
+    "confirmed_doi",
+    "confirmed_soi",
+    "confirmed_manual",
+    "confirmed_import",
+    "unsubscribed",
+    "spam",
+    "blocked",
+    "blocked_temporarily",
+]
+assert set(EmailStatusName.__args__) == set(EmailStatus.values)  # type: ignore[attr-defined]
 
 
 class FieldType(models.TextChoices):

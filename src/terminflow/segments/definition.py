@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from terminflow.campaigns.models import Campaign
-from terminflow.contacts.models import EmailStatus, FieldType, Tag
+from terminflow.contacts.models import EmailStatus, EmailStatusName, FieldType, Tag
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit.errors import Unprocessable
 from terminflow.kit.input_errors import sentence
@@ -32,18 +32,6 @@ MAX_TAGS = 20
 MAX_DAYS = 3660
 TEXT_MAX_LENGTH = 200
 
-EmailStatusName = Literal[
-    "unknown",
-    "confirmed_doi",
-    "confirmed_soi",
-    "confirmed_manual",
-    "confirmed_import",
-    "unsubscribed",
-    "spam",
-    "blocked",
-    "blocked_temporarily",
-]
-assert set(EmailStatusName.__args__) == set(EmailStatus.values)  # type: ignore[attr-defined]
 
 FieldOp = Literal[
     "eq",
