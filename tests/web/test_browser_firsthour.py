@@ -270,15 +270,20 @@ def _settle(page: Any, name: str) -> None:
 def open_settings(page: Any, element_id: str, field: Any) -> None:
     """Double-clicks an element until its settings show ``field``.
 
-    On a loaded machine the canvas can still be laying out when the first double-click lands.
+    On a loaded machine the canvas can still be laying out when the first double-click lands,
+    and a dialog can open late: another double-click then must not land on it (or open a
+    second one), so a dialog that is open is waited for instead.
     """
+    backdrop = page.locator(".tf-modal-backdrop")
     for _ in range(3):
+        backdrop.wait_for(state="detached")
         page.locator(f'.react-flow__node[data-id="{element_id}"]').dblclick()
         try:
             field.wait_for(timeout=5000)
             return
         except PlaywrightTimeout:
-            continue
+            if backdrop.count():
+                break
     field.wait_for()
 
 
