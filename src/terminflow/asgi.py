@@ -111,8 +111,15 @@ def create_app(*, run_worker: bool | None = None) -> Starlette:
         Mount("/static", app=StaticFiles(directory=static_dir, check_dir=False), name="static"),
         # Images in emails: public, no session, no database (mail/images.py).
         Route("/media/{path:path}", media.serve, methods=["GET", "HEAD"]),
-        # Django's requests must arrive in time too; the web push route keeps its own deadline.
-        Mount("/", app=BodyDeadline(get_asgi_application(), settings.BODY_TIMEOUT_SECONDS)),  # type: ignore[arg-type]
+        # Django's requests must arrive in time and be bounded (the web push route has its own).
+        Mount(
+            "/",
+            app=BodyDeadline(
+                get_asgi_application(),  # type: ignore[arg-type]
+                settings.BODY_TIMEOUT_SECONDS,
+                settings.MAX_BODY_BYTES,
+            ),
+        ),
     ]
     app = Starlette(
         routes=routes,

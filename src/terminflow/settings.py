@@ -127,6 +127,9 @@ EMBEDDED_WORKER = _flag("EMBEDDED_WORKER", True)
 # is answered 408 and closed, and how long an idle keep-alive connection stays open.
 HEADER_TIMEOUT_SECONDS = _number("HEADER_TIMEOUT_SECONDS", "10")
 BODY_TIMEOUT_SECONDS = _number("BODY_TIMEOUT_SECONDS", "60")
+# The largest request body the pages and the API take (413 above): the contact import's 20 MB
+# file and its form around it fit.
+MAX_BODY_BYTES = _number("MAX_BODY_BYTES", str(25 * 1024 * 1024), int)
 WEB_PUSH_BODY_TIMEOUT_SECONDS = _number("WEB_PUSH_BODY_TIMEOUT_SECONDS", "10")
 KEEP_ALIVE_SECONDS = _number("KEEP_ALIVE_SECONDS", "5", int)
 # Wall-clock seconds one email may take to render; over it, that email fails with the reason.

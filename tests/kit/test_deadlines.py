@@ -170,7 +170,7 @@ def test_a_kept_alive_connection_that_starts_a_request_slowly_is_cut(
 class _H11Server:
     """uvicorn's h11 protocol with the header deadline, serving a small app behind BodyDeadline."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int | None = None) -> None:
         async def app(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] != "http":
                 return
@@ -196,7 +196,7 @@ class _H11Server:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
-            BodyDeadline(app, DEADLINE),
+            BodyDeadline(app, DEADLINE, max_bytes),
             http=with_header_deadline(H11Protocol, DEADLINE),
             log_level="warning",
             lifespan="off",
@@ -239,6 +239,20 @@ def test_with_the_h11_parser_too_slow_headers_and_bodies_are_cut() -> None:
     for _, (result,) in running:
         assert result.closed_after is not None and DEADLINE * 0.9 <= result.closed_after < GIVE_UP
         assert result.answer.startswith(b"HTTP/1.1 408 "), result.answer
+
+
+def test_bodies_over_the_byte_cap_get_413_declared_or_chunked() -> None:
+    with _H11Server(max_bytes=100) as server:
+        url = f"http://127.0.0.1:{server.port}/x"
+        # when a body at the cap, one declared too long, and a chunked one too long arrive
+        fits = httpx.post(url, content=b"a" * 100, timeout=5)
+        declared = httpx.post(url, content=b"a" * 101, timeout=5)
+        chunked = httpx.post(url, content=iter([b"a" * 60, b"a" * 60]), timeout=5)
+
+    # then only the first reaches the app
+    assert (fits.status_code, fits.text) == (200, "got 100 bytes")
+    assert (declared.status_code, declared.text) == (413, "The request is too large.")
+    assert (chunked.status_code, chunked.text) == (413, "The request is too large.")
 
 
 def test_read_deadlines_cut_only_the_reads_past_their_deadline() -> None:

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 SWEEP_SECONDS = 0.25
 
 _TIMEOUT_BODY = b"The request did not arrive in time."
+_TOO_LARGE_BODY = b"The request is too large."
 _408 = (
     b"HTTP/1.1 408 Request Timeout\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"
@@ -94,28 +95,36 @@ def http_protocol(header_seconds: float) -> type[asyncio.Protocol]:
 
 
 class BodyDeadline:
-    """ASGI middleware: the request body must be complete within ``seconds``.
+    """ASGI middleware: the request body must be complete within ``seconds``, and at most
+    ``max_bytes`` long (413): Django reads a whole body, uploads included, before a view can
+    look at its size.
 
     Once the body is complete, ``receive`` is passed through untouched: Django listens on it for
     the client going away while a view runs, which may take longer than the deadline.
     """
 
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
+    def __init__(self, app: ASGIApp, seconds: float, max_bytes: int | None = None) -> None:
         self.app = app
         self.seconds = seconds
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.max_bytes is not None and _declared_length(scope) > self.max_bytes:
+            await _answer(send, 413, _TOO_LARGE_BODY)
+            return
         deadline = asyncio.get_running_loop().time() + self.seconds
         complete = expired = started = False
+        too_large = False
+        received = 0
 
         async def receive_in_time() -> Message:
-            nonlocal complete, expired
+            nonlocal complete, expired, too_large, received
             if complete:
                 return await receive()
-            if expired:
+            if expired or too_large:
                 return {"type": "http.disconnect"}
             try:
                 async with asyncio.timeout_at(deadline):
@@ -124,13 +133,19 @@ class BodyDeadline:
                 # To the app the client is gone: it stops, and the client gets the 408 below.
                 expired = True
                 return {"type": "http.disconnect"}
+            if message["type"] == "http.request" and self.max_bytes is not None:
+                # A body sent without a length (chunked) is counted as it arrives.
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    return {"type": "http.disconnect"}
             if message["type"] != "http.request" or not message.get("more_body", False):
                 complete = True
             return message
 
         async def send_unless_expired(message: Message) -> None:
             nonlocal started
-            if expired:
+            if expired or too_large:
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -138,18 +153,34 @@ class BodyDeadline:
 
         await self.app(scope, receive_in_time, send_unless_expired)
         if expired and not started:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 408,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(_TIMEOUT_BODY)).encode("ascii")),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _TIMEOUT_BODY})
+            await _answer(send, 408, _TIMEOUT_BODY)
+        elif too_large and not started:
+            await _answer(send, 413, _TOO_LARGE_BODY)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class ReadDeadlines:
