@@ -95,3 +95,32 @@ def watch_csp(page: object) -> list[str]:
 
     page.on("console", on_console)  # type: ignore[attr-defined]
     return blocked
+
+
+def open_settings(
+    page: object, element_id: str, field: object, *, double_click: bool = False
+) -> None:
+    """Opens a builder element's settings and waits until they show ``field``.
+
+    By default the element's ⚙ button is clicked: one click, nothing for a late re-render to
+    split in two. ``double_click`` exercises the double-click instead. On a loaded machine the
+    first attempt can land while the canvas still lays out; a dialog that opened without
+    ``field`` (for another element) is closed with Escape and the opening is tried again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    backdrop = page.locator(".tf-modal-backdrop")  # type: ignore[attr-defined]
+    node = page.locator(f'.react-flow__node[data-id="{element_id}"]')  # type: ignore[attr-defined]
+    for _ in range(3):
+        backdrop.wait_for(state="detached")
+        if double_click:
+            node.dblclick()
+        else:
+            node.locator(".tf-node-open").click()
+        try:
+            field.wait_for(timeout=5000)  # type: ignore[attr-defined]
+            return
+        except PlaywrightTimeout:
+            if backdrop.count():
+                page.keyboard.press("Escape")  # type: ignore[attr-defined]
+    field.wait_for()  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from terminflow.contacts.services import add_note, create_contact, create_field
 from terminflow.etermin.models import EterminAccount
 from terminflow.workspaces.models import Role
 
-from .browser import CHROMIUM, chromium_page, log_in, shot, watch_csp
+from .browser import CHROMIUM, chromium_page, log_in, open_settings, shot, watch_csp
 from .conftest import PASSWORD, make_user
 
 pytestmark = [
@@ -137,8 +137,8 @@ def test_connect_etermin_build_campaign_book_and_see_results(
         _connect(page, "wait-2", "contact-3")
         assert page.locator(".react-flow__edge").count() == 2
 
-        page.locator('.react-flow__node[data-id="etermin-1"]').dblclick()
         modal = page.locator(".tf-modal")
+        open_settings(page, "etermin-1", modal.locator("#tf-et-calendar"), double_click=True)
         modal.locator('#tf-et-calendar option[value="211614"]').wait_for(state="attached")
         shot(page, "06-builder-etermin-dialog")
         assert modal.locator("#tf-et-calendar").input_value() == "all"
@@ -147,11 +147,11 @@ def test_connect_etermin_build_campaign_book_and_see_results(
         modal.locator("input[name=save_notes]").check()
         modal.get_by_role("button", name="Übernehmen").click()
 
-        page.locator('.react-flow__node[data-id="wait-2"]').dblclick()
+        open_settings(page, "wait-2", modal.locator("#tf-wait-amount"))
         modal.locator("#tf-wait-amount").fill("1")
         modal.locator("#tf-wait-unit").select_option("minutes")
         modal.get_by_role("button", name="Übernehmen").click()
-        page.locator('.react-flow__node[data-id="contact-3"]').dblclick()
+        open_settings(page, "contact-3", modal.locator("#tf-cfg-add"))
         modal.locator("#tf-cfg-add").fill("gebucht")
         modal.get_by_role("button", name="Übernehmen").click()
 

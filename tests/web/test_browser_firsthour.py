@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from terminflow.campaigns.engine import advance_due, fire
 from terminflow.campaigns.models import Campaign
@@ -26,7 +25,7 @@ from terminflow.mail.models import Outbox
 from terminflow.workspaces.models import Role, Workspace
 from tests.etermin.factories import push_body, store_push
 
-from .browser import CHROMIUM, chromium_page, log_in, overflow, shot
+from .browser import CHROMIUM, chromium_page, log_in, open_settings, overflow, shot
 from .conftest import PASSWORD, make_user
 
 pytestmark = [
@@ -267,26 +266,6 @@ def _settle(page: Any, name: str) -> None:
         page.get_by_test_id("preview-subject").or_(page.locator(".alert.error")).first.wait_for()
 
 
-def open_settings(page: Any, element_id: str, field: Any) -> None:
-    """Double-clicks an element until its settings show ``field``.
-
-    On a loaded machine the canvas can still be laying out when the first double-click lands,
-    and a dialog can open late: another double-click then must not land on it (or open a
-    second one), so a dialog that is open is waited for instead.
-    """
-    backdrop = page.locator(".tf-modal-backdrop")
-    for _ in range(3):
-        backdrop.wait_for(state="detached")
-        page.locator(f'.react-flow__node[data-id="{element_id}"]').dblclick()
-        try:
-            field.wait_for(timeout=5000)
-            return
-        except PlaywrightTimeout:
-            if backdrop.count():
-                break
-    field.wait_for()
-
-
 def test_phone_and_tablet_menu_navigates_and_no_page_scrolls_sideways(
     workspace, terminflow_server_factory
 ):
@@ -374,8 +353,7 @@ def test_every_page_speaks_german_with_data_errors_and_reasons(
             page.goto(server.url + path)
             _settle(page, name)
             if name == "builder":
-                page.locator('.react-flow__node[data-id="wait-3"]').dblclick()
-                page.locator(".tf-modal").wait_for()
+                open_settings(page, "wait-3", page.locator(".tf-modal"))
             if name == "outbox":
                 page.get_by_test_id("outbox-row").first.locator("summary").click()
                 page.get_by_test_id("outbox-email").wait_for()
@@ -401,9 +379,8 @@ def test_wait_options_and_email_kinds_in_the_builder(workspace, terminflow_serve
         # then the stored -1440 reads as a day before
         assert "Terminbeginn · 1 Tag vorher" in wait.inner_text()
         # when the wait is opened: only date and datetime fields are offered
-        wait.dblclick()
         modal = page.locator(".tf-modal")
-        modal.locator("#tf-cfg-field").wait_for()
+        open_settings(page, "wait-3", modal.locator("#tf-cfg-field"), double_click=True)
         options = modal.locator("#tf-cfg-field option").all_inner_texts()
         assert options == ["Auswählen…", "Terminbeginn", "Terminende", "Geburtstag"]
         assert modal.locator('input[name="direction"][value="before"]').is_checked()
@@ -452,7 +429,7 @@ def test_one_output_leads_to_two_elements_with_arrows_and_arrange_separates(
         page.locator('.tf-palette-item[data-type="contact.tag"]').click()
         tag = page.locator('.react-flow__node[data-id="contact-5"]')
         tag.wait_for()
-        tag.dblclick()
+        open_settings(page, "contact-5", page.locator("#tf-cfg-add"))
         page.locator("#tf-cfg-add").fill("gebucht")
         page.get_by_role("button", name="Übernehmen").click()
         page.get_by_test_id("arrange").click()
@@ -563,8 +540,8 @@ def test_two_accounts_the_element_must_name_its_account(
         page.locator(".tf-palette").wait_for()
         page.locator('.tf-palette-item[data-type="etermin.appointment"]').click()
         node = page.locator('.react-flow__node[data-id="etermin-1"]')
-        node.dblclick()
         modal = page.locator(".tf-modal")
+        open_settings(page, "etermin-1", modal)
         # when applied without choosing an account
         modal.get_by_role("button", name="Übernehmen").click()
         # then the dialog asks for it and stays open
@@ -597,8 +574,8 @@ def test_with_one_account_the_element_still_stores_it(workspace, terminflow_serv
         page.goto(server.url + f"/campaigns/{campaign.pk}/")
         page.locator(".tf-palette").wait_for()
         page.locator('.tf-palette-item[data-type="etermin.appointment"]').click()
-        page.locator('.react-flow__node[data-id="etermin-1"]').dblclick()
         modal = page.locator(".tf-modal")
+        open_settings(page, "etermin-1", modal)
         # then no account is asked for
         assert modal.locator("#tf-et-account").count() == 0
         modal.get_by_role("button", name="Übernehmen").click()

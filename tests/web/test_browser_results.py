@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from terminflow.campaigns import engine
 from terminflow.campaigns.models import Campaign
@@ -24,7 +23,7 @@ from tests.fixtures.smtp import SmtpServer
 from tests.mail.conftest import make_contact
 from tests.mail.factories import engagement
 
-from .browser import CHROMIUM, chromium_page, log_in, shot, watch_csp
+from .browser import CHROMIUM, chromium_page, log_in, open_settings, shot, watch_csp
 from .conftest import PASSWORD, make_user
 from .factories import make_email
 
@@ -92,19 +91,6 @@ def test_the_overview_draws_both_charts_with_their_tables(
         assert " ".join(sent.split()) == "Geöffnet 2 67 %"
         shot(page, "83-email-results")
         assert blocked == []
-
-
-def open_settings(page: Any, element_id: str, field: Any) -> None:
-    """Double-clicks an element until its settings show ``field`` (the canvas may still lay
-    out on a loaded machine)."""
-    for _ in range(3):
-        page.locator(f'.react-flow__node[data-id="{element_id}"]').dblclick()
-        try:
-            field.wait_for(timeout=5000)
-            return
-        except PlaywrightTimeout:
-            continue
-    field.wait_for()
 
 
 def test_the_builder_shows_email_results_and_a_condition_picks_its_email_element(
