@@ -52,6 +52,11 @@ def verifies(message: bytes) -> bool:
         b"",
         b"ohne Zeilenende",
         b"\r\n\r\n",
+        b"  \r\n\t\r\n",
+        b"Zeile mit Leerzeichen am Ende \t \r\n \r\nletzte Zeile \t",
+        b"\tEinzug\r\n\r\n  \r\nnach Leerzeilen\r\n\t\r\n",
+        b".Punkt am Anfang\r\n..zwei\r\n",
+        b"a  b\t\tc \t d\r\n\r\n\r\n ",
     ],
 )
 def test_signature_verifies(body: bytes) -> None:
@@ -87,3 +92,23 @@ def test_a_key_that_is_not_rsa_is_refused() -> None:
 
     with pytest.raises(ValueError, match="RSA"):
         dkim.sign(HEAD + b"\r\nx", domain="d", selector="s", pem=pem, headers=HEADERS)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\r\n",
+        b" \t ",
+        b"Hallo  Anna\t,\r\n \r\n\t\r\n",
+        b"a \r\nb\t\r\n\r\nc  ",
+        b"bare\rcarriage\nreturns \r\n",
+        b"end\r\n\r\n \r\n\t",
+    ],
+)
+def test_the_body_is_canonicalized_as_dkimpy_does(body: bytes) -> None:
+    # given dkimpy's relaxed body canonicalization as the reference
+    from dkim.canonicalization import Relaxed
+
+    # then ours gives the same bytes
+    assert dkim._canonical_body(body) == Relaxed.canonicalize_body(body)

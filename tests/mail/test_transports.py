@@ -5,11 +5,18 @@ from __future__ import annotations
 import email
 from datetime import UTC, datetime
 from email.policy import default
+from typing import Any
 
 import pytest
 
 from terminflow.kit.crypto import encrypt
-from terminflow.mail.transports import SmtpConfigError, build_message, parse_smtp_url
+from terminflow.mail.transports import (
+    Envelope,
+    SmtpConfigError,
+    build_message,
+    parse_smtp_url,
+    pool_for,
+)
 
 
 def test_url_gives_server_login_and_options_without_showing_the_password() -> None:
@@ -87,3 +94,21 @@ def test_message_parses_back_to_what_was_given() -> None:
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert text == "Hallo\n.Punkt am Anfang\n" + "x" * 200
     assert message.get_body(("html",)).get_content().strip() == "<p>Hallo</p>"
+
+
+def test_lines_that_start_with_a_dot_arrive_unchanged(smtp: Any) -> None:
+    # given a message whose lines start with dots (SMTP ends the data at a lone dot)
+    message = (
+        b"From: praxis@example.com\r\nTo: anna@example.com\r\nSubject: Punkte\r\n\r\n"
+        b".erste\r\n..zweite\r\n.\r\nmitten . drin\r\n.\r\n...\r\nohne Ende."
+    )
+    pool = pool_for(parse_smtp_url(smtp.url))
+
+    # when it is sent over a real SMTP session
+    deliveries = pool.deliver([Envelope("praxis@example.com", "anna@example.com", message)])
+
+    # then the server got every line as written (the missing final line end added)
+    assert [d.outcome for d in deliveries] == ["sent"]
+    assert [m.data.replace(b"\n", b"\r\n").replace(b"\r\r", b"\r") for m in smtp.messages] == [
+        message + b"\r\n"
+    ]

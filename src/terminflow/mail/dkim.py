@@ -18,6 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 _WSP = re.compile(rb"[ \t]+")
 _FIELD_END = re.compile(rb"\r\n(?![ \t])")
+_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
+# Only what relaxed canonicalization changes: a lone space stays as it is.
+_WSP_TO_SQUEEZE = re.compile(rb"\t[ \t]*| [ \t]+")
 
 
 @lru_cache(maxsize=4)
@@ -29,10 +32,19 @@ def load_key(pem: bytes) -> rsa.RSAPrivateKey:
 
 
 def _canonical_body(body: bytes) -> bytes:
-    lines = [_WSP.sub(b" ", line).rstrip(b" ") for line in body.split(b"\r\n")]
-    while lines and lines[-1] == b"":
-        lines.pop()
-    return b"\r\n".join(lines) + b"\r\n" if lines else b""
+    # dkimpy's order of steps (the reference verifiers follow): WSP before each CRLF goes,
+    # runs of WSP become one space, empty lines at the end go, a last line gets its CRLF.
+    # Each step is skipped when the body has nothing it would change: a Python loop over the
+    # lines cost a sixth of the sender's time, most of it for bodies these steps leave alone.
+    if b" \r\n" in body or b"\t\r\n" in body:
+        body = _TRAILING_WSP.sub(b"\r\n", body)
+    if b"\t" in body or b"  " in body:
+        body = _WSP_TO_SQUEEZE.sub(b" ", body)
+    if not body.endswith(b"\r\n"):
+        return body + b"\r\n" if body else b""
+    while body.endswith(b"\r\n\r\n"):
+        body = body[:-2]
+    return b"" if body == b"\r\n" else body
 
 
 def _fields(head: bytes) -> list[tuple[bytes, bytes]]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import binascii
 import logging
-import re
 import smtplib
 import socket
 import ssl
@@ -184,6 +183,12 @@ def _address(value: str) -> str:
     return formataddr((name, address), charset="utf-8")
 
 
+@lru_cache(maxsize=16)
+def _date_header(date: datetime) -> str:
+    # A round of emails shares one timestamp; formatting it is worth doing once.
+    return format_datetime(date)
+
+
 def _qp(text: str) -> bytes:
     body = text.replace("\r\n", "\n").encode("utf-8")
     encoded = binascii.b2a_qp(body, quotetabs=False, istext=True, header=False)
@@ -227,7 +232,7 @@ def build_message(
             _header("From", _address(from_email)),
             _header("To", _address(to_email)),
             _header("Subject", subject),
-            _header("Date", format_datetime(date)),
+            _header("Date", _date_header(date)),
             _header("Message-ID", message_id),
             *(_header(name, value) for name, value in (headers or {}).items()),
             b"MIME-Version: 1.0\r\n",
@@ -343,11 +348,12 @@ def _reply(code: int, message: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}".strip()
 
 
-_DOT_LINE = re.compile(rb"(?m)^\.")
-
-
 def _dot_stuffed(data: bytes) -> bytes:
-    data = _DOT_LINE.sub(b"..", data)
+    # Every line that starts with a dot gets a second one (RFC 5321 4.5.2); bytes.replace
+    # does it at memchr speed, a multi-line regex took a tenth of the sender's time.
+    data = data.replace(b"\n.", b"\n..")
+    if data.startswith(b"."):
+        data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
@@ -636,7 +642,13 @@ def close_pools() -> None:
 
 def envelope_sender() -> str:
     """The MAIL FROM address (where bounces go): the address of ``TERMINFLOW_FROM_EMAIL``."""
-    return parseaddr(getattr(settings, "DEFAULT_FROM_EMAIL", "") or "")[1]
+    return _address_part(getattr(settings, "DEFAULT_FROM_EMAIL", "") or "")
+
+
+@lru_cache(maxsize=16)
+def _address_part(value: str) -> str:
+    # Asked once per email sent: parsing the same setting each time showed in profiles.
+    return parseaddr(value)[1]
 
 
 def message_id_domain() -> str:
