@@ -57,6 +57,8 @@ def test_the_wizard_sends_a_newsletter_and_shows_progress_then_results(
         log_in(page, server.url, editor.email, PASSWORD)
         page.goto(server.url + "/newsletters/")
         page.get_by_test_id("newsletter-new").click()
+        # htmx is a deferred script: a step chosen before it ran would load no count.
+        page.wait_for_url("**/newsletters/new/", wait_until="load")
         # when the steps are filled in
         page.get_by_test_id("nl-name").fill("Frühlingsnews")
         page.get_by_test_id("nl-email").select_option(label="Frühlingsangebot")
