@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from terminflow.contacts.models import Tag
+from terminflow.contacts.models import EmailStatus, Tag
 from terminflow.newsletters import services
 from terminflow.newsletters.models import Newsletter
 from terminflow.segments.models import Segment
@@ -21,6 +21,14 @@ def make_readers(workspace: Workspace, count: int, *, tag: str = "Newsletter") -
     for n in range(count):
         status = OTHER_STATUSES[(n // 4) % 4] if n % 4 == 3 else "confirmed_doi"
         make_contact(workspace, f"reader{n:04d}@example.ch", email_status=status, tags=[tag])
+    Tag.objects.get_or_create(workspace=workspace, name=tag)
+    return make_segment(workspace, {"type": "tags", "match": "any", "tags": [tag]}, name=tag)
+
+
+def make_one_of_each_status(workspace: Workspace, *, tag: str = "Alle") -> Segment:
+    """One tagged contact per email status (``status@example.ch``), and the segment of the tag."""
+    for status in EmailStatus.values:
+        make_contact(workspace, f"{status}@example.ch", email_status=status, tags=[tag])
     Tag.objects.get_or_create(workspace=workspace, name=tag)
     return make_segment(workspace, {"type": "tags", "match": "any", "tags": [tag]}, name=tag)
 

@@ -11,7 +11,7 @@ from terminflow.newsletters.models import Newsletter
 from tests.conftest import ApiClient, make_workspace
 from tests.mail.conftest import make_email
 from tests.newsletters.factories import make_readers
-from tests.segments.factories import make_segment
+from tests.segments.factories import make_contact, make_segment
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +124,62 @@ def test_stats_of_a_draft_are_zero(api: ApiClient, setup):
         "unsubscribed": 0,
         "skipped": [],
     }
+
+
+def test_stats_name_skips_by_a_stable_code_and_the_status_in_the_readers_words(
+    workspace: Any, smtp: Any
+):
+    # given a sent newsletter to one confirmed and one unsubscribed and one blocked contact
+    from terminflow.mail.sending import send_due
+    from terminflow.newsletters import sending
+
+    email = make_email(workspace, "marketing", name="Frühling")
+    for status in ("confirmed_doi", "unsubscribed", "blocked"):
+        make_contact(workspace, f"{status}@example.ch", email_status=status, tags=["Alle"])
+    segment = make_segment(workspace, {"type": "tags", "match": "any", "tags": ["Alle"]})
+    api = ApiClient(workspace)
+    created = api.post(
+        "/api/v1/newsletters", {"name": "N", "email_id": email.pk, "segment_id": segment.pk}
+    ).json()
+    api.post(f"/api/v1/newsletters/{created['id']}/send")
+    for _ in range(10):
+        sending.sweep()
+        send_due()
+
+    # when the stats are read in English and in German
+    english = api.get(f"/api/v1/newsletters/{created['id']}/stats").json()["skipped"]
+    german = (
+        ApiClient(workspace, language="de")
+        .get(f"/api/v1/newsletters/{created['id']}/stats")
+        .json()["skipped"]
+    )
+
+    # then the code and the status stay English codes, the reason is in the reader's words
+    assert english == [
+        {
+            "reason": "not confirmed by double opt-in (blocked)",
+            "reason_code": "not_confirmed",
+            "email_status": "blocked",
+            "count": 1,
+        },
+        {
+            "reason": "not confirmed by double opt-in (unsubscribed)",
+            "reason_code": "not_confirmed",
+            "email_status": "unsubscribed",
+            "count": 1,
+        },
+    ]
+    assert german == [
+        {
+            "reason": "nicht per Double-Opt-in bestätigt (gesperrt)",
+            "reason_code": "not_confirmed",
+            "email_status": "blocked",
+            "count": 1,
+        },
+        {
+            "reason": "nicht per Double-Opt-in bestätigt (abgemeldet)",
+            "reason_code": "not_confirmed",
+            "email_status": "unsubscribed",
+            "count": 1,
+        },
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from terminflow.newsletters.models import Newsletter
 from tests.conftest import make_workspace
 from tests.mail.conftest import make_email
-from tests.newsletters.factories import make_newsletter, make_readers
+from tests.newsletters.factories import make_newsletter, make_one_of_each_status, make_readers
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +95,46 @@ def test_the_results_after_sending(editor_client, workspace, setup, smtp):
         send_due()
     page = editor_client.get(f"/newsletters/{newsletter.pk}/").content.decode()
     assert "Gesendet" in page and 'hx-trigger="every 2s"' not in page
-    assert "nicht per Double-Opt-in bestätigt (unknown)" in page
+    assert skipped_items(page) == [
+        "1 × nicht per Double-Opt-in bestätigt (nur einfach bestätigt)",
+        "1 × nicht per Double-Opt-in bestätigt (Status unbekannt)",
+    ]
+
+
+def skipped_items(page: str) -> list[str]:
+    found = re.search(r'<ul data-testid="nl-skipped">(.*?)</ul>', page, re.DOTALL)
+    assert found is not None
+    return re.findall(r"<li>(.*?)</li>", found.group(1))
+
+
+def test_the_skipped_are_named_by_their_email_status_in_words_never_as_codes(
+    editor_client, workspace, smtp
+):
+    # given a segment with one contact of each email status
+    from terminflow.mail.sending import send_due
+    from terminflow.newsletters import sending, services
+
+    newsletter = make_newsletter(workspace, make_one_of_each_status(workspace))
+    services.send(newsletter)
+    for _ in range(10):
+        sending.sweep()
+        send_due()
+
+    # when the results page is opened (German)
+    page = editor_client.get(f"/newsletters/{newsletter.pk}/").content.decode()
+
+    # then every status but confirmed_doi is skipped, each in German words
+    assert skipped_items(page) == [
+        "1 × nicht per Double-Opt-in bestätigt (gesperrt)",
+        "1 × nicht per Double-Opt-in bestätigt (vorübergehend gesperrt)",
+        "1 × nicht per Double-Opt-in bestätigt (per Import bestätigt)",
+        "1 × nicht per Double-Opt-in bestätigt (von Hand bestätigt)",
+        "1 × nicht per Double-Opt-in bestätigt (nur einfach bestätigt)",
+        "1 × nicht per Double-Opt-in bestätigt (hat eine E-Mail als Spam gemeldet)",
+        "1 × nicht per Double-Opt-in bestätigt (Status unbekannt)",
+        "1 × nicht per Double-Opt-in bestätigt (abgemeldet)",
+    ]
+    assert [m.rcpt_tos for m in smtp.messages] == [["confirmed_doi@example.ch"]]
 
 
 def test_a_viewer_cannot_send_or_cancel(viewer_client, workspace, setup):

@@ -23,6 +23,7 @@ VIEWER_FORBIDDEN_POSTS = [
     ("/campaigns/new/", {"name": "Nope"}),
     ("/settings/api/etermin/accounts/new/", {"name": "a", "public_key": "p", "private_key": "k"}),
     ("/settings/api/", {"name": "token"}),
+    ("/settings/privacy/", {"submission_retention_days": "1"}),
     ("/contacts/import/", {}),
     ("/inbox/retry-failed/", {}),
 ]

@@ -65,6 +65,7 @@ def pages(filled: dict) -> list[str]:
         "/outbox/",
         "/settings/api/",
         "/settings/api/etermin/",
+        "/settings/privacy/",
         "/preferences/",
     ]
 

@@ -388,3 +388,59 @@ def test_editors_and_viewers_see_the_switches_but_cannot_change_them(
         # and a POST is refused and changes nothing
         assert client.post("/settings/tracking/", {}).status_code == 403
         assert _tracking(workspace) == (True, True)
+
+
+# -- Settings → Data protection -----------------------------------------------------------------
+
+
+def _retention(workspace) -> int:  # type: ignore[no-untyped-def]
+    workspace.refresh_from_db()
+    return workspace.submission_retention_days
+
+
+def test_admin_sees_the_sign_up_retention_of_30_days_in_german(admin_user, workspace) -> None:
+    body = logged_in(admin_user).get("/settings/privacy/").content.decode()
+
+    assert 'name="submission_retention_days" id="id_submission_retention_days" min="0" ' in body
+    assert 'max="3650" value="30"' in body
+    assert "Anmeldungen so viele Tage nach ihrem Abschluss aufbewahren" in body
+    assert "Bestätigungslinks laufen nach 7 Tagen ab." in body
+    assert 'data-testid="privacy-save"' in body and 'data-testid="privacy-read-only"' not in body
+
+
+def test_admin_sets_the_retention_and_another_workspace_keeps_its_own(
+    admin_user, workspace, other_workspace
+) -> None:
+    client = logged_in(admin_user)
+
+    response = client.post("/settings/privacy/", {"submission_retention_days": "90"})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/settings/privacy/"
+    assert (_retention(workspace), _retention(other_workspace)) == (90, 30)
+    page = client.get("/settings/privacy/").content.decode()
+    assert "Datenschutz-Einstellungen gespeichert." in page and 'value="90"' in page
+    assert client.post("/settings/privacy/", {"submission_retention_days": "0"}).status_code == 302
+    assert _retention(workspace) == 0
+
+
+def test_a_retention_out_of_range_is_refused_and_nothing_changes(admin_user, workspace) -> None:
+    client = logged_in(admin_user)
+    for value in ("-1", "3651", "zehn", ""):
+        response = client.post("/settings/privacy/", {"submission_retention_days": value})
+        assert response.status_code == 422, value
+        assert 'data-testid="retention-error"' in response.content.decode()
+        assert _retention(workspace) == 30
+
+
+def test_editors_and_viewers_see_the_retention_but_cannot_change_it(
+    editor_client, viewer_client, workspace
+) -> None:
+    for client in (editor_client, viewer_client):
+        body = client.get("/settings/privacy/").content.decode()
+        assert 'data-testid="privacy-read-only"' in body
+        assert "Nur Admins können die Datenschutz-Einstellungen ändern." in body
+        assert 'value="30" disabled' in body and 'data-testid="privacy-save"' not in body
+        refused = client.post("/settings/privacy/", {"submission_retention_days": "1"})
+        assert refused.status_code == 403
+        assert _retention(workspace) == 30

@@ -179,3 +179,21 @@ def test_counters_keep_no_email_or_address_in_clear(db, now):
         assert "203.0.113.7" not in key
         assert key.split(":")[0] in {"pair", "addr"}
         assert len(key.split(":")[1]) == 64
+
+
+# -- sign-up retention -------------------------------------------------------------------------
+
+
+def test_the_sign_up_retention_is_0_to_3650_whole_days_and_a_refusal_changes_nothing(workspace):
+    from terminflow.kit.errors import Unprocessable
+
+    assert services.set_submission_retention(workspace, days=3650).submission_retention_days == (
+        3650
+    )
+    for wrong in (-1, 3651, 1.5, "30", True, None):
+        with pytest.raises(Unprocessable) as refused:
+            services.set_submission_retention(workspace, days=wrong)
+        assert refused.value.code == "invalid_retention"
+        assert refused.value.english == "The retention is a whole number of days from 0 to 3650."
+    workspace.refresh_from_db()
+    assert workspace.submission_retention_days == 3650

@@ -37,6 +37,10 @@ class Form(models.Model):
     redirect_url = models.CharField(max_length=2000, blank=True, default="")
     tags = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
+    # Sign-ups the retention sweep deleted (forms.retention), and how many of them had been
+    # confirmed: the form's counts go on including them.
+    pruned_submissions = models.PositiveIntegerField(default=0)
+    pruned_confirmed = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

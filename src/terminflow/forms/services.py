@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import translation
 from django.utils.html import escape
@@ -248,26 +248,32 @@ def get_form(workspace: Workspace, form_id: Any) -> Form:
 
 
 def list_forms(workspace: Workspace) -> list[Form]:
-    """The workspace's forms with ``submission_count`` and ``confirmed_count`` annotated."""
+    """The workspace's forms with ``submission_count`` and ``confirmed_count`` annotated
+    (the sign-ups deleted after the retention period included)."""
     return list(
         Form.objects.filter(workspace=workspace)
         .select_related("doi_email")
         .annotate(
-            submission_count=Count("submissions"),
+            submission_count=Count("submissions") + F("pruned_submissions"),
             confirmed_count=Count(
                 "submissions", filter=Q(submissions__status=SubmissionStatus.CONFIRMED)
-            ),
+            )
+            + F("pruned_confirmed"),
         )
         .order_by("id")
     )
 
 
 def counts(form: Form) -> dict[str, int]:
-    """How many submissions the form had, and how many of them were confirmed."""
+    """How many sign-ups the form had, and how many of them were confirmed, the ones deleted
+    after the retention period (``forms.retention``) included."""
     found = form.submissions.aggregate(
         total=Count("id"), confirmed=Count("id", filter=Q(status=SubmissionStatus.CONFIRMED))
     )
-    return {"submissions": found["total"], "confirmed": found["confirmed"]}
+    return {
+        "submissions": found["total"] + form.pruned_submissions,
+        "confirmed": found["confirmed"] + form.pruned_confirmed,
+    }
 
 
 def public_form(public_id: str) -> Form | None:

@@ -6,14 +6,19 @@ once as ``Reason(code, msgid)``; the msgid is the stored text with ``%(name)s`` 
 ``describe`` recognises a stored sentence, also one written before its reason was declared
 here, and returns its code and its translation in the active language. A sentence nobody
 declared is shown as it was stored, with the code ``""``.
+
+A placeholder may hold a stored code (an email status) rather than words: ``words`` maps such a
+placeholder's codes to the phrase a reader sees, so no code ever reaches a page.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -23,6 +28,10 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 class Reason:
     code: str
     msgid: str
+    # placeholder -> stored code -> the phrase shown for it (lazy, translated when shown)
+    words: Mapping[str, Mapping[str, Promise | str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -37,6 +46,15 @@ class Reason:
     def __call__(self, **params: Any) -> str:
         """The English sentence to store."""
         return self.msgid % params if params else self.msgid
+
+    def shown(self, name: str, value: str) -> str:
+        """A placeholder's stored value as a reader sees it, in the active language."""
+        words = self.words.get(name)
+        if words is not None:
+            # A code without words (one added later) is shown as stored rather than dropped.
+            return str(words.get(value, value))
+        # A reason may quote another (a template error quotes the renderer's problem).
+        return describe(value)[1]
 
 
 _CATALOGUE: dict[str, Reason] = {}
@@ -57,8 +75,7 @@ def describe(text: str) -> tuple[str, str]:
     for reason in _CATALOGUE.values():
         found = reason.pattern.match(text)
         if found:
-            # A reason may quote another (a template error quotes the renderer's problem).
-            params = {name: describe(value)[1] for name, value in found.groupdict().items()}
+            params = {name: reason.shown(name, value) for name, value in found.groupdict().items()}
             return reason.code, gettext(reason.msgid) % params
     return "", text
 

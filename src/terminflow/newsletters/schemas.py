@@ -47,8 +47,11 @@ class NewsletterOut(Schema):
 
 
 class SkippedOut(Schema):
-    reason: str
-    reason_code: str
+    reason: str = Field(description="Why they were skipped, in the request's language.")
+    reason_code: str = Field(description='Stable English code, e.g. "not_confirmed".')
+    email_status: str | None = Field(
+        description="For not_confirmed: the contacts' email status when the list was made."
+    )
     count: int
 
 

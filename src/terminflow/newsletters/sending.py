@@ -25,6 +25,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 from terminflow.contacts.models import Contact, EmailStatus
 from terminflow.kit import clock
@@ -46,8 +47,27 @@ QUEUE_BATCH = 100
 # A newsletter's emails queued in the outbox at a time (see the module).
 OUTBOX_WINDOW = 500
 
+# Each email status as the skipped reason names it ("not confirmed by double opt-in
+# (unsubscribed)"): the row stores the status code, which no reader should have to decode.
+STATUS_WORDS = {
+    EmailStatus.UNKNOWN: pgettext_lazy("skipped because", "status unknown"),
+    EmailStatus.CONFIRMED_DOI: pgettext_lazy("skipped because", "confirmed by double opt-in"),
+    EmailStatus.CONFIRMED_SOI: pgettext_lazy("skipped because", "single opt-in only"),
+    EmailStatus.CONFIRMED_MANUAL: pgettext_lazy("skipped because", "confirmed by hand"),
+    EmailStatus.CONFIRMED_IMPORT: pgettext_lazy("skipped because", "confirmed by an import"),
+    EmailStatus.UNSUBSCRIBED: pgettext_lazy("skipped because", "unsubscribed"),
+    EmailStatus.SPAM: pgettext_lazy("skipped because", "reported an email as spam"),
+    EmailStatus.BLOCKED: pgettext_lazy("skipped because", "blocked"),
+    EmailStatus.BLOCKED_TEMPORARILY: pgettext_lazy("skipped because", "blocked temporarily"),
+}
+assert set(STATUS_WORDS) == set(EmailStatus.values)
+
 # The reasons stored on recipients (English; shown translated through kit.reasons).
-NOT_CONFIRMED = Reason("not_confirmed", "not confirmed by double opt-in (%(status)s)")
+NOT_CONFIRMED = Reason(
+    "not_confirmed",
+    "not confirmed by double opt-in (%(status)s)",
+    words={"status": {str(code): words for code, words in STATUS_WORDS.items()}},
+)
 NEWSLETTER_CANCELLED = Reason("newsletter_cancelled", "the newsletter was cancelled")
 EMAIL_MISSING = Reason("email_missing", "the newsletter's email no longer exists")
 SEGMENT_MISSING = Reason("segment_missing", "the newsletter's segment no longer exists")

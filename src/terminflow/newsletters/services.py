@@ -205,6 +205,12 @@ def _by_message_id(newsletter: Newsletter, kind: str) -> int:
     )
 
 
+def _skipped_status(reason: str) -> str | None:
+    """The email status a ``not_confirmed`` skip recorded (the stored row keeps its code)."""
+    found = sending.NOT_CONFIRMED.pattern.match(reason)
+    return found["status"] if found else None
+
+
 def stats(newsletter: Newsletter) -> dict[str, Any]:
     """The email statistics (sent, delivered, bounced, opened, clicked, unsubscribed) of this
     newsletter's emails, and the recipients skipped by reason (translated)."""
@@ -229,6 +235,7 @@ def stats(newsletter: Newsletter) -> dict[str, Any]:
             {
                 "reason": reasons.translate(row["reason"]),
                 "reason_code": reasons.describe(row["reason"])[0],
+                "email_status": _skipped_status(row["reason"]),
                 "count": row["count"],
             }
             for row in skipped

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from terminflow.workspaces.models import User
+from terminflow.workspaces.services import MAX_RETENTION_DAYS
 
 
 class LoginForm(forms.Form):
@@ -129,6 +130,14 @@ class EterminKeysForm(forms.Form):
 class TrackingForm(forms.Form):
     track_opens = forms.BooleanField(label=_("Track opens"), required=False)
     track_clicks = forms.BooleanField(label=_("Track clicks"), required=False)
+
+
+class RetentionForm(forms.Form):
+    submission_retention_days = forms.IntegerField(
+        label=_("Keep sign-ups for this many days after they ended"),
+        min_value=0,
+        max_value=MAX_RETENTION_DAYS,
+    )
 
 
 class ApiTokenForm(forms.Form):

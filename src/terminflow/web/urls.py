@@ -62,6 +62,7 @@ urlpatterns = [
     ),
     path("settings/api/email/", settings.email_tab, name="settings_email"),
     path("settings/tracking/", settings.tracking_tab, name="settings_tracking"),
+    path("settings/privacy/", settings.privacy_tab, name="settings_privacy"),
     path(
         "settings/api/etermin/accounts/new/",
         settings.etermin_add_account,

@@ -35,6 +35,10 @@ class Workspace(models.Model):
     # nothing in an email is rewritten or embedded.
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)
+    # Days a sign-up on a form is kept after it ended (confirmed, refused, or its confirmation
+    # link expired unconfirmed); 0 keeps sign-ups until the form or the person is deleted. The
+    # business is the controller: how long it keeps what people typed is its call.
+    submission_retention_days = models.PositiveIntegerField(default=30)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -291,6 +291,27 @@ def set_tracking(workspace: Workspace, *, track_opens: bool, track_clicks: bool)
     return workspace
 
 
+# About ten years: longer than any limitation period a sign-up could matter for.
+MAX_RETENTION_DAYS = 3650
+
+
+def set_submission_retention(workspace: Workspace, *, days: Any) -> Workspace:
+    """Keep the sign-ups on the workspace's forms ``days`` after they ended (0: keep them).
+
+    The worker's sweep ``forms.retention`` deletes those older from then on; the consent
+    ledger, which holds the proof of each opt-in, is never touched by it.
+    """
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_RETENTION_DAYS:
+        raise Unprocessable(
+            gettext_lazy("The retention is a whole number of days from 0 to %(max)s."),
+            code="invalid_retention",
+            max=MAX_RETENTION_DAYS,
+        )
+    workspace.submission_retention_days = days
+    workspace.save(update_fields=["submission_retention_days"])
+    return workspace
+
+
 # -- login rate limit ------------------------------------------------------------------------
 
 LOGIN_WINDOW = timedelta(minutes=15)

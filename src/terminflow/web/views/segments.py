@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -68,7 +67,6 @@ def _editor_context(
     name: str,
     match: str,
     rows: list[editor.Row],
-    json_text: str | None,
     definition: Any,
 ) -> dict[str, Any]:
     workspace = request.workspace  # type: ignore[attr-defined]
@@ -78,24 +76,19 @@ def _editor_context(
         "segment": segment,
         "name": name,
         "match": match,
-        "rows": list(enumerate(rows)),
+        "slots": editor.slots(rows),
         "row_count": len(rows),
-        "json_text": json_text,
-        "can_add": len(rows) < definitions.MAX_CONDITIONS,
+        "can_add": editor.leaf_count(rows) < definitions.MAX_CONDITIONS,
         "preview": _preview(workspace, definition),
         **editor.choices(workspace),
     }
 
 
-def _posted(request: HttpRequest) -> tuple[str, list[editor.Row], str | None, Any]:
-    """(match, rows, JSON text, definition) from the editor's form."""
-    data = request.POST
-    match = data.get("match", "all")
-    if "definition_json" in data:
-        text = data.get("definition_json", "")
-        return match, [], text, editor.definition_from_json(text)
-    rows = editor.rows_from_post(data)
-    return match, rows, None, editor.definition_from_rows(match, rows)
+def _posted(request: HttpRequest) -> tuple[str, list[editor.Row], Any]:
+    """(match, rows, definition) from the editor's form."""
+    match = request.POST.get("match", "all")
+    rows = editor.rows_from_post(request.POST)
+    return match, rows, editor.definition_from_rows(match, rows)
 
 
 @workspace_view
@@ -105,7 +98,7 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
     segment = _segment(request, segment_id) if segment_id is not None else None
     if request.method == "POST":
         name = request.POST.get("name", "")
-        match, rows, json_text, definition = _posted(request)
+        match, rows, definition = _posted(request)
         try:
             if segment is None:
                 segment = segments.create_segment(workspace, name=name, definition=definition)
@@ -118,7 +111,6 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
                 name=name,
                 match=match,
                 rows=rows,
-                json_text=json_text,
                 definition=definition,
             )
             context["error"] = exc.detail
@@ -128,14 +120,12 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
     stored: dict[str, Any] = (
         segment.definition if segment is not None else {"match": "all", "conditions": []}
     )
-    grouped = editor.has_groups(stored)
     context = _editor_context(
         request,
         segment=segment,
         name=segment.name if segment is not None else "",
         match=str(stored.get("match", "all")),
-        rows=[] if grouped else editor.rows_from_definition(stored),
-        json_text=json.dumps(stored, indent=2, ensure_ascii=False) if grouped else None,
+        rows=editor.rows_from_definition(stored),
         definition=stored,
     )
     return render_page(request, "web/segment_edit.html", context)
@@ -145,14 +135,13 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
 @require_POST
 def segment_editor(request: HttpRequest) -> HttpResponse:
     """The rows and the preview again, after a row changed (htmx); stores nothing."""
-    match, rows, json_text, definition = _posted(request)
+    match, rows, definition = _posted(request)
     context = _editor_context(
         request,
         segment=None,
         name=request.POST.get("name", ""),
         match=match,
         rows=rows,
-        json_text=json_text,
         definition=definition,
     )
     return render_page(request, "web/_segment_editor.html", context)

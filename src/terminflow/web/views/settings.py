@@ -1,5 +1,6 @@
-"""Settings → API info: API tokens, the eTermin tab (connected accounts), the email tab, and
-Settings → Tracking (open and click tracking of marketing emails)."""
+"""Settings → API info: API tokens, the eTermin tab (connected accounts), the email tab,
+Settings → Tracking (open and click tracking of marketing emails) and Settings → Data protection
+(how long sign-ups are kept)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,24 @@ from terminflow.etermin import services as etermin
 from terminflow.etermin import sync
 from terminflow.etermin.models import EterminAccount
 from terminflow.kit.errors import NotFound, TerminflowError
-from terminflow.mail import sender_domain
-from terminflow.web.forms import ApiTokenForm, EterminAccountForm, EterminKeysForm, TrackingForm
+from terminflow.mail import links, sender_domain
+from terminflow.web.forms import (
+    ApiTokenForm,
+    EterminAccountForm,
+    EterminKeysForm,
+    RetentionForm,
+    TrackingForm,
+)
 from terminflow.web.http import is_htmx, render_page
 from terminflow.web.permissions import can_admin, can_edit, workspace_view
 from terminflow.workspaces.models import ApiToken, Feature, Role
-from terminflow.workspaces.services import issue_api_token, require_feature, set_tracking
+from terminflow.workspaces.services import (
+    MAX_RETENTION_DAYS,
+    issue_api_token,
+    require_feature,
+    set_submission_retention,
+    set_tracking,
+)
 
 
 @workspace_view
@@ -252,4 +265,38 @@ def tracking_tab(request: HttpRequest) -> HttpResponse:
     )
     return render_page(
         request, "web/settings_tracking.html", {"nav": "settings", "tab": "tracking", "form": form}
+    )
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def privacy_tab(request: HttpRequest) -> HttpResponse:
+    """How long sign-ups are kept: every member sees it, only admins change it."""
+    workspace = request.workspace  # type: ignore[attr-defined]
+    status = 200
+    if request.method == "POST":
+        # How long personal data is kept is the business's decision as controller.
+        if not can_admin(request.membership):  # type: ignore[attr-defined]
+            return HttpResponse(_("Only admins can change data protection settings."), status=403)
+        form = RetentionForm(request.POST)
+        if form.is_valid():
+            set_submission_retention(workspace, days=form.cleaned_data["submission_retention_days"])
+            messages.success(request, _("Data protection settings saved."))
+            return redirect("web:settings_privacy")
+        status = 422
+    else:
+        form = RetentionForm(
+            initial={"submission_retention_days": workspace.submission_retention_days}
+        )
+    return render_page(
+        request,
+        "web/settings_privacy.html",
+        {
+            "nav": "settings",
+            "tab": "privacy",
+            "form": form,
+            "doi_days": links.max_age(links.Purpose.CONFIRM).days,
+            "max_days": MAX_RETENTION_DAYS,
+        },
+        status=status,
     )
