@@ -33,7 +33,7 @@ def body(setup: dict[str, Any], **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_a_draft_is_sent_now(api: ApiClient, setup):
+def test_a_draft_is_sent_now(api: ApiClient, setup, workspace):
     created = api.post("/api/v1/newsletters", body(setup))
     assert created.status_code == 201, created.json()
     draft = created.json()
@@ -45,10 +45,19 @@ def test_a_draft_is_sent_now(api: ApiClient, setup):
     assert sent.json()["state"] == "sending"
     assert sent.json()["started_at"] is not None
     again = api.post(f"/api/v1/newsletters/{draft['id']}/send")
-    assert (again.status_code, again.json()["code"]) == (409, "newsletter_not_draft")
+    assert again.status_code == 409
+    assert again.json() == {
+        "detail": "The newsletter is being sent; only a draft can be sent.",
+        "code": "newsletter_not_draft",
+        "state": "sending",
+    }
+    german = ApiClient(workspace, language="de")
+    assert german.post(f"/api/v1/newsletters/{draft['id']}/send").json()["detail"] == (
+        "Der Newsletter ist im Versand; nur ein Entwurf kann gesendet werden."
+    )
 
 
-def test_send_at_without_an_offset_is_read_in_the_workspace_zone(api: ApiClient, setup):
+def test_send_at_without_an_offset_is_read_in_the_workspace_zone(api: ApiClient, setup, workspace):
     created = api.post("/api/v1/newsletters", body(setup, send_at="2030-06-01T09:00:00")).json()
     # 09:00 in Zurich in summer is 07:00 UTC.
     assert created["send_at"] == "2030-06-01T07:00:00Z"
@@ -61,7 +70,16 @@ def test_send_at_without_an_offset_is_read_in_the_workspace_zone(api: ApiClient,
     cancelled = api.post(f"/api/v1/newsletters/{created['id']}/cancel").json()
     assert cancelled["state"] == "cancelled"
     twice = api.post(f"/api/v1/newsletters/{created['id']}/cancel")
-    assert (twice.status_code, twice.json()["code"]) == (409, "newsletter_finished")
+    assert twice.status_code == 409
+    assert twice.json() == {
+        "detail": "The newsletter is already cancelled.",
+        "code": "newsletter_finished",
+        "state": "cancelled",
+    }
+    german = ApiClient(workspace, language="de")
+    assert german.post(f"/api/v1/newsletters/{created['id']}/cancel").json()["detail"] == (
+        "Der Newsletter ist bereits abgebrochen."
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from terminflow.contacts.models import ConsentEvent, ConsentKind, Contact
 from terminflow.contacts.services import workspace_zone
@@ -121,6 +121,17 @@ def get_newsletter(workspace: Workspace, newsletter_id: int) -> Newsletter:
     return newsletter
 
 
+# How an error message names a newsletter's state ("The newsletter is being sent; …"); the API
+# gives the state itself as ``state``.
+STATE_WORDS = {
+    NewsletterState.DRAFT: pgettext_lazy("newsletter state", "a draft"),
+    NewsletterState.SCHEDULED: pgettext_lazy("newsletter state", "scheduled"),
+    NewsletterState.SENDING: pgettext_lazy("newsletter state", "being sent"),
+    NewsletterState.SENT: pgettext_lazy("newsletter state", "sent"),
+    NewsletterState.CANCELLED: pgettext_lazy("newsletter state", "cancelled"),
+}
+
+
 def send(newsletter: Newsletter, *, now: datetime | None = None) -> Newsletter:
     """Send now, or at ``send_at`` when that is later; only a draft can be sent (409)."""
     now = now or clock.now()
@@ -132,7 +143,8 @@ def send(newsletter: Newsletter, *, now: datetime | None = None) -> Newsletter:
             raise Conflict(
                 gettext_lazy("The newsletter is %(state)s; only a draft can be sent."),
                 code="newsletter_not_draft",
-                state=locked.state,
+                extra={"state": locked.state},
+                state=STATE_WORDS[NewsletterState(locked.state)],
             )
         if locked.send_at is not None and locked.send_at > now:
             locked.state = NewsletterState.SCHEDULED
@@ -150,7 +162,8 @@ def cancel(newsletter: Newsletter, *, now: datetime | None = None) -> Newsletter
         raise Conflict(
             gettext_lazy("The newsletter is already %(state)s."),
             code="newsletter_finished",
-            state=newsletter.state,
+            extra={"state": newsletter.state},
+            state=STATE_WORDS[NewsletterState(newsletter.state)],
         )
     sending.cancel(newsletter, now=now)
     return newsletter
