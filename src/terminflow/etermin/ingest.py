@@ -36,7 +36,6 @@ from terminflow.kit.deadlines import ReadDeadlines
 from terminflow.kit.groupcommit import GroupCommit
 from terminflow.kit.logs import accept_request_id, new_request_id
 from terminflow.kit.metrics import WEB_PUSHES
-from terminflow.kit.sqlite.base import leave_checkpoints
 
 from .models import EterminAccount, WebPush, WebPushStatus
 from .pushes import UnreadablePush, UnsupportedCharset, check_push, push_codec
@@ -325,9 +324,6 @@ class IngestWriter:
     def _write(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
         if self._sql is None:
             self._sql = _Statements()
-            if connection.vendor == "sqlite":
-                # Every push of the next batch waits for this thread: checkpoints go elsewhere.
-                leave_checkpoints()
         sql = self._sql
         connection.ensure_connection()
         cursor = connection.connection.cursor()

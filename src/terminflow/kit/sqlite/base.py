@@ -16,11 +16,6 @@ may call ``redoable_commits()``: its commits then skip their fsync (``synchronou
 WAL mode a crash of the process loses nothing, a power cut may lose its last commits, never
 half of one). The fsync is taken while holding the write lock, so skipping it shortens every
 hold that the web push writer may be waiting behind; the writer's own commits keep theirs.
-
-A thread whose commits someone waits for (the web push writer) calls ``leave_checkpoints()``:
-SQLite then no longer copies the WAL back into the database file at the end of its commits
-(an automatic checkpoint, tens of milliseconds with its fsyncs, on the committing thread)
-unless the WAL has grown very large; other connections (the worker's, the pages') do it.
 """
 
 from __future__ import annotations
@@ -40,14 +35,10 @@ POLL_SECONDS = 0.0005
 
 _CHECKED_COMPANIONS: set[str] = set()
 
-# Per thread: set by ``redoable_commits()`` and ``leave_checkpoints()``.
+# Per thread: set by ``redoable_commits()``.
 _REDOABLE = threading.local()
-_LEAVES_CHECKPOINTS = threading.local()
 SYNCHRONOUS_FULL = 2
 SYNCHRONOUS_NORMAL = 1
-# Pages of WAL after which a thread that leaves checkpoints to others still does one (SQLite's
-# default is 1,000, about 4 MB): a safety net for a server whose other connections stay idle.
-FAR_CHECKPOINT_PAGES = 16_000
 
 
 def redoable_commits() -> None:
@@ -70,23 +61,6 @@ def _relax(raw: Any) -> None:
     (level,) = raw.execute("PRAGMA synchronous").fetchone()
     if level == SYNCHRONOUS_FULL:
         raw.execute(f"PRAGMA synchronous={SYNCHRONOUS_NORMAL}")
-
-
-def leave_checkpoints() -> None:
-    """Let other connections do this thread's automatic WAL checkpoints, now and later.
-
-    For a thread whose commits others wait for: a checkpoint runs on the thread whose commit
-    pushed the WAL past the threshold, after that commit, and delays its next one.
-    """
-    _LEAVES_CHECKPOINTS.on = True
-    from django.db import connection
-
-    if connection.vendor == "sqlite" and connection.connection is not None:
-        _raise_checkpoint_threshold(connection.connection)
-
-
-def _raise_checkpoint_threshold(raw: Any) -> None:
-    raw.execute(f"PRAGMA wal_autocheckpoint={FAR_CHECKPOINT_PAGES}")
 
 
 def make_private(name: str) -> None:
@@ -123,8 +97,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         raw = super().get_new_connection(conn_params)
         if getattr(_REDOABLE, "on", False):
             _relax(raw)
-        if getattr(_LEAVES_CHECKPOINTS, "on", False):
-            _raise_checkpoint_threshold(raw)
         return raw
 
     def _start_transaction_under_autocommit(self) -> None:
