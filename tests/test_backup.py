@@ -184,3 +184,94 @@ def test_backup_on_postgresql_without_pg_dump_says_so_in_one_line(tmp_path: Path
         "(Debian: apt install postgresql-client) matching the server's major version\n"
     )
     assert not (tmp_path / "x.backup").exists()
+
+
+def _image_file(data_dir: Path, relative: str, colour: str) -> bytes:
+    from PIL import Image as Pillow
+
+    target = data_dir / "media" / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Pillow.new("RGB", (3, 2), colour).save(target, "PNG")
+    return target.read_bytes()
+
+
+def test_the_images_of_emails_are_backed_up_and_restored(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    # given two workspaces' image files in the data folder, and a stray file beside them
+    source_dir, restored_dir = tmp_path / "data", tmp_path / "restored-data"
+    env = TerminflowServer(source_dir).environment()
+    red = _image_file(source_dir, "7/Ab3-_x.png", "red")
+    blue = _image_file(source_dir, "12/zZ9.png", "blue")
+    (source_dir / "media" / "notes.txt").write_text("not an image")
+    file = tmp_path / "terminflow.backup"
+
+    # when a backup is taken and restored into an empty database with an empty data folder
+    made = terminflow(env, "backup", str(file))
+    restored_env = {
+        **env,
+        "TERMINFLOW_DATABASE_URL": fresh_database,
+        "TERMINFLOW_DATA_DIR": str(restored_dir),
+    }
+    put_back = terminflow(restored_env, "restore", str(file))
+
+    # then both images are back, byte for byte, and nothing else
+    assert made.returncode == 0, made.stderr
+    assert "2 images" in made.stdout
+    assert put_back.returncode == 0, put_back.stderr
+    assert "2 images" in put_back.stdout
+    media = restored_dir / "media"
+    assert sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()) == [
+        "12/zZ9.png",
+        "7/Ab3-_x.png",
+    ]
+    assert (media / "7/Ab3-_x.png").read_bytes() == red
+    assert (media / "12/zZ9.png").read_bytes() == blue
+    # and the restored database keeps no trace of how they travelled
+    if fresh_database.startswith("sqlite:"):
+        with sqlite3.connect(fresh_database.removeprefix("sqlite://")) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        assert "terminflow_backup_media" not in tables
+        assert "etermin_inbox" in tables
+
+
+def test_a_backup_cannot_write_outside_the_media_folder(
+    tmp_path: Path, fresh_database: str
+) -> None:
+    # given a backup altered to carry files with paths that leave the media folder
+    source_dir, restored_dir = tmp_path / "data", tmp_path / "restored-data"
+    env = TerminflowServer(source_dir).environment()
+    _image_file(source_dir, "1/good.png", "green")
+    file = tmp_path / "terminflow.backup"
+    assert terminflow(env, "backup", str(file)).returncode == 0
+    evil = ["../../escaped.png", "1/../../escaped.png", "/tmp/escaped.png", "1/x.sh"]
+    if connection.vendor == "sqlite":
+        with sqlite3.connect(file) as db:
+            db.executemany(
+                "INSERT INTO terminflow_backup_media VALUES (?, ?)", [(p, b"evil") for p in evil]
+            )
+    else:
+        import io
+        import tarfile
+
+        with tarfile.open(file, "a") as archive:
+            for path in evil:
+                info = tarfile.TarInfo("media/" + path)
+                info.size = 4
+                archive.addfile(info, io.BytesIO(b"evil"))
+
+    # when it is restored
+    restored_env = {
+        **env,
+        "TERMINFLOW_DATABASE_URL": fresh_database,
+        "TERMINFLOW_DATA_DIR": str(restored_dir),
+    }
+    put_back = terminflow(restored_env, "restore", str(file))
+
+    # then only the real image is written, nowhere else
+    assert put_back.returncode == 0, put_back.stderr
+    assert "1 image" in put_back.stdout
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert [p for p in written if "escaped" in p or p.endswith(".sh")] == []
+    assert (restored_dir / "media" / "1" / "good.png").is_file()
+    assert not Path("/tmp/escaped.png").exists()

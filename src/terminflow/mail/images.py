@@ -183,7 +183,7 @@ def list_images(workspace: Any, *, limit: int = 200) -> list[Image]:
     return list(Image.objects.filter(workspace=workspace).order_by("-id")[: max(1, limit)])
 
 
-def _file_for(path: str) -> tuple[Path, str] | None:
+def file_for(path: str) -> tuple[Path, str] | None:
     """The file behind ``<workspace id>/<name>.<ext>``; None for anything else."""
     folder, _slash, filename = path.partition("/")
     stem, _dot, extension = filename.rpartition(".")
@@ -196,7 +196,7 @@ def _file_for(path: str) -> tuple[Path, str] | None:
 
 async def serve(request: Request) -> Response:
     """``GET /media/<workspace id>/<name>.<ext>``: the file, cached for a year; else 404."""
-    found = _file_for(request.path_params["path"])
+    found = file_for(request.path_params["path"])
     if found is None or not found[0].is_file():
         return PlainTextResponse("Not Found", status_code=404)
     path, content_type = found
