@@ -3,8 +3,9 @@
 One command: ``.venv/bin/python bench/contact_import.py [--rows 20000]``. A subprocess:
 
 1. migrates a fresh SQLite database (WAL, ``synchronous=FULL`` as in production), creates a
-   workspace, and uploads a generated CSV of ``--rows`` contacts (email, names, phone, tags)
-   through ``contact_import.start_import``, then maps its columns (``configure``);
+   workspace, and uploads a generated CSV of ``--rows`` contacts (email, names, phone, tags;
+   with ``--fields`` also a birthday and a town, two contact fields of the workspace) through
+   ``contact_import.start_import``, then maps its columns (``configure``);
 2. imports it as the progress page does, one ``import_chunk`` call per request, until done;
 3. meanwhile a probe thread, as the web push writer would, takes the write lock (``BEGIN
    IMMEDIATE`` on its own connection, asked every 0.5 ms as ``terminflow.kit.sqlite`` does)
@@ -30,10 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bench_database, median, percentile, report, run_child, setup_django
 
 
-def sample_csv(rows: int) -> bytes:
-    lines = ["E-Mail;Vorname;Nachname;Telefon;Tags"]
+def sample_csv(rows: int, *, fields: bool = False) -> bytes:
+    lines = ["E-Mail;Vorname;Nachname;Telefon;Tags" + (";Geburtstag;Ort" if fields else "")]
     for i in range(rows):
-        lines.append(f"person{i:06d}@example.com;Anna;Muster {i};+41 44 000 {i % 100:02d} 00;neu")
+        line = f"person{i:06d}@example.com;Anna;Muster {i};+41 44 000 {i % 100:02d} 00;neu"
+        if fields:
+            line += f";{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d};Zürich {i % 7}"
+        lines.append(line)
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -65,28 +69,29 @@ class Probe(threading.Thread):
             conn.close()
 
 
-def child(rows: int) -> None:
+def child(rows: int, fields: bool) -> None:
     setup_django()
     from django.db import connection
 
+    from terminflow.contacts import services as contacts
     from terminflow.web import contact_import
     from terminflow.web.models import ImportStatus
     from terminflow.workspaces.services import get_or_create_workspace
 
     workspace = get_or_create_workspace("Praxis Seefeld")
-    raw = sample_csv(rows)
+    mapping = {"0": "email", "1": "first_name", "2": "last_name", "3": "phone", "4": "tags"}
+    if fields:
+        contacts.create_field(workspace, key="birthday", type="date", label="Geburtstag")
+        contacts.create_field(workspace, key="town", type="text", label="Ort")
+        mapping.update({"5": "field:birthday", "6": "field:town"})
+    raw = sample_csv(rows, fields=fields)
     probe = Probe(str(connection.settings_dict["NAME"]))
     probe.start()
     started = time.perf_counter()
     item = contact_import.start_import(workspace, None, filename="kontakte.csv", raw=raw)
     upload_seconds = time.perf_counter() - started
     upload_waits = list(probe.waits)
-    contact_import.configure(
-        item,
-        mapping={"0": "email", "1": "first_name", "2": "last_name", "3": "phone", "4": "tags"},
-        email_status="unknown",
-        add_tags=[],
-    )
+    contact_import.configure(item, mapping=mapping, email_status="unknown", add_tags=[])
     # Each transaction of a step, where the code has them apart (one step was one before).
     transactions: list[float] = []
     inner = getattr(contact_import, "_import_some", None)
@@ -134,14 +139,16 @@ def child(rows: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--fields", action="store_true", help="a date and a text field too")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.rows)
+        child(args.rows, args.fields)
         return
     with bench_database("sqlite", "tf_bench_import") as env:
         env["TERMINFLOW_SQLITE_SYNCHRONOUS"] = "FULL"
-        result = run_child(Path(__file__), ["--rows", str(args.rows)], env)
+        extra = ["--fields"] if args.fields else []
+        result = run_child(Path(__file__), ["--rows", str(args.rows), *extra], env)
     assert result["created"] == args.rows, f"{result['created']} of {args.rows} created"
     print(
         f"upload of {args.rows:,} rows: {result['upload_s']:.2f} s "

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from terminflow.campaigns.engine import advance_due
 from terminflow.campaigns.models import Enrollment, Run, RunStatus
 from terminflow.campaigns.services import reset_contact
-from terminflow.contacts.models import ConsentEvent, Contact, EmailStatus, Note
+from terminflow.contacts.models import ConsentEvent, Contact, EmailStatus, FieldValue, Note
 from terminflow.contacts.services import create_contact
 from terminflow.etermin.models import Appointment, AppointmentStatus, WebPush
 from terminflow.etermin.processing import process_pending
@@ -175,6 +175,9 @@ def test_modified_push_moves_fields_and_retimes_waiting_reminder(workspace):
     assert inbox(push) == ("processed", "")
     contact.refresh_from_db()
     assert contact.fields["appointment_start"] == "2026-12-04T20:00:00+00:00"
+    assert list(FieldValue.objects.filter(contact=contact).values_list("moment", flat=True)) == [
+        datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
+    ]
     wait.refresh_from_db()
     assert wait.status == RunStatus.PENDING
     assert wait.due_at == datetime(2026, 12, 3, 20, 0, tzinfo=UTC)

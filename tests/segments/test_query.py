@@ -332,6 +332,34 @@ def test_a_count_is_one_query_on_contacts(cast: Any, workspace: Any):
     )
     with CaptureQueriesContext(connection) as queries:
         assert services.count(segment, now=NOW) == 1  # anna
-    on_contacts = [q["sql"] for q in queries if "contacts_contact" in q["sql"]]
+    on_contacts = [q["sql"] for q in queries if '"contacts_contact"' in q["sql"]]
     assert len(on_contacts) == 1
     assert on_contacts[0].upper().startswith("SELECT COUNT(*)")
+    # On SQLite the date window and the two tags were counted up to a cap first, to choose
+    # which of them drives the count (segments.query); PostgreSQL's planner chooses itself.
+    # Three renewals are due, so each tag is counted up to 3 only.
+    probes = [q["sql"] for q in queries if q["sql"].startswith("SELECT COUNT(*) FROM (SELECT")]
+    limits = [sql.rsplit("LIMIT ", 1)[1] for sql in probes]
+    if connection.vendor == "sqlite":
+        assert limits == ["50000) subquery", "3) subquery", "3) subquery"]
+    else:
+        assert limits == []
+
+
+def test_on_sqlite_the_smallest_condition_an_index_answers_drives_the_count(cast, workspace):
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's planner chooses the order itself")
+    segment = make_segment(
+        workspace,
+        {"type": "field", "field": "renewal", "op": "last_days", "days": 1},  # carla, emil
+        {"type": "tags", "match": "any", "tags": ["VIP-Liste"]},  # emil
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert services.count(segment, now=NOW) == 1  # emil
+    # The tag's one contact is the list; the renewal is looked up for that contact only.
+    count = queries[-1]["sql"]
+    listed = '"contacts_contact"."id" IN (SELECT U0."contact_id" AS "contact_id" FROM '
+    assert count.startswith('SELECT COUNT(*) AS "__count" FROM "contacts_contact"')
+    assert listed + '"contacts_contacttag"' in count
+    assert listed + '"contacts_fieldvalue"' not in count
+    assert 'EXISTS(SELECT 1 AS "a" FROM "contacts_fieldvalue" U0' in count

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import codecs
+from datetime import date
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from terminflow.contacts.models import Contact
+from terminflow.contacts.models import Contact, FieldValue
 from terminflow.contacts.services import create_contact, create_field, tag_names
 from terminflow.web import contact_import
 from terminflow.web.models import ContactImport, ContactImportRow, ImportStatus
@@ -99,6 +100,10 @@ def test_import_runs_in_chunks_and_reports_rejected_rows(editor_client, workspac
     ben = Contact.objects.get(email="ben@example.com")
     assert (ben.first_name, ben.email_status) == ("Ben", "confirmed_import")
     assert not Contact.objects.filter(email="carla@example.com").exists()
+    # the birthday is in the typed copy segments compare (Ben's was empty)
+    assert list(FieldValue.objects.values_list("contact__email", "date", "month_day")) == [
+        ("anna@example.com", date(1990, 4, 1), 401)
+    ]
     # and the report lists them
     page = editor_client.get(f"/contacts/import/{item.pk}/").content.decode()
     assert "kein-email" in page

@@ -101,6 +101,41 @@ class Contact(models.Model):
         return self.email
 
 
+class FieldValue(models.Model):
+    """One contact's value of one field in a typed, indexed column: a copy for queries.
+
+    ``Contact.fields`` stays the record; ``contacts.field_values`` keeps one row per contact
+    and field with a value equal to it, in the same transaction as every write of
+    ``fields``. Segments compare here, where an index range finds the contacts instead of a
+    read of every contact's JSON (docs/decisions/0008). Exactly one typed column is set per
+    row (two for dates); a row whose value has no typed form keeps them all empty.
+    """
+
+    # The key: the field stands for workspace and key in one integer, and leads.
+    pk = models.CompositePrimaryKey("field", "contact")
+    field = models.ForeignKey(Field, on_delete=models.CASCADE, related_name="+", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(null=True)  # text and select fields
+    number = models.FloatField(null=True)  # number fields; checkbox fields as 1 or 0
+    date = models.DateField(null=True)
+    month_day = models.PositiveSmallIntegerField(null=True)  # of a date: 1231 for 31 December
+    moment = models.DateTimeField(null=True)  # datetime fields
+
+    class Meta:
+        # One partial index per typed column: each row is in the one its type uses.
+        indexes = [
+            models.Index(
+                fields=["field", column, "contact"],
+                name=f"field_value_{column}",
+                condition=models.Q(**{f"{column}__isnull": False}),
+            )
+            for column in ("number", "date", "month_day", "moment")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field_id}:{self.contact_id}"
+
+
 class Tag(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tags")
     name = models.CharField(max_length=100)
@@ -115,8 +150,13 @@ class Tag(models.Model):
 
 
 class ContactTag(models.Model):
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="contact_tags")
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contact_tags")
+    # No index of their own: (contact, tag) and (tag, contact) below lead with each.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="contact_tags", db_index=False
+    )
+    tag = models.ForeignKey(
+        Tag, on_delete=models.CASCADE, related_name="contact_tags", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

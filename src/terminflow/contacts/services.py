@@ -1,5 +1,8 @@
 """Contact services: the only code that writes contacts, fields, tags, notes and consent events.
 
+Field values go into ``Contact.fields`` and, in the same transaction, into their typed copy
+for queries (``field_values``).
+
 Every function validates all of its input before it writes anything, so a typed error
 (``Unprocessable``, ``Conflict``) leaves the caller's transaction usable and nothing stored.
 Writes run in the caller's transaction when there is one (one request or one job = one
@@ -31,7 +34,7 @@ from terminflow.kit import clock
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
 from terminflow.workspaces.models import Workspace
 
-from . import signals
+from . import field_values, signals
 from .models import (
     ConsentEvent,
     ConsentKind,
@@ -415,15 +418,16 @@ def _clean_field_values(
     workspace: Workspace,
     values: dict[str, Any],
     definitions: Mapping[str, Field] | None = None,
-) -> dict[str, Any]:
-    """Stored forms by key (None = clear), or ``Unprocessable`` listing every problem.
+) -> tuple[dict[str, Any], dict[str, Field]]:
+    """Stored forms by key (None = clear) and the fields by key; else ``Unprocessable``.
 
-    ``definitions`` are fields the caller already read; only the others are looked up.
+    ``definitions`` are fields the caller already read; only the others are looked up. The
+    ``Unprocessable`` lists every problem.
     """
     if not isinstance(values, dict):
         raise Unprocessable(gettext_lazy("fields: must be an object of field keys and values."))
     if not values:
-        return {}
+        return {}, {}
     by_key = {
         key: definition
         for key, definition in (definitions or {}).items()
@@ -450,7 +454,7 @@ def _clean_field_values(
             problems.append({"field": key, "message": exc.detail})
     if problems:
         raise Unprocessable("; ".join(p["message"] for p in problems), extra={"errors": problems})
-    return cleaned
+    return cleaned, by_key
 
 
 def set_field(contact: Contact, key: str, value: Any, *, source: str = "") -> None:
@@ -471,10 +475,10 @@ def set_fields(
     ``definitions`` (key → ``Field`` of the contact's workspace) spares reading field
     definitions the caller already holds, e.g. once for a whole batch.
     """
-    cleaned = _clean_field_values(contact.workspace, values, definitions)
+    cleaned, fields = _clean_field_values(contact.workspace, values, definitions)
     if cleaned:
         with transaction.atomic(savepoint=False):
-            _apply_fields(contact, cleaned, source=source)
+            _apply_fields(contact, cleaned, fields, source=source)
 
 
 def set_fields_many(
@@ -490,13 +494,16 @@ def set_fields_many(
     whose stored value changed, in the order of ``items``. The signals are sent after all
     writes, so a contact listed twice is seen with its final fields by each of its signals.
     """
-    cleaned = [
-        (contact, _clean_field_values(contact.workspace, values, definitions))
+    checked = [
+        (contact, *_clean_field_values(contact.workspace, values, definitions))
         for contact, values in items
     ]
-    cleaned = [(contact, values) for contact, values in cleaned if values]
+    cleaned = [(contact, values) for contact, values, _ in checked if values]
     if not cleaned:
         return
+    fields_of: dict[int, dict[str, Field]] = {}
+    for contact, _values, known in checked:
+        fields_of.setdefault(contact.pk, {}).update(known)
     with transaction.atomic(savepoint=False):
         # Read under the row locks so concurrent jobs setting other fields lose nothing.
         current: dict[int, dict[str, Any]] = {
@@ -528,13 +535,19 @@ def set_fields_many(
             if contact.pk in changed:
                 contact.updated_at = now
         Contact.objects.bulk_update(list(changed.values()), ["fields", "updated_at"])
+        field_values.store(
+            (contact.pk, fields_of[contact.pk][key], current[contact.pk].get(key))
+            for contact, key, _, _ in changes
+        )
         for contact, key, old, new in changes:
             signals.field_changed.send(
                 sender=Contact, contact=contact, key=key, old=old, new=new, source=source
             )
 
 
-def _apply_fields(contact: Contact, cleaned: dict[str, Any], *, source: str) -> None:
+def _apply_fields(
+    contact: Contact, cleaned: dict[str, Any], fields: dict[str, Field], *, source: str
+) -> None:
     # Read under the row lock so two jobs setting different fields do not lose each other's.
     current = dict(
         Contact.objects.select_for_update()
@@ -559,6 +572,7 @@ def _apply_fields(contact: Contact, cleaned: dict[str, Any], *, source: str) -> 
     now = clock.now()
     Contact.objects.filter(pk=contact.pk).update(fields=current, updated_at=now)
     contact.updated_at = now
+    field_values.store((contact.pk, fields[key], new) for key, _, new in changes)
     for key, old, new in changes:
         signals.field_changed.send(
             sender=Contact, contact=contact, key=key, old=old, new=new, source=source
@@ -675,9 +689,8 @@ def create_contact(
     phone = normalize_phone(phone, region=phone_region(workspace))
     email_status = _clean_status(email_status)
     _refuse_doi_by_hand(EmailStatus.UNKNOWN, email_status, doi_proof)
-    cleaned_fields = {
-        k: v for k, v in _clean_field_values(workspace, fields or {}).items() if v is not None
-    }
+    cleaned_fields, definitions = _clean_field_values(workspace, fields or {})
+    cleaned_fields = {k: v for k, v in cleaned_fields.items() if v is not None}
     tag_names = _clean_tag_names(tags or [])
     existing = _first(_by_email(workspace, email).values_list("pk", flat=True))
     if existing is not None:
@@ -693,6 +706,9 @@ def create_contact(
             fields=cleaned_fields,
         )
         if contact is not None:
+            field_values.store(
+                (contact.pk, definitions[key], value) for key, value in cleaned_fields.items()
+            )
             if email_status != EmailStatus.UNKNOWN:
                 _record_status(
                     contact,
@@ -746,7 +762,7 @@ def update_contact(contact: Contact, **changes: Any) -> Contact:
             columns["phone"] = phone
     status = _clean_status(changes["email_status"]) if "email_status" in changes else None
     _refuse_doi_by_hand(contact.email_status, status, None)
-    cleaned_fields = _clean_field_values(workspace, changes.get("fields") or {})
+    cleaned_fields, definitions = _clean_field_values(workspace, changes.get("fields") or {})
     tag_names = _clean_tag_names(changes["tags"]) if changes.get("tags") is not None else None
 
     conflict = False
@@ -766,7 +782,7 @@ def update_contact(contact: Contact, **changes: Any) -> Contact:
             if status is not None:
                 set_email_status(contact, status, source=source)
             if cleaned_fields:
-                _apply_fields(contact, cleaned_fields, source=source)
+                _apply_fields(contact, cleaned_fields, definitions, source=source)
             if tag_names is not None:
                 _replace_tags(contact, tag_names, source=source)
     if conflict:
