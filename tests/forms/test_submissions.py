@@ -107,6 +107,26 @@ def test_a_processed_submission_is_not_taken_again_after_its_lease(workspace: Wo
     assert ConsentEvent.objects.filter(kind="doi_requested").count() == 1
 
 
+def test_with_nothing_due_the_sweep_only_reads(workspace: Workspace) -> None:
+    # given a sign-up already processed
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    form = make_form(workspace)
+    sign_up(form, email="anna@example.com")
+    submissions.process_due()
+
+    # when the sweep looks again
+    with CaptureQueriesContext(connection) as queries:
+        moved = submissions.process_due()
+
+    # then it found nothing with one read, and took no lock (a write transaction on SQLite)
+    assert moved == 0
+    assert len(queries) == 1
+    assert queries[0]["sql"].startswith("SELECT")
+    assert "FOR UPDATE" not in queries[0]["sql"]
+
+
 def test_a_submission_of_a_deleted_field_is_still_taken(workspace: Workspace) -> None:
     make_field(workspace, "city", "text")
     form = make_form(workspace, fields=[{"key": "city"}])

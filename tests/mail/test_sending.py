@@ -63,6 +63,26 @@ def test_queued_email_is_delivered_with_its_message_id_and_headers(
     assert len(smtp.messages) == 1
 
 
+def test_with_nothing_due_the_sender_only_reads(workspace: Workspace, smtp: SmtpServer) -> None:
+    # given an email already sent, and one due only tomorrow
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    queue(workspace)
+    sending.send_due(now=T0)
+    [later] = queue(workspace, email="later@example.com")
+    Outbox.objects.filter(pk=later.pk).update(next_attempt_at=T0 + timedelta(days=1))
+
+    # when the sender looks again
+    with CaptureQueriesContext(connection) as queries:
+        moved = sending.send_due(now=T0 + timedelta(minutes=1))
+
+    # then it moved nothing, and only read: no transaction (the write lock on SQLite)
+    assert moved == 0
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT"] * len(queries)
+    assert len(smtp.messages) == 1
+
+
 def test_non_ascii_subject_and_dot_lines_survive_the_trip(
     workspace: Workspace, smtp: SmtpServer
 ) -> None:

@@ -93,10 +93,13 @@ def backoff(attempts: int, longest: timedelta) -> timedelta:
 
 
 def _claim(now: datetime, size: int, skip_domains: Sequence[str] = ()) -> list[dict[str, Any]]:
+    due = Outbox.objects.filter(status=OutboxStatus.QUEUED, next_attempt_at__lte=now)
+    # Read before the transaction: on SQLite it takes the one write lock at its start, and the
+    # sender is woken after every processed batch of pushes, mostly to find nothing due.
+    if not due.exists():
+        return []
     with transaction.atomic():
-        query = Outbox.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-            status=OutboxStatus.QUEUED, next_attempt_at__lte=now
-        )
+        query = due.select_for_update(skip_locked=True, of=("self",))
         for domain in skip_domains:
             query = query.exclude(to_email__iendswith="@" + domain)
         query = query.order_by("next_attempt_at", "id").values(*_FIELDS)
