@@ -100,6 +100,34 @@ BARE_APP = textwrap.dedent(
 # -- servers -------------------------------------------------------------------------------------
 
 
+def serve_both(
+    work: Path, tf_env: dict[str, str], base_env: dict[str, str]
+) -> tuple[Server, Server]:
+    """``terminflow serve`` and the bare app (``work/bare_app.py``), not started yet."""
+    terminflow = Server(
+        "terminflow",
+        [
+            *(sys.executable, "-m", "terminflow.cli", "serve", "--host", "127.0.0.1"),
+            *("--port", "{port}", "--log-level", "warning"),
+        ],
+        tf_env,
+        work / "terminflow.log",
+    )
+    # Same server software and settings as `terminflow serve`: uvicorn, one process, loop and
+    # HTTP parser chosen the same way ("auto": uvloop and httptools), no access log.
+    bare = Server(
+        "bare",
+        [
+            *(sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1"),
+            *("--port", "{port}", "--log-level", "warning", "--no-access-log"),
+            *("--app-dir", str(work)),
+        ],
+        base_env,
+        work / "bare.log",
+    )
+    return terminflow, bare
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -347,7 +375,7 @@ class Connection:
             self.writer.close()
 
 
-def _percentile(sorted_values: list[float], pct: float) -> float:
+def percentile(sorted_values: list[float], pct: float) -> float:
     if not sorted_values:
         return float("nan")
     index = min(len(sorted_values) - 1, round(pct / 100 * (len(sorted_values) - 1)))
@@ -400,8 +428,8 @@ async def _paced(
     latencies.sort()
     return LoadResult(
         rps=len(latencies) / elapsed,
-        p50_ms=_percentile(latencies, 50) * 1000,
-        p99_ms=_percentile(latencies, 99) * 1000,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
         **counts,
     )
 
@@ -436,13 +464,13 @@ async def _closed(url: str, prefix: str, *, seconds: float, connections: int) ->
     latencies.sort()
     return LoadResult(
         rps=len(latencies) / elapsed,
-        p50_ms=_percentile(latencies, 50) * 1000,
-        p99_ms=_percentile(latencies, 99) * 1000,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
         **counts,
     )
 
 
-def _run(coro: object) -> LoadResult:
+def run_load(coro: object) -> LoadResult:
     try:
         import uvloop
 
@@ -511,27 +539,7 @@ def main() -> int:
     script = work / "push.lua"
     script.write_text(WRK_SCRIPT)
 
-    terminflow = Server(
-        "terminflow",
-        [
-            *(sys.executable, "-m", "terminflow.cli", "serve", "--host", "127.0.0.1"),
-            *("--port", "{port}", "--log-level", "warning"),
-        ],
-        tf_env,
-        work / "terminflow.log",
-    )
-    # Same server software and settings as `terminflow serve`: uvicorn, one process, loop and
-    # HTTP parser chosen the same way ("auto": uvloop and httptools), no access log.
-    bare = Server(
-        "bare",
-        [
-            *(sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1"),
-            *("--port", "{port}", "--log-level", "warning", "--no-access-log"),
-            *("--app-dir", str(work)),
-        ],
-        base_env,
-        work / "bare.log",
-    )
+    terminflow, bare = serve_both(work, tf_env, base_env)
     servers = {"bare": bare, "terminflow": terminflow}
     closed: dict[tuple[str, int], list[LoadResult]] = {
         (name, c): [] for name in servers for c in concurrencies
@@ -545,7 +553,7 @@ def main() -> int:
     def closed_load(url: str, prefix: str, seconds: float, connections: int) -> LoadResult:
         if use_wrk:
             return wrk_load(url, prefix, seconds=seconds, connections=connections, script=script)
-        return _run(_closed(url, prefix, seconds=seconds, connections=connections))
+        return run_load(_closed(url, prefix, seconds=seconds, connections=connections))
 
     def report(label: str, result: LoadResult) -> None:
         print(
@@ -599,7 +607,7 @@ def main() -> int:
             for name, server in servers.items():
                 url = f"{server.url}/hooks/etermin/{token}"
                 prefix = f"paced-{run}-{name}-"
-                result = _run(
+                result = run_load(
                     _paced(url, prefix, rate=args.rate, seconds=args.seconds, connections=32)
                 )
                 paced[name].append(result)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import Server, _percentile, _run
+from ingest import percentile, run_load, serve_both
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 5.0
@@ -209,8 +209,8 @@ async def paced(
     await asyncio.gather(*workers)
     latencies.sort()
     return Result(
-        p50_ms=_percentile(latencies, 50) * 1000,
-        p99_ms=_percentile(latencies, 99) * 1000,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
         **counts,
     )
 
@@ -246,25 +246,7 @@ def main() -> int:
     print(f"preparing the database (migrate, {args.emails} tracked emails) ...", flush=True)
     paths = prepare(tf_env, args.emails)
     (work / "bare_app.py").write_text(BARE_APP)
-    terminflow = Server(
-        "terminflow",
-        [
-            *(sys.executable, "-m", "terminflow.cli", "serve", "--host", "127.0.0.1"),
-            *("--port", "{port}", "--log-level", "warning"),
-        ],
-        tf_env,
-        work / "terminflow.log",
-    )
-    bare = Server(
-        "bare",
-        [
-            *(sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1"),
-            *("--port", "{port}", "--log-level", "warning", "--no-access-log"),
-            *("--app-dir", str(work)),
-        ],
-        base_env,
-        work / "bare.log",
-    )
+    terminflow, bare = serve_both(work, tf_env, base_env)
     servers = {"bare": bare, "terminflow": terminflow}
     results: dict[str, list[Result]] = {name: [] for name in servers}
     database = data_dir / "terminflow.sqlite3"
@@ -279,14 +261,14 @@ def main() -> int:
         )
         warm_redirects = 0
         for name, server in servers.items():  # warm-up: connections, caches, first batches
-            warm = _run(paced(server.url, paths, rate=args.rate, seconds=2, connections=8))
+            warm = run_load(paced(server.url, paths, rate=args.rate, seconds=2, connections=8))
             if name == "terminflow":
                 warm_redirects = warm.redirects
         for run in range(args.runs):
             for name, server in servers.items():
                 assert server.process is not None
                 cpu_before = cpu_seconds(server.process.pid)
-                result = _run(
+                result = run_load(
                     paced(
                         server.url,
                         paths,

@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.db import connection
 
@@ -91,17 +91,21 @@ def _media_files() -> Iterator[tuple[str, Path]]:
                 yield relative, file
 
 
-def _put_media(files: Iterable[tuple[str, bytes]]) -> int:
+def _put_media(files: Iterable[tuple[str, bytes | IO[bytes] | None]]) -> int:
     """Write restored image files; a name that is not an image path is skipped, never followed."""
     written = 0
     for relative, data in files:
         found = images.file_for(relative)
-        if found is None:
+        if found is None or data is None:
             continue
         target = found[0]
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
-        partial.write_bytes(data)
+        with partial.open("wb") as handle:
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                shutil.copyfileobj(data, handle)
         partial.replace(target)
         written += 1
     return written
@@ -230,19 +234,15 @@ def _pg_restore_with_media(source: Path) -> str:
             if not handle.read(len(PG_DUMP_MAGIC)).startswith(PG_DUMP_MAGIC):
                 raise BackupError(f"{source} holds no pg_dump custom-format backup")
         # Read, never extracted: a member's name is checked as an image path, so nothing can
-        # be written outside the media folder whatever the archive says.
+        # be written outside the media folder whatever the archive says. Each file is copied
+        # in chunks, never read whole into memory.
         count = _put_media(
-            (m.name.removeprefix(MEDIA_PREFIX), _member_bytes(archive, m))
+            (m.name.removeprefix(MEDIA_PREFIX), archive.extractfile(m))
             for m in archive.getmembers()
             if m.isfile() and m.name.startswith(MEDIA_PREFIX)
         )
-        done = _pg_restore(dump)
-    return f"{done.replace(str(dump), str(source))}, {_images(count)}"
-
-
-def _member_bytes(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    handle = archive.extractfile(member)
-    return handle.read() if handle is not None else b""
+        _pg_restore(dump)
+    return f"PostgreSQL database restored from {source} (pg_restore), {_images(count)}"
 
 
 def _pg_restore(source: Path) -> str:

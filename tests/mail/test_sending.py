@@ -79,6 +79,7 @@ def test_with_nothing_due_the_sender_only_reads(workspace: Workspace, smtp: Smtp
 
     # then it moved nothing, and only read: no transaction (the write lock on SQLite)
     assert moved == 0
+    assert queries
     assert [q["sql"].split()[0] for q in queries] == ["SELECT"] * len(queries)
     assert len(smtp.messages) == 1
 
