@@ -31,7 +31,7 @@ METRICS_TOKEN = "metrics-secret-token-1234"
 
 def get(path: str, headers: dict[str, str] | None = None) -> httpx.Response:
     async def scenario() -> httpx.Response:
-        app = create_app(run_worker=False)
+        app = create_app(run_worker=False, writer_in_child=False)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://tf") as client:

@@ -20,6 +20,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
+from django.db import connection  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse, PlainTextResponse, Response  # noqa: E402
@@ -69,11 +70,18 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=health.CONTENT_TYPE)
 
 
-def create_app(*, run_worker: bool | None = None) -> Starlette:
-    """Build the front app; ``run_worker`` defaults to ``TERMINFLOW_EMBEDDED_WORKER`` (on)."""
+def create_app(*, run_worker: bool | None = None, writer_in_child: bool | None = None) -> Starlette:
+    """Build the front app; ``run_worker`` defaults to ``TERMINFLOW_EMBEDDED_WORKER`` (on).
+
+    ``writer_in_child`` (default: on SQLite) commits web pushes in a child process (decision
+    0009), so the event loop has its GIL to itself. Tests that run the app inside the test
+    process turn it off: a child would not see the test's database.
+    """
     if run_worker is None:
         run_worker = settings.EMBEDDED_WORKER
-    writer = IngestWriter()
+    if writer_in_child is None:
+        writer_in_child = connection.vendor == "sqlite"
+    writer = IngestWriter(in_child=writer_in_child)
     tracker = Tracker()
 
     @asynccontextmanager

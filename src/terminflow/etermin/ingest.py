@@ -2,11 +2,12 @@
 
 ``POST /hooks/etermin/{token}`` first checks the token and the declared charset (nothing of the
 body is read for a request that fails either), then reads the body (at most
-``WEB_PUSH_MAX_BYTES``, within ``WEB_PUSH_BODY_TIMEOUT_SECONDS``), reads just its command and
-appointment UID (``check_push``), and hands it to the one writer thread, which commits queued
-pushes in batches (group commit: one transaction and one fsync for many pushes). The answer is
-sent only after the push's batch is committed, so a ``200 ok`` is a promise that the push
-survives a crash. Processing happens later, in the worker's inbox sweep.
+``WEB_PUSH_MAX_BYTES``, within ``WEB_PUSH_BODY_TIMEOUT_SECONDS``) and hands it to the one writer,
+which reads its command and appointment UID (``check_push``) and commits queued pushes in
+batches (group commit: one transaction and one fsync for many pushes). On SQLite the writer is a
+child process, elsewhere a thread (decision 0009). The answer is sent only after the push's
+batch is committed, so a ``200 ok`` is a promise that the push survives a crash. Processing
+happens later, in the worker's inbox sweep.
 
 Answers: ``200 ok`` stored (or a repeat of a stored push); ``400`` with the reason when the body
 cannot be read (the row is stored anyway, as ``failed``); ``404`` unknown token; ``408`` the body
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -31,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from terminflow.kit import clock
+from terminflow.kit.childcommit import ChildGroupCommit
 from terminflow.kit.crypto import token_hash
 from terminflow.kit.deadlines import ReadDeadlines
 from terminflow.kit.groupcommit import GroupCommit
@@ -55,49 +58,62 @@ WEB_PUSH_PATH = "/hooks/etermin/"
 class Outcome(enum.Enum):
     STORED = "stored"
     REPEAT = "repeat"  # byte-identical to the newest stored push of the appointment
+    UNREADABLE = "unreadable"  # stored as failed, with the reason; answered 400
     UNKNOWN_TOKEN = "unknown_token"  # noqa: S105 (a name, not a secret)
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingPush:
-    """One request as the writer needs it; ``reason`` is set when the body is unreadable."""
+class IncomingPush(NamedTuple):
+    """One request as the writer needs it. Reading the body (``check_push``) is the writer's
+    job, so the event loop only moves bytes (and a tuple pickles fast to the writer process)."""
 
     token_hash: str
     body: bytes
     content_type: str
-    body_sha256: str
-    command: str | None
-    uid: str | None
-    reason: str = ""
-    request_id: str = ""
+    request_id: str
 
 
 def incoming_push(token: str, body: bytes, content_type: str, request_id: str = "") -> IncomingPush:
-    """Read what the inbox row needs from a request; never raises for a bad body."""
+    """What the writer needs of a request; never raises for a bad body."""
     return _incoming(token_hash(token), body, content_type, request_id)
 
 
 def _incoming(
     hashed_token: str, body: bytes, content_type: str, request_id: str = ""
 ) -> IncomingPush:
-    content_type = content_type[:_CONTENT_TYPE_MAX].replace("\x00", "")
-    try:
-        header = check_push(body, content_type)
-    except UnreadablePush as exc:
-        command = uid = None
-        reason = str(exc).replace("\x00", "") or "The push cannot be read."
-    else:
-        command, uid, reason = header.command, header.uid, ""
     return IncomingPush(
-        token_hash=hashed_token,
-        body=body,
-        content_type=content_type,
-        body_sha256=hashlib.sha256(body).hexdigest(),
-        command=command,
-        uid=uid,
-        reason=reason,
-        request_id=request_id or new_request_id(),
+        hashed_token,
+        body,
+        content_type[:_CONTENT_TYPE_MAX].replace("\x00", ""),
+        request_id or new_request_id(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What the inbox row keeps of a push's body; ``reason`` is set when it is unreadable."""
+
+    body_sha256: str
+    command: str | None
+    uid: str | None
+    reason: str
+
+
+def unreadable_reason(body: bytes, content_type: str) -> str:
+    """Why the body cannot be read, or "" when it can (the text the row and the 400 carry)."""
+    try:
+        check_push(body, content_type)
+    except UnreadablePush as exc:
+        return str(exc).replace("\x00", "") or "The push cannot be read."
+    return ""
+
+
+def _read(push: IncomingPush) -> _Read:
+    sha = hashlib.sha256(push.body).hexdigest()
+    try:
+        header = check_push(push.body, push.content_type)
+    except UnreadablePush:
+        return _Read(sha, None, None, unreadable_reason(push.body, push.content_type))
+    return _Read(sha, header.command, header.uid, "")
 
 
 class _Statements:
@@ -138,6 +154,9 @@ class _Statements:
         # only then does the writer look at which rows went in (RETURNING on every batch cost
         # more than its share of the hot path).
         self.insert_tail = " ON CONFLICT DO NOTHING"
+        # On SQLite every batch decides under BEGIN IMMEDIATE, one writer at a time, so the
+        # newest row it reads is the newest there is and no key is needed.
+        self.keyed = connection.vendor != "sqlite"
         self.key_index = columns.index(by_name["dedupe_key"].column)
         self.stored_keys = "SELECT {}, {}, {}, {}, {} FROM {} WHERE {} IN ({{}})".format(
             *(
@@ -265,20 +284,26 @@ class IngestWriter:
     much of a guessed token is right.
     """
 
-    def __init__(self, *, max_batch: int = MAX_BATCH) -> None:
-        self._group: GroupCommit[IncomingPush, Outcome] = GroupCommit(
-            self._commit,
-            max_batch=max_batch,
-            name="ingest-writer",
-            on_thread_exit=_close_connection,
-        )
-        self._sql: _Statements | None = None
+    def __init__(self, *, max_batch: int = MAX_BATCH, in_child: bool = False) -> None:
+        # ``in_child``: the batches are committed in a child process (decision 0009), so the
+        # database work does not contend with the event loop for the GIL.
+        self._group: GroupCommit[IncomingPush, Outcome] | ChildGroupCommit[IncomingPush, Outcome]
+        if in_child:
+            self._group = ChildGroupCommit(store_batch, max_batch=max_batch, name="ingest-writer")
+        else:
+            self._group = GroupCommit(
+                store_batch,
+                max_batch=max_batch,
+                name="ingest-writer",
+                on_thread_exit=_close_connection,
+            )
         self.gate = TokenGate()
         self._waiting = 0  # requests on the loop awaiting their commit
 
     @property
     def on_commit(self) -> Callable[[], None] | None:
-        """Called on the writer thread after each batch that committed (e.g. wake the worker)."""
+        """Called after each batch that committed (e.g. wake the worker): on the writer thread,
+        or on the event loop when the writer is a child process."""
         return self._group.on_commit
 
     @on_commit.setter
@@ -292,12 +317,18 @@ class IngestWriter:
 
     async def start(self) -> None:
         self.gate.start()
-        self._group.start()
+        if isinstance(self._group, ChildGroupCommit):
+            await self._group.start()
+        else:
+            self._group.start()
 
     async def stop(self) -> None:
         # Joining the threads blocks; off the loop, so the last batch's callers still get answers.
         await asyncio.to_thread(self.gate.stop)
-        await asyncio.to_thread(self._group.stop)
+        if isinstance(self._group, ChildGroupCommit):
+            await self._group.stop()
+        else:
+            await asyncio.to_thread(self._group.stop)
 
     async def submit(self, push: IncomingPush) -> Outcome:
         """Store ``push``; returns once its batch is committed."""
@@ -307,99 +338,109 @@ class IngestWriter:
         finally:
             self._waiting -= 1
 
-    # -- the writer thread -----------------------------------------------------------------
 
-    def _commit(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
-        try:
-            with transaction.atomic():
-                outcomes = self._write(pushes)
-        except Exception:
-            # A broken connection (database restarted) would fail every later batch too.
-            if connection.connection is not None and not connection.is_usable():
-                connection.close()
-            raise
-        _count(pushes, outcomes)
-        return outcomes
+def store_batch(pushes: Sequence[IncomingPush]) -> list[Outcome]:
+    """Store a batch of pushes in one transaction; one outcome per push, in order.
 
-    def _write(self, pushes: Sequence[IncomingPush]) -> list[Outcome]:
-        if self._sql is None:
-            self._sql = _Statements()
-        sql = self._sql
-        connection.ensure_connection()
-        cursor = connection.connection.cursor()
-        try:
-            accounts = _accounts_by_hash(cursor, sql, {p.token_hash for p in pushes})
-            keys = {
-                (accounts[p.token_hash][0], p.uid)
-                for p in pushes
-                if p.uid is not None and p.token_hash in accounts
-            }
-            newest = _newest_sha_by_appointment(cursor, sql, keys)
-            received_at = sql.received_at.get_db_prep_value(clock.now(), connection)
-            # Dedupe: a push byte-identical to the newest stored push of the same appointment,
-            # or to one already in this batch, is eTermin sending it again, not a new event.
-            # Only the newest counts across batches: A → B → A (rescheduled there and back)
-            # are three real changes and must all be kept. Within a batch the order is that of
-            # concurrent requests, i.e. arbitrary, and a real change-and-revert takes a person
-            # far longer than a batch lasts, so any identical body there is a repeat.
-            # Two web processes can both find the same newest row and both decide to store:
-            # the dedupe key (unique) lets only the first in.
-            seen: dict[tuple[int, str], set[str]] = {}
-            rows: list[tuple[Any, ...]] = []
-            outcomes: list[Outcome] = []
-            keyed: list[tuple[int, int, IncomingPush] | None] = []  # (outcome index, account)
-            for push in pushes:
-                account = accounts.get(push.token_hash)
-                if account is None:
-                    outcomes.append(Outcome.UNKNOWN_TOKEN)
+    The writer's job, on its thread or in its child process. A raised error fails the batch
+    (the writer then retries its pushes one at a time).
+    """
+    try:
+        with transaction.atomic():
+            outcomes = _write(pushes)
+    except Exception:
+        # A broken connection (database restarted) would fail every later batch too.
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
+        raise
+    _count(outcomes)
+    return outcomes
+
+
+@functools.cache
+def _statements() -> _Statements:
+    return _Statements()
+
+
+def _write(pushes: Sequence[IncomingPush]) -> list[Outcome]:
+    sql = _statements()
+    connection.ensure_connection()
+    cursor = connection.connection.cursor()
+    try:
+        accounts = _accounts_by_hash(cursor, sql, {p.token_hash for p in pushes})
+        reads = [_read(p) if p.token_hash in accounts else None for p in pushes]
+        keys = {
+            (accounts[p.token_hash][0], r.uid)
+            for p, r in zip(pushes, reads, strict=True)
+            if r is not None and r.uid is not None
+        }
+        newest = _newest_sha_by_appointment(cursor, sql, keys)
+        received_at = sql.received_at.get_db_prep_value(clock.now(), connection)
+        # Dedupe: a push byte-identical to the newest stored push of the same appointment,
+        # or to one already in this batch, is eTermin sending it again, not a new event.
+        # Only the newest counts across batches: A → B → A (rescheduled there and back)
+        # are three real changes and must all be kept. Within a batch the order is that of
+        # concurrent requests, i.e. arbitrary, and a real change-and-revert takes a person
+        # far longer than a batch lasts, so any identical body there is a repeat.
+        # Two web processes can both find the same newest row and both decide to store:
+        # the dedupe key (unique) lets only the first in.
+        seen: dict[tuple[int, str], set[str]] = {}
+        rows: list[tuple[Any, ...]] = []
+        outcomes: list[Outcome] = []
+        # (outcome index, account, push, read) of the rows that carry a dedupe key
+        keyed: list[tuple[int, int, IncomingPush, _Read] | None] = []
+        for push, read in zip(pushes, reads, strict=True):
+            account = accounts.get(push.token_hash)
+            if account is None or read is None:
+                outcomes.append(Outcome.UNKNOWN_TOKEN)
+                continue
+            dedupe_key = None
+            keyed.append(None)
+            if read.uid is not None:
+                key = (account[0], read.uid)
+                shas = seen.setdefault(key, set())
+                sha_before, id_before = newest.get(key, ("", 0))
+                if read.body_sha256 in shas or sha_before == read.body_sha256:
+                    outcomes.append(Outcome.REPEAT)
                     continue
-                dedupe_key = None
-                keyed.append(None)
-                if push.uid is not None:
-                    key = (account[0], push.uid)
-                    shas = seen.setdefault(key, set())
-                    sha_before, id_before = newest.get(key, ("", 0))
-                    if push.body_sha256 in shas or sha_before == push.body_sha256:
-                        outcomes.append(Outcome.REPEAT)
-                        continue
-                    shas.add(push.body_sha256)
-                    dedupe_key = _dedupe_key(push.uid, push.body_sha256, id_before)
-                    keyed[-1] = (len(outcomes), account[0], push)
-                rows.append(
-                    (
-                        account[0],
-                        account[1],
-                        received_at,
-                        push.content_type,
-                        push.body,
-                        push.body_sha256,
-                        push.command,
-                        push.uid,
-                        WebPushStatus.FAILED.value if push.reason else WebPushStatus.PENDING.value,
-                        push.reason,
-                        dedupe_key,
-                        push.request_id,
-                        *sql.default_values,
-                    )
+                shas.add(read.body_sha256)
+                if sql.keyed:
+                    dedupe_key = _dedupe_key(read.uid, read.body_sha256, id_before)
+                    keyed[-1] = (len(outcomes), account[0], push, read)
+            rows.append(
+                (
+                    account[0],
+                    account[1],
+                    received_at,
+                    push.content_type,
+                    push.body,
+                    read.body_sha256,
+                    read.command,
+                    read.uid,
+                    WebPushStatus.FAILED.value if read.reason else WebPushStatus.PENDING.value,
+                    read.reason,
+                    dedupe_key,
+                    push.request_id,
+                    *sql.default_values,
                 )
-                outcomes.append(Outcome.STORED)
-            step = sql.rows_per_insert
-            for start in range(0, len(rows), step):
-                chunk = rows[start : start + step]
-                cursor.execute(sql.insert(len(chunk)), [value for row in chunk for value in row])
-                if cursor.rowcount < len(chunk):
-                    _settle_conflicts(cursor, sql, chunk, keyed[start : start + step], outcomes)
-        finally:
-            cursor.close()
-        return outcomes
+            )
+            outcomes.append(Outcome.UNREADABLE if read.reason else Outcome.STORED)
+        step = sql.rows_per_insert
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            cursor.execute(sql.insert(len(chunk)), [value for row in chunk for value in row])
+            if cursor.rowcount < len(chunk):
+                _settle_conflicts(cursor, sql, chunk, keyed[start : start + step], outcomes)
+    finally:
+        cursor.close()
+    return outcomes
 
 
-def _count(pushes: Sequence[IncomingPush], outcomes: list[Outcome]) -> None:
+def _count(outcomes: list[Outcome]) -> None:
     """Count the batch's answers once per outcome, off the request path."""
     counts: dict[str, int] = {}
-    for push, outcome in zip(pushes, outcomes, strict=True):
-        name = "unreadable" if push.reason and outcome is Outcome.STORED else outcome.value
-        counts[name] = counts.get(name, 0) + 1
+    for outcome in outcomes:
+        counts[outcome.value] = counts.get(outcome.value, 0) + 1
     for name, count in counts.items():
         WEB_PUSHES.labels(name).inc(count)
 
@@ -433,7 +474,7 @@ def _settle_conflicts(
     cursor: Any,
     sql: _Statements,
     chunk: list[tuple[Any, ...]],
-    keyed: list[tuple[int, int, IncomingPush] | None],
+    keyed: list[tuple[int, int, IncomingPush, _Read] | None],
     outcomes: list[Outcome],
 ) -> None:
     """Some rows of ``chunk`` met a row with their dedupe key: say which, and why.
@@ -448,11 +489,11 @@ def _settle_conflicts(
     for row, entry in zip(chunk, keyed, strict=True):
         if entry is None:
             continue
-        index, account_id, push = entry
+        index, account_id, push, read = entry
         uid, sha, request_id = stored[(account_id, row[sql.key_index])]
         if request_id == push.request_id:
             continue
-        if (uid, sha) == (push.uid, push.body_sha256):
+        if (uid, sha) == (read.uid, read.body_sha256):
             outcomes[index] = Outcome.REPEAT
             continue
         unkeyed = list(row)
@@ -590,8 +631,9 @@ class WebPushEndpoint:
         if outcome is Outcome.UNKNOWN_TOKEN:
             self.gate.forget(hashed)
             await _answer(send, *_NOT_FOUND)
-        elif push.reason:
-            await _answer(send, *_plain(400, push.reason))
+        elif outcome is Outcome.UNREADABLE:
+            # Read again for its reason: rare, and the writer's answer stays one word.
+            await _answer(send, *_plain(400, unreadable_reason(push.body, push.content_type)))
         else:
             await _answer(send, *_OK)
 

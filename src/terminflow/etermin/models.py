@@ -78,9 +78,15 @@ class WebPushStatus(models.TextChoices):
 class WebPush(models.Model):
     """One HTTP request eTermin sent us, stored raw before anything else (the inbox)."""
 
-    account = models.ForeignKey(EterminAccount, on_delete=models.CASCADE, related_name="pushes")
+    # No index of their own: the (account, appointment_uid, id) and (workspace, id) indexes
+    # below serve every lookup by either, and each index is written on every push.
+    account = models.ForeignKey(
+        EterminAccount, on_delete=models.CASCADE, related_name="pushes", db_index=False
+    )
     workspace_id: int
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     received_at = models.DateTimeField()
     content_type = models.CharField(max_length=200, blank=True, default="")
     body = models.BinaryField()
@@ -98,8 +104,9 @@ class WebPush(models.Model):
     # processes at the same moment: 64 bits of a hash of (appointment, body, the appointment's
     # newest inbox row when this one was stored). Chaining to the newest row keeps A → B → A
     # (rescheduled there and back) three rows, as the ingest writer's dedupe wants. An integer,
-    # because this index is written on every push. Null when the body has no appointment, and
-    # on rows stored before the key existed.
+    # because this index is written on every push. Null when the body has no appointment, on
+    # rows stored before the key existed, and on SQLite, where the writers' BEGIN IMMEDIATE
+    # already lets only one decide at a time (and a random key would cost a page write each).
     dedupe_key = models.BigIntegerField(null=True, blank=True)
     # The request id of the web push request that stored the row; logs of its processing
     # carry it, so one push can be followed from the hook to its enrollment.
@@ -116,7 +123,11 @@ class WebPush(models.Model):
     class Meta:
         db_table = "etermin_inbox"
         constraints = [
-            models.UniqueConstraint(fields=["account", "dedupe_key"], name="inbox_dedupe_key")
+            models.UniqueConstraint(
+                fields=["account", "dedupe_key"],
+                name="inbox_dedupe_key",
+                condition=models.Q(dedupe_key__isnull=False),
+            )
         ]
         indexes = [
             models.Index(fields=["status", "id"], name="inbox_status_id"),
