@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
 from django.db import OperationalError
 
-from terminflow.kit.sqlite.base import DatabaseWrapper, redoable_commits
+from terminflow.kit.sqlite.base import DatabaseWrapper, checkpoints_elsewhere, redoable_commits
 
 
 def wrapper(path, timeout: float = 5, synchronous: str = "FULL") -> DatabaseWrapper:
@@ -137,3 +138,50 @@ def test_redoable_commits_relax_only_full(tmp_path):
     # given an operator who chose EXTRA, then even redoable commits keep it (3)
     path = tmp_path / "db.sqlite3"
     assert synchronous_in_a_thread(path, redoable=True, configured="EXTRA") == 3
+
+
+def wal_frames_after(path, *, elsewhere: bool) -> tuple[int, int]:
+    """Write about 1,500 pages in one thread; (its wal_autocheckpoint, WAL frames left)."""
+    seen: dict[str, int] = {}
+
+    def work() -> None:
+        stop = checkpoints_elsewhere(every_seconds=3600) if elsewhere else None
+        db = wrapper(path)
+        try:
+            db.ensure_connection()
+            raw = db.connection
+            (seen["setting"],) = raw.execute("PRAGMA wal_autocheckpoint").fetchone()
+            raw.execute("CREATE TABLE IF NOT EXISTS pages (blob BLOB)")
+            for _ in range(15):
+                db.set_autocommit(False)
+                raw.executemany("INSERT INTO pages VALUES (?)", [(b"x" * 4000,)] * 100)
+                db.commit()
+                db.set_autocommit(True)
+            # Asked while the writer is still connected: the last connection's close
+            # checkpoints and removes the WAL.
+            other = sqlite3.connect(path)
+            try:
+                _, seen["frames"], _ = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            finally:
+                other.close()
+        finally:
+            db.close()
+            if stop is not None:
+                stop.set()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return seen["setting"], seen["frames"]
+
+
+def test_a_thread_whose_checkpoints_go_elsewhere_never_checkpoints_in_its_commits(tmp_path):
+    # given a thread that leaves checkpoints to another thread, and one that does not
+    # when each writes 1,500 pages (SQLite checkpoints at 1,000)
+    elsewhere = wal_frames_after(tmp_path / "elsewhere.sqlite3", elsewhere=True)
+    inline = wal_frames_after(tmp_path / "inline.sqlite3", elsewhere=False)
+
+    # then the first's commits never checkpointed (all its frames are still in the WAL), while
+    # the other's commit past 1,000 pages did and the WAL started over
+    assert elsewhere[0] == 0 and elsewhere[1] > 1500
+    assert inline[0] == 1000 and inline[1] < 1000

@@ -51,7 +51,7 @@ class TimedBatches:
 # parsed before it, written in it. Never fewer than 20 rows: each transaction has fixed costs,
 # and on a machine busy with other work 5-row batches processed a third of what 20-row ones
 # did (114-139 against 312-448 rows/s), holding the lock longer per row.
-BATCHES_WHILE_ARRIVING = TimedBatches(target=0.010, smallest=20, largest=50)
+BATCHES_WHILE_ARRIVING = TimedBatches(target=0.005, smallest=5, largest=50)
 
 
 def sync_accounts() -> int:

@@ -106,10 +106,13 @@ class ChildGroupCommit(Generic[T, R]):
         *,
         max_batch: int = 256,
         name: str = "childcommit",
+        setup: Callable[[], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._commit = commit
+        # Runs once in the child, after ``django.setup()``, before the first batch.
+        self._setup = setup
         self.max_batch = max_batch
         self.name = name
         self.on_commit: Callable[[], None] | None = None
@@ -143,7 +146,7 @@ class ChildGroupCommit(Generic[T, R]):
             target=_run_child,
             # By name: unpickling the function itself would import its module before Django
             # is set up in the child.
-            args=(theirs, f"{self._commit.__module__}:{self._commit.__qualname__}", self.max_batch),
+            args=(theirs, _name(self._commit), _name(self._setup), self.max_batch),
             name=f"terminflow-{self.name}",
             daemon=True,
         )
@@ -256,14 +259,24 @@ class ChildGroupCommit(Generic[T, R]):
                 future.set_exception(error)
 
 
-def _run_child(sock: socket.socket, commit_name: str, max_batch: int) -> None:
+def _name(function: Callable[..., Any] | None) -> str:
+    return "" if function is None else f"{function.__module__}:{function.__qualname__}"
+
+
+def _named(name: str) -> Any:
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _run_child(sock: socket.socket, commit_name: str, setup_name: str, max_batch: int) -> None:
     """The writer process: read items, commit them in batches, answer each batch."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
     import django
 
     django.setup()
-    module, _, name = commit_name.partition(":")
-    commit = getattr(importlib.import_module(module), name)
+    commit = _named(commit_name)
+    if setup_name:
+        _named(setup_name)()
     sock.setblocking(True)
     buffer = bytearray()
     pending: deque[tuple[int, Any]] = deque()
@@ -294,7 +307,8 @@ def _run_child(sock: socket.socket, commit_name: str, max_batch: int) -> None:
         if not pending:
             continue
         batch = [pending.popleft() for _ in range(min(max_batch, len(pending)))]
-        sock.sendall(_frame(_commit_batch(commit, batch)))
+        answers = _commit_batch(commit, batch)
+        sock.sendall(_frame(answers))
     sock.close()
 
 

@@ -35,6 +35,8 @@ POLL_SECONDS = 0.0005
 
 _CHECKED_COMPANIONS: set[str] = set()
 
+# Per thread: set by ``checkpoints_elsewhere()``.
+_CHECKPOINTS_ELSEWHERE = threading.local()
 # Per thread: set by ``redoable_commits()``.
 _REDOABLE = threading.local()
 SYNCHRONOUS_FULL = 2
@@ -61,6 +63,46 @@ def _relax(raw: Any) -> None:
     (level,) = raw.execute("PRAGMA synchronous").fetchone()
     if level == SYNCHRONOUS_FULL:
         raw.execute(f"PRAGMA synchronous={SYNCHRONOUS_NORMAL}")
+
+
+def checkpoints_elsewhere(every_seconds: float = 0.1) -> threading.Event:
+    """Let this thread's commits leave WAL checkpoints to a thread of their own, started here.
+
+    A checkpoint runs inside the ``COMMIT`` that crosses SQLite's threshold (1,000 pages): it
+    copies the WAL into the database and fsyncs it, 20-200 ms during which that commit has not
+    returned. For the web push writer that is a stall every caller of the batch waits for. The
+    thread started here checkpoints (``PASSIVE``: it never waits for or blocks a writer) every
+    ``every_seconds`` instead, on its own connection; the call is one SQLite call, without the
+    GIL, and does nothing when nothing is new. Setting the returned event ends that thread.
+    """
+    _CHECKPOINTS_ELSEWHERE.on = True
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and connection.connection is not None:
+        connection.connection.execute("PRAGMA wal_autocheckpoint=0")
+    stop = threading.Event()
+    threading.Thread(
+        target=_checkpoint_loop, args=(every_seconds, stop), name="checkpoints", daemon=True
+    ).start()
+    return stop
+
+
+def _checkpoint_loop(every_seconds: float, stop: threading.Event) -> None:
+    import logging
+
+    from django.db import connection
+
+    log = logging.getLogger("terminflow.sqlite")
+    try:
+        while not stop.wait(every_seconds):
+            try:
+                connection.ensure_connection()
+                connection.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except Exception:
+                log.warning("WAL checkpoint failed; trying again", exc_info=True)
+                connection.close()
+    finally:
+        connection.close()
 
 
 def make_private(name: str) -> None:
@@ -97,6 +139,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         raw = super().get_new_connection(conn_params)
         if getattr(_REDOABLE, "on", False):
             _relax(raw)
+        if getattr(_CHECKPOINTS_ELSEWHERE, "on", False):
+            raw.execute("PRAGMA wal_autocheckpoint=0")
         return raw
 
     def _start_transaction_under_autocommit(self) -> None:
