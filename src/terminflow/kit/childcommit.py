@@ -40,6 +40,9 @@ R = TypeVar("R")
 
 _HEADER = struct.Struct("!I")
 _STOP = "stop"
+_READY = "ready"
+# A child that has not set itself up in this long is reported and replaced.
+READY_TIMEOUT_SECONDS = 120.0
 
 
 class WriterFailed(RuntimeError):
@@ -75,7 +78,11 @@ class _Link(asyncio.Protocol):
         self.owner = owner
         self.buffer = bytearray()
         self.transport: Any = None  # asyncio's or uvloop's (not a subclass of asyncio's)
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        # Set when the child has Django set up and is reading: until then a push would wait
+        # for its start-up, so the server does not serve before it.
+        self.ready: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -83,9 +90,15 @@ class _Link(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         for message in _split(self.buffer):
-            self.owner._answered(message)
+            if message == _READY:
+                if not self.ready.done():
+                    self.ready.set_result(None)
+            else:
+                self.owner._answered(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(WriterStopped("the writer process ended while starting"))
         if not self.closed.done():
             self.closed.set_result(None)
         self.owner._lost(self)
@@ -156,6 +169,7 @@ class ChildGroupCommit(Generic[T, R]):
         self._process = process
         _, link = await loop.create_unix_connection(lambda: _Link(self), sock=ours)
         self._link = link
+        await asyncio.wait_for(asyncio.shield(link.ready), READY_TIMEOUT_SECONDS)
         self._schedule_flush()
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -278,6 +292,7 @@ def _run_child(sock: socket.socket, commit_name: str, setup_name: str, max_batch
     if setup_name:
         _named(setup_name)()
     sock.setblocking(True)
+    sock.sendall(_frame(_READY))
     buffer = bytearray()
     pending: deque[tuple[int, Any]] = deque()
     stopping = False
