@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from datetime import datetime
@@ -238,6 +239,8 @@ def _run_child(reader: Any) -> None:
     outlives it. (A ``multiprocessing.Event`` would not do: its lock can die held by a killed
     parent, and the child then waits on it forever.)
     """
+    # Ctrl+C in a terminal reaches the whole process group; the web process says when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
     import django
 

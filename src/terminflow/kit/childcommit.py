@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import socket
 import struct
 from collections import deque
@@ -284,6 +285,9 @@ def _named(name: str) -> Any:
 
 def _run_child(sock: socket.socket, commit_name: str, setup_name: str, max_batch: int) -> None:
     """The writer process: read items, commit them in batches, answer each batch."""
+    # Ctrl+C in a terminal reaches the whole process group: the web process stops this one
+    # (a stop frame, or end-of-file) once it has answered what it sent, not before.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "terminflow.settings")
     import django
 
