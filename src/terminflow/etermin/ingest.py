@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -724,7 +723,3 @@ class WebPushShortcut:
                     await self.endpoint(scope, receive, send)
                     return
         await self.app(scope, receive, send)
-
-
-def ingest_middleware(writer: IngestWriter) -> list[Middleware]:
-    return [Middleware(WebPushShortcut, writer=writer)]

@@ -31,7 +31,6 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils.encoding import iri_to_uri
-from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -433,7 +432,3 @@ class TrackingShortcut:
                 await endpoint(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-def tracking_middleware(tracker: Tracker) -> list[Middleware]:
-    return [Middleware(TrackingShortcut, tracker=tracker)]
