@@ -187,7 +187,8 @@ def test_tampered_unsigned_unknown_and_out_of_range_tokens_get_404_and_record_no
         f"/t/c/{tracking.click_token(row.public_id, 65535)}",
         erased_path,  # signed, its row is gone
         f"/t/c/{open_token}",  # an open token is no click token
-        f"/t/o/{open_token[:-2]}AA",
+        # (a token that happens to end in "AA" gets "BA": the same would still be valid)
+        f"/t/o/{open_token[:-2]}{'AA' if not open_token.endswith('AA') else 'BA'}",
         f"/t/o/{token}",
         "/t/o/",
     ]
