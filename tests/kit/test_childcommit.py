@@ -34,6 +34,12 @@ def record_and_upper(items: Sequence[str]) -> list[str]:
     return [item.upper() for item in items]
 
 
+def set_up_unless_told_to_fail() -> None:
+    """The child's setup; fails while the test's marker file exists."""
+    if Path(os.environ[LOG_ENV]).with_suffix(".fail").exists():
+        raise RuntimeError("this child cannot start")
+
+
 def attempts(log: Path) -> list[dict[str, object]]:
     if not log.exists():
         return []
@@ -148,3 +154,39 @@ def test_stop_commits_what_was_submitted_and_refuses_what_comes_after(log: Path)
     assert results == ["X0", "X1", "X2", "X3", "X4"]
     assert isinstance(refused, WriterStopped)
     assert [a["items"] for a in attempts(log)] == [["x0", "x1", "x2", "x3", "x4"]]
+
+
+def test_when_no_new_child_can_start_callers_are_told_and_a_later_one_starts(log: Path) -> None:
+    group: ChildGroupCommit[str, str] = ChildGroupCommit(
+        record_and_upper, setup=set_up_unless_told_to_fail
+    )
+    fail = log.with_suffix(".fail")
+
+    async def scenario() -> tuple[str, object, str]:
+        await group.start()
+        try:
+            first = await asyncio.wait_for(group.submit("a"), timeout=30)
+            (child,) = {a["pid"] for a in attempts(log)}
+            # given a child that dies while no new one can start
+            fail.touch()
+            os.kill(int(str(child)), signal.SIGKILL)
+            while group.running:
+                await asyncio.sleep(0.05)
+            # when an item comes meanwhile
+            (refused,) = await asyncio.wait_for(
+                asyncio.gather(group.submit("b"), return_exceptions=True), timeout=60
+            )
+            # and one more once a child can start again
+            fail.unlink()
+            later = await asyncio.wait_for(group.submit("c"), timeout=60)
+            return first, refused, later
+        finally:
+            await group.stop()
+
+    first, refused, later = asyncio.run(scenario())
+
+    # then the caller in between is told (not left waiting), and the next one is committed
+    assert first == "A"
+    assert isinstance(refused, WriterStopped)
+    assert later == "C"
+    assert [a["items"] for a in attempts(log)] == [["a"], ["c"]]

@@ -103,16 +103,20 @@ def unreadable_reason(body: bytes, content_type: str) -> str:
     try:
         check_push(body, content_type)
     except UnreadablePush as exc:
-        return str(exc).replace("\x00", "") or "The push cannot be read."
+        return _reason(exc)
     return ""
+
+
+def _reason(exc: UnreadablePush) -> str:
+    return str(exc).replace("\x00", "") or "The push cannot be read."
 
 
 def _read(push: IncomingPush) -> _Read:
     sha = hashlib.sha256(push.body).hexdigest()
     try:
         header = check_push(push.body, push.content_type)
-    except UnreadablePush:
-        return _Read(sha, None, None, unreadable_reason(push.body, push.content_type))
+    except UnreadablePush as exc:
+        return _Read(sha, None, None, _reason(exc))
     return _Read(sha, header.command, header.uid, "")
 
 
@@ -357,9 +361,11 @@ def store_batch(pushes: Sequence[IncomingPush]) -> list[Outcome]:
     The writer's job, on its thread or in its child process. A raised error fails the batch
     (the writer then retries its pushes one at a time).
     """
+    # Read before the transaction: parsing holds no write lock.
+    reads = [_read(push) for push in pushes]
     try:
         with transaction.atomic():
-            outcomes = _write(pushes)
+            outcomes = _write(pushes, reads)
     except Exception:
         # A broken connection (database restarted) would fail every later batch too.
         if connection.connection is not None and not connection.is_usable():
@@ -374,17 +380,16 @@ def _statements() -> _Statements:
     return _Statements()
 
 
-def _write(pushes: Sequence[IncomingPush]) -> list[Outcome]:
+def _write(pushes: Sequence[IncomingPush], reads: list[_Read]) -> list[Outcome]:
     sql = _statements()
     connection.ensure_connection()
     cursor = connection.connection.cursor()
     try:
         accounts = _accounts_by_hash(cursor, sql, {p.token_hash for p in pushes})
-        reads = [_read(p) if p.token_hash in accounts else None for p in pushes]
         keys = {
             (accounts[p.token_hash][0], r.uid)
             for p, r in zip(pushes, reads, strict=True)
-            if r is not None and r.uid is not None
+            if p.token_hash in accounts and r.uid is not None
         }
         newest = _newest_sha_by_appointment(cursor, sql, keys)
         received_at = sql.received_at.get_db_prep_value(clock.now(), connection)
@@ -403,7 +408,7 @@ def _write(pushes: Sequence[IncomingPush]) -> list[Outcome]:
         keyed: list[tuple[int, int, IncomingPush, _Read] | None] = []
         for push, read in zip(pushes, reads, strict=True):
             account = accounts.get(push.token_hash)
-            if account is None or read is None:
+            if account is None:
                 outcomes.append(Outcome.UNKNOWN_TOKEN)
                 continue
             dedupe_key = None

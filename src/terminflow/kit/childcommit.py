@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from terminflow.kit.groupcommit import WriterStopped
+from terminflow.kit.groupcommit import WriterStopped, commit_batch
 
 log = logging.getLogger("terminflow.groupcommit")
 
@@ -42,7 +42,7 @@ R = TypeVar("R")
 _HEADER = struct.Struct("!I")
 _STOP = "stop"
 _READY = "ready"
-# A child that has not set itself up in this long is reported and replaced.
+# A child that has not set itself up in this long has failed to start (and is ended).
 READY_TIMEOUT_SECONDS = 120.0
 
 
@@ -78,7 +78,8 @@ class _Link(asyncio.Protocol):
     def __init__(self, owner: ChildGroupCommit[Any, Any]) -> None:
         self.owner = owner
         self.buffer = bytearray()
-        self.transport: Any = None  # asyncio's or uvloop's (not a subclass of asyncio's)
+        # asyncio's or uvloop's (not a subclass of asyncio's); set before the link is handed out
+        self.transport: Any = None
         loop = asyncio.get_running_loop()
         # Set when the child has Django set up and is reading: until then a push would wait
         # for its start-up, so the server does not serve before it.
@@ -98,11 +99,12 @@ class _Link(asyncio.Protocol):
                 self.owner._answered(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.ready.done():
+        started = self.ready.done()
+        if not started:
             self.ready.set_exception(WriterStopped("the writer process ended while starting"))
         if not self.closed.done():
             self.closed.set_result(None)
-        self.owner._lost(self)
+        self.owner._lost(self, started=started)
 
 
 class ChildGroupCommit(Generic[T, R]):
@@ -141,6 +143,7 @@ class ChildGroupCommit(Generic[T, R]):
         self._outbox: list[tuple[int, T]] = []
         self._flush_scheduled = False
         self._starting: asyncio.Task[None] | None = None
+        self._spawning = False
 
     @property
     def running(self) -> bool:
@@ -152,6 +155,13 @@ class ChildGroupCommit(Generic[T, R]):
         await self._spawn()
 
     async def _spawn(self) -> None:
+        self._spawning = True
+        try:
+            await self._spawn_child()
+        finally:
+            self._spawning = False
+
+    async def _spawn_child(self) -> None:
         loop = self._loop
         assert loop is not None
         ours, theirs = socket.socketpair()
@@ -160,7 +170,7 @@ class ChildGroupCommit(Generic[T, R]):
             target=_run_child,
             # By name: unpickling the function itself would import its module before Django
             # is set up in the child.
-            args=(theirs, _name(self._commit), _name(self._setup), self.max_batch),
+            args=(theirs, self.name, _name(self._commit), _name(self._setup), self.max_batch),
             name=f"terminflow-{self.name}",
             daemon=True,
         )
@@ -170,7 +180,15 @@ class ChildGroupCommit(Generic[T, R]):
         self._process = process
         _, link = await loop.create_unix_connection(lambda: _Link(self), sock=ours)
         self._link = link
-        await asyncio.wait_for(asyncio.shield(link.ready), READY_TIMEOUT_SECONDS)
+        try:
+            await asyncio.wait_for(asyncio.shield(link.ready), READY_TIMEOUT_SECONDS)
+        except BaseException:
+            if self._link is link:
+                self._link = None
+            self._process = None
+            link.transport.close()
+            process.terminate()
+            raise
         self._schedule_flush()
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -180,7 +198,7 @@ class ChildGroupCommit(Generic[T, R]):
             await self._starting
         self._flush()
         link, process = self._link, self._process
-        if link is not None and link.transport is not None:
+        if link is not None:
             link.transport.write(_frame(_STOP))
         if process is not None:
             await asyncio.to_thread(process.join, timeout)
@@ -194,8 +212,7 @@ class ChildGroupCommit(Generic[T, R]):
                 await asyncio.wait_for(asyncio.shield(link.closed), 5)
             except TimeoutError:
                 pass
-            if link.transport is not None:
-                link.transport.close()
+            link.transport.close()
         self._link = None
         self._process = None
         self._fail_all(WriterStopped(f"{self.name} is stopped"))
@@ -210,6 +227,9 @@ class ChildGroupCommit(Generic[T, R]):
         self._next_id += 1
         self._waiting[self._next_id] = future
         self._outbox.append((self._next_id, item))
+        if self._link is None and self._starting is None and not self._spawning:
+            # The last child died and its replacement could not start: try again now.
+            self._starting = asyncio.get_running_loop().create_task(self._restart())
         self._schedule_flush()
         return future
 
@@ -222,7 +242,7 @@ class ChildGroupCommit(Generic[T, R]):
     def _flush(self) -> None:
         self._flush_scheduled = False
         link = self._link
-        if not self._outbox or link is None or link.transport is None:
+        if not self._outbox or link is None:
             return  # sent once a (new) child is connected
         outbox, self._outbox = self._outbox, []
         link.transport.write(_frame(outbox))
@@ -244,14 +264,16 @@ class ChildGroupCommit(Generic[T, R]):
             except Exception:
                 log.exception("%s: on_commit callback failed", self.name)
 
-    def _lost(self, link: _Link) -> None:
+    def _lost(self, link: _Link, *, started: bool) -> None:
         if link is not self._link:
             return
         self._link = None
         # Whatever the child had not answered may or may not be committed: its callers are
         # told it failed, and a push sent again is then stored or found to be a repeat.
-        self._fail_all(WriterStopped(f"{self.name}: the writer process ended"))
-        if self._accepting and self._loop is not None:
+        self._fail_all(WriterStopped(f"{self.name}: the writer process ended"), keep_unsent=True)
+        # A child that ended before it was ready is the start-up's failure, which ``_spawn``
+        # reports; restarting here would spawn one child after another.
+        if started and self._accepting and self._loop is not None:
             log.error("%s: the writer process ended; starting a new one", self.name)
             self._starting = self._loop.create_task(self._restart())
 
@@ -264,12 +286,16 @@ class ChildGroupCommit(Generic[T, R]):
         finally:
             self._starting = None
 
-    def _fail_all(self, error: Exception) -> None:
+    def _fail_all(self, error: Exception, *, keep_unsent: bool = False) -> None:
+        """Fail the callers still waiting; ``keep_unsent``: except those whose items were never
+        sent, which a new child will take."""
+        if not keep_unsent:
+            self._outbox = []
         waiting, self._waiting = self._waiting, {}
-        sent_later = {item_id for item_id, _ in self._outbox}
+        unsent = {item_id for item_id, _ in self._outbox}
         for item_id, future in waiting.items():
-            if item_id in sent_later:
-                self._waiting[item_id] = future  # not sent yet: goes to the next child
+            if item_id in unsent:
+                self._waiting[item_id] = future
             elif not future.done():
                 future.set_exception(error)
 
@@ -283,7 +309,9 @@ def _named(name: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def _run_child(sock: socket.socket, commit_name: str, setup_name: str, max_batch: int) -> None:
+def _run_child(
+    sock: socket.socket, name: str, commit_name: str, setup_name: str, max_batch: int
+) -> None:
     """The writer process: read items, commit them in batches, answer each batch."""
     # Ctrl+C in a terminal reaches the whole process group: the web process stops this one
     # (a stop frame, or end-of-file) once it has answered what it sent, not before.
@@ -326,34 +354,11 @@ def _run_child(sock: socket.socket, commit_name: str, setup_name: str, max_batch
         if not pending:
             continue
         batch = [pending.popleft() for _ in range(min(max_batch, len(pending)))]
-        answers = _commit_batch(commit, batch)
+        outcomes = commit_batch(commit, [item for _, item in batch], name)
+        # An exception is sent as its text: the parent only needs to fail the caller with it.
+        answers = [
+            (item_id, ok, value if ok else str(value) or type(value).__name__)
+            for (item_id, _), (ok, value) in zip(batch, outcomes, strict=True)
+        ]
         sock.sendall(_frame(answers))
     sock.close()
-
-
-def _commit_batch(
-    commit: Callable[[Sequence[Any]], Sequence[Any]], batch: list[tuple[int, Any]]
-) -> list[tuple[int, bool, Any]]:
-    items = [item for _, item in batch]
-    try:
-        results = commit(items)
-        if len(results) != len(items):
-            raise RuntimeError(f"commit returned {len(results)} results for {len(items)}")
-        return [
-            (item_id, True, result) for (item_id, _), result in zip(batch, results, strict=True)
-        ]
-    except Exception as exc:
-        if len(items) == 1:
-            log.exception("committing an item failed")
-            return [(batch[0][0], False, str(exc) or type(exc).__name__)]
-        log.warning("batch of %d failed; retrying one by one", len(items))
-    answers = []
-    for item_id, item in batch:
-        try:
-            (result,) = commit([item])
-        except Exception as exc:
-            log.exception("committing an item failed")
-            answers.append((item_id, False, str(exc) or type(exc).__name__))
-        else:
-            answers.append((item_id, True, result))
-    return answers

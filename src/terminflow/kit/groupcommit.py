@@ -56,6 +56,33 @@ def _settle(pending: list[_Pending[Any]], outcomes: list[tuple[bool, Any]]) -> N
             entry.future.set_exception(value)
 
 
+def commit_batch(
+    commit: Callable[[Sequence[T]], Sequence[R]], items: list[T], name: str
+) -> list[tuple[bool, Any]]:
+    """``commit`` the items as one batch; if that raises, one at a time, so one bad item fails
+    only itself. One ``(ok, result or exception)`` per item, in order."""
+    try:
+        results = commit(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"commit returned {len(results)} results for {len(items)}")
+        return [(True, result) for result in results]
+    except Exception as exc:
+        if len(items) == 1:
+            log.exception("%s: committing an item failed", name)
+            return [(False, exc)]
+        log.warning("%s: batch of %d failed; retrying one by one", name, len(items))
+    outcomes: list[tuple[bool, Any]] = []
+    for item in items:
+        try:
+            (result,) = commit([item])
+        except Exception as exc:
+            log.exception("%s: committing an item failed", name)
+            outcomes.append((False, exc))
+        else:
+            outcomes.append((True, result))
+    return outcomes
+
+
 class GroupCommit(Generic[T, R]):
     """Commit items in batches on one writer thread.
 
@@ -181,34 +208,13 @@ class GroupCommit(Generic[T, R]):
                     log.exception("%s: cleanup on exit failed", self.name)
 
     def _process(self, batch: list[_Pending[T]]) -> None:
-        items = [entry.item for entry in batch]
-        outcomes: list[tuple[bool, Any]]
-        try:
-            results = self._commit(items)
-            if len(results) != len(items):
-                raise RuntimeError(f"commit returned {len(results)} results for {len(items)}")
-            outcomes = [(True, result) for result in results]
-        except Exception as exc:
-            if len(items) == 1:
-                log.exception("%s: committing an item failed", self.name)
-                outcomes = [(False, exc)]
-            else:
-                log.warning("%s: batch of %d failed; retrying one by one", self.name, len(items))
-                outcomes = [self._one(item) for item in items]
+        outcomes = commit_batch(self._commit, [entry.item for entry in batch], self.name)
         if any(ok for ok, _ in outcomes) and self.on_commit is not None:
             try:
                 self.on_commit()
             except Exception:
                 log.exception("%s: on_commit callback failed", self.name)
         self._deliver(batch, outcomes)
-
-    def _one(self, item: T) -> tuple[bool, Any]:
-        try:
-            (result,) = self._commit([item])
-        except Exception as exc:
-            log.exception("%s: committing an item failed", self.name)
-            return (False, exc)
-        return (True, result)
 
     @staticmethod
     def _deliver(batch: list[_Pending[T]], outcomes: list[tuple[bool, Any]]) -> None:
