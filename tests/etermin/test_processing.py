@@ -430,7 +430,7 @@ def test_two_workers_on_postgresql_read_different_inbox_rows_and_a_dead_ones_lea
 ):
     from django.db import connection
 
-    from terminflow.etermin.processing import LEASE, _pending_ids
+    from terminflow.etermin.processing import LEASE, _pending_rows
 
     if connection.vendor != "postgresql":
         pytest.skip("inbox leases are for several workers on PostgreSQL")
@@ -438,13 +438,16 @@ def test_two_workers_on_postgresql_read_different_inbox_rows_and_a_dead_ones_lea
     account = make_account(workspace)
     rows = [store_push(account, push_body("CREATED", uid=f"uid-{n}")) for n in range(4)]
 
+    def pending_ids(now: datetime) -> list[int]:
+        return [row.id for row in _pending_rows(now, 2)]
+
     # when two workers read two rows each, one right after the other
-    first = _pending_ids(NOW, 2)
-    second = _pending_ids(NOW, 2)
+    first = pending_ids(NOW)
+    second = pending_ids(NOW)
 
     # then the second gets the next rows, not the same ones; nothing is left for a third
     assert first == [rows[0].id, rows[1].id]
     assert second == [rows[2].id, rows[3].id]
-    assert _pending_ids(NOW, 2) == []
+    assert pending_ids(NOW) == []
     # and when the first worker died, its rows are read again once its lease has lapsed
-    assert _pending_ids(NOW + LEASE, 2) == first
+    assert pending_ids(NOW + LEASE) == first

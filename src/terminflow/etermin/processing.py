@@ -182,15 +182,11 @@ class BatchContext:
 def process_pending(*, limit: int = BATCH_SIZE, now: datetime | None = None) -> int:
     """Process up to ``limit`` pending inbox rows, oldest first; returns how many were handled."""
     now = now or clock.now()
-    ids = _pending_ids(now, limit)
-    if not ids:
-        return 0
     started = time.perf_counter()
-    rows = list(
-        WebPush.objects.filter(id__in=ids)
-        .select_related("account", "workspace__plan")
-        .order_by("id")
-    )
+    rows = _pending_rows(now, limit)
+    if not rows:
+        return 0
+    ids = [row.id for row in rows]
     context = BatchContext(now=now)
     events: dict[int, AppointmentEvent | UnreadablePush] = {}
     for row in rows:
@@ -266,18 +262,20 @@ def _observe(
             )
 
 
-def _pending_ids(now: datetime, limit: int) -> list[int]:
-    """The oldest pending rows that are due, up to ``limit``.
+def _pending_rows(now: datetime, limit: int) -> list[WebPush]:
+    """The oldest pending rows that are due, up to ``limit``, with their account and workspace.
 
     With several workers (PostgreSQL) each leases the rows it read, so the next worker reads
     the next rows instead of the same ones, only to find them locked and wait idle. A killed
     worker's lease lapses after ``LEASE``. On SQLite writers take turns anyway, and a lease
-    would cost every batch one more hold of the write lock that ingest needs.
+    would cost every batch one more hold of the write lock that ingest needs; there the rows
+    are read in one query.
     """
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     pending = WebPush.objects.filter(due, status=WebPushStatus.PENDING).order_by("id")
+    with_related = ("account", "workspace__plan")
     if not connection.features.has_select_for_update_skip_locked:
-        return list(pending.values_list("id", flat=True)[:limit])
+        return list(pending.select_related(*with_related)[:limit])
     with transaction.atomic():
         free = pending.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
         ids = list(
@@ -287,7 +285,9 @@ def _pending_ids(now: datetime, limit: int) -> list[int]:
         )
         if ids:
             WebPush.objects.filter(id__in=ids).update(claimed_until=now + LEASE)
-    return ids
+    if not ids:
+        return []
+    return list(WebPush.objects.filter(id__in=ids).select_related(*with_related).order_by("id"))
 
 
 def _process_together(
