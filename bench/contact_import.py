@@ -73,7 +73,7 @@ def child(rows: int, fields: bool) -> None:
     setup_django()
     from django.db import connection
 
-    from terminflow.contacts import services as contacts
+    from terminflow.contacts import fields as contact_fields
     from terminflow.web import contact_import
     from terminflow.web.models import ImportStatus
     from terminflow.workspaces.services import get_or_create_workspace
@@ -81,8 +81,8 @@ def child(rows: int, fields: bool) -> None:
     workspace = get_or_create_workspace("Praxis Seefeld")
     mapping = {"0": "email", "1": "first_name", "2": "last_name", "3": "phone", "4": "tags"}
     if fields:
-        contacts.create_field(workspace, key="birthday", type="date", label="Geburtstag")
-        contacts.create_field(workspace, key="town", type="text", label="Ort")
+        contact_fields.create_field(workspace, key="birthday", type="date", label="Geburtstag")
+        contact_fields.create_field(workspace, key="town", type="text", label="Ort")
         mapping.update({"5": "field:birthday", "6": "field:town"})
     raw = sample_csv(rows, fields=fields)
     probe = Probe(str(connection.settings_dict["NAME"]))

@@ -68,14 +68,14 @@ def _fill(contacts: int) -> float:
     from django.db import connection, transaction
 
     from terminflow.contacts import field_values
-    from terminflow.contacts import services as contacts_services
+    from terminflow.contacts import fields as contact_fields
     from terminflow.contacts.models import Contact, ContactTag, Tag
     from terminflow.workspaces.services import get_or_create_workspace
 
     started = time.perf_counter()
     workspace = get_or_create_workspace("Bench Praxis")
-    contacts_services.create_field(workspace, key="birthday", type="date", label="Geburtstag")
-    contacts_services.create_field(workspace, key="termin", type="date", label="Termin")
+    contact_fields.create_field(workspace, key="birthday", type="date", label="Geburtstag")
+    contact_fields.create_field(workspace, key="termin", type="date", label="Termin")
     tags = {
         name: Tag.objects.create(workspace=workspace, name=name).pk
         for name in ("Newsletter", "Yoga", "VIP")

@@ -224,7 +224,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_createadmin(args: argparse.Namespace) -> int:
     _setup()
-    from terminflow.contacts.services import normalize_email
+    from terminflow.contacts.cleaning import normalize_email
     from terminflow.kit.errors import TerminflowError
 
     try:

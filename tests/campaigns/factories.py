@@ -11,6 +11,7 @@ from terminflow.campaigns import registry
 from terminflow.campaigns.models import Campaign, Element, Enrollment, Run
 from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import save_campaign
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact, Field
 from terminflow.workspaces.models import Workspace
@@ -54,7 +55,7 @@ def make_campaign(
 def make_field(
     workspace: Workspace, key: str, type: str, *, options: list[str] | None = None
 ) -> Field:
-    return contacts.create_field(workspace, key=key, type=type, options=options)
+    return contact_fields.create_field(workspace, key=key, type=type, options=options)
 
 
 def make_contact(

@@ -10,7 +10,8 @@ from terminflow.campaigns import engine
 from terminflow.campaigns.elements import wall_clock_due
 from terminflow.campaigns.models import Enrollment, Run
 from terminflow.campaigns.services import pause_campaign
-from terminflow.contacts import services as contacts
+from terminflow.contacts import consent
+from terminflow.contacts import tags as contact_tags
 
 from .factories import (
     edge,
@@ -40,7 +41,7 @@ def test_adding_the_tag_lets_the_contact_in(workspace):
     )
     contact = make_contact(workspace)
 
-    contacts.add_tags(contact, ["other", "booked"])
+    contact_tags.add_tags(contact, ["other", "booked"])
 
     assert runs(campaign, contact) == [("start", 0, "completed"), ("hi", 0, "pending")]
     assert Enrollment.objects.get().context == {"source": "tag", "tag": "booked"}
@@ -54,7 +55,7 @@ def test_another_tag_or_an_inactive_campaign_lets_nobody_in(workspace):
     pause_campaign(paused)
     contact = make_contact(workspace)
 
-    contacts.add_tags(contact, ["vip", "Booked"])
+    contact_tags.add_tags(contact, ["vip", "Booked"])
 
     assert Run.objects.count() == 0
     assert Enrollment.objects.count() == 0
@@ -64,7 +65,7 @@ def test_confirming_double_opt_in_lets_the_contact_in(workspace):
     campaign = make_campaign(workspace, [element("start", "contact.doi_confirmed")])
     contact = make_contact(workspace)
 
-    contacts.set_email_status(contact, "confirmed_doi", source="test")
+    consent.set_email_status(contact, "confirmed_doi", source="test")
 
     assert runs(campaign, contact) == [("start", 0, "completed")]
     assert enrollments(campaign, contact) == [(0, "completed")]
@@ -84,10 +85,10 @@ def test_the_tag_action_adds_and_removes_tags(workspace):
     )
     contact = make_contact(workspace, tags=["lead-magnet"])
 
-    contacts.add_tags(contact, ["booked"])
+    contact_tags.add_tags(contact, ["booked"])
     engine.advance_due()
 
-    assert contacts.tag_names(contact) == ["customer"]
+    assert contact_tags.tag_names(contact) == ["customer"]
     assert run_of(campaign, contact, "swap").status == "completed"
 
 
@@ -106,7 +107,7 @@ def test_a_tag_added_by_a_campaign_can_start_another(workspace):
     )
     contact = make_contact(workspace)
 
-    contacts.add_tags(contact, ["booked"])
+    contact_tags.add_tags(contact, ["booked"])
     engine.advance_due()
 
     assert runs(second, contact) == [("customer", 0, "completed")]
@@ -123,7 +124,7 @@ def test_the_set_field_action_writes_the_value(workspace):
         [edge("start", "stage")],
     )
     contact = make_contact(workspace)
-    contacts.add_tags(contact, ["booked"])
+    contact_tags.add_tags(contact, ["booked"])
 
     engine.advance_due()
 
@@ -144,7 +145,7 @@ def test_a_field_removed_after_saving_fails_the_set_field_run_with_the_reason(wo
     )
     field.delete()
     contact = make_contact(workspace)
-    contacts.add_tags(contact, ["booked"])
+    contact_tags.add_tags(contact, ["booked"])
 
     engine.advance_due()
 
@@ -167,7 +168,7 @@ def branch_taken(workspace, condition, contact_kwargs):
         [edge("start", condition["id"])],
     )
     contact = make_contact(workspace, **contact_kwargs)
-    contacts.add_tags(contact, ["go"])
+    contact_tags.add_tags(contact, ["go"])
     engine.advance_due()
     run = run_of(campaign, contact, condition["id"])
     assert run.status == "completed", run.reason

@@ -19,7 +19,8 @@ from terminflow.campaigns.services import (
     stop_contact,
 )
 from terminflow.campaigns.tasks import SWEEPS
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import tags as contact_tags
 from terminflow.kit.errors import Unprocessable
 
 from .factories import (
@@ -61,7 +62,7 @@ def enter(campaign, contact, key="start", now=T0, **kwargs):
 
 
 def tags(contact) -> list[str]:
-    return contacts.tag_names(contact)
+    return contact_tags.tag_names(contact)
 
 
 # --- enter --------------------------------------------------------------------------------
@@ -577,7 +578,7 @@ def test_moving_the_appointment_re_times_the_waiting_reminder(workspace):
     enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
     engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
 
-    contacts.set_field(contact, "appointment", "2026-06-12T13:30:00+00:00")
+    contact_fields.set_field(contact, "appointment", "2026-06-12T13:30:00+00:00")
 
     before = run_of(campaign, contact, "before")
     expected = datetime(2026, 6, 11, 13, 30, tzinfo=UTC)
@@ -594,7 +595,7 @@ def test_a_change_of_another_field_leaves_the_reminder_alone(workspace):
     engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
 
     assert engine.retime_waits(contact, "city") == 0
-    contacts.set_field(contact, "city", "Zürich")
+    contact_fields.set_field(contact, "city", "Zürich")
 
     assert run_of(campaign, contact, "before").wait_until == datetime(2026, 6, 9, 7, 0, tzinfo=UTC)
 
@@ -606,7 +607,7 @@ def test_moving_the_appointment_into_the_past_fires_the_reminder_at_once_with_co
     engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
     now = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
 
-    contacts.set_field(
+    contact_fields.set_field(
         contact, "appointment", "2026-06-06T07:00:00+00:00"
     )  # reminder: 5 June 07:00
     engine.advance_due(now=now)
@@ -668,7 +669,7 @@ def test_emptying_the_field_stops_a_waiting_reminder(workspace):
     enter(campaign, contact, now=datetime(2026, 6, 1, tzinfo=UTC))
     engine.advance_due(now=datetime(2026, 6, 1, tzinfo=UTC))
 
-    contacts.set_field(contact, "appointment", None)
+    contact_fields.set_field(contact, "appointment", None)
 
     before = run_of(campaign, contact, "before")
     assert (before.status, before.reason) == ("skipped", "field 'appointment' is empty")
@@ -723,7 +724,7 @@ def flaky_flow(workspace):
 
 def test_a_handler_that_raises_is_retried_with_backoff_and_its_writes_rolled_back(workspace):
     def explode(context):
-        contacts.add_tags(context.run.contact, ["half-done"])
+        contact_tags.add_tags(context.run.contact, ["half-done"])
         raise RuntimeError("SMTP is down")
 
     with registered(flaky_type(explode)):
@@ -859,7 +860,7 @@ def test_within_a_retime_scope_another_field_costs_no_query_and_the_waited_one_s
         engine.retime_waits(contact, "city")  # learns the workspace's waited fields
         with CaptureQueriesContext(connection) as queries:
             assert engine.retime_waits(contact, "city") == 0
-        contacts.set_field(contact, "appointment", "2026-06-12T13:30:00+00:00")
+        contact_fields.set_field(contact, "appointment", "2026-06-12T13:30:00+00:00")
 
     assert len(queries) == 0
     expected = datetime(2026, 6, 11, 13, 30, tzinfo=UTC)
@@ -874,10 +875,10 @@ def test_within_a_trigger_scope_triggers_are_read_once_and_still_let_contacts_in
 
     # when both get the tag inside one scope, as in one sweep batch
     with transaction.atomic(), engine.trigger_scope():
-        contacts.add_tags(anna, ["vip"])
+        contact_tags.add_tags(anna, ["vip"])
         with CaptureQueriesContext(connection) as queries:
             found = engine.active_triggers(workspace, "contact.tag_added")
-        contacts.add_tags(beat, ["vip"])
+        contact_tags.add_tags(beat, ["vip"])
 
     # then the second look-up cost nothing, and both entered the campaign
     assert len(queries) == 0
@@ -898,7 +899,7 @@ def test_outside_a_trigger_scope_a_newly_activated_campaign_is_seen_at_once(work
 
     # when the campaign is activated and the tag added
     activate_campaign(campaign)
-    contacts.add_tags(contact, ["vip"])
+    contact_tags.add_tags(contact, ["vip"])
 
     # then no stale cache kept the contact out
     assert Enrollment.objects.filter(campaign=campaign, contact=contact).count() == 1

@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from terminflow.campaigns import engine
 from terminflow.campaigns.models import Edge, Enrollment, Run
 from terminflow.campaigns.services import reset_contact, save_campaign
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as contact_tags
 
 from .factories import T0, edge, element, graph
 
@@ -108,7 +110,7 @@ def test_any_valid_graph_ends_every_enrollment_once_per_rotation_and_never_early
 
 
 def drive(workspace, elements, edges, script, vip, clock) -> None:
-    contacts.create_field(workspace, key="appointment", type="datetime")
+    contact_fields.create_field(workspace, key="appointment", type="datetime")
     campaign, _ = save_campaign(workspace, graph(elements, edges))
     people = [
         contacts.create_contact(
@@ -124,14 +126,16 @@ def drive(workspace, elements, edges, script, vip, clock) -> None:
         person = people[who]
         if kind == "tag":
             tag = TRIGGER_TAGS[value]
-            contacts.remove_tags(person, [tag])
-            contacts.add_tags(person, [tag])
+            contact_tags.remove_tags(person, [tag])
+            contact_tags.add_tags(person, [tag])
         elif kind == "reset":
             reset_contact(campaign, person)
         elif kind == "move":
-            contacts.set_field(person, "appointment", (T0 + timedelta(minutes=value)).isoformat())
+            contact_fields.set_field(
+                person, "appointment", (T0 + timedelta(minutes=value)).isoformat()
+            )
         elif kind == "clear":
-            contacts.set_field(person, "appointment", None)
+            contact_fields.set_field(person, "appointment", None)
         else:
             now += timedelta(minutes=value)
             clock.move_to(now)
@@ -194,7 +198,7 @@ def check(campaign, people) -> None:
 
     # Each action did its work exactly when its run completed.
     for person in people:
-        have = set(contacts.tag_names(person))
+        have = set(contact_tags.tag_names(person))
         for run_element in {r.element for r in all_runs if r.element.type == "contact.tag"}:
             done = any(
                 r.element_id == run_element.pk

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.dispatch import Signal
 
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import services
 from terminflow.contacts.models import Contact, Field
 from terminflow.workspaces.models import Workspace
@@ -16,7 +17,7 @@ from terminflow.workspaces.models import Workspace
 def make_field(
     workspace: Workspace, key: str, type: str, *, options: list[str] | None = None
 ) -> Field:
-    return services.create_field(
+    return contact_fields.create_field(
         workspace, key=key, type=type, label=key.replace("_", " ").title(), options=options
     )
 

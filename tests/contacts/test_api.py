@@ -6,8 +6,10 @@ import pytest
 import time_machine
 from django.apps import apps
 
-from terminflow.contacts import services, signals
+from terminflow.contacts import consent, signals
+from terminflow.contacts import notes as contact_notes
 from terminflow.contacts import services as contact_service
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentEvent, Contact, Field, Note, Tag
 from terminflow.kit import crypto
 from terminflow.workspaces.models import Role
@@ -130,7 +132,7 @@ def test_create_contact_returns_the_contact_in_the_contract_shape(api):
 def test_contact_shows_its_notes(api):
     contact = make_contact(api.workspace)
     with time_machine.travel(NOON, tick=False):
-        services.add_note(contact, "Bitte Parkplatz", source="etermin", source_key="k")
+        contact_notes.add_note(contact, "Bitte Parkplatz", source="etermin", source_key="k")
     body = api.get(f"/api/v1/contacts/{contact.pk}").json()
     assert body["notes"] == [
         {"text": "Bitte Parkplatz", "source": "etermin", "created_at": "2026-12-01T11:00:00Z"}
@@ -391,7 +393,7 @@ def test_patch_to_confirmed_doi_is_422_and_changes_nothing(api, status):
 def test_a_contact_confirmed_by_doi_keeps_its_status_through_a_patch(api):
     # given a contact who confirmed the double opt-in
     contact = make_contact(api.workspace)
-    services.set_email_status(contact, "confirmed_doi", source="doi_link")
+    consent.set_email_status(contact, "confirmed_doi", source="doi_link")
     # when the whole contact is sent back, status unchanged
     response = api.patch(
         f"/api/v1/contacts/{contact.pk}", {"first_name": "Berta", "email_status": "confirmed_doi"}
@@ -432,7 +434,7 @@ def test_delete_contact(api):
 def test_consent_ledger_is_read_only_over_the_api(api):
     # given
     contact = make_contact(api.workspace)
-    services.record_consent(contact, "doi_requested", source="campaign")
+    consent.record_consent(contact, "doi_requested", source="campaign")
     url = f"/api/v1/contacts/{contact.pk}/consent"
     # when
     responses = [
@@ -562,7 +564,7 @@ def test_contacts_need_a_token(client):
 
 def _tag_names(contact: Contact) -> list[str]:
     contact.refresh_from_db()
-    return services.tag_names(contact)
+    return contact_tags.tag_names(contact)
 
 
 def test_list_tags_with_contact_counts(api):
@@ -724,8 +726,8 @@ def test_tag_names_with_slashes_and_spaces_are_reachable(api):
 def test_the_consent_ledger_names_kind_and_source_in_the_reader_s_language(workspace):
     # given a contact who confirmed by the double opt-in link and one from an eTermin booking
     contact = contact_service.create_contact(workspace, email="lea@example.ch")
-    contact_service.record_consent(contact, "doi_confirmed", source="double opt-in link")
-    contact_service.record_consent(contact, "soi", source="etermin")
+    consent.record_consent(contact, "doi_confirmed", source="double opt-in link")
+    consent.record_consent(contact, "soi", source="etermin")
 
     # when the ledger is read in German
     german = ApiClient(workspace, language="de")

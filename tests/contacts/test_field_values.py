@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from terminflow.contacts import field_values, privacy, services
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts.models import Contact, FieldValue
 from terminflow.kit.errors import Unprocessable
 from terminflow.workspaces.models import Workspace
@@ -74,8 +75,8 @@ def test_a_new_contact_has_each_value_in_the_column_of_its_type(workspace, field
 def test_updates_replace_and_clear_values(workspace, fields):
     anna = make_contact(workspace, "anna@example.ch", fields=ANNA)
     services.update_contact(anna, fields={"visits": 3, "city": None, "vip": False})
-    services.set_field(anna, "birthday", "1980-12-31")
-    services.set_fields(anna, {"plan": "", "termin": "2026-10-25T02:30:00"})
+    contact_fields.set_field(anna, "birthday", "1980-12-31")
+    contact_fields.set_fields(anna, {"plan": "", "termin": "2026-10-25T02:30:00"})
     assert copy(anna) == {
         "anna@example.ch": [
             ("birthday", None, None, date(1980, 12, 31), 1231, None),
@@ -90,7 +91,7 @@ def test_updates_replace_and_clear_values(workspace, fields):
 def test_a_batch_keeps_the_last_value_of_a_contact_listed_twice(workspace, fields):
     anna = make_contact(workspace, "anna@example.ch", fields={"visits": 1})
     ben = make_contact(workspace, "ben@example.ch", fields={"city": "Basel"})
-    services.set_fields_many(
+    contact_fields.set_fields_many(
         [
             (anna, {"visits": 2, "city": "Bern"}),
             (ben, {"city": None, "birthday": "1975-04-02"}),
@@ -107,9 +108,9 @@ def test_a_batch_keeps_the_last_value_of_a_contact_listed_twice(workspace, field
 def test_an_invalid_value_stores_no_typed_row(workspace, fields):
     anna = make_contact(workspace, "anna@example.ch", fields={"visits": 1})
     with pytest.raises(Unprocessable):
-        services.set_fields(anna, {"visits": 2, "birthday": "15.03.1980"})
+        contact_fields.set_fields(anna, {"visits": 2, "birthday": "15.03.1980"})
     with pytest.raises(Unprocessable):
-        services.set_fields_many([(anna, {"city": "Bern", "visits": "viele"})], source="test")
+        contact_fields.set_fields_many([(anna, {"city": "Bern", "visits": "viele"})], source="test")
     with pytest.raises(Unprocessable):
         make_contact(workspace, "ben@example.ch", fields={"city": "Basel", "vip": "vielleicht"})
     assert copy(anna) == {"anna@example.ch": [("visits", None, 1.0, None, None, None)]}
@@ -120,7 +121,7 @@ def test_deleting_a_field_or_a_contact_deletes_its_rows(workspace, fields):
     make_contact(workspace, "anna@example.ch", fields={"city": "Bern", "visits": 1})
     ben = make_contact(workspace, "ben@example.ch", fields={"city": "Basel", "visits": 2})
     carla = make_contact(workspace, "carla@example.ch", fields={"visits": 3})
-    services.delete_field(workspace, "city")
+    contact_fields.delete_field(workspace, "city")
     services.delete_contact(ben)
     privacy.erase_contact(carla)
     assert list(FieldValue.objects.values_list("contact__email", "field__key", "number")) == [

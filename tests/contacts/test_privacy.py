@@ -14,8 +14,10 @@ from django.db import connection
 
 from terminflow.campaigns.engine import advance_due
 from terminflow.campaigns.models import Enrollment, Run
+from terminflow.contacts import notes as contact_notes
 from terminflow.contacts import privacy
 from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure, Note
 from terminflow.etermin.models import Appointment, EterminAccount, WebPush
 from terminflow.etermin.processing import process_pending
@@ -110,8 +112,8 @@ def booked_person(workspace: Workspace) -> tuple[Contact, Contact]:
     store_push(account, form.encode(), content_type="application/x-www-form-urlencoded")
     person = Contact.objects.get(workspace=workspace, email=EMAIL)
     other = Contact.objects.get(workspace=workspace, email=OTHER_EMAIL)
-    contacts.add_tags(person, ["knie"])
-    contacts.add_note(person, "Ruft lieber abends an", source="ui")
+    contact_tags.add_tags(person, ["knie"])
+    contact_notes.add_note(person, "Ruft lieber abends an", source="ui")
     upload = (
         "email,first_name,last_name,phone\n"
         f"{OTHER_EMAIL},Bruno,Keller,+41795550987\n"

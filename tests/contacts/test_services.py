@@ -8,7 +8,10 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from terminflow.contacts import services, signals
+from terminflow.contacts import cleaning, consent, services, signals
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import notes as contact_notes
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentEvent, Contact, ContactTag, Note, Tag
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
 from tests.conftest import make_workspace
@@ -31,13 +34,13 @@ def ledger(contact: Contact) -> list[tuple[str, str, dict]]:
 
 
 def test_normalize_email_strips_and_lower_cases():
-    assert services.normalize_email("  Anna.Muster@Example.CH ") == "anna.muster@example.ch"
+    assert cleaning.normalize_email("  Anna.Muster@Example.CH ") == "anna.muster@example.ch"
 
 
 @pytest.mark.parametrize("raw", ["anna", "anna@", "@example.ch", "anna muster@example.ch", ""])
 def test_normalize_email_refuses_what_is_not_an_address(raw):
     with pytest.raises(Unprocessable) as caught:
-        services.normalize_email(raw)
+        cleaning.normalize_email(raw)
     assert caught.value.status == 422
     if raw:
         assert caught.value.detail.startswith(f"'{raw}' is not an email address: ")
@@ -56,13 +59,13 @@ def test_normalize_email_refuses_what_is_not_an_address(raw):
     ],
 )
 def test_normalize_phone_gives_e164_reading_local_numbers_as_swiss(raw, stored):
-    assert services.normalize_phone(raw) == stored
+    assert cleaning.normalize_phone(raw) == stored
 
 
 @pytest.mark.parametrize("raw", ["12", "+41 44 668 18 0", "call me"])
 def test_normalize_phone_refuses_invalid_numbers_with_a_clear_message(raw):
     with pytest.raises(Unprocessable) as caught:
-        services.normalize_phone(raw)
+        cleaning.normalize_phone(raw)
     assert caught.value.detail == (
         f"'{raw}' is not a valid phone number; write it with the country code, "
         "e.g. '+41 44 668 18 00'."
@@ -169,14 +172,14 @@ def test_create_contact_sends_signals_for_its_fields_tags_and_doi(workspace):
         (contact.pk, "new"),
     ]
     assert [c["contact"].pk for c in confirmed] == [contact.pk]
-    assert services.tag_names(Contact.objects.get(pk=contact.pk)) == ["new", "vip"]
+    assert contact_tags.tag_names(Contact.objects.get(pk=contact.pk)) == ["new", "vip"]
 
 
 def test_confirmed_doi_needs_the_proof_of_the_opt_in(workspace):
     # when
-    with pytest.raises(services.DoiByHand) as refused:
+    with pytest.raises(consent.DoiByHand) as refused:
         services.create_contact(workspace, email="a@example.com", email_status="confirmed_doi")
-    with pytest.raises(services.DoiByHand):
+    with pytest.raises(consent.DoiByHand):
         services.create_contact(
             workspace, email="a@example.com", email_status="confirmed_doi", doi_proof={"ip": "1"}
         )
@@ -211,7 +214,7 @@ def test_update_contact_refuses_confirmed_doi_by_hand(workspace):
     # given
     contact = make_contact(workspace, first_name="Anna", email_status="confirmed_soi")
     # when
-    with pytest.raises(services.DoiByHand):
+    with pytest.raises(consent.DoiByHand):
         services.update_contact(contact, first_name="Berta", email_status="confirmed_doi")
     # then
     stored = Contact.objects.get(pk=contact.pk)
@@ -235,7 +238,7 @@ def test_update_contact_changes_only_what_is_given(workspace):
         "+41791234567",
         {"plan": "Gold"},
     )
-    assert services.tag_names(stored) == ["b"]
+    assert contact_tags.tag_names(stored) == ["b"]
 
 
 def test_update_contact_to_a_taken_email_is_a_conflict_and_changes_nothing(workspace):
@@ -267,7 +270,7 @@ def test_get_contact_of_another_workspace_is_not_found(workspace):
 def test_delete_contact_removes_it_with_its_ledger_tags_and_notes(workspace):
     # given
     contact = make_contact(workspace, email_status="confirmed_manual", tags=["vip"])
-    services.add_note(contact, "Hello", source="api")
+    contact_notes.add_note(contact, "Hello", source="api")
     # when
     services.delete_contact(contact)
     # then
@@ -336,7 +339,7 @@ def test_booking_by_a_known_contact_fills_only_empty_names_and_never_touches_the
 def test_booking_by_an_unsubscribed_contact_leaves_it_unsubscribed(workspace):
     # given
     contact = make_contact(workspace, "lea@example.ch")
-    services.set_email_status(contact, "unsubscribed", source="unsubscribe_link")
+    consent.set_email_status(contact, "unsubscribed", source="unsubscribe_link")
     # when
     _, created = services.contact_from_booking(
         workspace, email="lea@example.ch", first_name="", last_name="", phone="", source="etermin:7"
@@ -386,7 +389,7 @@ def test_bookings_in_a_batch_follow_the_rules_of_one_booking(workspace):
     # given a known contact with a first name only, and one who unsubscribed
     known = make_contact(workspace, "lea@example.ch", first_name="Lea")
     gone = make_contact(workspace, "max@example.ch")
-    services.set_email_status(gone, "unsubscribed", source="unsubscribe_link")
+    consent.set_email_status(gone, "unsubscribed", source="unsubscribe_link")
     # when
     found = services.contacts_from_bookings(
         workspace,
@@ -483,9 +486,13 @@ def test_a_batch_that_loses_the_insert_race_takes_the_bookings_one_at_a_time(wor
 def test_note_with_a_source_key_is_added_once(workspace):
     # given
     contact = make_contact(workspace)
-    first = services.add_note(contact, "Bitte Parkplatz", source="etermin", source_key="e:7:abc")
+    first = contact_notes.add_note(
+        contact, "Bitte Parkplatz", source="etermin", source_key="e:7:abc"
+    )
     # when
-    second = services.add_note(contact, "Bitte Parkplatz", source="etermin", source_key="e:7:abc")
+    second = contact_notes.add_note(
+        contact, "Bitte Parkplatz", source="etermin", source_key="e:7:abc"
+    )
     # then
     assert first is not None
     assert second is None
@@ -499,10 +506,10 @@ def test_note_whose_key_a_concurrent_job_just_used_is_skipped_and_the_transactio
 ):
     # given a note with the key that our existence check does not see (inserted concurrently)
     contact = make_contact(workspace)
-    services.add_note(contact, "first", source="etermin", source_key="k")
+    contact_notes.add_note(contact, "first", source="etermin", source_key="k")
     # when
     with mock.patch.object(QuerySet, "exists", return_value=False):
-        again = services.add_note(contact, "second", source="etermin", source_key="k")
+        again = contact_notes.add_note(contact, "second", source="etermin", source_key="k")
     # then
     assert again is None
     assert list(Note.objects.values_list("text", flat=True)) == ["first"]
@@ -510,15 +517,15 @@ def test_note_whose_key_a_concurrent_job_just_used_is_skipped_and_the_transactio
 
 def test_notes_without_a_key_are_all_kept(workspace):
     contact = make_contact(workspace)
-    services.add_note(contact, "one", source="api")
-    services.add_note(contact, "two", source="api")
+    contact_notes.add_note(contact, "one", source="api")
+    contact_notes.add_note(contact, "two", source="api")
     assert list(Note.objects.order_by("pk").values_list("text", flat=True)) == ["one", "two"]
 
 
 def test_blank_note_is_refused(workspace):
     contact = make_contact(workspace)
     with pytest.raises(Unprocessable) as caught:
-        services.add_note(contact, "  ", source="api")
+        contact_notes.add_note(contact, "  ", source="api")
     assert caught.value.detail == "A note needs text."
     assert Note.objects.count() == 0
 
@@ -559,7 +566,7 @@ def test_field_values_are_stored_in_their_typed_form(workspace, field_type, opti
     make_field(workspace, "value", field_type, options=options)
     contact = make_contact(workspace)
     # when
-    services.set_field(contact, "value", given)
+    contact_fields.set_field(contact, "value", given)
     # then
     value = Contact.objects.get(pk=contact.pk).fields["value"]
     assert value == stored
@@ -588,7 +595,7 @@ def test_naive_datetimes_are_read_in_the_workspace_zone_across_dst(workspace, gi
     make_field(workspace, "appointment_start", "datetime")
     contact = make_contact(workspace)
     # when
-    services.set_field(contact, "appointment_start", given)
+    contact_fields.set_field(contact, "appointment_start", given)
     # then
     assert Contact.objects.get(pk=contact.pk).fields == {"appointment_start": stored}
 
@@ -597,7 +604,7 @@ def test_naive_datetimes_follow_the_workspace_zone_not_a_fixed_one(db):
     workspace = make_workspace("Praxis New York", timezone="America/New_York")
     make_field(workspace, "start", "datetime")
     contact = make_contact(workspace)
-    services.set_field(contact, "start", "2026-12-03T09:30")
+    contact_fields.set_field(contact, "start", "2026-12-03T09:30")
     assert Contact.objects.get(pk=contact.pk).fields == {"start": "2026-12-03T14:30:00+00:00"}
 
 
@@ -634,7 +641,7 @@ def test_invalid_field_values_are_refused_with_a_clear_message(
     contact = make_contact(workspace)
     # when
     with captured(signals.field_changed) as changed, pytest.raises(Unprocessable) as caught:
-        services.set_field(contact, "value", given)
+        contact_fields.set_field(contact, "value", given)
     # then
     assert caught.value.detail == detail
     assert caught.value.extra == {"errors": [{"field": "value", "message": detail}]}
@@ -649,7 +656,7 @@ def test_set_fields_writes_nothing_when_any_value_is_invalid(workspace):
     contact = make_contact(workspace)
     # when
     with captured(signals.field_changed) as changed, pytest.raises(Unprocessable) as caught:
-        services.set_fields(contact, {"plan": "Gold", "visits": "many", "nope": 1})
+        contact_fields.set_fields(contact, {"plan": "Gold", "visits": "many", "nope": 1})
     # then
     assert caught.value.detail == (
         "visits: 'many' is not a number.; nope: no such field; define it under fields first."
@@ -664,11 +671,11 @@ def test_field_changed_fires_only_when_the_value_changes(workspace):
     contact = make_contact(workspace)
     # when
     with captured(signals.field_changed) as changed:
-        services.set_field(contact, "visits", 1, source="api")
-        services.set_field(contact, "visits", "1")
-        services.set_field(contact, "visits", 2)
-        services.set_field(contact, "visits", None)
-        services.set_field(contact, "visits", "")
+        contact_fields.set_field(contact, "visits", 1, source="api")
+        contact_fields.set_field(contact, "visits", "1")
+        contact_fields.set_field(contact, "visits", 2)
+        contact_fields.set_field(contact, "visits", None)
+        contact_fields.set_field(contact, "visits", "")
     # then
     assert [(c["contact"].pk, c["key"], c["old"], c["new"]) for c in changed] == [
         (contact.pk, "visits", None, 1),
@@ -685,9 +692,9 @@ def test_set_field_keeps_other_fields_written_meanwhile(workspace):
     make_field(workspace, "visits", "number")
     contact = make_contact(workspace)
     stale = Contact.objects.get(pk=contact.pk)
-    services.set_field(contact, "plan", "Gold")
+    contact_fields.set_field(contact, "plan", "Gold")
     # when
-    services.set_field(stale, "visits", 3)
+    contact_fields.set_field(stale, "visits", 3)
     # then
     assert Contact.objects.get(pk=contact.pk).fields == {"plan": "Gold", "visits": 3}
 
@@ -699,10 +706,10 @@ def test_set_fields_many_sets_each_contacts_fields_and_signals_only_changes(work
     lea = make_contact(workspace, "lea@example.ch", fields={"plan": "Gold", "visits": 1})
     nina = make_contact(workspace, "nina@example.ch")
     stale = Contact.objects.get(pk=nina.pk)
-    services.set_field(nina, "plan", "Silver")
+    contact_fields.set_field(nina, "plan", "Silver")
     # when
     with captured(signals.field_changed) as changed:
-        services.set_fields_many(
+        contact_fields.set_fields_many(
             [(lea, {"plan": "Gold", "visits": "2"}), (stale, {"visits": 5})],
             source="etermin",
             definitions={"plan": plan},
@@ -722,7 +729,7 @@ def test_set_fields_many_writes_nothing_when_any_value_is_invalid(workspace):
     lea = make_contact(workspace, "lea@example.ch")
     nina = make_contact(workspace, "nina@example.ch")
     with captured(signals.field_changed) as changed, pytest.raises(Unprocessable) as caught:
-        services.set_fields_many([(lea, {"visits": 1}), (nina, {"visits": "many"})])
+        contact_fields.set_fields_many([(lea, {"visits": 1}), (nina, {"visits": "many"})])
     assert caught.value.detail == "visits: 'many' is not a number."
     assert list(Contact.objects.values_list("fields", flat=True)) == [{}, {}]
     assert changed == []
@@ -733,7 +740,7 @@ def test_set_fields_many_of_unchanged_values_writes_and_signals_nothing(workspac
     lea = make_contact(workspace, "lea@example.ch", fields={"visits": 1})
     before = Contact.objects.get(pk=lea.pk).updated_at
     with captured(signals.field_changed) as changed:
-        services.set_fields_many([(lea, {"visits": "1"})])
+        contact_fields.set_fields_many([(lea, {"visits": "1"})])
     assert changed == []
     assert Contact.objects.get(pk=lea.pk).updated_at == before
 
@@ -747,10 +754,14 @@ def test_field_datetime_reads_dates_as_midnight_in_the_workspace_zone(workspace)
         workspace, fields={"start": "2026-12-03T09:30:00+01:00", "birthday": "2026-12-03"}
     )
     # then
-    assert services.field_datetime(contact, "start") == datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
-    assert services.field_datetime(contact, "birthday") == datetime(2026, 12, 2, 23, 0, tzinfo=UTC)
-    assert services.field_datetime(contact, "plan") is None
-    assert services.field_datetime(contact, "missing") is None
+    assert contact_fields.field_datetime(contact, "start") == datetime(
+        2026, 12, 3, 8, 30, tzinfo=UTC
+    )
+    assert contact_fields.field_datetime(contact, "birthday") == datetime(
+        2026, 12, 2, 23, 0, tzinfo=UTC
+    )
+    assert contact_fields.field_datetime(contact, "plan") is None
+    assert contact_fields.field_datetime(contact, "missing") is None
 
 
 @pytest.mark.parametrize(
@@ -765,9 +776,9 @@ def test_field_datetime_reads_dates_as_midnight_in_the_workspace_zone(workspace)
 )
 def test_bad_field_definitions_are_refused(workspace, kwargs, detail):
     with pytest.raises(Unprocessable) as caught:
-        services.create_field(workspace, **kwargs)
+        contact_fields.create_field(workspace, **kwargs)
     assert caught.value.detail.startswith(detail)
-    assert services.list_fields(workspace) == []
+    assert contact_fields.list_fields(workspace) == []
 
 
 def test_field_keys_are_unique_per_workspace(workspace):
@@ -776,7 +787,7 @@ def test_field_keys_are_unique_per_workspace(workspace):
     with pytest.raises(Conflict) as caught:
         make_field(workspace, "plan", "number")
     assert caught.value.detail == "A field with the key 'plan' already exists."
-    assert [(f.key, f.type) for f in services.list_fields(workspace)] == [("plan", "text")]
+    assert [(f.key, f.type) for f in contact_fields.list_fields(workspace)] == [("plan", "text")]
 
 
 # -- tags ------------------------------------------------------------------------------------
@@ -787,24 +798,24 @@ def test_tag_added_fires_once_per_tag_the_contact_did_not_have(workspace):
     contact = make_contact(workspace, tags=["vip"])
     # when
     with captured(signals.tag_added) as tagged:
-        first = services.add_tags(contact, ["vip", "kurs", " kurs "], source="campaign:1")
-        second = services.add_tags(contact, ["kurs"])
+        first = contact_tags.add_tags(contact, ["vip", "kurs", " kurs "], source="campaign:1")
+        second = contact_tags.add_tags(contact, ["kurs"])
     # then
     assert first == ["kurs"]
     assert second == []
     assert [(c["sender"], c["contact"].pk, c["tag"], c["source"]) for c in tagged] == [
         (Contact, contact.pk, "kurs", "campaign:1")
     ]
-    assert services.tag_names(Contact.objects.get(pk=contact.pk)) == ["kurs", "vip"]
+    assert contact_tags.tag_names(Contact.objects.get(pk=contact.pk)) == ["kurs", "vip"]
     assert Tag.objects.count() == 2
 
 
 def test_remove_tags_returns_what_the_contact_had(workspace):
     contact = make_contact(workspace, tags=["vip", "kurs"])
     with captured(signals.tag_added) as tagged:
-        removed = services.remove_tags(contact, ["kurs", "never"])
+        removed = contact_tags.remove_tags(contact, ["kurs", "never"])
     assert removed == ["kurs"]
-    assert services.tag_names(Contact.objects.get(pk=contact.pk)) == ["vip"]
+    assert contact_tags.tag_names(Contact.objects.get(pk=contact.pk)) == ["vip"]
     assert tagged == []
 
 
@@ -825,7 +836,7 @@ def test_set_email_status_records_the_change(workspace, status, kind):
     # given
     contact = make_contact(workspace)
     # when
-    services.set_email_status(
+    consent.set_email_status(
         contact,
         status,
         source="doi_link",
@@ -849,9 +860,9 @@ def test_set_email_status_records_the_change(workspace, status, kind):
 def test_doi_confirmed_fires_when_the_status_becomes_confirmed_doi_only(workspace):
     contact = make_contact(workspace)
     with captured(signals.doi_confirmed) as confirmed:
-        services.set_email_status(contact, "confirmed_doi", source="doi_link")
-        services.set_email_status(contact, "confirmed_doi", source="doi_link")
-        services.set_email_status(contact, "unsubscribed", source="link")
+        consent.set_email_status(contact, "confirmed_doi", source="doi_link")
+        consent.set_email_status(contact, "confirmed_doi", source="doi_link")
+        consent.set_email_status(contact, "unsubscribed", source="link")
     assert [c["contact"].pk for c in confirmed] == [contact.pk]
     assert [kind for kind, _, _ in ledger(contact)] == ["doi_confirmed", "unsubscribed"]
 
@@ -866,7 +877,7 @@ def test_doi_confirmed_fires_when_the_status_becomes_confirmed_doi_only(workspac
 def test_set_email_status_with_bad_input_writes_nothing(workspace, status, ip, detail):
     contact = make_contact(workspace)
     with pytest.raises(Unprocessable) as caught:
-        services.set_email_status(contact, status, source="x", ip=ip)
+        consent.set_email_status(contact, status, source="x", ip=ip)
     assert caught.value.detail.startswith(detail)
     assert Contact.objects.get(pk=contact.pk).email_status == "unknown"
     assert ConsentEvent.objects.count() == 0
@@ -875,20 +886,20 @@ def test_set_email_status_with_bad_input_writes_nothing(workspace, status, ip, d
 def test_record_consent_appends_with_the_given_time(workspace):
     contact = make_contact(workspace)
     at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    event = services.record_consent(
+    event = consent.record_consent(
         contact, "doi_sent", source="mail", details={"outbox_id": 5}, occurred_at=at
     )
     stored = ConsentEvent.objects.get(pk=event.pk)
     assert (stored.kind, stored.occurred_at, stored.details) == ("doi_sent", at, {"outbox_id": 5})
     with pytest.raises(Unprocessable):
-        services.record_consent(contact, "liked", source="x")
+        consent.record_consent(contact, "liked", source="x")
     assert ConsentEvent.objects.count() == 1
 
 
 def test_the_consent_ledger_refuses_changes_from_every_side(workspace):
     # given
     contact = make_contact(workspace)
-    event = services.record_consent(contact, "doi_requested", source="campaign")
+    event = consent.record_consent(contact, "doi_requested", source="campaign")
     # when / then
     event.source = "forged"
     with pytest.raises(ValueError, match="append-only"):
@@ -907,7 +918,7 @@ def test_the_database_refuses_an_update_of_a_consent_event():
     # given
     workspace = make_workspace()
     contact = make_contact(workspace)
-    event = services.record_consent(contact, "doi_requested", source="campaign")
+    event = consent.record_consent(contact, "doi_requested", source="campaign")
     # when
     with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
         cursor.execute(
@@ -923,7 +934,7 @@ def test_the_database_refuses_an_update_of_a_consent_event():
 def test_local_phone_numbers_belong_to_the_country_of_the_workspace_locale(db, locale, region):
     workspace = make_workspace(f"Praxis {locale}")
     workspace.locale = locale
-    assert services.phone_region(workspace) == region
+    assert cleaning.phone_region(workspace) == region
 
 
 def test_a_german_workspace_reads_local_numbers_as_german(db):
@@ -943,14 +954,14 @@ def test_signals_are_sent_after_the_write_inside_the_transaction(workspace):
     seen: list[list[str]] = []
 
     def failing_receiver(sender, contact, tag, **kwargs):
-        seen.append(services.tag_names(Contact.objects.get(pk=contact.pk)))
+        seen.append(contact_tags.tag_names(Contact.objects.get(pk=contact.pk)))
         raise RuntimeError("receiver failed")
 
     signals.tag_added.connect(failing_receiver, weak=False)
     try:
         # when
         with pytest.raises(RuntimeError), transaction.atomic():
-            services.add_tags(contact, ["vip"])
+            contact_tags.add_tags(contact, ["vip"])
     finally:
         signals.tag_added.disconnect(failing_receiver)
     # then the receiver saw the tag, and its failure rolled the tag back
@@ -965,7 +976,7 @@ def test_set_block_stores_counters_without_touching_status_or_ledger(workspace):
     ledger_before = list(ConsentEvent.objects.filter(contact=contact).values_list("id", flat=True))
 
     # when mail records its second temporary block
-    services.set_block(contact, count=2, until=until)
+    consent.set_block(contact, count=2, until=until)
 
     # then the counters are stored, and nothing else changed
     stored = Contact.objects.get(pk=contact.pk)
@@ -981,9 +992,9 @@ def test_notes_in_a_batch_keep_each_source_key_once(workspace):
     # given a contact whose booking note was added before
     lea = make_contact(workspace, "lea@example.ch")
     nina = make_contact(workspace, "nina@example.ch")
-    services.add_note(lea, "old", source="etermin", source_key="k")
+    contact_notes.add_note(lea, "old", source="etermin", source_key="k")
     # when
-    added = services.add_notes(
+    added = contact_notes.add_notes(
         [
             (lea, "again", "etermin", "k"),
             (nina, "Parkplatz", "etermin", "k"),
@@ -1004,17 +1015,17 @@ def test_notes_in_a_batch_keep_each_source_key_once(workspace):
 def test_a_batch_of_notes_with_an_empty_one_stores_nothing(workspace):
     contact = make_contact(workspace)
     with pytest.raises(Unprocessable):
-        services.add_notes([(contact, "fine", "api", None), (contact, "  ", "api", None)])
+        contact_notes.add_notes([(contact, "fine", "api", None), (contact, "  ", "api", None)])
     assert Note.objects.count() == 0
 
 
 def test_notes_whose_key_a_concurrent_job_just_used_are_added_one_at_a_time(workspace):
     # given a note with the key that the batch's look-up does not see (inserted concurrently)
     contact = make_contact(workspace)
-    services.add_note(contact, "first", source="etermin", source_key="k")
+    contact_notes.add_note(contact, "first", source="etermin", source_key="k")
     # when
     with mock.patch.object(QuerySet, "values_list", return_value=[]):
-        added = services.add_notes(
+        added = contact_notes.add_notes(
             [(contact, "second", "etermin", "k"), (contact, "third", "etermin", "j")]
         )
     # then
@@ -1045,7 +1056,7 @@ def test_rename_tag_keeps_it_on_every_contact(workspace):
     anna = make_contact(workspace, tags=["vip", "newsletter"])
     beat = make_contact(workspace, "beat@example.ch", tags=["vip"])
     # when
-    tag = services.rename_tag(workspace, "vip", "  VIP client ")
+    tag = contact_tags.rename_tag(workspace, "vip", "  VIP client ")
     # then
     assert tag.name == "VIP client"
     assert _tags(anna) == ["VIP client", "newsletter"]
@@ -1061,7 +1072,7 @@ def test_rename_tag_to_a_taken_name_is_a_conflict_and_changes_nothing(workspace)
     anna = make_contact(workspace, tags=["vip", "newsletter"])
     # when
     with pytest.raises(Conflict) as raised:
-        services.rename_tag(workspace, "vip", "newsletter")
+        contact_tags.rename_tag(workspace, "vip", "newsletter")
     # then
     assert raised.value.detail == "A tag called 'newsletter' already exists."
     assert _tags(anna) == ["newsletter", "vip"]
@@ -1079,7 +1090,7 @@ def test_rename_tag_refuses_a_bad_name_and_changes_nothing(workspace, new_name, 
     anna = make_contact(workspace, tags=["vip"])
     # when
     with pytest.raises(Unprocessable) as raised:
-        services.rename_tag(workspace, "vip", new_name)
+        contact_tags.rename_tag(workspace, "vip", new_name)
     # then
     assert raised.value.detail == detail
     assert _tags(anna) == ["vip"]
@@ -1091,7 +1102,7 @@ def test_rename_tag_of_another_workspace_is_not_found(workspace):
     stranger = make_contact(other, tags=["vip"])
     # when
     with pytest.raises(NotFound):
-        services.rename_tag(workspace, "vip", "gold")
+        contact_tags.rename_tag(workspace, "vip", "gold")
     # then
     assert _tags(stranger) == ["vip"]
 
@@ -1104,7 +1115,7 @@ def test_delete_tag_removes_it_from_every_contact_of_the_workspace_only(workspac
     other = make_workspace("Praxis Enge")
     stranger = make_contact(other, tags=["vip"])
     # when
-    removed = services.delete_tag(workspace, "vip")
+    removed = contact_tags.delete_tag(workspace, "vip")
     # then
     assert removed == 2
     assert _tags(anna) == ["newsletter"]
@@ -1115,7 +1126,7 @@ def test_delete_tag_removes_it_from_every_contact_of_the_workspace_only(workspac
 
 def test_delete_unknown_tag_is_not_found(workspace):
     with pytest.raises(NotFound) as raised:
-        services.delete_tag(workspace, "vip")
+        contact_tags.delete_tag(workspace, "vip")
     assert raised.value.detail == "There is no tag 'vip'."
 
 
@@ -1123,7 +1134,9 @@ def test_update_field_changes_label_and_options_but_not_key_or_type(workspace):
     # given
     make_field(workspace, "plan", "select", options=["Basic"])
     # when
-    field = services.update_field(workspace, "plan", label="Tarif", options=["Basic", "Premium"])
+    field = contact_fields.update_field(
+        workspace, "plan", label="Tarif", options=["Basic", "Premium"]
+    )
     # then
     field.refresh_from_db()
     assert (field.key, field.type, field.label, field.options) == (
@@ -1139,7 +1152,7 @@ def test_update_field_refuses_options_on_a_text_field_and_changes_nothing(worksp
     field = make_field(workspace, "city", "text")
     # when
     with pytest.raises(Unprocessable) as raised:
-        services.update_field(workspace, "city", label="Ort", options=["Zürich"])
+        contact_fields.update_field(workspace, "city", label="Ort", options=["Zürich"])
     # then
     assert raised.value.detail == "options: only select fields have options."
     field.refresh_from_db()
@@ -1156,7 +1169,7 @@ def test_delete_field_removes_its_values_from_contacts(workspace):
     make_field(other, "city", "text")
     stranger = make_contact(other, fields={"city": "Bern"})
     # when
-    changed = services.delete_field(workspace, "city")
+    changed = contact_fields.delete_field(workspace, "city")
     # then
     assert changed == 1
     anna.refresh_from_db()
@@ -1165,7 +1178,7 @@ def test_delete_field_removes_its_values_from_contacts(workspace):
     assert anna.fields == {"age": 41}
     assert beat.fields == {"age": 30}
     assert stranger.fields == {"city": "Bern"}
-    assert [f.key for f in services.list_fields(workspace)] == ["age"]
+    assert [f.key for f in contact_fields.list_fields(workspace)] == ["age"]
 
 
 @pytest.mark.parametrize("status", ["active", "paused"])
@@ -1176,13 +1189,13 @@ def test_delete_field_used_by_a_live_campaign_is_refused(workspace, status):
     _live_campaign(workspace, "Recall", status, {"rules": [{"field": "city", "value": "x"}]})
     # when
     with pytest.raises(Conflict) as raised:
-        services.delete_field(workspace, "city")
+        contact_fields.delete_field(workspace, "city")
     # then
     assert raised.value.as_dict()["campaigns"] == ["Recall"]
     assert "Recall" in raised.value.detail
     anna.refresh_from_db()
     assert anna.fields == {"city": "Zürich"}
-    assert [f.key for f in services.list_fields(workspace)] == ["city"]
+    assert [f.key for f in contact_fields.list_fields(workspace)] == ["city"]
 
 
 def test_delete_field_used_only_by_a_draft_campaign_is_allowed(workspace):
@@ -1190,7 +1203,7 @@ def test_delete_field_used_only_by_a_draft_campaign_is_allowed(workspace):
     make_field(workspace, "city", "text")
     _live_campaign(workspace, "Draft", "draft", {"field": "city"})
     # when
-    changed = services.delete_field(workspace, "city")
+    changed = contact_fields.delete_field(workspace, "city")
     # then
     assert changed == 0
-    assert services.list_fields(workspace) == []
+    assert contact_fields.list_fields(workspace) == []

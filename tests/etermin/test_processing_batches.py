@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terminflow.campaigns.models import Enrollment, Run
+from terminflow.contacts import consent, signals
 from terminflow.contacts import services as contacts
-from terminflow.contacts import signals
 from terminflow.contacts.models import ConsentEvent, Contact, Note
 from terminflow.etermin import processing
 from terminflow.etermin.models import Appointment, EterminAccount, WebPush
@@ -95,7 +95,7 @@ def _given(workspace: Workspace, arrived: list[tuple[str, str, str, int, str]]) 
     _campaigns(workspace)
     # A known contact without names who unsubscribed: a booking fills names, keeps the status.
     known = contacts.create_contact(workspace, email="beat@example.ch")
-    contacts.set_email_status(known, "unsubscribed", source="test")
+    consent.set_email_status(known, "unsubscribed", source="test")
     for command, uid, email, slot, notes in arrived:
         store_push(
             account,

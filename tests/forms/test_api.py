@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
 from terminflow.forms.models import ConsentVersion, Form
 from terminflow.workspaces.models import Workspace
 from tests.conftest import ApiClient, make_workspace
@@ -132,7 +132,7 @@ def test_a_marketing_email_cannot_be_the_doi_email(workspace: Workspace, api: Ap
 def test_contact_fields_of_the_workspace_are_accepted_with_their_labels(
     workspace: Workspace, api: ApiClient
 ) -> None:
-    contacts.create_field(workspace, key="birthday", type="date", label="Geburtstag")
+    contact_fields.create_field(workspace, key="birthday", type="date", label="Geburtstag")
     doi = make_doi_email(workspace)
 
     response = api.post("/api/v1/forms", body(doi.pk, fields=[{"key": "birthday"}]))
@@ -150,7 +150,7 @@ def test_another_workspaces_doi_email_and_field_are_refused_as_unknown(
     workspace: Workspace, api: ApiClient, other: Workspace
 ) -> None:
     theirs = make_doi_email(other)
-    contacts.create_field(other, key="theirs", type="text")
+    contact_fields.create_field(other, key="theirs", type="text")
     mine = make_doi_email(workspace)
 
     email = api.post("/api/v1/forms", body(theirs.pk))

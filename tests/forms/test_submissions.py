@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 
 from terminflow.campaigns.models import Enrollment
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import privacy
-from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentEvent, Contact
 from terminflow.forms import submissions
 from terminflow.forms.models import Form, Submission
@@ -73,7 +74,7 @@ def test_an_already_confirmed_contact_gets_no_email_and_starts_the_campaign_at_o
 
     assert Outbox.objects.count() == 0
     assert Submission.objects.get().status == "confirmed"
-    assert contacts.tag_names(contact) == ["newsletter"]
+    assert contact_tags.tag_names(contact) == ["newsletter"]
     assert Enrollment.objects.filter(campaign=campaign, contact=contact).count() == 1
     assert not ConsentEvent.objects.filter(contact=contact, kind="doi_requested").exists()
 
@@ -131,7 +132,7 @@ def test_a_submission_of_a_deleted_field_is_still_taken(workspace: Workspace) ->
     make_field(workspace, "city", "text")
     form = make_form(workspace, fields=[{"key": "city"}])
     sign_up(form, email="anna@example.com", field_city="Bern")
-    contacts.delete_field(workspace, "city")
+    contact_fields.delete_field(workspace, "city")
 
     submissions.process_due()
 

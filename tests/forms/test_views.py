@@ -14,7 +14,8 @@ from django.test import override_settings
 
 from terminflow.campaigns import engine
 from terminflow.campaigns.models import Enrollment, Run
-from terminflow.contacts import services as contacts
+from terminflow.contacts import consent
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentEvent, Contact
 from terminflow.forms import services, submissions
 from terminflow.forms.models import Form, Submission, SubmissionCounter
@@ -91,7 +92,7 @@ def test_a_sign_up_gets_the_doi_email_and_its_confirmation_starts_the_form_campa
     assert doi.rcpt_tos == ["lea.brunner@example.ch"]
     assert doi.message["Subject"] == "Bitte bestätigen"
     assert Enrollment.objects.count() == 0
-    assert contacts.tag_names(contact) == []
+    assert contact_tags.tag_names(contact) == []
 
     # when they confirm (the confirmation page POSTs)
     confirmed = httpx.post(terminflow_front.url + confirm_path(doi))
@@ -101,7 +102,7 @@ def test_a_sign_up_gets_the_doi_email_and_its_confirmation_starts_the_form_campa
     assert confirmed.status_code == 200
     contact.refresh_from_db()
     assert contact.email_status == "confirmed_doi"
-    assert contacts.tag_names(contact) == ["newsletter"]
+    assert contact_tags.tag_names(contact) == ["newsletter"]
     [enrollment] = Enrollment.objects.filter(campaign=campaign)
     assert enrollment.contact_id == contact.pk
     assert enrollment.context["form_id"] == form.pk
@@ -312,7 +313,7 @@ def test_a_doi_email_queued_before_the_contact_unsubscribed_is_not_sent(
     post(terminflow_front, form, {"email": "lea@example.com"})
     submissions.process_due()
 
-    contacts.set_email_status(contact, "unsubscribed", source="test")
+    consent.set_email_status(contact, "unsubscribed", source="test")
     while sending.send_due():
         pass
 

@@ -13,7 +13,8 @@ from django.test import Client
 
 from terminflow.campaigns import engine, registry
 from terminflow.campaigns.models import Campaign, Run
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentEvent, Contact
 from terminflow.mail import sending
 from terminflow.mail.elements import DOI_REQUIRED
@@ -109,7 +110,7 @@ def test_double_opt_in_then_marketing_then_one_click_unsubscribe(
         later = on_tag("news", "email.send", news, name="Newsletter")
         contact = make_contact(workspace, status="confirmed_soi")
 
-        contacts.add_tags(contact, ["kunde"])
+        contact_tags.add_tags(contact, ["kunde"])
         work()
 
         [doi_mail] = smtp.messages
@@ -135,7 +136,7 @@ def test_double_opt_in_then_marketing_then_one_click_unsubscribe(
         assert response.status_code == 200
         assert Contact.objects.get(pk=contact.pk).email_status == "unsubscribed"
 
-        contacts.add_tags(contact, ["news"])
+        contact_tags.add_tags(contact, ["news"])
         work()
 
     assert run_state(later, contact, "mail") == ("skipped", "contact is unsubscribed: no email")
@@ -161,12 +162,12 @@ def test_marketing_email_skips_contacts_without_double_opt_in_and_the_flow_goes_
         )
         contact = make_contact(workspace, status="confirmed_soi")
 
-        contacts.add_tags(contact, ["news"])
+        contact_tags.add_tags(contact, ["news"])
         work()
 
     assert run_state(campaign, contact, "mail") == ("skipped", DOI_REQUIRED)
     assert run_state(campaign, contact, "tag")[0] == "completed"
-    assert "weiter" in contacts.tag_names(contact)
+    assert "weiter" in contact_tags.tag_names(contact)
     assert Outbox.objects.count() == 0
     assert smtp.messages == []
 
@@ -191,7 +192,7 @@ def test_doi_email_goes_only_to_contacts_that_may_get_it(
         campaign = on_tag("kunde", "email.doi", make_email(workspace, "doi"), name="DOI")
         contact = make_contact(workspace, status=status)
 
-        contacts.add_tags(contact, ["kunde"])
+        contact_tags.add_tags(contact, ["kunde"])
         engine.advance_due()
 
     expected = ("completed", "") if queued else ("skipped", reason)
@@ -210,8 +211,8 @@ def test_unknown_placeholder_fails_the_run_and_the_email_not_the_worker(
         anna = make_contact(workspace, email="anna@example.com")
         ben = make_contact(workspace, email="ben@example.com")
 
-        contacts.add_tags(anna, ["news"])
-        contacts.add_tags(ben, ["news"])
+        contact_tags.add_tags(anna, ["news"])
+        contact_tags.add_tags(ben, ["news"])
         work()
 
     reason = "Template error in subject, line 1: unknown placeholder 'appointment'"
@@ -225,7 +226,7 @@ def test_an_email_run_queues_one_email_however_often_it_runs(workspace: Workspac
     with time_machine.travel(T0, tick=False):
         campaign = on_tag("news", "email.send", make_email(workspace, "marketing"), name="News")
         contact = make_contact(workspace)
-        contacts.add_tags(contact, ["news"])
+        contact_tags.add_tags(contact, ["news"])
         engine.advance_due()
         run = Run.objects.get(campaign=campaign, contact=contact, element__key="mail")
         element_type = registry.get("email.send")
@@ -248,7 +249,7 @@ def test_reminder_a_day_before_an_appointment_across_dst_arrives_at_nine_local(
 ) -> None:
     # Summer time starts on 2026-03-29: the appointment is at 09:00 CEST (07:00 UTC), the
     # reminder a day before at 09:00 CET (08:00 UTC), not 24 hours earlier (07:00 UTC).
-    contacts.create_field(workspace, key="termin", type="datetime", label="Termin")
+    contact_fields.create_field(workspace, key="termin", type="datetime", label="Termin")
     reminder = make_email(
         workspace, "marketing", subject='Morgen: {{ contact.fields.termin|datetime("full") }}'
     )
@@ -263,10 +264,10 @@ def test_reminder_a_day_before_an_appointment_across_dst_arrives_at_nine_local(
         name="Erinnerung",
     )
     contact = make_contact(workspace)
-    contacts.set_field(contact, "termin", "2026-03-29T07:00:00+00:00")
+    contact_fields.set_field(contact, "termin", "2026-03-29T07:00:00+00:00")
 
     with time_machine.travel(datetime(2026, 3, 20, 12, 0, tzinfo=UTC), tick=False):
-        contacts.add_tags(contact, ["termin"])
+        contact_tags.add_tags(contact, ["termin"])
         work()
     with time_machine.travel(datetime(2026, 3, 28, 7, 59, tzinfo=UTC), tick=False):
         work()

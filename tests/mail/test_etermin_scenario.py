@@ -14,7 +14,7 @@ from django.test import Client
 
 from terminflow.campaigns import engine
 from terminflow.campaigns.models import Run
-from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentEvent, Contact
 from terminflow.etermin.processing import process_pending
 from terminflow.etermin.services import connect_account
@@ -141,7 +141,7 @@ def test_booking_to_double_opt_in_to_marketing_to_one_click_unsubscribe(
     response = Client().post(one_click, {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert Contact.objects.get(pk=contact.pk).email_status == "unsubscribed"
-    contacts.add_tags(Contact.objects.get(pk=contact.pk), ["news"])
+    contact_tags.add_tags(Contact.objects.get(pk=contact.pk), ["news"])
     work()
 
     assert len(smtp.messages) == 2

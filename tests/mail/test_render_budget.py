@@ -21,7 +21,8 @@ from django.utils import translation
 
 from terminflow.campaigns import engine
 from terminflow.campaigns.models import Run
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import tags as contact_tags
 from terminflow.etermin.services import connect_account
 from terminflow.kit import clock
 from terminflow.mail import rendering
@@ -45,7 +46,7 @@ POWER_REASON = "HTML-Inhalt, Zeile 1: ** ergäbe eine Zahl mit mehr als 4096 Bit
 
 
 def slow_template(workspace: Any) -> EmailTemplate:
-    contacts.create_field(workspace, key="n", type="number")
+    contact_fields.create_field(workspace, key="n", type="number")
     return make_email(workspace, body_html=SLOW_FOR_SOME, name="Slow for some")
 
 
@@ -112,7 +113,7 @@ def test_a_template_slow_for_one_contact_fails_only_that_email_and_holds_no_writ
     slow = make_contact(workspace, "slow@example.com", fields={"n": 300})
     spy = RenderSpy(monkeypatch)
     for contact in (fast, slow):
-        contacts.add_tags(contact, ["go"], source="test")
+        contact_tags.add_tags(contact, ["go"], source="test")
     # when the worker (German by default) moves the runs
     with translation.override("de"):
         while engine.advance_due(now=clock.now() + timedelta(seconds=1)):
@@ -151,7 +152,7 @@ def test_two_workers_rendering_the_same_run_queue_one_email(
     template = make_email(workspace)
     campaign = on_tag(template)
     contact = make_contact(workspace)
-    contacts.add_tags(contact, ["go"], source="test")
+    contact_tags.add_tags(contact, ["go"], source="test")
     spy = RenderSpy(monkeypatch, barrier=threading.Barrier(2, timeout=10))
     moved: list[int] = []
     later = clock.now() + timedelta(seconds=1)

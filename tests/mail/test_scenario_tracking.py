@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from terminflow.campaigns import engine
-from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as contact_tags
 from terminflow.kit import clock
 from terminflow.mail import sending
 from terminflow.mail import services as mail
@@ -103,7 +103,7 @@ def test_a_campaign_email_is_opened_and_clicked_and_both_are_recorded_once(
     contact = make_contact(workspace, email="lea@example.ch", first_name="Lea")
 
     # when the contact is tagged and the worker's steps run
-    contacts.add_tags(contact, ["news"])
+    contact_tags.add_tags(contact, ["news"])
     work()
 
     # then the received email has its link rewritten and the open pixel
@@ -198,7 +198,7 @@ def test_an_email_built_in_the_editor_is_clicked_the_stats_say_so_and_the_click_
     contact = make_contact(workspace, email="lea@example.ch", first_name="Lea")
 
     # when the contact is tagged and the email goes out
-    contacts.add_tags(contact, ["news"])
+    contact_tags.add_tags(contact, ["news"])
     work()
 
     # then the received email is the editor's, with the button rewritten and the pixel
@@ -239,4 +239,4 @@ def test_an_email_built_in_the_editor_is_clicked_the_stats_say_so_and_the_click_
     # when the day's wait is over, the condition on the click takes the yes branch
     work(now=clock.now() + timedelta(days=1, minutes=1))
     contact.refresh_from_db()
-    assert sorted(contacts.tag_names(contact)) == ["interessiert", "news"]
+    assert sorted(contact_tags.tag_names(contact)) == ["interessiert", "news"]

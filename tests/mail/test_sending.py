@@ -252,10 +252,10 @@ def test_expired_temporary_block_restores_the_earlier_status(workspace: Workspac
 def test_email_to_a_contact_who_unsubscribed_meanwhile_is_cancelled(
     workspace: Workspace, smtp: SmtpServer
 ) -> None:
-    from terminflow.contacts import services as contacts
+    from terminflow.contacts import consent
 
     [row] = queue(workspace)
-    contacts.set_email_status(row.contact, "unsubscribed", source="test")
+    consent.set_email_status(row.contact, "unsubscribed", source="test")
 
     sending.send_due(now=T0)
 

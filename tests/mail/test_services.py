@@ -99,9 +99,9 @@ def test_unknown_placeholders_and_sandbox_escapes_are_refused_on_save(
 
 
 def test_known_field_of_the_workspace_is_accepted(workspace: Workspace) -> None:
-    from terminflow.contacts import services as contacts
+    from terminflow.contacts import fields as contact_fields
 
-    contacts.create_field(workspace, key="termin", type="datetime", label="Termin")
+    contact_fields.create_field(workspace, key="termin", type="datetime", label="Termin")
     data = template_data(
         body_html='{{ links.confirm }} {{ contact.fields.termin|datetime("full") }}'
     )

@@ -10,7 +10,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import consent
 from terminflow.mail import sending, services, stats
 from terminflow.mail.models import EmailTemplate, Outbox
 from terminflow.workspaces.models import Workspace
@@ -74,7 +74,7 @@ def test_each_figure_counts_unique_contacts_and_bots_do_not_count(
     engagement(again, "open", count=1)
     unsubscribe_via(rows["leaver@example.com"])
     bounce(rows["delayed@example.com"], "delayed")
-    contacts.set_email_status(rows["elsewhere@example.com"].contact, "unsubscribed", source="api")
+    consent.set_email_status(rows["elsewhere@example.com"].contact, "unsubscribed", source="api")
     engagement(other_rows["reader@example.com"], "click", count=4)
     unsubscribe_via(other_rows["otherleaver@example.com"], channel="one-click")
 

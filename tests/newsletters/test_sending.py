@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import consent
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import Contact
 from terminflow.mail import sending as mail_sending
 from terminflow.mail.models import Engagement, Outbox
@@ -101,9 +102,9 @@ def test_the_list_is_fixed_when_sending_starts(workspace, smtp: SmtpServer):
     sending.sweep(now=T0)  # lists everyone and queues the first emails
     # when the segment changes meanwhile
     late = make_contact(workspace, "late@example.ch", email_status="confirmed_doi")
-    contacts.add_tags(late, ["Newsletter"])
+    contact_tags.add_tags(late, ["Newsletter"])
     left = Contact.objects.get(email="reader0000@example.ch")
-    contacts.remove_tags(left, ["Newsletter"])
+    contact_tags.remove_tags(left, ["Newsletter"])
 
     run_until_idle(T0)
 
@@ -225,7 +226,7 @@ def test_stats_count_bounces_opens_clicks_and_unsubscribes_of_its_emails(
                 contact_id=row.contact_id, kind=kind, count=1, first_at=T0,
             )  # fmt: skip
     mail.record_bounce(rows[2].contact, permanent=True, reply="550", message_id=rows[2].message_id)
-    contacts.set_email_status(
+    consent.set_email_status(
         rows[1].contact, "unsubscribed", source="unsubscribe (link)",
         details={"channel": "link", "message_id": rows[1].message_id},
     )  # fmt: skip

@@ -25,7 +25,7 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import cleaning
 from terminflow.contacts.models import Field, FieldType
 from terminflow.segments.definition import FieldCondition
 from terminflow.segments.query import day_start, operand
@@ -44,7 +44,7 @@ def json_condition(workspace: Workspace, item: FieldCondition, now: datetime) ->
     field = Field.objects.filter(workspace=workspace, key=item.field).first()
     if field is None:
         return TRUE if item.op == "empty" else FALSE
-    zone = contacts.workspace_zone(workspace)
+    zone = cleaning.workspace_zone(workspace)
     today = now.astimezone(zone).date()
     present = Q(HasKey(F("fields"), field.key))
     if item.op == "empty":

@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from terminflow.campaigns import engine
 from terminflow.campaigns.models import Enrollment, Run
 from terminflow.campaigns.services import pause_campaign
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import tags as contact_tags
 from terminflow.kit.errors import Unprocessable
 from terminflow.segments import membership
 from terminflow.segments.models import Segment, SegmentMember
@@ -28,7 +29,7 @@ VIP = {"type": "tags", "match": "any", "tags": ["VIP"]}
 
 @pytest.fixture
 def vip(workspace: Any) -> Segment:
-    contacts.create_field(workspace, key="seed", type="text")
+    contact_fields.create_field(workspace, key="seed", type="text")
     make_contact(workspace, "seed@example.ch", tags=["VIP"])  # the tag must exist
     return make_segment(workspace, VIP, name="VIP")
 
@@ -52,8 +53,8 @@ def test_the_condition_takes_yes_for_members_and_no_for_the_others(workspace, vi
     )
     anna = make_contact(workspace, "anna@example.ch", tags=["VIP"])
     ben = make_contact(workspace, "ben@example.ch")
-    contacts.add_tags(anna, ["booked"])
-    contacts.add_tags(ben, ["booked"])
+    contact_tags.add_tags(anna, ["booked"])
+    contact_tags.add_tags(ben, ["booked"])
 
     with CaptureQueriesContext(connection) as queries:
         engine.advance_due()
@@ -78,7 +79,7 @@ def test_a_deleted_segment_fails_the_condition_with_the_reason(workspace, vip):
         [edge("start", "check")],
     )
     anna = make_contact(workspace, "anna@example.ch")
-    contacts.add_tags(anna, ["booked"])
+    contact_tags.add_tags(anna, ["booked"])
     Segment.objects.filter(pk=vip.pk).delete()
 
     engine.advance_due()
@@ -147,7 +148,7 @@ def test_the_first_sweep_records_members_and_lets_only_later_entrants_in(workspa
     assert SegmentMember.objects.filter(segment=vip).count() == 2
 
     later = make_contact(workspace, "later@example.ch")
-    contacts.add_tags(later, ["VIP"])
+    contact_tags.add_tags(later, ["VIP"])
     assert membership.sweep(now=NOW + timedelta(minutes=1)) == 1
     assert entered(campaign) == ["later@example.ch"]
     assert runs(campaign, later) == [("start", 0, "completed"), ("hello", 0, "pending")]
@@ -166,10 +167,10 @@ def test_leaving_and_coming_back_is_one_pass_per_rotation(workspace, vip):
     membership.sweep(now=NOW)
     anna = make_contact(workspace, "anna@example.ch", tags=["VIP"])
     membership.sweep(now=NOW)
-    contacts.remove_tags(anna, ["VIP"])
+    contact_tags.remove_tags(anna, ["VIP"])
     assert membership.sweep(now=NOW) == 1  # her member row is gone
     assert not SegmentMember.objects.filter(contact=anna).exists()
-    contacts.add_tags(anna, ["VIP"])
+    contact_tags.add_tags(anna, ["VIP"])
     membership.sweep(now=NOW)
 
     assert runs(campaign, anna) == [("start", 0, "completed"), ("hello", 0, "pending")]

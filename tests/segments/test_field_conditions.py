@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact
 from terminflow.segments import query
@@ -208,7 +209,7 @@ def people(workspace: Workspace) -> list[Contact]:
             else:
                 batch.append((contact, final))
         people.append(contact)
-    contacts.set_fields_many(batch, source="test")
+    contact_fields.set_fields_many(batch, source="test")
     return people
 
 

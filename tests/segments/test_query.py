@@ -308,7 +308,8 @@ def test_groups_combine_all_and_any(cast: Any, workspace: Any):
 
 
 def test_a_tag_or_field_deleted_after_saving_matches_as_absent(cast: Any, workspace: Any):
-    from terminflow.contacts import services as contacts
+    from terminflow.contacts import fields as contact_fields
+    from terminflow.contacts import tags as contact_tags
 
     segment = make_segment(
         workspace,
@@ -316,9 +317,9 @@ def test_a_tag_or_field_deleted_after_saving_matches_as_absent(cast: Any, worksp
         {"type": "field", "field": "city", "op": "empty"},
     )
     assert services.count(segment, now=NOW) == 1  # emil
-    contacts.delete_field(workspace, "city")
+    contact_fields.delete_field(workspace, "city")
     assert services.count(segment, now=NOW) == 3  # anna, carla, emil
-    contacts.delete_tag(workspace, "Yoga")
+    contact_tags.delete_tag(workspace, "Yoga")
     assert services.count(segment, now=NOW) == 0
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from terminflow.campaigns.models import Campaign, Run
+from terminflow.contacts.fields import create_field
 from terminflow.contacts.models import Contact, Field
-from terminflow.contacts.services import add_note, create_contact, create_field
+from terminflow.contacts.notes import add_note
+from terminflow.contacts.services import create_contact
 from terminflow.etermin.models import EterminAccount
 from terminflow.workspaces.models import Role
 

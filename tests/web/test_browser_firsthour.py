@@ -16,8 +16,8 @@ from terminflow.campaigns.engine import advance_due, fire
 from terminflow.campaigns.models import Campaign
 from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import activate_campaign, save_campaign
+from terminflow.contacts.fields import create_field
 from terminflow.contacts.models import Contact, Field
-from terminflow.contacts.services import create_field
 from terminflow.etermin.processing import process_pending
 from terminflow.etermin.services import connect_account
 from terminflow.mail import services as mail

@@ -8,8 +8,10 @@ from datetime import date
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from terminflow.contacts.fields import create_field
 from terminflow.contacts.models import Contact, FieldValue
-from terminflow.contacts.services import create_contact, create_field, tag_names
+from terminflow.contacts.services import create_contact
+from terminflow.contacts.tags import tag_names
 from terminflow.web import contact_import
 from terminflow.web.models import ContactImport, ContactImportRow, ImportStatus
 

@@ -8,14 +8,11 @@ import json
 
 from django.test import Client
 
+from terminflow.contacts.consent import set_email_status
+from terminflow.contacts.fields import create_field, list_fields
 from terminflow.contacts.models import ConsentEvent, Contact, Erasure
-from terminflow.contacts.services import (
-    create_contact,
-    create_field,
-    list_fields,
-    set_email_status,
-    tag_names,
-)
+from terminflow.contacts.services import create_contact
+from terminflow.contacts.tags import tag_names
 from terminflow.web.views.contacts import PAGE_SIZE
 from tests.contacts.factories import DOI_PROOF
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
 from terminflow.forms import submissions
 from terminflow.forms.models import ConsentVersion, Form
 from terminflow.workspaces.models import Workspace
@@ -49,7 +49,7 @@ def test_the_list_shows_each_form_with_its_sign_ups(
 def test_an_editor_creates_a_form_and_sees_its_url_and_snippet(
     workspace: Workspace, editor_client: Client
 ) -> None:
-    contacts.create_field(workspace, key="city", type="text", label="Ort")
+    contact_fields.create_field(workspace, key="city", type="text", label="Ort")
     doi = make_doi_email(workspace)
 
     created = editor_client.post(

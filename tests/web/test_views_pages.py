@@ -7,7 +7,9 @@ from django.test import Client
 
 from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import save_campaign
-from terminflow.contacts.services import add_note, create_contact, create_field
+from terminflow.contacts.fields import create_field
+from terminflow.contacts.notes import add_note
+from terminflow.contacts.services import create_contact
 from terminflow.mail.services import TemplateData, create_template
 from terminflow.web.models import ContactImport, ContactImportRow
 

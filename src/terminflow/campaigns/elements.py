@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 from django.utils.translation import gettext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import cleaning
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ContactTag, EmailStatusName, FieldType
 from terminflow.contacts.models import Field as ContactField
 from terminflow.kit.errors import TerminflowError
@@ -159,7 +161,7 @@ def _check_field(
 def _value_problem(workspace: Workspace, field: ContactField, value: Any) -> str | None:
     """Why ``value`` cannot be stored in ``field``, in the contact services' words."""
     try:
-        contacts.clean_field_value(field, value, zone=contacts.workspace_zone(workspace))
+        contact_fields.clean_field_value(field, value, zone=cleaning.workspace_zone(workspace))
     except TerminflowError as exc:
         return exc.detail
     return None
@@ -259,7 +261,7 @@ def stop_waits_for_deleted_appointment(
             continue
         entered_by = (run.enrollment.context or {}).get("appointment_id")
         if entered_by != appointment_id and (
-            contacts.field_datetime(contact, config.field) not in moments
+            contact_fields.field_datetime(contact, config.field) not in moments
         ):
             continue
         engine.stop_pending(run, APPOINTMENT_DELETED(), now)
@@ -320,8 +322,10 @@ def _tag(context: RunContext) -> Outcome:
     config = context.config
     assert isinstance(config, TagConfig)
     contact = context.run.contact
-    added = contacts.add_tags(contact, config.add, source=_source(context)) if config.add else []
-    removed = contacts.remove_tags(contact, config.remove) if config.remove else []
+    added = (
+        contact_tags.add_tags(contact, config.add, source=_source(context)) if config.add else []
+    )
+    removed = contact_tags.remove_tags(contact, config.remove) if config.remove else []
     if not added and not removed:
         return Outcome(status="completed", reason=TAGS_UNCHANGED())
     return Outcome()
@@ -330,7 +334,9 @@ def _tag(context: RunContext) -> Outcome:
 def _set_field(context: RunContext) -> Outcome:
     config = context.config
     assert isinstance(config, SetFieldConfig)
-    contacts.set_field(context.run.contact, config.field, config.value, source=_source(context))
+    contact_fields.set_field(
+        context.run.contact, config.field, config.value, source=_source(context)
+    )
     return Outcome()
 
 
@@ -383,10 +389,12 @@ def _condition_field(context: RunContext) -> Outcome:
         return Outcome(status="failed", reason=FIELD_GONE(field=config.field))
     if empty:
         return Outcome(branch="yes" if config.op == "ne" else "no")
-    zone = contacts.workspace_zone(contact.workspace)
+    zone = cleaning.workspace_zone(contact.workspace)
     try:
         have = typed_value(field.type, raw)
-        want = typed_value(field.type, contacts.clean_field_value(field, config.value, zone=zone))
+        want = typed_value(
+            field.type, contact_fields.clean_field_value(field, config.value, zone=zone)
+        )
     except (TypeError, ValueError, TerminflowError):
         return Outcome(
             status="failed",
@@ -438,7 +446,7 @@ def _wait_until_field(context: RunContext) -> tuple[datetime | None, str]:
         appointment = registry.enrollment_context(context.enrollment).get("appointment")
         if appointment and appointment.get("status") == "deleted":
             return None, APPOINTMENT_DELETED()
-    moment = contacts.field_datetime(context.run.contact, config.field)
+    moment = contact_fields.field_datetime(context.run.contact, config.field)
     if moment is None:
         return None, FIELD_EMPTY(field=config.field)
     due = wall_clock_due(moment, config.offset_minutes, context.run.workspace.timezone)

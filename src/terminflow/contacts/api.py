@@ -17,7 +17,9 @@ from terminflow.kit.reasons import Reason
 from terminflow.workspaces.api import current_workspace, has_role
 from terminflow.workspaces.models import Role
 
+from . import fields as contact_fields
 from . import privacy, services
+from . import tags as contact_tags
 from .models import Contact, ErasureReason, Field
 from .schemas import (
     AppointmentOut,
@@ -47,12 +49,12 @@ def _field_out(field: Field) -> dict[str, Any]:
 
 @fields_router.get("", response=list[FieldOut])
 def list_fields(request: HttpRequest) -> list[dict[str, Any]]:
-    return [_field_out(f) for f in services.list_fields(current_workspace(request))]
+    return [_field_out(f) for f in contact_fields.list_fields(current_workspace(request))]
 
 
 @fields_router.post("", response={201: FieldOut})
 def create_field(request: HttpRequest, payload: FieldIn) -> Status:
-    field = services.create_field(
+    field = contact_fields.create_field(
         current_workspace(request),
         key=payload.key,
         type=payload.type,
@@ -82,7 +84,7 @@ class DeletedOut(Schema):
 
 @fields_router.patch("/{key}", response=FieldOut)
 def update_field(request: HttpRequest, key: str, payload: FieldPatch) -> dict[str, Any]:
-    field = services.update_field(
+    field = contact_fields.update_field(
         current_workspace(request), key, **payload.dict(exclude_unset=True)
     )
     return _field_out(field)
@@ -90,27 +92,27 @@ def update_field(request: HttpRequest, key: str, payload: FieldPatch) -> dict[st
 
 @fields_router.delete("/{key}", response=DeletedOut)
 def delete_field(request: HttpRequest, key: str) -> dict[str, Any]:
-    return {"contacts_changed": services.delete_field(current_workspace(request), key)}
+    return {"contacts_changed": contact_fields.delete_field(current_workspace(request), key)}
 
 
 @tags_router.get("", response=list[TagOut])
 def list_tags(request: HttpRequest) -> list[dict[str, Any]]:
     return [
         {"name": name, "contact_count": count}
-        for name, count in services.list_tags(current_workspace(request))
+        for name, count in contact_tags.list_tags(current_workspace(request))
     ]
 
 
 @tags_router.patch("/{path:name}", response=TagOut)
 def rename_tag(request: HttpRequest, name: str, payload: TagPatch) -> dict[str, Any]:
     workspace = current_workspace(request)
-    tag = services.rename_tag(workspace, name, payload.name)
+    tag = contact_tags.rename_tag(workspace, name, payload.name)
     return {"name": tag.name, "contact_count": tag.contact_tags.count()}
 
 
 @tags_router.delete("/{path:name}", response=DeletedOut)
 def delete_tag(request: HttpRequest, name: str) -> dict[str, Any]:
-    return {"contacts_changed": services.delete_tag(current_workspace(request), name)}
+    return {"contacts_changed": contact_tags.delete_tag(current_workspace(request), name)}
 
 
 def contact_out(contact: Contact) -> dict[str, Any]:
@@ -123,7 +125,7 @@ def contact_out(contact: Contact) -> dict[str, Any]:
         "phone": contact.phone,
         "email_status": contact.email_status,
         "fields": dict(contact.fields or {}),
-        "tags": services.tag_names(contact),
+        "tags": contact_tags.tag_names(contact),
         "notes": [
             {"text": n.text, "source": n.source, "created_at": n.created_at}
             for n in contact.notes.all()

@@ -34,6 +34,8 @@ from django.db.models import F, Q
 from terminflow.campaigns import engine
 from terminflow.campaigns.elements import stop_waits_for_deleted_appointment
 from terminflow.campaigns.models import Element, Enrollment
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import notes as contact_notes
 from terminflow.contacts import services as contacts
 from terminflow.contacts.models import Contact, FieldType
 from terminflow.contacts.models import Field as ContactField
@@ -424,7 +426,7 @@ def _apply_together(plans: list[Plan], context: BatchContext) -> list[Plan]:
             if config.save_notes and appointment.notes:
                 notes.append((contact_of[id(plan)], *_note(plan)))
     if notes:
-        contacts.add_notes(notes)
+        contact_notes.add_notes(notes)
     updates: dict[int, list[tuple[Contact, dict[str, Any]]]] = defaultdict(list)
     for plan in going:
         contact = contact_of[id(plan)]
@@ -434,7 +436,7 @@ def _apply_together(plans: list[Plan], context: BatchContext) -> list[Plan]:
         plan.result = _outcome(plan, entered[id(plan)], len(values))
     for workspace_id, items in updates.items():
         keys = {key for _, values in items for key in values}
-        contacts.set_fields_many(
+        contact_fields.set_fields_many(
             items, source="etermin", definitions=context.fields_of(workspace_id, keys)
         )
     left_ids = {id(plan) for plan in left}
@@ -760,7 +762,7 @@ def _react(plan: Plan, contact: Contact | None, context: BatchContext) -> Result
             changed.add("taken_in")
         if config.save_notes and appointment.notes:
             text, source, source_key = _note(plan)
-            contacts.add_note(contact, text, source=source, source_key=source_key)
+            contact_notes.add_note(contact, text, source=source, source_key=source_key)
     return _finish(plan, contact, entered, tentative, context)
 
 
@@ -785,7 +787,7 @@ def _finish(
     values = _finish_registry(plan, contact, entered, tentative, context)
     if values:
         definitions = context.fields_of(plan.row.workspace_id, set(values))
-        contacts.set_fields(contact, values, source="etermin", definitions=definitions)
+        contact_fields.set_fields(contact, values, source="etermin", definitions=definitions)
     return _outcome(plan, entered, len(values))
 
 

@@ -33,7 +33,10 @@ from django.db import transaction
 from django.utils.translation import gettext
 
 from terminflow.campaigns import engine
+from terminflow.contacts import cleaning
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import Contact, EmailStatus, Field, FieldType
 from terminflow.kit import clock
 from terminflow.kit.errors import Conflict, Unprocessable
@@ -88,7 +91,7 @@ def _field_problem(definition: Field) -> str:
 def read(form: Form, data: Mapping[str, str], definitions: Mapping[str, Field]) -> Reading:
     """Check a posted form against the form's fields; messages speak the active language."""
     reading = Reading(values={"fields": {}})
-    zone = contacts.workspace_zone(form.workspace)
+    zone = cleaning.workspace_zone(form.workspace)
     for item in form.fields:
         key, required = item["key"], item["required"]
         name = input_name(key)
@@ -101,7 +104,7 @@ def read(form: Form, data: Mapping[str, str], definitions: Mapping[str, Field]) 
                 reading.errors[key] = gettext("Please enter your email address.")
                 continue
             try:
-                reading.email = contacts.normalize_email(raw)
+                reading.email = cleaning.normalize_email(raw)
             except Unprocessable:
                 reading.errors[key] = gettext("Please enter a valid email address.")
             continue
@@ -130,7 +133,7 @@ def read(form: Form, data: Mapping[str, str], definitions: Mapping[str, Field]) 
                 reading.errors[key] = gettext("Please fill in this field.")
             continue
         try:
-            value = contacts.clean_field_value(definition, raw, zone=zone)
+            value = contact_fields.clean_field_value(definition, raw, zone=zone)
         except Unprocessable:
             reading.errors[key] = _field_problem(definition)
             continue
@@ -377,7 +380,7 @@ def _confirm(submission: Submission, contact: Contact, now: datetime, *, overwri
     form = submission.form
     _apply(submission, contact, overwrite=overwrite)
     if form.tags:
-        contacts.add_tags(contact, form.tags, source=_source(submission))
+        contact_tags.add_tags(contact, form.tags, source=_source(submission))
     engine.fire(
         submission.workspace,
         FORM_SUBMITTED,

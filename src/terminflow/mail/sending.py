@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import consent
 from terminflow.contacts.models import ConsentEvent, ConsentKind, Contact, EmailStatus
 from terminflow.kit import clock
 from terminflow.kit.metrics import EMAILS
@@ -325,7 +325,7 @@ def _ledger_for_sent(rows: list[dict[str, Any]], now: datetime) -> None:
     for row in rows:
         contact = by_id.get(row["contact_id"])
         if contact is not None:
-            contacts.record_consent(
+            consent.record_consent(
                 contact,
                 ConsentKind.DOI_SENT,
                 source="smtp",

@@ -22,7 +22,8 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext, gettext_lazy
 
 from terminflow.campaigns import registry
-from terminflow.contacts import services as contacts
+from terminflow.contacts import consent as contact_consent
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
 from terminflow.kit import clock, reasons
 from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -386,7 +387,7 @@ def contact_context(contact: Contact) -> dict[str, Any]:
         "last_name": contact.last_name,
         "phone": contact.phone,
         "fields": dict(contact.fields or {}),
-        "tags": contacts.tag_names(contact),
+        "tags": contact_tags.tag_names(contact),
     }
 
 
@@ -667,7 +668,7 @@ def queue_email(
                 return existing
         raise
     if row.kind == EmailKind.DOI and row.status == OutboxStatus.QUEUED:
-        contacts.record_consent(
+        contact_consent.record_consent(
             contact,
             ConsentKind.DOI_REQUESTED,
             source=source or "email",
@@ -827,7 +828,7 @@ def confirm_doi(
                 raise ConfirmationRefused(
                     "You unsubscribed after this link was sent; it no longer confirms."
                 )
-        contacts.set_email_status(
+        contact_consent.set_email_status(
             contact,
             EmailStatus.CONFIRMED_DOI,
             source="double opt-in link",
@@ -869,7 +870,7 @@ def unsubscribe(
             return contact
         if current in (EmailStatus.SPAM, EmailStatus.BLOCKED):
             # The stronger status stays; the wish is still on record.
-            contacts.record_consent(
+            contact_consent.record_consent(
                 contact,
                 ConsentKind.UNSUBSCRIBED,
                 source=f"unsubscribe ({channel})",
@@ -878,7 +879,7 @@ def unsubscribe(
                 user_agent=user_agent,
             )
         else:
-            contacts.set_email_status(
+            contact_consent.set_email_status(
                 contact,
                 EmailStatus.UNSUBSCRIBED,
                 source=f"unsubscribe ({channel})",
@@ -957,7 +958,7 @@ def record_bounce(
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
         previous = locked.email_status
-        contacts.record_consent(
+        contact_consent.record_consent(
             locked, ConsentKind.BOUNCED, source=source, details=details, occurred_at=now
         )
         if previous in (EmailStatus.BLOCKED, EmailStatus.SPAM):
@@ -967,7 +968,7 @@ def record_bounce(
             status, until = EmailStatus.BLOCKED, None
         else:
             status, until = EmailStatus.BLOCKED_TEMPORARILY, now + block_duration(count)
-        contacts.set_block(locked, count=count, until=until)
+        contact_consent.set_block(locked, count=count, until=until)
         block_details = {
             **details,
             "previous_status": (
@@ -979,11 +980,11 @@ def record_bounce(
             "blocked_until": until.isoformat() if until else None,
         }
         if previous == status:
-            contacts.record_consent(
+            contact_consent.record_consent(
                 locked, ConsentKind.BLOCKED, source=source, details=block_details, occurred_at=now
             )
         else:
-            contacts.set_email_status(locked, status, source=source, details=block_details)
+            contact_consent.set_email_status(locked, status, source=source, details=block_details)
         contact.email_status = status
         contact.block_count = count
         contact.blocked_until = until
@@ -995,7 +996,7 @@ def record_complaint(contact: Contact, *, message_id: str, feedback_type: str) -
 
     The status change is the ledger entry (``status_changed`` to ``spam``, source ``arf``).
     """
-    contacts.set_email_status(
+    contact_consent.set_email_status(
         contact,
         EmailStatus.SPAM,
         source="arf",
@@ -1032,7 +1033,7 @@ def deliverable_status(contact: Contact, now: datetime | None = None) -> str:
     if contact.blocked_until is not None and contact.blocked_until > now:
         return contact.email_status
     restored = _status_before_block(contact)
-    contacts.set_email_status(
+    contact_consent.set_email_status(
         contact,
         restored,
         source="smtp",

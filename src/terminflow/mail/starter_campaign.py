@@ -24,7 +24,7 @@ from terminflow.campaigns.models import Campaign
 from terminflow.campaigns.schemas import CampaignIn
 from terminflow.campaigns.services import save_campaign
 from terminflow.campaigns.validation import GraphWarning
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts.models import Field, FieldType
 
 from . import elements, starters
@@ -53,7 +53,7 @@ def _start_field(workspace: Workspace, language: str) -> str:
     while key in taken and taken[key] != FieldType.DATETIME:
         key, number = f"{FIELD_KEY}_{number}", number + 1
     if key not in taken:
-        contacts.create_field(
+        contact_fields.create_field(
             workspace, key=key, type=FieldType.DATETIME, label=FIELD_LABELS[language]
         )
     return key

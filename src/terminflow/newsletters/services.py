@@ -13,8 +13,8 @@ from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
+from terminflow.contacts.cleaning import workspace_zone
 from terminflow.contacts.models import ConsentEvent, ConsentKind, Contact
-from terminflow.contacts.services import workspace_zone
 from terminflow.kit import clock, reasons
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
 from terminflow.mail import rendering, transports

@@ -48,7 +48,8 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from terminflow.campaigns.models import Enrollment, EnrollmentStatus
-from terminflow.contacts import services as contacts
+from terminflow.contacts import cleaning
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts.models import Contact, ContactTag, FieldType, FieldValue, Tag
 from terminflow.contacts.models import Field as ContactField
 from terminflow.etermin.models import Appointment, AppointmentStatus
@@ -95,13 +96,13 @@ def operand(workspace: Workspace, field: ContactField, value: Any) -> Any:
     A datetime field also takes a plain date (``YYYY-MM-DD``), meaning that whole local day; it
     comes back as a ``date``. Raises ``Unprocessable`` with the contact services' sentence.
     """
-    zone = contacts.workspace_zone(workspace)
+    zone = cleaning.workspace_zone(workspace)
     if field.type == FieldType.DATETIME and isinstance(value, str) and len(value.strip()) <= 10:
         try:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    return contacts.clean_field_value(field, value, zone=zone)
+    return contact_fields.clean_field_value(field, value, zone=zone)
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,7 +172,7 @@ def condition(
     ``one``: the condition will be asked of one contact at a time (see the module).
     """
     now = now or clock.now()
-    zone = contacts.workspace_zone(workspace)
+    zone = cleaning.workspace_zone(workspace)
     found = [c for _, c in leaves(definition)]
     keys = {c.field for c in found if isinstance(c, FieldCondition)}
     names = {name for c in found if isinstance(c, TagsCondition) for name in c.tags}

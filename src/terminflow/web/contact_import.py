@@ -20,7 +20,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import EmailStatus
 from terminflow.kit import clock
 from terminflow.kit.errors import TerminflowError, Unprocessable
@@ -183,7 +185,7 @@ def start_import(
     header, rows = _parse(text, delimiter)
     if not header or not rows:
         raise Unprocessable(_("The file needs a header line and at least one contact."))
-    field_keys = [f.key for f in contacts.list_fields(workspace)]
+    field_keys = [f.key for f in contact_fields.list_fields(workspace)]
     item = ContactImport.objects.create(
         workspace=workspace,
         created_by=user,
@@ -217,7 +219,7 @@ def configure(
     """Fix the mapping and start the import; the email column is required."""
     if item.status != ImportStatus.MAPPING:
         raise Unprocessable(_("This import has already started."))
-    field_keys = {f.key for f in contacts.list_fields(item.workspace)}
+    field_keys = {f.key for f in contact_fields.list_fields(item.workspace)}
     targets = [t for t in mapping.values() if t]
     allowed = set(BASE_TARGETS) | {f"field:{key}" for key in field_keys}
     unknown = [t for t in targets if t not in allowed]
@@ -279,7 +281,7 @@ def _import_row(item: ContactImport, values: dict[str, Any]) -> str:
     if changes:
         contacts.update_contact(existing, source="import", **changes)
     if tags:
-        contacts.add_tags(existing, tags, source="import")
+        contact_tags.add_tags(existing, tags, source="import")
     return "updated"
 
 

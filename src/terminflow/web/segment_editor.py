@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from terminflow.campaigns.models import Campaign
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
 from terminflow.contacts.models import Tag
 from terminflow.mail.models import EmailTemplate
 from terminflow.segments.definition import MAX_CONDITIONS, OPS_BY_TYPE
@@ -290,7 +290,7 @@ def definition_from_rows(match: str, rows: list[Row]) -> dict[str, Any]:
 
 def choices(workspace: Workspace) -> dict[str, Any]:
     """What the rows offer: fields with their comparisons, tags, campaigns, emails, statuses."""
-    fields = contacts.list_fields(workspace)
+    fields = contact_fields.list_fields(workspace)
     return {
         "kinds": list(KINDS.items()),
         "statuses": list(EMAIL_STATUSES.items()),

@@ -23,8 +23,11 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from terminflow.campaigns.models import Enrollment, Run
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import notes as contact_notes
 from terminflow.contacts import privacy
 from terminflow.contacts import services as contacts
+from terminflow.contacts import tags as tagging
 from terminflow.contacts.models import ConsentEvent, Contact, ContactTag, Field, Tag
 from terminflow.kit.errors import TerminflowError
 from terminflow.web import consent_text, contact_import
@@ -106,7 +109,7 @@ def filtered_contacts(workspace: Any, params: Any, fields: list[Field]) -> Query
 @workspace_view
 def contact_list(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace  # type: ignore[attr-defined]
-    fields = contacts.list_fields(workspace)
+    fields = contact_fields.list_fields(workspace)
     query = filtered_contacts(workspace, request.GET, fields)
     before = _int(request.GET.get("before"))
     after = _int(request.GET.get("after"))
@@ -153,7 +156,7 @@ def _initial_values(contact: Contact, fields: list[Field]) -> dict[str, Any]:
         "last_name": contact.last_name,
         "phone": contact.phone,
         "email_status": contact.email_status,
-        "tags": ", ".join(contacts.tag_names(contact)),
+        "tags": ", ".join(tagging.tag_names(contact)),
     }
     for field in fields:
         value = (contact.fields or {}).get(field.key)
@@ -191,7 +194,7 @@ def _tag_list(text: str) -> list[str]:
 @require_http_methods(["GET", "POST"])
 def contact_create(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace  # type: ignore[attr-defined]
-    fields = contacts.list_fields(workspace)
+    fields = contact_fields.list_fields(workspace)
     form = ContactForm(
         request.POST or None, workspace_fields=fields, initial={"email_status": "unknown"}
     )
@@ -225,7 +228,7 @@ def contact_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = _workspace_contact(request, contact_id)
-    fields = contacts.list_fields(contact.workspace)
+    fields = contact_fields.list_fields(contact.workspace)
     form = ContactForm(
         request.POST or None,
         workspace_fields=fields,
@@ -261,7 +264,7 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponse:
 @workspace_view
 def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = _workspace_contact(request, contact_id)
-    fields = contacts.list_fields(contact.workspace)
+    fields = contact_fields.list_fields(contact.workspace)
     enrollments = list(
         Enrollment.objects.filter(contact=contact)
         .select_related("campaign")
@@ -279,7 +282,7 @@ def contact_detail(request: HttpRequest, contact_id: int) -> HttpResponse:
             "nav": "contacts",
             "contact": contact,
             "field_rows": [(f, (contact.fields or {}).get(f.key)) for f in fields],
-            "tags": contacts.tag_names(contact),
+            "tags": tagging.tag_names(contact),
             "notes": list(contact.notes.order_by("-created_at", "-id")),
             "consent": _consent_rows(contact),
             "appointments": contacts.contact_appointments(contact),
@@ -312,7 +315,7 @@ def contact_add_note(request: HttpRequest, contact_id: int) -> HttpResponse:
     form = NoteForm(request.POST)
     if form.is_valid():
         try:
-            contacts.add_note(contact, form.cleaned_data["text"], source=_source(request))
+            contact_notes.add_note(contact, form.cleaned_data["text"], source=_source(request))
         except TerminflowError as exc:
             messages.error(request, exc.detail)
     else:
@@ -326,9 +329,9 @@ def contact_tags(request: HttpRequest, contact_id: int) -> HttpResponse:
     contact = _workspace_contact(request, contact_id)
     try:
         if request.POST.get("add"):
-            contacts.add_tags(contact, _tag_list(request.POST["add"]), source=_source(request))
+            tagging.add_tags(contact, _tag_list(request.POST["add"]), source=_source(request))
         if request.POST.get("remove"):
-            contacts.remove_tags(contact, [request.POST["remove"]])
+            tagging.remove_tags(contact, [request.POST["remove"]])
     except TerminflowError as exc:
         messages.error(request, exc.detail)
     return redirect("web:contact_detail", contact_id=contact.pk)
@@ -407,7 +410,7 @@ def contact_erase(request: HttpRequest, contact_id: int) -> HttpResponse:
 @workspace_view
 def contact_export(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace  # type: ignore[attr-defined]
-    fields = contacts.list_fields(workspace)
+    fields = contact_fields.list_fields(workspace)
     query = filtered_contacts(workspace, request.GET, fields)
     response = StreamingHttpResponse(
         _export_rows(workspace, query, fields), content_type="text/csv; charset=utf-8"
@@ -473,7 +476,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
         )
         response["Content-Disposition"] = f'attachment; filename="import-{item.pk}-rejected.csv"'
         return response
-    fields = contacts.list_fields(workspace)
+    fields = contact_fields.list_fields(workspace)
     error = ""
     if request.method == "POST" and request.POST.get("step"):
         item = contact_import.import_chunk(item.pk, workspace)

@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
-from terminflow.contacts import services as contacts
+from terminflow.contacts import fields as contact_fields
+from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import Field, Tag
 from terminflow.kit.errors import TerminflowError
 from terminflow.web.forms import FieldForm
@@ -28,7 +29,7 @@ def field_list(request: HttpRequest) -> HttpResponse:
         return _manage(request, action)
     if action not in ("", "save", "create"):
         return HttpResponseBadRequest(_("Unknown action."))
-    fields = contacts.list_fields(workspace)
+    fields = contact_fields.list_fields(workspace)
     posted = request.POST if request.method == "POST" else None
     adding = bool(posted and (posted.get("new-label") or "").strip())
     form = FieldForm(posted if adding else None, prefix="new")
@@ -82,14 +83,14 @@ def _relabel_all(request: HttpRequest, fields: list[Field]) -> int:
     for field in fields:
         label = (request.POST.get(f"label:{field.key}") or "").strip()
         if label and label != field.label:
-            contacts.update_field(request.workspace, field.key, label=label)  # type: ignore[attr-defined]
+            contact_fields.update_field(request.workspace, field.key, label=label)  # type: ignore[attr-defined]
             changed += 1
     return changed
 
 
 def _create(request: HttpRequest, form: FieldForm) -> Field:
     options = [o.strip() for o in form.cleaned_data["options"].split(",") if o.strip()]
-    return contacts.create_field(
+    return contact_fields.create_field(
         request.workspace,  # type: ignore[attr-defined]
         key=form.cleaned_data["key"].strip(),
         type=form.cleaned_data["type"],
@@ -99,7 +100,7 @@ def _create(request: HttpRequest, form: FieldForm) -> Field:
 
 
 def _rename_tag(request: HttpRequest) -> str:
-    tag = contacts.rename_tag(
+    tag = contact_tags.rename_tag(
         request.workspace,  # type: ignore[attr-defined]
         request.POST.get("name", ""),
         request.POST.get("new_name", ""),
@@ -109,7 +110,7 @@ def _rename_tag(request: HttpRequest) -> str:
 
 def _delete_tag(request: HttpRequest) -> str:
     name = request.POST.get("name", "")
-    count = contacts.delete_tag(request.workspace, name)  # type: ignore[attr-defined]
+    count = contact_tags.delete_tag(request.workspace, name)  # type: ignore[attr-defined]
     return _("The tag %(name)s was deleted from %(count)s contacts.") % {
         "name": name,
         "count": count,
@@ -117,7 +118,7 @@ def _delete_tag(request: HttpRequest) -> str:
 
 
 def _relabel_field(request: HttpRequest) -> str:
-    field = contacts.update_field(
+    field = contact_fields.update_field(
         request.workspace,  # type: ignore[attr-defined]
         request.POST.get("key", ""),
         label=request.POST.get("label", ""),
@@ -130,7 +131,7 @@ def _relabel_field(request: HttpRequest) -> str:
 
 def _delete_field(request: HttpRequest) -> str:
     key = request.POST.get("key", "")
-    count = contacts.delete_field(request.workspace, key)  # type: ignore[attr-defined]
+    count = contact_fields.delete_field(request.workspace, key)  # type: ignore[attr-defined]
     return _("The field %(key)s was deleted; %(count)s contacts lost its value.") % {
         "key": key,
         "count": count,

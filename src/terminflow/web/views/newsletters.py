@@ -12,8 +12,8 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from terminflow.contacts.cleaning import workspace_zone
 from terminflow.contacts.models import EmailStatus
-from terminflow.contacts.services import workspace_zone
 from terminflow.kit import reasons
 from terminflow.kit.errors import TerminflowError
 from terminflow.mail.models import EmailKind, EmailTemplate
