@@ -62,6 +62,30 @@ def _with_graph() -> Any:
     return Campaign.objects.prefetch_related("elements", "edges__source", "edges__target")
 
 
+def campaigns_using_field(workspace: Workspace, key: str) -> list[str]:
+    """Names of the workspace's active or paused campaigns with an element that names ``key``.
+
+    Registered with ``contacts.fields`` (``register_field_users``): campaigns in these states
+    still run, so a field they read must not be deleted under them.
+    """
+    elements = Element.objects.filter(
+        campaign__workspace=workspace,
+        campaign__status__in=(CampaignStatus.ACTIVE, CampaignStatus.PAUSED),
+        removed=False,
+    ).values_list("campaign__name", "config")
+    return sorted({name for name, config in elements if _mentions(config, key)})
+
+
+def _mentions(value: Any, key: str) -> bool:
+    if isinstance(value, str):
+        return value == key
+    if isinstance(value, dict):
+        return any(_mentions(v, key) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_mentions(v, key) for v in value)
+    return False
+
+
 def list_campaigns(workspace: Workspace, *, archived: bool = False) -> list[Campaign]:
     """The workspace's campaigns with their graphs loaded: the current ones, or the archived."""
     return list(

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Func, JSONField, Value
 from django.utils.translation import gettext_lazy
@@ -33,9 +32,6 @@ FIELD_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1", "ja", "x"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0", "nein"})
-
-# Campaigns in these states still run, so a field they read must not disappear under them.
-_LIVE_CAMPAIGN_STATUSES = ("active", "paused")
 
 
 def list_fields(workspace: Workspace) -> list[Field]:
@@ -458,27 +454,24 @@ def update_field(
     return field
 
 
-def campaigns_using_field(workspace: Workspace, key: str) -> list[str]:
-    """Names of the workspace's active or paused campaigns with an element that names ``key``."""
-    # Looked up through the app registry: contacts sits below campaigns and may not import it.
-    element_model = apps.get_model("campaigns", "Element")
-    elements = element_model.objects.filter(
-        campaign__workspace=workspace,
-        campaign__status__in=_LIVE_CAMPAIGN_STATUSES,
-        removed=False,
-    ).values_list("campaign__name", "config")
-    names = {name for name, config in elements if _mentions(config, key)}
-    return sorted(names)
+# Who may use a field: apps above contacts (campaigns) register a check here from their
+# ``AppConfig.ready``, as they register data holders in ``contacts.privacy``; contacts cannot
+# import them.
+FieldUsers = Callable[[Workspace, str], list[str]]
+_FIELD_USERS: list[FieldUsers] = []
 
 
-def _mentions(value: Any, key: str) -> bool:
-    if isinstance(value, str):
-        return value == key
-    if isinstance(value, dict):
-        return any(_mentions(v, key) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_mentions(v, key) for v in value)
-    return False
+def register_field_users(find: FieldUsers) -> FieldUsers:
+    """Register ``find(workspace, key)``: the names of what uses the field ``key`` and so keeps
+    it from being deleted. Registering the same function twice has no effect."""
+    if find not in _FIELD_USERS:
+        _FIELD_USERS.append(find)
+    return find
+
+
+def field_users(workspace: Workspace, key: str) -> list[str]:
+    """The names of everything registered that uses the field ``key``, sorted."""
+    return sorted({name for find in _FIELD_USERS for name in find(workspace, key)})
 
 
 class _WithoutKey(Func):
@@ -500,7 +493,7 @@ def delete_field(workspace: Workspace, key: str) -> int:
     paused campaign still uses it.
     """
     field = get_field(workspace, key)
-    using = campaigns_using_field(workspace, field.key)
+    using = field_users(workspace, field.key)
     if using:
         raise Conflict(
             gettext_lazy(
