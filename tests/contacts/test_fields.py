@@ -16,18 +16,18 @@ from .factories import make_contact, make_field
 
 
 def test_every_registered_user_of_a_field_is_named_and_nothing_is_deleted(workspace, monkeypatch):
-    # given a field with values, and two users besides the campaigns, one naming "B" and "A"
+    # given a field with values, and two checks besides the campaigns' own, naming "B", "A" and "A"
     monkeypatch.setattr(contact_fields, "_FIELD_USERS", list(contact_fields._FIELD_USERS))
 
-    def forms(ws: Workspace, key: str) -> list[str]:
+    def first_check(ws: Workspace, key: str) -> list[str]:
         return ["B", "A"] if (ws, key) == (workspace, "city") else []
 
-    def segments(ws: Workspace, key: str) -> list[str]:
+    def second_check(ws: Workspace, key: str) -> list[str]:
         return ["A"] if key == "city" else []
 
-    assert contact_fields.register_field_users(forms) is forms
-    contact_fields.register_field_users(segments)
-    contact_fields.register_field_users(forms)  # twice: still asked once
+    assert contact_fields.register_field_users(first_check) is first_check
+    contact_fields.register_field_users(second_check)
+    contact_fields.register_field_users(first_check)  # twice: still asked once
     make_field(workspace, "city", "text")
     anna = make_contact(workspace, fields={"city": "Zürich"})
 
@@ -46,7 +46,7 @@ def test_every_registered_user_of_a_field_is_named_and_nothing_is_deleted(worksp
 def test_a_field_no_registered_user_names_is_deleted(workspace, monkeypatch):
     # given a registered user that names other fields only
     monkeypatch.setattr(contact_fields, "_FIELD_USERS", list(contact_fields._FIELD_USERS))
-    contact_fields.register_field_users(lambda ws, key: ["Form"] if key == "phone2" else [])
+    contact_fields.register_field_users(lambda ws, key: ["Recall"] if key == "phone2" else [])
     make_field(workspace, "city", "text")
     anna = make_contact(workspace, fields={"city": "Zürich"})
 

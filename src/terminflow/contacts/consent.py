@@ -76,6 +76,20 @@ def _clean_ip(ip: str | None) -> str | None:
         ) from None
 
 
+def lock_status(contact: Contact) -> str:
+    """Lock the contact's row until the transaction ends; its email status, also set on
+    ``contact``. Whoever decides from the status (confirm, unsubscribe, a change) reads it so,
+    and two such decisions cannot both act on the same old status."""
+    current: str = (
+        Contact.objects.select_for_update()
+        .filter(pk=contact.pk)
+        .values_list("email_status", flat=True)
+        .get()
+    )
+    contact.email_status = current
+    return current
+
+
 def set_email_status(
     contact: Contact,
     status: str,
@@ -93,13 +107,7 @@ def set_email_status(
     status = clean_status(status)
     ip = _clean_ip(ip)
     with transaction.atomic(savepoint=False):
-        current = (
-            Contact.objects.select_for_update()
-            .filter(pk=contact.pk)
-            .values_list("email_status", flat=True)
-            .get()
-        )
-        contact.email_status = current
+        current = lock_status(contact)
         if current == status:
             return
         now = clock.now()

@@ -462,15 +462,16 @@ _FIELD_USERS: list[FieldUsers] = []
 
 
 def register_field_users(find: FieldUsers) -> FieldUsers:
-    """Register ``find(workspace, key)``: the names of what uses the field ``key`` and so keeps
-    it from being deleted. Registering the same function twice has no effect."""
+    """Register ``find(workspace, key)``: the names of the campaigns that use the field ``key``
+    and so keep it from being deleted (the refusal lists them as campaigns). Registering the
+    same function twice has no effect."""
     if find not in _FIELD_USERS:
         _FIELD_USERS.append(find)
     return find
 
 
 def field_users(workspace: Workspace, key: str) -> list[str]:
-    """The names of everything registered that uses the field ``key``, sorted."""
+    """The names every registered check gives for the field ``key``, once each, sorted."""
     return sorted({name for find in _FIELD_USERS for name in find(workspace, key)})
 
 

@@ -808,14 +808,8 @@ def confirm_doi(
         raise links.LinkInvalid("This link is not valid.")
     contact = row.contact
     with transaction.atomic():
-        current = (
-            Contact.objects.select_for_update()
-            .filter(pk=contact.pk)
-            .values_list("email_status", flat=True)
-            .get()
-        )
+        current = contact_consent.lock_status(contact)
         if current == EmailStatus.CONFIRMED_DOI:
-            contact.email_status = current
             signals.doi_link_confirmed.send(sender=Outbox, outbox=row, contact=contact)
             return contact
         if current in (EmailStatus.SPAM, EmailStatus.BLOCKED):
@@ -859,13 +853,7 @@ def unsubscribe(
     contact = row.contact
     details = {"channel": channel, "message_id": row.message_id}
     with transaction.atomic():
-        current = (
-            Contact.objects.select_for_update()
-            .filter(pk=contact.pk)
-            .values_list("email_status", flat=True)
-            .get()
-        )
-        contact.email_status = current
+        current = contact_consent.lock_status(contact)
         if current == EmailStatus.UNSUBSCRIBED:
             return contact
         if current in (EmailStatus.SPAM, EmailStatus.BLOCKED):
