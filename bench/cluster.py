@@ -111,10 +111,12 @@ class PgCluster:
 class SmtpSink:
     """An SMTP server that accepts everything and counts messages by Message-ID."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Path | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         sink = self
+        # With ``log`` each message also appends "Message-ID<TAB>" to it (``SmtpSinkProcess``).
+        self._log = log.open("a", buffering=1) if log is not None else None
         self.message_ids: collections.Counter[str] = collections.Counter()
         self.first_at: float | None = None
         self.last_at: float | None = None
@@ -123,8 +125,11 @@ class SmtpSink:
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 found = _MESSAGE_ID.search(envelope.original_content or envelope.content)
+                message_id = found.group(1).decode() if found else ""
                 with sink._lock:
-                    sink.message_ids[found.group(1).decode() if found else ""] += 1
+                    sink.message_ids[message_id] += 1
+                    if sink._log is not None:
+                        sink._log.write(message_id + "\t\n")
                     sink.last_at = time.monotonic()
                     if sink.first_at is None:
                         sink.first_at = sink.last_at
@@ -152,6 +157,51 @@ class SmtpSink:
 
     def close(self) -> None:
         self._controller.stop()
+
+
+def serve_sink(log: str) -> None:
+    """The SMTP sink of ``SmtpSinkProcess``: prints its URL, then logs each message until
+    killed."""
+    sink = SmtpSink(log=Path(log))
+    print(sink.url, flush=True)
+    threading.Event().wait()
+
+
+class SmtpSinkProcess:
+    """``SmtpSink`` in a process of its own, so that taking in the emails does not share a GIL
+    with the load generator (it slowed the generator's requests while emails arrived)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._log = Path(tempfile.mkstemp(prefix="terminflow-sink-")[1])
+        code = (
+            f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+            "from bench.cluster import serve_sink; serve_sink(sys.argv[1])"
+        )
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", code, str(self._log)], stdout=subprocess.PIPE, cwd=ROOT
+        )
+        assert self._process.stdout is not None
+        self.url = self._process.stdout.readline().decode().strip()
+        if not self.url:
+            self.close()
+            raise RuntimeError("the SMTP sink process did not start")
+
+    @property
+    def message_ids(self) -> collections.Counter[str]:
+        # A line still being written has no tab yet: it counts at the next look.
+        lines = self._log.read_text().splitlines()
+        return collections.Counter(line[:-1] for line in lines if line.endswith("\t"))
+
+    @property
+    def received(self) -> int:
+        return sum(self.message_ids.values())
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.wait(10)
+        self._log.unlink(missing_ok=True)
 
 
 def environment(data_dir: Path, database_url: str, smtp_url: str, **extra: str) -> dict[str, str]:
@@ -220,6 +270,12 @@ class Process:
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the live processes of its process group."""
+        if self.popen is None:
+            return 0.0
+        return sum(cpu for group, _comm, cpu in process_table() if group == self.popen.pid)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, whatever it held in memory or in flight is gone."""
         if self.running:
@@ -236,6 +292,29 @@ class Process:
                 self.popen.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def process_table() -> list[tuple[int, str, float]]:
+    """(process group, command name, CPU seconds) of every process this user can read."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces; the fields follow it.
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table.append((int(fields[2]), comm, (int(fields[11]) + int(fields[12])) / ticks))
+    return table
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by the live PostgreSQL server processes (backends come and go)."""
+    return sum(cpu for _group, comm, cpu in process_table() if comm.startswith("postgres"))
 
 
 def web(env: dict[str, str], log_dir: Path, name: str = "web") -> tuple[Process, str]:

@@ -24,6 +24,8 @@ slows nothing.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sys
 import tempfile
 import threading
@@ -83,8 +85,24 @@ def lag_seconds(database_url: str) -> tuple[float, float, float]:
     return float(row[0]), float(row[1]), float(row[2])
 
 
+def cpu_by_role(processes: list[cluster.Process]) -> dict[str, float]:
+    """CPU seconds used so far: web processes, workers, PostgreSQL, this process (load and
+    sink), and the whole machine (every process, from /proc/stat)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with Path("/proc/stat").open() as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return {
+        "web": sum(p.cpu_seconds() for p in processes if p.name.startswith("web")),
+        "workers": sum(p.cpu_seconds() for p in processes if p.name.startswith("worker")),
+        "postgres": cluster.postgres_cpu_seconds(),
+        "bench": usage.ru_utime + usage.ru_stime,
+        "machine": (sum(fields) - idle) / os.sysconf("SC_CLK_TCK"),
+    }
+
+
 def one_round(workers: int, args: argparse.Namespace, logs: Path) -> dict[str, float]:
-    sink = cluster.SmtpSink()
+    sink = cluster.SmtpSinkProcess()
     processes: list[cluster.Process] = []
     with bench_database("postgresql", f"bench_scaleout_{workers}") as base_env:
         env = {
@@ -107,6 +125,7 @@ def one_round(workers: int, args: argparse.Namespace, logs: Path) -> dict[str, f
                 cluster.worker(env, logs, f"worker-{workers}-{n}") for n in range(workers)
             ]
             time.sleep(1.0)  # the workers' Django start-up is not what we measure
+            cpu_before = cpu_by_role(processes)
             answered, started, last_answer = post_all(
                 [url_a + path, url_b + path], args.pushes, args.threads
             )
@@ -125,6 +144,9 @@ def one_round(workers: int, args: argparse.Namespace, logs: Path) -> dict[str, f
                 if processed_at is not None and sent_at is not None and marked:
                     break
                 time.sleep(0.05)
+            cpu = {
+                role: seconds - cpu_before[role] for role, seconds in cpu_by_role(processes).items()
+            }
             time.sleep(0.5)  # a duplicate would arrive now
             counts = cluster.state(database)
             message_ids = sorted(m.strip("<>") for m in cluster.outbox_message_ids(database))
@@ -162,6 +184,7 @@ def one_round(workers: int, args: argparse.Namespace, logs: Path) -> dict[str, f
         "lag_max": lag[2],
         "duplicates": len(at_sink) - len(set(at_sink)),
         "exact": 1.0 if exact else 0.0,
+        **{f"cpu_{role}": seconds for role, seconds in cpu.items()},
     }
 
 
@@ -193,6 +216,14 @@ def main() -> int:
                 f"exact: {'yes' if result['exact'] else 'NO'})",
                 flush=True,
             )
+            print(
+                "    CPU seconds: "
+                + ", ".join(
+                    f"{role} {result[f'cpu_{role}']:.1f}"
+                    for role in ("web", "workers", "postgres", "bench", "machine")
+                ),
+                flush=True,
+            )
 
     def med(n: int, key: str) -> float:
         return median([r[key] for r in results[n]])
@@ -202,7 +233,7 @@ def main() -> int:
     print(
         f"  {'workers':>7} {'pushes/s':>9} {'emails/min':>11} {'speed-up':>9} "
         f"{'efficiency':>10} {'lag p50 s':>10} {'lag p99 s':>10} {'lag max s':>10} "
-        f"{'lost/dup':>9}"
+        f"{'ingest s':>9} {'worker CPU s':>13} {'lost/dup':>9}"
     )
     exact = True
     for n in counts:
@@ -213,7 +244,8 @@ def main() -> int:
         print(
             f"  {n:>7} {rate:9.0f} {med(n, 'emails_per_min'):11.0f} {speedup:8.2f}× "
             f"{speedup / n:10.2f} {med(n, 'lag_p50'):10.2f} {med(n, 'lag_p99'):10.2f} "
-            f"{med(n, 'lag_max'):10.2f} {'0/0' if lost_dup else 'YES':>9}"
+            f"{med(n, 'lag_max'):10.2f} {med(n, 'ingest_s'):9.1f} {med(n, 'cpu_workers'):13.1f} "
+            f"{'0/0' if lost_dup else 'YES':>9}"
         )
     print(
         "  every push answered 200 stored, processed and emailed exactly once: "

@@ -867,6 +867,43 @@ def test_within_a_retime_scope_another_field_costs_no_query_and_the_waited_one_s
     assert run_of(campaign, contact, "before").wait_until == expected
 
 
+def test_announced_contacts_without_a_wait_cost_no_query_and_one_with_a_wait_still_retimes(
+    workspace,
+):
+    # given anna waits for her reminder and beat, who has the field too, waits for nothing
+    campaign = reminder_flow(workspace)
+    june = datetime(2026, 6, 1, tzinfo=UTC)
+    anna = make_contact(workspace, fields={"appointment": "2026-06-10T07:00:00+00:00"})
+    beat = make_contact(
+        workspace, email="beat@example.ch", fields={"appointment": "2026-06-10T07:00:00+00:00"}
+    )
+    enter(campaign, anna, now=june)
+    engine.advance_due(now=june)
+
+    # when a batch announces both and then moves both appointments
+    with transaction.atomic(), engine.retime_scope():
+        with CaptureQueriesContext(connection) as announcing:
+            engine.expect_field_changes([anna.pk, beat.pk])
+        engine.retime_waits(beat, "appointment")  # learns the workspace's waited fields
+        with CaptureQueriesContext(connection) as queries:
+            assert engine.retime_waits(beat, "appointment") == 0
+        contact_fields.set_field(anna, "appointment", "2026-06-12T13:30:00+00:00")
+
+    # then the announcement was one query, beat's change none, and anna's wait moved
+    assert len(announcing) == 1
+    assert len(queries) == 0
+    assert run_of(campaign, anna, "before").wait_until == datetime(2026, 6, 11, 13, 30, tzinfo=UTC)
+    assert not Run.objects.filter(contact=beat).exists()
+
+
+def test_expecting_field_changes_outside_a_retime_scope_reads_nothing(workspace):
+    reminder_flow(workspace)
+    anna = make_contact(workspace)
+    with CaptureQueriesContext(connection) as queries:
+        engine.expect_field_changes([anna.pk])
+    assert len(queries) == 0
+
+
 def test_within_a_trigger_scope_triggers_are_read_once_and_still_let_contacts_in(workspace):
     # given a campaign that starts when the tag "vip" is added, and two contacts
     campaign = make_campaign(workspace, [element("start", "contact.tag_added", tag="vip")])
@@ -903,3 +940,25 @@ def test_outside_a_trigger_scope_a_newly_activated_campaign_is_seen_at_once(work
 
     # then no stale cache kept the contact out
     assert Enrollment.objects.filter(campaign=campaign, contact=contact).count() == 1
+
+
+def test_a_batch_of_actions_reads_each_workspace_tag_once_and_no_enrollment_again(workspace):
+    # given three contacts entered into a flow whose first action tags them
+    campaign = tag_flow(workspace, wait_minutes=60)
+    contacts = [make_contact(workspace, email=f"c{n}@example.ch") for n in range(3)]
+    for contact in contacts:
+        enter(campaign, contact)
+    contact_tags.add_tags(contacts[0], ["welcome"])
+    contact_tags.remove_tags(contacts[0], ["welcome"])  # the tag exists before the batch
+
+    # when one sweep runs their tag actions (and schedules the waits behind them)
+    with CaptureQueriesContext(connection) as queries:
+        assert engine.advance_due(now=T0) == 6
+
+    # then every contact is tagged and waits, and neither the tag nor any enrollment's status
+    # was read again per run: no action here can end an enrollment
+    assert [tags(contact) for contact in contacts] == [["welcome"]] * 3
+    assert [run_of(campaign, c, "wait").status for c in contacts] == ["pending"] * 3
+    sql = [q["sql"] for q in queries]
+    assert sum('FROM "contacts_tag"' in s and '"contacts_tag"."name" IN' in s for s in sql) == 1
+    assert not [s for s in sql if s.startswith('SELECT "campaigns_enrollment"."status"')]

@@ -16,6 +16,7 @@ from terminflow.contacts import fields as contact_fields
 from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ContactTag, EmailStatusName, FieldType
 from terminflow.contacts.models import Field as ContactField
+from terminflow.kit import memo
 from terminflow.kit.errors import TerminflowError
 from terminflow.kit.reasons import Reason
 
@@ -204,13 +205,19 @@ def _check_wait_until_field(
     return problems
 
 
-def appointment_fields(workspace_id: int) -> set[str]:
+def appointment_fields(workspace_id: int) -> frozenset[str]:
     """The fields that elements of the workspace fill from an appointment (eTermin's start/end).
 
     Read from the registry: an element type that provides ``appointment`` fills the fields it
     provides beside it from that appointment. Removed elements and all campaign states count,
     so pausing a campaign does not change what a wait elsewhere does.
     """
+    return memo.remember(
+        ("campaigns.appointment_fields", workspace_id), lambda: _appointment_fields(workspace_id)
+    )
+
+
+def _appointment_fields(workspace_id: int) -> frozenset[str]:
     types = {t.key: t for t in registry.all_types() if t.provides is not None}
     found: set[str] = set()
     rows = Element.objects.filter(
@@ -225,7 +232,7 @@ def appointment_fields(workspace_id: int) -> set[str]:
             continue
         if "appointment" in names:
             found |= {n[len("contact.fields.") :] for n in names if n.startswith("contact.fields.")}
-    return found
+    return frozenset(found)
 
 
 def _stops_on_deletion(config: WaitUntilFieldConfig, workspace_id: int) -> bool:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -51,7 +51,7 @@ from django.db.models import Exists, OuterRef, Q
 from pydantic import BaseModel, ValidationError
 
 from terminflow.contacts.models import Contact
-from terminflow.kit import clock
+from terminflow.kit import clock, memo
 from terminflow.kit.errors import TerminflowError
 from terminflow.kit.metrics import RUN_LATENESS_SECONDS, RUNS_EXECUTED
 from terminflow.kit.reasons import Reason
@@ -105,6 +105,16 @@ _RUN_STATE = [
     "claimed_until",
     "finished_at",
 ]
+
+
+# The enrollments that ``end_enrollment`` ended during the batch being executed (None outside
+# one): after an action only these need their status read again, not every run's enrollment.
+_ended: ContextVar[set[int] | None] = ContextVar("ended_enrollments", default=None)
+
+
+def _may_have_ended(enrollment_id: int) -> bool:
+    ended = _ended.get()
+    return ended is None or enrollment_id in ended
 
 
 # Per (workspace, trigger type), the active triggers; set only inside ``trigger_scope``.
@@ -475,10 +485,13 @@ def advance_due(*, now: datetime | None = None, limit: int = 500) -> int:
         prepared: dict[int, Any] = {}
         ids = [run_id for run_id, _type in claimed]
         later: list[int] = []
-        if any(_prepares(type_key) for _id, type_key in claimed):
-            prepared, later = _prepare(ids, now)
-            ids = [run_id for run_id in ids if run_id not in set(later)]
-        moved += _execute_batch(ids, now, prepared, release=later)
+        # A batch's runs mostly share their workspaces: their handlers read each workspace's
+        # templates and settings once, in the prepare step and the transaction alike.
+        with memo.scope():
+            if any(_prepares(type_key) for _id, type_key in claimed):
+                prepared, later = _prepare(ids, now)
+                ids = [run_id for run_id in ids if run_id not in set(later)]
+            moved += _execute_batch(ids, now, prepared, release=later)
     return moved
 
 
@@ -542,6 +555,9 @@ def retime_waits(contact: Contact, field_key: str, *, now: datetime | None = Non
             waited[workspace_id] = _fields_waited_on(workspace_id, types)
         if field_key not in waited[workspace_id]:
             return 0
+    known = _waiting.get()
+    if known is not None and contact.pk in known.announced and contact.pk not in known.waiting:
+        return 0
     changed = 0
     # No savepoint of its own: this either finishes or raises into the caller's transaction.
     with transaction.atomic(savepoint=False):
@@ -599,10 +615,55 @@ def retime_scope() -> Iterator[None]:
     call looks at the contact's waiting runs.
     """
     token = _waited_fields.set({})
+    waiting_token = _waiting.set(_Waiting())
     try:
         yield
     finally:
+        _waiting.reset(waiting_token)
         _waited_fields.reset(token)
+
+
+@dataclass
+class _Waiting:
+    """Within ``retime_scope``: the contacts announced by ``expect_field_changes``, and which
+    of them had a scheduled wait when they were announced."""
+
+    announced: set[int] = field(default_factory=set)
+    waiting: set[int] = field(default_factory=set)
+
+
+_waiting: ContextVar[_Waiting | None] = ContextVar("waiting_contacts", default=None)
+
+# Contact ids per query when announcing (SQLite's limit on variables is far above this).
+_ANNOUNCE_CHUNK = 500
+
+
+def expect_field_changes(contact_ids: Iterable[int]) -> None:
+    """Within ``retime_scope``: learn in one query which of these contacts have a scheduled wait
+    that a field change could re-time, so changes of the others' fields cost no query.
+
+    For a batch about to set many contacts' fields (the eTermin processing, where most contacts
+    are new or wait for nothing); outside the scope it does nothing. The answer holds while
+    the batch itself schedules no wait: the eTermin processing schedules none (the campaign
+    sweep does, in batches that announce nothing).
+    """
+    known = _waiting.get()
+    types = _retimed_types()
+    if known is None or not types:
+        return
+    ids = sorted(set(contact_ids) - known.announced)
+    for start in range(0, len(ids), _ANNOUNCE_CHUNK):
+        chunk = ids[start : start + _ANNOUNCE_CHUNK]
+        known.waiting.update(
+            Run.objects.filter(
+                contact_id__in=chunk,
+                status=RunStatus.PENDING,
+                wait_until__isnull=False,
+                element__type__in=list(types),
+                element__removed=False,
+            ).values_list("contact_id", flat=True)
+        )
+        known.announced.update(chunk)
 
 
 def _retimed_types() -> dict[str, registry.ElementType]:
@@ -696,38 +757,49 @@ def _execute_batch(
     *,
     release: list[int] | None = None,
 ) -> int:
-    moved = 0
-    with transaction.atomic(), trigger_scope(), retime_scope():
-        if release:
-            # Claimed but not prepared in time: back in line, to be claimed afresh.
-            Run.objects.filter(id__in=release, status=RunStatus.PENDING).update(claimed_until=None)
-        runs = list(
-            _lock(Run.objects.filter(id__in=ids, status=RunStatus.PENDING, due_at__lte=now))
-            .select_related("element", "enrollment", "contact", "workspace", "campaign")
-            .order_by("due_at", "id")
-        )
-        # One instance per contact, so two runs of the same contact in a batch see each other's
-        # changes instead of one saving a stale copy over the other.
-        contacts: dict[int, Contact] = {}
-        for run in runs:
-            run.contact = contacts.setdefault(run.contact_id, run.contact)
-            run.contact.workspace = run.workspace
-            run.enrollment.campaign = run.campaign
-        batch = _Batch(
-            now=now,
-            targets=_targets_of({run.element_id for run in runs}),
-            prepared=prepared or {},
-        )
-        for run in runs:
-            if run.campaign.status != CampaignStatus.ACTIVE:
-                Run.objects.filter(pk=run.pk).update(claimed_until=None)
-                continue
-            if run.due_at is not None:
-                RUN_LATENESS_SECONDS.observe(max(0.0, (now - run.due_at).total_seconds()))
-            _execute(run, batch)
-            moved += 1
-        _complete_finished(batch.touched, now)
+    ended_token = _ended.set(set())
+    try:
+        with transaction.atomic(), trigger_scope(), retime_scope():
+            moved = _execute_claimed(ids, now, prepared, release)
+    finally:
+        _ended.reset(ended_token)
     RUNS_EXECUTED.labels("all").inc(moved)
+    return moved
+
+
+def _execute_claimed(
+    ids: list[int], now: datetime, prepared: dict[int, Any] | None, release: list[int] | None
+) -> int:
+    moved = 0
+    if release:
+        # Claimed but not prepared in time: back in line, to be claimed afresh.
+        Run.objects.filter(id__in=release, status=RunStatus.PENDING).update(claimed_until=None)
+    runs = list(
+        _lock(Run.objects.filter(id__in=ids, status=RunStatus.PENDING, due_at__lte=now))
+        .select_related("element", "enrollment", "contact", "workspace", "campaign")
+        .order_by("due_at", "id")
+    )
+    # One instance per contact, so two runs of the same contact in a batch see each other's
+    # changes instead of one saving a stale copy over the other.
+    contacts: dict[int, Contact] = {}
+    for run in runs:
+        run.contact = contacts.setdefault(run.contact_id, run.contact)
+        run.contact.workspace = run.workspace
+        run.enrollment.campaign = run.campaign
+    batch = _Batch(
+        now=now,
+        targets=_targets_of({run.element_id for run in runs}),
+        prepared=prepared or {},
+    )
+    for run in runs:
+        if run.campaign.status != CampaignStatus.ACTIVE:
+            Run.objects.filter(pk=run.pk).update(claimed_until=None)
+            continue
+        if run.due_at is not None:
+            RUN_LATENESS_SECONDS.observe(max(0.0, (now - run.due_at).total_seconds()))
+        _execute(run, batch)
+        moved += 1
+    _complete_finished(batch.touched, now)
     return moved
 
 
@@ -837,7 +909,7 @@ def _record(run: Run, outcome: Outcome, batch: _Batch, *, refresh: bool = False)
         run, status, now, reason=outcome.reason, branch=branch if status != RunStatus.FAILED else ""
     )
     enrollment = run.enrollment
-    if refresh:
+    if refresh and _may_have_ended(enrollment.pk):
         # An action may have ended its own enrollment (campaign.stop, campaign.reset).
         enrollment.status = (
             Enrollment.objects.filter(pk=enrollment.pk).values_list("status", flat=True).get()
@@ -928,6 +1000,9 @@ def stop_pending(run: Run, reason: str, now: datetime) -> None:
 
 def end_enrollment(enrollment: Enrollment, status: str, now: datetime, *, reason: str) -> int:
     """End an enrollment with ``status`` and cancel its pending runs; returns how many."""
+    ended = _ended.get()
+    if ended is not None:
+        ended.add(enrollment.pk)
     cancelled = Run.objects.filter(enrollment_id=enrollment.pk, status=RunStatus.PENDING).update(
         status=RunStatus.CANCELLED, reason=reason, finished_at=now, claimed_until=None
     )

@@ -154,6 +154,34 @@ def record_status(
     )
 
 
+def record_consent_many(
+    kind: str, events: list[tuple[int, dict]], *, source: str, occurred_at: datetime
+) -> int:
+    """Append the events (contact id, details), all of ``kind``, in one insert; events of
+    contacts that no longer exist are left out. Returns how many were written.
+
+    For the sweeps that record the same event for a whole batch (the emails just sent).
+    """
+    if kind not in ConsentKind.values:
+        raise ValueError(f"{kind!r} is not a consent event kind")
+    ids = {contact_id for contact_id, _details in events}
+    owners = dict(Contact.objects.filter(pk__in=ids).values_list("pk", "workspace_id"))
+    rows = [
+        ConsentEvent(
+            workspace_id=owners[contact_id],
+            contact_id=contact_id,
+            kind=kind,
+            occurred_at=occurred_at,
+            source=source[:255],
+            details=details,
+        )
+        for contact_id, details in events
+        if contact_id in owners
+    ]
+    ConsentEvent.objects.bulk_create(rows)
+    return len(rows)
+
+
 def record_consent(
     contact: Contact,
     kind: str,

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils.translation import gettext_lazy
 
-from terminflow.kit import clock
+from terminflow.kit import clock, memo
 from terminflow.kit.errors import Conflict, NotFound, Unprocessable
 from terminflow.workspaces.models import Workspace
 
@@ -38,7 +38,12 @@ def clean_tag_names(names: Iterable[str]) -> list[str]:
 
 def tag_names(contact: Contact) -> list[str]:
     """The contact's tag names, sorted (uses prefetched tags when present)."""
-    return sorted(link.tag.name for link in contact.contact_tags.all())
+    if "contact_tags" in getattr(contact, "_prefetched_objects_cache", {}):
+        return sorted(link.tag.name for link in contact.contact_tags.all())
+    # One query, not one per tag for the links' tags.
+    return sorted(
+        ContactTag.objects.filter(contact_id=contact.pk).values_list("tag__name", flat=True)
+    )
 
 
 def _lock(contact: Contact) -> None:
@@ -46,7 +51,16 @@ def _lock(contact: Contact) -> None:
 
 
 def _ensure_tags(workspace_id: int, names: list[str]) -> dict[str, Tag]:
-    tags = {t.name: t for t in Tag.objects.filter(workspace_id=workspace_id, name__in=names)}
+    # Only tags that were there before are remembered (a sweep batch tagging many contacts):
+    # one made here could still vanish with a savepoint rolled back around it.
+    tags = dict(
+        memo.remember(
+            ("contacts.tags", workspace_id, tuple(names)),
+            lambda: {
+                t.name: t for t in Tag.objects.filter(workspace_id=workspace_id, name__in=names)
+            },
+        )
+    )
     missing = [n for n in names if n not in tags]
     if missing:
         Tag.objects.bulk_create(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from terminflow.campaigns import registry
 from terminflow.campaigns.registry import ElementType, Outcome, RunContext
 from terminflow.contacts.models import EmailStatus
+from terminflow.kit import memo
 from terminflow.kit.reasons import Reason
 
 from . import rendering, services
@@ -92,10 +93,14 @@ def _refusal(status: str, kind: str) -> str:
 def _template(context: RunContext) -> EmailTemplate | None:
     config = context.config
     assert isinstance(config, EmailConfig)
-    return (
-        EmailTemplate.objects.select_related("workspace")
-        .filter(workspace_id=context.run.workspace_id, pk=config.email_id)
-        .first()
+    workspace_id = context.run.workspace_id
+    return memo.remember(
+        ("mail.template", workspace_id, config.email_id),
+        lambda: (
+            EmailTemplate.objects.select_related("workspace")
+            .filter(workspace_id=workspace_id, pk=config.email_id)
+            .first()
+        ),
     )
 
 

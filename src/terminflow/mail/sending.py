@@ -321,17 +321,12 @@ def _count(
 def _ledger_for_sent(rows: list[dict[str, Any]], now: datetime) -> None:
     if not rows:
         return
-    by_id = Contact.objects.in_bulk([row["contact_id"] for row in rows])
-    for row in rows:
-        contact = by_id.get(row["contact_id"])
-        if contact is not None:
-            consent.record_consent(
-                contact,
-                ConsentKind.DOI_SENT,
-                source="smtp",
-                details={"message_id": row["message_id"]},
-                occurred_at=now,
-            )
+    consent.record_consent_many(
+        ConsentKind.DOI_SENT,
+        [(row["contact_id"], {"message_id": row["message_id"]}) for row in rows],
+        source="smtp",
+        occurred_at=now,
+    )
 
 
 def _record_refusal(row: dict[str, Any], delivery: transports.Delivery, now: datetime) -> None:

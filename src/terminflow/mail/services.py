@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext, gettext_lazy
 
 from terminflow.campaigns import registry
 from terminflow.contacts import consent as contact_consent
 from terminflow.contacts import tags as contact_tags
 from terminflow.contacts.models import ConsentKind, Contact, EmailStatus, Field, FieldType
-from terminflow.kit import clock, reasons
+from terminflow.kit import clock, memo, reasons
 from terminflow.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from terminflow.kit.input_errors import label
 from terminflow.kit.reasons import Reason
@@ -411,6 +411,15 @@ def _context(
     return localized_context(workspace, context)
 
 
+def _moment_fields(workspace: Workspace) -> dict[str, str]:
+    """The workspace's date and datetime fields: key → type."""
+    return dict(
+        Field.objects.filter(
+            workspace=workspace, type__in=[FieldType.DATE, FieldType.DATETIME]
+        ).values_list("key", "type")
+    )
+
+
 def localized_context(workspace: Workspace, context: dict[str, Any]) -> dict[str, Any]:
     """The context as templates see it: scoped names, dates read in the workspace's locale.
 
@@ -421,10 +430,8 @@ def localized_context(workspace: Workspace, context: dict[str, Any]) -> dict[str
     fmt = formatting(workspace)
     contact = context.get("contact")
     if isinstance(contact, dict) and contact.get("fields"):
-        kinds = dict(
-            Field.objects.filter(
-                workspace=workspace, type__in=[FieldType.DATE, FieldType.DATETIME]
-            ).values_list("key", "type")
+        kinds = memo.remember(
+            ("mail.moment_fields", workspace.pk), lambda: _moment_fields(workspace)
         )
         contact["fields"] = {
             key: rendering.moment(value, fmt, kind=kinds[key]) if key in kinds else value
@@ -657,16 +664,10 @@ def queue_email(
         row.links = list(rendered.email.links)
         if not smtp_configured():
             row.reason = NO_SMTP_REASON
-    try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        # Another worker queued this run's email a moment ago.
-        if run is not None:
-            existing = Outbox.objects.filter(run=run).first()
-            if existing is not None:
-                return existing
-        raise
+    # No savepoint of its own for a second row of the same run: the engine holds the run's row
+    # lock while its handler queues, so none can come; should one, the unique run key refuses
+    # it and the handler's savepoint turns that into a retry, which finds the first row above.
+    row.save()
     if row.kind == EmailKind.DOI and row.status == OutboxStatus.QUEUED:
         contact_consent.record_consent(
             contact,
