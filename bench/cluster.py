@@ -420,6 +420,21 @@ def push_body(uid: str) -> bytes:
     ).encode()
 
 
+def wait_for_workers(database_url: str, count: int, timeout: float = 120) -> None:
+    """Wait until ``count`` workers have written their heartbeat: each has finished starting
+    (importing Django and the apps takes a few CPU seconds) and its sweeps are turning."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM web_workerheartbeat").fetchone()
+        if row is not None and row[0] >= count:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{count} workers did not start within {timeout:.0f} s")
+
+
 def state(database_url: str) -> dict[str, int]:
     """Counts that say where every push is, read straight from the database."""
     import psycopg

@@ -124,7 +124,10 @@ def one_round(workers: int, args: argparse.Namespace, logs: Path) -> dict[str, f
             processes += [
                 cluster.worker(env, logs, f"worker-{workers}-{n}") for n in range(workers)
             ]
-            time.sleep(1.0)  # the workers' Django start-up is not what we measure
+            # The workers' start-up is not what we measure: four of them starting at once took
+            # several CPU seconds each, on the cores that the burst of pushes then needed.
+            cluster.wait_for_workers(database, workers)
+            time.sleep(0.5)
             cpu_before = cpu_by_role(processes)
             answered, started, last_answer = post_all(
                 [url_a + path, url_b + path], args.pushes, args.threads
