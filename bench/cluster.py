@@ -160,11 +160,12 @@ class SmtpSink:
 
 
 def serve_sink(log: str) -> None:
-    """The SMTP sink of ``SmtpSinkProcess``: prints its URL, then logs each message until
-    killed."""
+    """The SMTP sink of ``SmtpSinkProcess``: prints its URL, then logs each message until its
+    standard input ends (the bench closed it, or died: the sink never outlives it)."""
     sink = SmtpSink(log=Path(log))
     print(sink.url, flush=True)
-    threading.Event().wait()
+    sys.stdin.read()
+    sink.close()
 
 
 class SmtpSinkProcess:
@@ -180,7 +181,10 @@ class SmtpSinkProcess:
             "from bench.cluster import serve_sink; serve_sink(sys.argv[1])"
         )
         self._process = subprocess.Popen(
-            [sys.executable, "-c", code, str(self._log)], stdout=subprocess.PIPE, cwd=ROOT
+            [sys.executable, "-c", code, str(self._log)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
         )
         assert self._process.stdout is not None
         self.url = self._process.stdout.readline().decode().strip()
