@@ -883,14 +883,14 @@ def test_announced_contacts_without_a_wait_cost_no_query_and_one_with_a_wait_sti
     # when a batch announces both and then moves both appointments
     with transaction.atomic(), engine.retime_scope():
         with CaptureQueriesContext(connection) as announcing:
-            engine.expect_field_changes([anna.pk, beat.pk])
-        engine.retime_waits(beat, "appointment")  # learns the workspace's waited fields
+            engine.expect_field_changes(workspace.pk, ["appointment"], [anna.pk, beat.pk])
         with CaptureQueriesContext(connection) as queries:
             assert engine.retime_waits(beat, "appointment") == 0
         contact_fields.set_field(anna, "appointment", "2026-06-12T13:30:00+00:00")
 
-    # then the announcement was one query, beat's change none, and anna's wait moved
-    assert len(announcing) == 1
+    # then the announcement read the waited fields and the waiting contacts, beat's change
+    # nothing, and anna's wait moved
+    assert len(announcing) == 2
     assert len(queries) == 0
     assert run_of(campaign, anna, "before").wait_until == datetime(2026, 6, 11, 13, 30, tzinfo=UTC)
     assert not Run.objects.filter(contact=beat).exists()
@@ -900,8 +900,25 @@ def test_expecting_field_changes_outside_a_retime_scope_reads_nothing(workspace)
     reminder_flow(workspace)
     anna = make_contact(workspace)
     with CaptureQueriesContext(connection) as queries:
-        engine.expect_field_changes([anna.pk])
+        engine.expect_field_changes(workspace.pk, ["appointment"], [anna.pk])
     assert len(queries) == 0
+
+
+def test_announcing_a_change_of_fields_no_wait_counts_from_reads_no_runs(workspace):
+    # given waits that count from "appointment" only
+    reminder_flow(workspace)
+    make_field(workspace, "city", "text")
+    anna = make_contact(workspace)
+    # when a batch announces a change of "city"
+    with (
+        transaction.atomic(),
+        engine.retime_scope(),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        engine.expect_field_changes(workspace.pk, ["city"], [anna.pk])
+    # then it read the waited fields and no run
+    assert len(queries) == 1
+    assert "campaigns_run" not in queries[0]["sql"]
 
 
 def test_within_a_trigger_scope_triggers_are_read_once_and_still_let_contacts_in(workspace):

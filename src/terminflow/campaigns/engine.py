@@ -548,13 +548,9 @@ def retime_waits(contact: Contact, field_key: str, *, now: datetime | None = Non
     types = _retimed_types()
     if not types:
         return 0
-    waited = _waited_fields.get()
-    if waited is not None:
-        workspace_id = contact.workspace_id
-        if workspace_id not in waited:
-            waited[workspace_id] = _fields_waited_on(workspace_id, types)
-        if field_key not in waited[workspace_id]:
-            return 0
+    waited = _waited_in_scope(contact.workspace_id, types)
+    if waited is not None and field_key not in waited:
+        return 0
     known = _waiting.get()
     if known is not None and contact.pk in known.announced and contact.pk not in known.waiting:
         return 0
@@ -638,9 +634,25 @@ _waiting: ContextVar[_Waiting | None] = ContextVar("waiting_contacts", default=N
 _ANNOUNCE_CHUNK = 500
 
 
-def expect_field_changes(contact_ids: Iterable[int]) -> None:
-    """Within ``retime_scope``: learn in one query which of these contacts have a scheduled wait
-    that a field change could re-time, so changes of the others' fields cost no query.
+def _waited_in_scope(
+    workspace_id: int, types: dict[str, registry.ElementType]
+) -> frozenset[str] | None:
+    """Within ``retime_scope`` the fields the workspace's waits count from, read once; None
+    outside one."""
+    waited = _waited_fields.get()
+    if waited is None:
+        return None
+    if workspace_id not in waited:
+        waited[workspace_id] = _fields_waited_on(workspace_id, types)
+    return waited[workspace_id]
+
+
+def expect_field_changes(
+    workspace_id: int, keys: Iterable[str], contact_ids: Iterable[int]
+) -> None:
+    """Within ``retime_scope``: learn in one query which of these contacts of the workspace have
+    a scheduled wait that a change of ``keys`` could re-time, so changes of the others' fields
+    cost no query; when no wait counts from ``keys``, it reads nothing more.
 
     For a batch about to set many contacts' fields (the eTermin processing, where most contacts
     are new or wait for nothing); outside the scope it does nothing. The answer holds while
@@ -650,6 +662,9 @@ def expect_field_changes(contact_ids: Iterable[int]) -> None:
     known = _waiting.get()
     types = _retimed_types()
     if known is None or not types:
+        return
+    waited = _waited_in_scope(workspace_id, types)
+    if not waited or waited.isdisjoint(keys):
         return
     ids = sorted(set(contact_ids) - known.announced)
     for start in range(0, len(ids), _ANNOUNCE_CHUNK):

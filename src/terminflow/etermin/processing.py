@@ -434,11 +434,9 @@ def _apply_together(plans: list[Plan], context: BatchContext) -> list[Plan]:
         if values:
             updates[plan.row.workspace_id].append((contact, values))
         plan.result = _outcome(plan, entered[id(plan)], len(values))
-    engine.expect_field_changes(
-        contact.pk for items in updates.values() for contact, _values in items
-    )
     for workspace_id, items in updates.items():
         keys = {key for _, values in items for key in values}
+        engine.expect_field_changes(workspace_id, keys, (contact.pk for contact, _ in items))
         contact_fields.set_fields_many(
             items, source="etermin", definitions=context.fields_of(workspace_id, keys)
         )
